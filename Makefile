@@ -1,0 +1,48 @@
+# casenet: `make run` to start a dev server, `make test` to check everything.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint types pytest schemas bench bench-quick demo clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install casenet with its dev tools
+
+run: $(STAMP) ## Start the server on the embedded default (SQLite under ./var)
+	$(BIN)/casenet serve
+
+demo: $(STAMP) ## Seed a small network of agencies and print a token per worker
+	$(BIN)/casenet demo
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check src tests
+
+types: $(STAMP) ## mypy --strict on src/
+	$(BIN)/mypy --strict src/casenet
+
+pytest: $(STAMP) ## Every test, SQLite and PostgreSQL (CASENET_TEST_POSTGRES_URL)
+	$(BIN)/pytest -q
+
+test: lint types pytest ## Lint, types and every test
+
+schemas: $(STAMP) ## Write schemas/events/*.json (and the OpenAPI copy) from the code
+	$(BIN)/python -m casenet.schemas schemas
+
+bench: $(STAMP) ## Benchmarks: ratios against ceilings measured in the same run
+	$(BIN)/python -m benchmarks
+
+bench-quick: $(STAMP) ## The benchmarks at a size that runs in under two minutes
+	$(BIN)/python -m benchmarks --quick
+
+clean: ## Remove the virtual environment and local data
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

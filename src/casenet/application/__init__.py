@@ -1,0 +1,34 @@
+"""Application services: what the API and the CLI call, and nothing else does."""
+
+from __future__ import annotations
+
+from casenet.application.actor import OPERATOR_ACTOR, Actor
+from casenet.application.agencies import AgencyService
+from casenet.application.cases import CaseService, ClientDetails
+from casenet.application.clients import ClientService
+from casenet.application.consents import ConsentService
+from casenet.application.referrals import ReferralService
+from casenet.application.store import CasenetApplication
+
+__all__ = [
+    "OPERATOR_ACTOR",
+    "Actor",
+    "Casenet",
+    "CasenetApplication",
+    "ClientDetails",
+]
+
+
+class Casenet:
+    """Every application service over one store; built by ``casenet.bootstrap``."""
+
+    def __init__(self, app: CasenetApplication) -> None:
+        self.app = app
+        self.agencies = AgencyService(app)
+        self.clients = ClientService(app)
+        self.cases = CaseService(app)
+        self.consents = ConsentService(app, self.cases)
+        self.referrals = ReferralService(app, self.cases, self.consents)
+
+    def close(self) -> None:
+        self.app.close()

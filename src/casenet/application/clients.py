@@ -1,0 +1,27 @@
+"""Client services: erasure (crypto-shredding) of a client's personal data."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from casenet.application.actor import ADMIN, Actor
+from casenet.application.store import CasenetApplication
+from casenet.domain.client import Client
+from casenet.domain.errors import NotFound
+
+
+class ClientService:
+    """Erasure is asked by an admin of the registering agency, or run by the operator."""
+
+    def __init__(self, app: CasenetApplication) -> None:
+        self.app = app
+
+    def erase(self, actor: Actor, client_id: UUID) -> Client:
+        client = self.app.get(Client, client_id)
+        if not actor.is_operator:
+            if actor.agency_id != client.registered_by_agency_id:
+                raise NotFound("client not found")
+            actor.require_role({ADMIN}, "erase a client")
+        client.erase(agency_id=actor.agency_id, worker_id=actor.worker_id)
+        self.app.save(client)
+        return client

@@ -1,0 +1,140 @@
+"""An agency of the network: its workers, their roles, and the services it offers."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+import msgspec
+
+from casenet.domain.aggregate import Aggregate, DomainEvent, when
+from casenet.domain.errors import IllegalTransition, InvalidInput
+from casenet.domain.sections import check_slug, check_text
+
+ROLES = ("caseworker", "supervisor", "admin", "auditor")
+
+
+class Service(msgspec.Struct, frozen=True, kw_only=True):
+    """A service an agency offers, as the directory lists it."""
+
+    type: str
+    description: str
+    area: str | None = None
+
+
+class AgencyRegistered(DomainEvent, frozen=True, kw_only=True):
+    name: str
+    kind: str
+    restricted: bool
+    services: tuple[Service, ...]
+
+
+class WorkerAdded(DomainEvent, frozen=True, kw_only=True):
+    """A worker of the agency; only a hash of their bearer token is kept."""
+
+    worker_id: UUID
+    name: str
+    role: str
+    token_hash: str
+
+
+class WorkerRevoked(DomainEvent, frozen=True, kw_only=True):
+    worker_id: UUID
+
+
+class ServicesReplaced(DomainEvent, frozen=True, kw_only=True):
+    services: tuple[Service, ...]
+
+
+class Worker:
+    """A person who acts for an agency, with one role."""
+
+    __slots__ = ("active", "id", "name", "role", "token_hash")
+
+    def __init__(self, event: WorkerAdded) -> None:
+        self.id = event.worker_id
+        self.name = event.name
+        self.role = event.role
+        self.token_hash = event.token_hash
+        self.active = True
+
+
+def check_services(services: list[Service] | tuple[Service, ...]) -> tuple[Service, ...]:
+    for service in services:
+        check_slug(service.type, "services.type")
+        check_text(service.description, "services.description", max_length=2_000)
+        if service.area is not None:
+            check_text(service.area, "services.area", max_length=200)
+    return tuple(services)
+
+
+class Agency(Aggregate):
+    """An NGO, hospital department, school or welfare office in the network.
+
+    A ``restricted`` agency (a domestic-violence shelter, say) never discloses the
+    sections that identify a client, whatever a consent says.
+    """
+
+    name: str
+    kind: str
+    restricted: bool
+    services: tuple[Service, ...]
+    workers: dict[UUID, Worker]
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        name: str,
+        kind: str,
+        restricted: bool = False,
+        services: list[Service] | tuple[Service, ...] = (),
+    ) -> Agency:
+        check_text(name, "name", max_length=200)
+        check_slug(kind, "kind")
+        return cls._start(
+            uuid4(),
+            AgencyRegistered,
+            name=name,
+            kind=kind,
+            restricted=restricted,
+            services=check_services(services),
+        )
+
+    def add_worker(self, *, name: str, role: str, token_hash: str) -> Worker:
+        check_text(name, "name", max_length=200)
+        if role not in ROLES:
+            raise InvalidInput("role", f"must be one of {', '.join(ROLES)}")
+        worker_id = uuid4()
+        self._record(WorkerAdded, worker_id=worker_id, name=name, role=role, token_hash=token_hash)
+        return self.workers[worker_id]
+
+    def revoke_worker(self, worker_id: UUID) -> None:
+        worker = self.workers.get(worker_id)
+        if worker is None:
+            raise InvalidInput("worker_id", "no such worker in this agency")
+        if not worker.active:
+            raise IllegalTransition("worker", "revoked", "revoke")
+        self._record(WorkerRevoked, worker_id=worker_id)
+
+    def replace_services(self, services: list[Service] | tuple[Service, ...]) -> None:
+        self._record(ServicesReplaced, services=check_services(services))
+
+    @when(AgencyRegistered)
+    def _registered(self, event: AgencyRegistered) -> None:
+        self.name = event.name
+        self.kind = event.kind
+        self.restricted = event.restricted
+        self.services = event.services
+        self.workers = {}
+
+    @when(WorkerAdded)
+    def _worker_added(self, event: WorkerAdded) -> None:
+        self.workers[event.worker_id] = Worker(event)
+
+    @when(WorkerRevoked)
+    def _worker_revoked(self, event: WorkerRevoked) -> None:
+        self.workers[event.worker_id].active = False
+
+    @when(ServicesReplaced)
+    def _services_replaced(self, event: ServicesReplaced) -> None:
+        self.services = event.services

@@ -1,0 +1,85 @@
+"""A client (the data subject): identity and contact, and their erasure."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from uuid import UUID, uuid4
+
+from casenet.domain.aggregate import Aggregate, DomainEvent, PersonalText, when
+from casenet.domain.errors import ClientAlreadyErased, NotPermitted
+from casenet.domain.sections import check_text
+
+
+class ClientRegistered(DomainEvent, frozen=True, kw_only=True):
+    """A client's identity (name, date of birth) and contact (phone, address)."""
+
+    registered_by_agency_id: UUID
+    name: PersonalText
+    date_of_birth: PersonalText
+    phone: PersonalText
+    address: PersonalText
+
+    #: The client is the aggregate itself: its id names the data key.
+    subject_field: ClassVar[str] = "originator_id"
+
+
+class ClientErased(DomainEvent, frozen=True, kw_only=True):
+    """The client's data key was destroyed: their personal data is unreadable for ever."""
+
+    erased_by_worker_id: UUID | None
+
+    subject_field: ClassVar[str] = "originator_id"
+
+
+class Client(Aggregate):
+    """The person a case is about; registered by one agency."""
+
+    registered_by_agency_id: UUID
+    name: str | None
+    date_of_birth: str | None
+    phone: str | None
+    address: str | None
+    erased: bool
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        agency_id: UUID,
+        name: str,
+        date_of_birth: str | None = None,
+        phone: str | None = None,
+        address: str | None = None,
+    ) -> Client:
+        check_text(name, "client.name", max_length=500)
+        return cls._start(
+            uuid4(),
+            ClientRegistered,
+            registered_by_agency_id=agency_id,
+            name=name,
+            date_of_birth=date_of_birth,
+            phone=phone,
+            address=address,
+        )
+
+    def erase(self, *, agency_id: UUID | None, worker_id: UUID | None) -> None:
+        """Crypto-shred the client. ``agency_id`` None is the operator (the CLI)."""
+        if agency_id is not None and agency_id != self.registered_by_agency_id:
+            raise NotPermitted("only the agency that registered a client may erase them")
+        if self.erased:
+            raise ClientAlreadyErased("client", "erased", "erase again")
+        self._record(ClientErased, erased_by_worker_id=worker_id)
+
+    @when(ClientRegistered)
+    def _registered(self, event: ClientRegistered) -> None:
+        self.registered_by_agency_id = event.registered_by_agency_id
+        self.name = event.name
+        self.date_of_birth = event.date_of_birth
+        self.phone = event.phone
+        self.address = event.address
+        self.erased = False
+
+    @when(ClientErased)
+    def _erased(self, event: ClientErased) -> None:
+        self.erased = True
+        self.name = self.date_of_birth = self.phone = self.address = None

@@ -1,0 +1,150 @@
+"""A client's consent to disclose sections of their case to one named agency."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from casenet.domain.aggregate import Aggregate, DomainEvent, PersonalText, utcnow, when
+from casenet.domain.errors import ConsentNotActive, InvalidInput, NotPermitted
+from casenet.domain.sections import check_sections, check_text
+
+PURPOSES = ("referral", "care_coordination")
+METHODS = ("verbal", "written", "electronic")
+
+ACTIVE = "active"
+WITHDRAWN = "withdrawn"
+EXPIRED = "expired"
+
+
+class ConsentGranted(DomainEvent, frozen=True, kw_only=True):
+    case_id: UUID
+    client_id: UUID
+    owner_agency_id: UUID
+    grantee_agency_id: UUID
+    sections: tuple[str, ...]
+    purpose: str
+    valid_until: datetime | None
+    method: str
+    evidence: PersonalText
+    recorded_by_worker_id: UUID
+
+
+class ConsentWithdrawn(DomainEvent, frozen=True, kw_only=True):
+    client_id: UUID
+    reason: PersonalText
+    recorded_by_worker_id: UUID
+
+
+class Consent(Aggregate):
+    """Granted by the client, recorded by a worker of the owning agency.
+
+    Expiry is not an event: a consent past ``valid_until`` is expired by the clock.
+    """
+
+    case_id: UUID
+    client_id: UUID
+    owner_agency_id: UUID
+    grantee_agency_id: UUID
+    sections: tuple[str, ...]
+    purpose: str
+    valid_until: datetime | None
+    method: str
+    evidence: str | None
+    recorded_by_worker_id: UUID
+    granted_at: datetime
+    withdrawn_at: datetime | None
+
+    @classmethod
+    def grant(
+        cls,
+        *,
+        case_id: UUID,
+        client_id: UUID,
+        owner_agency_id: UUID,
+        recording_agency_id: UUID,
+        grantee_agency_id: UUID,
+        sections: list[str] | tuple[str, ...],
+        purpose: str,
+        method: str,
+        worker_id: UUID,
+        valid_until: datetime | None = None,
+        evidence: str | None = None,
+        now: datetime | None = None,
+    ) -> Consent:
+        # No re-disclosure: only the agency that owns the case records its consents.
+        if recording_agency_id != owner_agency_id:
+            raise NotPermitted("only the owning agency records consents for a case")
+        if grantee_agency_id == owner_agency_id:
+            raise InvalidInput("grantee_agency_id", "the owning agency needs no consent")
+        if purpose not in PURPOSES:
+            raise InvalidInput("purpose", f"must be one of {', '.join(PURPOSES)}")
+        if method not in METHODS:
+            raise InvalidInput("method", f"must be one of {', '.join(METHODS)}")
+        if valid_until is not None:
+            if valid_until.tzinfo is None:
+                raise InvalidInput("valid_until", "must carry a timezone")
+            if valid_until <= (now or utcnow()):
+                raise InvalidInput("valid_until", "must be in the future")
+        if evidence is not None:
+            check_text(evidence, "evidence", max_length=2_000)
+        return cls._start(
+            uuid4(),
+            ConsentGranted,
+            case_id=case_id,
+            client_id=client_id,
+            owner_agency_id=owner_agency_id,
+            grantee_agency_id=grantee_agency_id,
+            sections=check_sections(sections),
+            purpose=purpose,
+            valid_until=valid_until,
+            method=method,
+            evidence=evidence,
+            recorded_by_worker_id=worker_id,
+        )
+
+    def status_at(self, at: datetime) -> str:
+        """``active``, ``withdrawn`` or ``expired`` at instant ``at``."""
+        if at < self.granted_at:
+            return "not_yet_granted"
+        if self.withdrawn_at is not None and at >= self.withdrawn_at:
+            return WITHDRAWN
+        if self.valid_until is not None and at >= self.valid_until:
+            return EXPIRED
+        return ACTIVE
+
+    def is_active_at(self, at: datetime) -> bool:
+        return self.status_at(at) == ACTIVE
+
+    def withdraw(self, *, recording_agency_id: UUID, worker_id: UUID, reason: str) -> None:
+        if recording_agency_id != self.owner_agency_id:
+            raise NotPermitted("only the owning agency records a withdrawal")
+        status = self.status_at(utcnow())
+        if status != ACTIVE:
+            raise ConsentNotActive("consent", status, "withdraw")
+        check_text(reason, "reason", max_length=2_000)
+        self._record(
+            ConsentWithdrawn,
+            client_id=self.client_id,
+            reason=reason,
+            recorded_by_worker_id=worker_id,
+        )
+
+    @when(ConsentGranted)
+    def _granted(self, event: ConsentGranted) -> None:
+        self.case_id = event.case_id
+        self.client_id = event.client_id
+        self.owner_agency_id = event.owner_agency_id
+        self.grantee_agency_id = event.grantee_agency_id
+        self.sections = event.sections
+        self.purpose = event.purpose
+        self.valid_until = event.valid_until
+        self.method = event.method
+        self.evidence = event.evidence
+        self.recorded_by_worker_id = event.recorded_by_worker_id
+        self.granted_at = event.timestamp
+        self.withdrawn_at = None
+
+    @when(ConsentWithdrawn)
+    def _withdrawn(self, event: ConsentWithdrawn) -> None:
+        self.withdrawn_at = event.timestamp

@@ -1,0 +1,1 @@
+"""Adapters: the event store's settings and mapper, keys, projections."""
