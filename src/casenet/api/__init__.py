@@ -1,0 +1,1 @@
+"""The REST API for agency systems (Litestar)."""

@@ -1,0 +1,139 @@
+"""The ``casenet`` command: what the operator of a network runs.
+
+Every subcommand has ``--help``; an error is one readable line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from uuid import UUID
+
+from casenet.application import OPERATOR_ACTOR, Casenet
+from casenet.bootstrap import StoreUnavailable, build_casenet
+from casenet.domain.errors import DomainError
+from casenet.settings import Settings, SettingsError, load_settings
+
+
+class CommandError(Exception):
+    """A command could not be carried out; the message is shown as one line."""
+
+
+def _uuid(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an id: {value!r}") from None
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    """Open the store once (to fail fast with one line), then hand over to granian."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    build_casenet(settings).close()
+    url = f"http://{args.host}:{args.port}"
+    print(f"casenet {settings.env} on {url} (store: {settings.database.display})")
+    if "CASENET_OPERATOR_TOKEN" in settings.generated:
+        print(f"operator token (dev, from {settings.data_dir / 'operator_token'}): "
+              f"{settings.operator_token}")
+    sys.stdout.flush()
+    Granian(
+        "casenet.api.app:create_app",
+        address=args.host,
+        port=args.port,
+        interface=Interfaces.ASGI,
+        workers=args.workers,
+        factory=True,
+        log_access=False,
+    ).serve()
+
+
+def cmd_agencies_add(args: argparse.Namespace, settings: Settings) -> None:
+    with _services(settings) as casenet:
+        agency = casenet.agencies.register(
+            OPERATOR_ACTOR, name=args.name, kind=args.kind, restricted=args.restricted
+        )
+        print(agency.id)
+
+
+def cmd_workers_add(args: argparse.Namespace, settings: Settings) -> None:
+    with _services(settings) as casenet:
+        worker, token = casenet.agencies.add_worker(
+            OPERATOR_ACTOR, args.agency_id, name=args.name, role=args.role
+        )
+        print(f"worker {worker.id} ({worker.role})")
+        print(f"token (shown once, stored only as a hash): {token}")
+
+
+class _services:
+    """Open the services for one command and close them after."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def __enter__(self) -> Casenet:
+        self.casenet = build_casenet(self.settings)
+        return self.casenet
+
+    def __exit__(self, *exc: object) -> None:
+        self.casenet.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="casenet",
+        description="Run and administer a casenet: the consent-bound referral network.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the REST API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.set_defaults(run=cmd_serve)
+
+    agencies = commands.add_parser("agencies", help="register agencies").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    add_agency = agencies.add_parser("add", help="register an agency; prints its id")
+    add_agency.add_argument("name")
+    add_agency.add_argument("--kind", required=True, help="ngo, hospital, school, welfare, ...")
+    add_agency.add_argument(
+        "--restricted", action="store_true", help="never disclose identifying sections"
+    )
+    add_agency.set_defaults(run=cmd_agencies_add)
+
+    workers = commands.add_parser("workers", help="add workers").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    add_worker = workers.add_parser("add", help="add a worker; prints the token once")
+    add_worker.add_argument("agency_id", type=_uuid)
+    add_worker.add_argument("name")
+    add_worker.add_argument(
+        "--role", required=True, choices=["caseworker", "supervisor", "admin", "auditor"]
+    )
+    add_worker.set_defaults(run=cmd_workers_add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``casenet`` console script."""
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace, Settings], None] = args.run
+    try:
+        run(args, load_settings())
+    except (SettingsError, StoreUnavailable, CommandError) as error:
+        print(f"casenet: error: {error}", file=sys.stderr)
+        return 1
+    except DomainError as error:
+        print(f"casenet: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
