@@ -51,7 +51,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_agencies_add(args: argparse.Namespace, settings: Settings) -> None:
-    with _services(settings) as casenet:
+    with _Services(settings) as casenet:
         agency = casenet.agencies.register(
             OPERATOR_ACTOR, name=args.name, kind=args.kind, restricted=args.restricted
         )
@@ -59,7 +59,7 @@ def cmd_agencies_add(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_workers_add(args: argparse.Namespace, settings: Settings) -> None:
-    with _services(settings) as casenet:
+    with _Services(settings) as casenet:
         worker, token = casenet.agencies.add_worker(
             OPERATOR_ACTOR, args.agency_id, name=args.name, role=args.role
         )
@@ -67,7 +67,7 @@ def cmd_workers_add(args: argparse.Namespace, settings: Settings) -> None:
         print(f"token (shown once, stored only as a hash): {token}")
 
 
-class _services:
+class _Services:
     """Open the services for one command and close them after."""
 
     def __init__(self, settings: Settings) -> None:

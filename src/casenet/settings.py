@@ -1,13 +1,15 @@
 """Every ``CASENET_*`` setting, read once from the environment, documented here.
 
-| setting | meaning | default |
-| --- | --- | --- |
-| CASENET_DATABASE_URL | ``sqlite:///path/file.sqlite3`` or ``postgresql://user[:pass]@host:port/db`` | ``sqlite:///./var/casenet.sqlite3`` |
-| CASENET_DATA_DIR | where dev keys and local files live | ``./var`` |
-| CASENET_MASTER_KEYS | comma-separated ``key_id:base64(32 bytes)``, newest last | dev: generated once into the data dir (mode 0600); production: required |
-| CASENET_SIGNING_KEY | base64 Ed25519 private key (32-byte seed) for audit bundles | dev: generated into the data dir |
-| CASENET_OPERATOR_TOKEN | the operator's bearer token | dev: generated into the data dir, printed at start |
-| CASENET_ENV | ``development`` or ``production`` | ``development`` |
+- ``CASENET_DATABASE_URL``: ``sqlite:///path/file.sqlite3`` or
+  ``postgresql://user[:pass]@host:port/db``; default ``sqlite:///./var/casenet.sqlite3``.
+- ``CASENET_DATA_DIR``: where dev keys and local files live; default ``./var``.
+- ``CASENET_MASTER_KEYS``: comma-separated ``key_id:base64(32 bytes)``, newest last.
+  Development: generated once into the data dir (mode 0600). Production: required.
+- ``CASENET_SIGNING_KEY``: base64 Ed25519 private key (32-byte seed) for audit bundles.
+  Development: generated into the data dir.
+- ``CASENET_OPERATOR_TOKEN``: the operator's bearer token. Development: generated into
+  the data dir and printed at start.
+- ``CASENET_ENV``: ``development`` (default) or ``production``.
 
 Production refuses to start unless the keys and the operator token come from the
 environment: a dev key on disk next to the database protects nothing.

@@ -48,7 +48,9 @@ class AgencyService:
         actor.require_role({ADMIN}, "administer an agency")
         return agency
 
-    def add_worker(self, actor: Actor, agency_id: UUID, *, name: str, role: str) -> tuple[Worker, str]:
+    def add_worker(
+        self, actor: Actor, agency_id: UUID, *, name: str, role: str
+    ) -> tuple[Worker, str]:
         """Add a worker and return them with their bearer token (shown only this once)."""
         agency = self.administered(actor, agency_id)
         token = secrets.token_urlsafe(32)

@@ -35,7 +35,9 @@ class CasenetApplication(Application[UUID]):
     def get(self, aggregate_type: type[A], aggregate_id: UUID) -> A:
         """Load an aggregate of ``aggregate_type``, or raise :class:`NotFound`."""
         try:
-            aggregate = self.repository.get(aggregate_id, projector_func=project_aggregate)
+            aggregate: Aggregate = self.repository.get(
+                aggregate_id, projector_func=project_aggregate  # type: ignore[arg-type]
+            )
         except AggregateNotFoundError:
             raise NotFound(f"{aggregate_type.__name__.lower()} not found") from None
         if not isinstance(aggregate, aggregate_type):
@@ -47,4 +49,6 @@ class CasenetApplication(Application[UUID]):
         try:
             return super().save(*objs, **kwargs)
         except IntegrityError:
-            raise VersionConflict("another write to the same record won; re-read and retry") from None
+            raise VersionConflict(
+                "another write to the same record won; re-read and retry"
+            ) from None

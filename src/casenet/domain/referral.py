@@ -225,7 +225,9 @@ class Referral(Aggregate):
         fields: dict[str, object] = {}
         if action == "complete":
             if outcome not in OUTCOMES:
-                raise IllegalTransition("referral", self.status, f"complete with outcome {outcome!r}")
+                raise IllegalTransition(
+                    "referral", self.status, f"complete with outcome {outcome!r}"
+                )
             fields["outcome"] = outcome
             if note is not None:
                 fields["note"] = check_text(note, "note", max_length=5_000)
@@ -268,7 +270,9 @@ class Referral(Aggregate):
         self.status = REQUESTED
         self.outcome = None
         self.outcome_note = None
-        self.history = [StatusChange(REQUESTED, event.timestamp, event.from_agency_id, event.worker_id)]
+        self.history = [
+            StatusChange(REQUESTED, event.timestamp, event.from_agency_id, event.worker_id)
+        ]
         self.messages = []
 
     @when(

@@ -50,7 +50,7 @@ class EventMapper(Mapper[UUID]):
         upcast(event_type, state)
         state["originator_id"] = stored_event.originator_id
         state["originator_version"] = stored_event.originator_version
-        return msgspec.convert(state, type=event_type)  # type: ignore[return-value]
+        return msgspec.convert(state, type=event_type)
 
 
 def upcast(event_type: type[DomainEvent], state: dict[str, Any]) -> None:
