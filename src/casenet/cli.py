@@ -13,6 +13,7 @@ from uuid import UUID
 from casenet.application import OPERATOR_ACTOR, Casenet
 from casenet.bootstrap import StoreUnavailable, build_casenet
 from casenet.domain.errors import DomainError
+from casenet.infrastructure.crypto import KeyManagementError, KeyRing
 from casenet.settings import Settings, SettingsError, load_settings
 
 
@@ -67,6 +68,43 @@ def cmd_workers_add(args: argparse.Namespace, settings: Settings) -> None:
         print(f"token (shown once, stored only as a hash): {token}")
 
 
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> None:
+    with _Services(settings) as casenet:
+        keyring = _keyring(casenet)
+        moved = keyring.rotate()
+        print(f"re-wrapped {moved} data keys under master key {keyring.master_keys.newest_id}")
+        _print_key_counts(keyring.table.counts())
+
+
+def cmd_keys_status(args: argparse.Namespace, settings: Settings) -> None:
+    with _Services(settings) as casenet:
+        keyring = _keyring(casenet)
+        print(f"newest master key: {keyring.master_keys.newest_id}")
+        _print_key_counts(keyring.table.counts())
+
+
+def _keyring(casenet: Casenet) -> KeyRing:
+    if casenet.app.keyring is None:
+        raise CommandError("this store runs without field encryption")
+    return casenet.app.keyring
+
+
+def _print_key_counts(counts: dict[str, int]) -> None:
+    if not counts:
+        print("no data keys yet")
+    for master_key_id, count in counts.items():
+        what = "clients erased (no key)" if master_key_id == "(erased)" else (
+            f"data keys wrapped by master key {master_key_id}"
+        )
+        print(f"{count:>9} {what}")
+
+
+def cmd_clients_erase(args: argparse.Namespace, settings: Settings) -> None:
+    with _Services(settings) as casenet:
+        client = casenet.clients.erase(OPERATOR_ACTOR, args.client_id)
+        print(f"client {client.id} erased: their data key is destroyed")
+
+
 class _Services:
     """Open the services for one command and close them after."""
 
@@ -115,6 +153,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", required=True, choices=["caseworker", "supervisor", "admin", "auditor"]
     )
     add_worker.set_defaults(run=cmd_workers_add)
+
+    keys = commands.add_parser("keys", help="manage master and data keys").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    keys.add_parser(
+        "rotate", help="re-wrap every data key under the newest master key"
+    ).set_defaults(run=cmd_keys_rotate)
+    keys.add_parser(
+        "status", help="how many data keys each master key wraps"
+    ).set_defaults(run=cmd_keys_status)
+
+    clients = commands.add_parser("clients", help="clients' personal data").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    erase = clients.add_parser(
+        "erase", help="crypto-shred a client's personal data (cannot be undone)"
+    )
+    erase.add_argument("client_id", type=_uuid)
+    erase.set_defaults(run=cmd_clients_erase)
     return parser
 
 
@@ -124,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace, Settings], None] = args.run
     try:
         run(args, load_settings())
-    except (SettingsError, StoreUnavailable, CommandError) as error:
+    except (SettingsError, StoreUnavailable, KeyManagementError, CommandError) as error:
         print(f"casenet: error: {error}", file=sys.stderr)
         return 1
     except DomainError as error:

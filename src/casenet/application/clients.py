@@ -23,5 +23,9 @@ class ClientService:
                 raise NotFound("client not found")
             actor.require_role({ADMIN}, "erase a client")
         client.erase(agency_id=actor.agency_id, worker_id=actor.worker_id)
+        # Destroy the key first: that is the erasure. If recording the event then
+        # fails, a retry finds the key gone (idempotent) and records it.
+        if self.app.keyring is not None:
+            self.app.keyring.erase(client.id)
         self.app.save(client)
         return client

@@ -12,7 +12,10 @@ from eventsourcing.utils import Environment, EnvType
 import casenet.domain  # noqa: F401  (registers every aggregate and event type)
 from casenet.domain.aggregate import Aggregate, project_aggregate
 from casenet.domain.errors import NotFound, VersionConflict
+from casenet.infrastructure.crypto import KeyRing
+from casenet.infrastructure.keytable import KeyTable
 from casenet.infrastructure.mapper import EventMapper
+from casenet.infrastructure.store import dialect_of
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -26,11 +29,20 @@ class CasenetApplication(Application[UUID]):
 
     name = "casenet"
 
+    def __init__(self, env: EnvType, keyring: KeyRing | None) -> None:
+        # The mapper is built inside the library's __init__, the key table after it,
+        # because the table lives in the store the library opens.
+        self.keyring = keyring
+        super().__init__(env)
+        if keyring is not None:
+            datastore = self.recorder.datastore  # type: ignore[attr-defined]
+            keyring.attach(KeyTable(datastore, dialect_of(env)))
+
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         return Environment(name, dict(env or {}))
 
     def construct_mapper(self) -> Mapper[UUID]:
-        return EventMapper()
+        return EventMapper(self.keyring)
 
     def get(self, aggregate_type: type[A], aggregate_id: UUID) -> A:
         """Load an aggregate of ``aggregate_type``, or raise :class:`NotFound`."""

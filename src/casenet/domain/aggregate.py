@@ -46,6 +46,8 @@ class DomainEvent(msgspec.Struct, frozen=True, kw_only=True):
     timestamp: datetime
 
     class_version: ClassVar[int] = 1
+    #: The field naming the client whose data key encrypts this event's personal fields.
+    subject_field: ClassVar[str] = "client_id"
 
 
 E = TypeVar("E", bound=DomainEvent)

@@ -1,11 +1,17 @@
-"""Serialise domain events with msgspec, and upgrade old versions as they are read.
+"""Serialise domain events with msgspec, encrypting personal fields per client.
 
 Stored state is the event's JSON without ``originator_id``/``originator_version``
 (the store keeps those in their own columns), plus ``class_version`` when above 1.
+Each field annotated ``Personal`` is replaced by a ciphertext under the client's data
+key (see ``crypto``); ids, timestamps, statuses and section names stay clear so the
+log can be projected and audited without decrypting. Once a client is erased, their
+personal fields read as ``None`` and new ones are not stored at all.
 """
 
 from __future__ import annotations
 
+import typing
+from functools import cache
 from typing import Any, cast
 from uuid import UUID
 
@@ -14,43 +20,99 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
-from casenet.domain.aggregate import DomainEvent
+from casenet.domain.aggregate import PERSONAL, DomainEvent
+from casenet.infrastructure.crypto import Binding, KeyRing, decrypt_field, encrypt_field
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(dict[str, Any])
 
 
-class EventMapper(Mapper[UUID]):
-    """Converts casenet's msgspec events to the library's stored events and back."""
+@cache
+def personal_fields(event_type: type[DomainEvent]) -> tuple[str, ...]:
+    """The fields of ``event_type`` declared ``Personal``, in declaration order."""
+    hints = typing.get_type_hints(event_type, include_extras=True)
+    names = tuple(
+        name
+        for name in event_type.__struct_fields__
+        if PERSONAL in getattr(hints[name], "__metadata__", ())
+    )
+    if names and event_type.subject_field not in event_type.__struct_fields__:
+        raise TypeError(f"{event_type.__name__} has personal fields but no subject field")
+    return names
 
-    def __init__(self) -> None:
+
+class EventMapper(Mapper[UUID]):
+    """Converts casenet's msgspec events to the library's stored events and back.
+
+    Without a key ring (``keyring=None``) personal fields are stored in the clear:
+    that exists only so the benchmark can measure what encryption costs.
+    """
+
+    def __init__(self, keyring: KeyRing | None) -> None:
         # The library's transcoder is unused: msgspec encodes the structs itself.
         super().__init__(transcoder=JSONTranscoder())
+        self.keyring = keyring
 
-    def event_state(self, event: DomainEvent) -> dict[str, Any]:
-        """The JSON-ready state of ``event`` as it is stored (before any encryption)."""
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        event = cast(DomainEvent, domain_event)
         state: dict[str, Any] = msgspec.to_builtins(event)
         del state["originator_id"], state["originator_version"]
         if event.class_version > 1:
             state["class_version"] = event.class_version
-        return state
-
-    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
-        event = cast(DomainEvent, domain_event)
+        fields = personal_fields(type(event))
+        if fields and self.keyring is not None:
+            self._encrypt(event, state, fields)
         return StoredEvent(
             originator_id=event.originator_id,
             originator_version=event.originator_version,
             topic=get_topic(type(event)),
-            state=_ENCODER.encode(self.event_state(event)),
+            state=_ENCODER.encode(state),
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         event_type: type[DomainEvent] = resolve_topic(stored_event.topic)
         state = _DECODER.decode(stored_event.state)
+        fields = personal_fields(event_type)
+        if fields and self.keyring is not None:
+            self._decrypt(event_type, stored_event, state, fields)
         upcast(event_type, state)
         state["originator_id"] = stored_event.originator_id
         state["originator_version"] = stored_event.originator_version
         return msgspec.convert(state, type=event_type)
+
+    def _encrypt(self, event: DomainEvent, state: dict[str, Any], fields: tuple[str, ...]) -> None:
+        assert self.keyring is not None
+        subject_id = getattr(event, event.subject_field)
+        key = self.keyring.key_for_writing(subject_id)
+        for name in fields:
+            if key is None:  # erased: personal data of an erased client is not kept
+                state[name] = None
+                continue
+            binding = Binding(subject_id, event.originator_id, event.originator_version, name)
+            state[name] = encrypt_field(key, binding, _ENCODER.encode(state[name]))
+
+    def _decrypt(
+        self,
+        event_type: type[DomainEvent],
+        stored_event: StoredEvent,
+        state: dict[str, Any],
+        fields: tuple[str, ...],
+    ) -> None:
+        assert self.keyring is not None
+        aggregate_id = UUID(str(stored_event.originator_id))
+        subject_id = (
+            aggregate_id
+            if event_type.subject_field == "originator_id"
+            else UUID(state[event_type.subject_field])
+        )
+        key = self.keyring.key_for_reading(subject_id)
+        for name in fields:
+            stored = state.get(name)
+            if stored is None or key is None:
+                state[name] = None
+                continue
+            binding = Binding(subject_id, aggregate_id, stored_event.originator_version, name)
+            state[name] = msgspec.json.decode(decrypt_field(key, binding, stored))
 
 
 def upcast(event_type: type[DomainEvent], state: dict[str, Any]) -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from casenet.settings import DatabaseSettings
 
 #: Seconds to wait for a PostgreSQL connection before giving up with a clear error.
 CONNECT_TIMEOUT_SECONDS = 5
 #: Seconds a writer waits for the events table lock (PostgreSQL) or the file lock (SQLite).
 LOCK_TIMEOUT_SECONDS = 10
+
+
+def dialect_of(env: Mapping[str, str]) -> str:
+    """``sqlite`` or ``postgresql``: which SQL the store's own tables speak."""
+    return "sqlite" if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite" else "postgresql"
 
 
 def eventsourcing_env(database: DatabaseSettings) -> dict[str, str]:

@@ -1,0 +1,277 @@
+"""Field-level encryption with one data key per client, wrapped by master keys.
+
+Ciphertext of a personal field (then base64 in the stored JSON)::
+
+    version (1 byte, 0x01) | data key id (16 bytes) | nonce (12 bytes) | AES-256-GCM output
+
+The associated data binds it to the client, the aggregate, the event's version and the
+field, so a ciphertext moved to another field, event or client fails to authenticate.
+Data keys are stored wrapped (AES-256-GCM under a master key, bound to the client and
+the data key id) in the store's own ``casenet_data_keys`` table. Erasing a client
+deletes its wrapped key and leaves a tombstone, so no later write can bring a key back.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from uuid import UUID, uuid4
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from casenet.infrastructure.keytable import DataKeyRow, KeyTable
+
+FORMAT_VERSION = 1
+_NONCE = 12
+_KEY_ID = 16
+_HEADER = 1 + _KEY_ID + _NONCE
+
+
+class KeyManagementError(Exception):
+    """Base of key-management failures: one readable line, no key material."""
+
+
+class MasterKeyMissing(KeyManagementError):
+    """Data keys in the store are wrapped by a master key that is not configured."""
+
+
+class MasterKeyMismatch(KeyManagementError):
+    """A configured master key does not unwrap the data keys stored under its id."""
+
+
+class CiphertextInvalid(KeyManagementError):
+    """A ciphertext failed to authenticate: tampered, moved, or under another key."""
+
+
+class SubjectErased(KeyManagementError):
+    """The client's data key was destroyed; their personal data is gone for ever."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a ciphertext is bound to (its associated data)."""
+
+    subject_id: UUID
+    aggregate_id: UUID
+    version: int
+    field: str
+
+    def associated_data(self) -> bytes:
+        return b"|".join(
+            (
+                b"casenet-field-v1",
+                self.subject_id.bytes,
+                self.aggregate_id.bytes,
+                str(self.version).encode(),
+                self.field.encode(),
+            )
+        )
+
+
+class MasterKeys:
+    """The configured key-encryption keys; the last one wraps every new data key."""
+
+    def __init__(self, keys: tuple[tuple[str, bytes], ...]) -> None:
+        if not keys:
+            raise ValueError("at least one master key is needed")
+        self._keys = {key_id: AESGCM(key) for key_id, key in keys}
+        self.newest_id = keys[-1][0]
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(self._keys)
+
+    def wrap(self, subject_id: UUID, data_key_id: bytes, data_key: bytes) -> tuple[str, bytes]:
+        nonce = os.urandom(_NONCE)
+        sealed = self._keys[self.newest_id].encrypt(
+            nonce, data_key, _wrap_binding(subject_id, data_key_id, self.newest_id)
+        )
+        return self.newest_id, nonce + sealed
+
+    def unwrap(self, row: DataKeyRow) -> bytes:
+        assert row.wrapped is not None
+        cipher = self._keys.get(row.master_key_id)
+        if cipher is None:
+            raise MasterKeyMissing(
+                f"data keys are wrapped by master key {row.master_key_id!r}, "
+                "which CASENET_MASTER_KEYS does not configure"
+            )
+        try:
+            return cipher.decrypt(
+                row.wrapped[:_NONCE],
+                row.wrapped[_NONCE:],
+                _wrap_binding(row.subject_id, row.data_key_id, row.master_key_id),
+            )
+        except InvalidTag:
+            raise MasterKeyMismatch(
+                f"master key {row.master_key_id!r} does not unwrap the data keys stored "
+                "under its id: wrong key in CASENET_MASTER_KEYS?"
+            ) from None
+
+
+def _wrap_binding(subject_id: UUID, data_key_id: bytes, master_key_id: str) -> bytes:
+    return b"|".join((b"casenet-dek-v1", subject_id.bytes, data_key_id, master_key_id.encode()))
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """A client's data key, unwrapped, in memory only."""
+
+    subject_id: UUID
+    key_id: bytes
+    cipher: AESGCM
+
+
+class KeyRing:
+    """Finds, creates and destroys clients' data keys; caches them with a bound.
+
+    The cache holds at most ``cache_size`` keys for at most ``cache_seconds``, so an
+    erasure made by another process stops this one decrypting within that time; an
+    erasure made by this process evicts at once.
+    """
+
+    def __init__(
+        self,
+        master_keys: MasterKeys,
+        *,
+        cache_size: int = 10_000,
+        cache_seconds: float = 2.0,
+    ) -> None:
+        self.master_keys = master_keys
+        self.cache_size = cache_size
+        self.cache_seconds = cache_seconds
+        self._table: KeyTable | None = None
+        self._cache: OrderedDict[UUID, tuple[float, DataKey | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def attach(self, table: KeyTable) -> None:
+        """Use ``table`` for storage (the store's database), and check the master keys."""
+        table.create_table()
+        self._table = table
+        self.check_master_keys()
+
+    @property
+    def table(self) -> KeyTable:
+        if self._table is None:
+            raise RuntimeError("key ring used before the store was attached")
+        return self._table
+
+    def check_master_keys(self) -> None:
+        """Fail at start-up, not at the first read, when a master key is missing or wrong."""
+        for master_key_id in self.table.master_key_ids():
+            sample = self.table.sample_for_master(master_key_id)
+            if sample is not None:
+                self.master_keys.unwrap(sample)
+
+    def key_for_writing(self, subject_id: UUID) -> DataKey | None:
+        """The subject's data key, created on first use; None once erased."""
+        cached = self._cached(subject_id)
+        if cached is not None:
+            return cached[1]
+        row = self.table.get(subject_id)
+        if row is None:
+            row = self._create(subject_id)
+        return self._remember(subject_id, row)
+
+    def key_for_reading(self, subject_id: UUID) -> DataKey | None:
+        """The subject's data key; None if erased (or never created)."""
+        cached = self._cached(subject_id)
+        if cached is not None:
+            return cached[1]
+        return self._remember(subject_id, self.table.get(subject_id))
+
+    def erase(self, subject_id: UUID) -> None:
+        """Destroy the subject's data key for ever (idempotent)."""
+        self.table.erase(subject_id)
+        with self._lock:
+            self._cache[subject_id] = (time.monotonic(), None)
+
+    def forget_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def rotate(self) -> int:
+        """Re-wrap every data key under the newest master key; returns how many moved."""
+        moved = 0
+        for row in self.table.rows_not_wrapped_by(self.master_keys.newest_id):
+            data_key = self.master_keys.unwrap(row)
+            master_key_id, wrapped = self.master_keys.wrap(
+                row.subject_id, row.data_key_id, data_key
+            )
+            if self.table.rewrap(row, master_key_id, wrapped):
+                moved += 1
+        return moved
+
+    def _create(self, subject_id: UUID) -> DataKeyRow:
+        data_key_id = uuid4().bytes
+        master_key_id, wrapped = self.master_keys.wrap(
+            subject_id, data_key_id, AESGCM.generate_key(bit_length=256)
+        )
+        # Insert-or-get: a concurrent writer may have created it first, and a tombstone
+        # (erased client) is never replaced.
+        return self.table.insert_or_get(
+            DataKeyRow(subject_id, data_key_id, master_key_id, wrapped)
+        )
+
+    def _cached(self, subject_id: UUID) -> tuple[float, DataKey | None] | None:
+        with self._lock:
+            entry = self._cache.get(subject_id)
+            if entry is None:
+                return None
+            if time.monotonic() - entry[0] > self.cache_seconds:
+                del self._cache[subject_id]
+                return None
+            self._cache.move_to_end(subject_id)
+            return entry
+
+    def _remember(self, subject_id: UUID, row: DataKeyRow | None) -> DataKey | None:
+        key = None
+        if row is not None and row.wrapped is not None:
+            key = DataKey(subject_id, row.data_key_id, AESGCM(self.master_keys.unwrap(row)))
+        with self._lock:
+            self._cache[subject_id] = (time.monotonic(), key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return key
+
+
+def encrypt_field(key: DataKey, binding: Binding, plaintext: bytes) -> str:
+    """Encrypt one field's JSON bytes; returns the base64 text stored in the event."""
+    nonce = os.urandom(_NONCE)
+    sealed = key.cipher.encrypt(nonce, plaintext, binding.associated_data())
+    blob = bytes((FORMAT_VERSION,)) + key.key_id + nonce + sealed
+    return base64.b64encode(blob).decode("ascii")
+
+
+def data_key_id_of(stored: str) -> bytes:
+    """The data key id a stored ciphertext names (without decrypting it)."""
+    blob = _decode(stored)
+    return blob[1 : 1 + _KEY_ID]
+
+
+def decrypt_field(key: DataKey, binding: Binding, stored: str) -> bytes:
+    """Decrypt one field; :class:`CiphertextInvalid` when it does not authenticate."""
+    blob = _decode(stored)
+    if blob[1 : 1 + _KEY_ID] != key.key_id:
+        raise CiphertextInvalid("the ciphertext names another data key")
+    try:
+        return key.cipher.decrypt(
+            blob[1 + _KEY_ID : _HEADER], blob[_HEADER:], binding.associated_data()
+        )
+    except InvalidTag:
+        raise CiphertextInvalid("a personal field failed to authenticate") from None
+
+
+def _decode(stored: str) -> bytes:
+    try:
+        blob = base64.b64decode(stored, validate=True)
+    except ValueError:
+        raise CiphertextInvalid("a personal field is not a ciphertext") from None
+    if len(blob) < _HEADER + 16 or blob[0] != FORMAT_VERSION:
+        raise CiphertextInvalid("a personal field is not a ciphertext of a known format")
+    return blob

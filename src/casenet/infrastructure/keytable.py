@@ -1,0 +1,177 @@
+"""The ``casenet_data_keys`` table: clients' data keys, wrapped, in the store's database.
+
+One row per client (the data subject). Erasure sets ``wrapped`` to NULL and stamps
+``erased_at``: the row stays as a tombstone so that no later write creates a new key
+for that client (a new key could not bring the old data back, but the tombstone also
+tells every reader the client is erased).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+TABLE = "casenet_data_keys"
+
+
+@dataclass(frozen=True)
+class DataKeyRow:
+    """A client's data key as stored: wrapped by ``master_key_id``; None once erased."""
+
+    subject_id: UUID
+    data_key_id: bytes
+    master_key_id: str
+    wrapped: bytes | None
+
+
+class Datastore(Protocol):
+    """What both the library's SQLite and PostgreSQL datastores offer."""
+
+    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]: ...
+
+
+class KeyTable:
+    """SQL over the library's datastore; ``dialect`` is ``sqlite`` or ``postgresql``."""
+
+    def __init__(self, datastore: Datastore, dialect: str) -> None:
+        self.datastore = datastore
+        self.dialect = dialect
+        self._blob = "BLOB" if dialect == "sqlite" else "BYTEA"
+        self._id = "TEXT" if dialect == "sqlite" else "UUID"
+        self._time = "TEXT" if dialect == "sqlite" else "TIMESTAMPTZ"
+
+    def _sql(self, query: str) -> str:
+        return query.replace("%s", "?") if self.dialect == "sqlite" else query
+
+    def _id_param(self, subject_id: UUID) -> Any:
+        return str(subject_id) if self.dialect == "sqlite" else subject_id
+
+    @contextmanager
+    def _cursor(self, *, commit: bool) -> Iterator[Any]:
+        """A DB-API cursor in a transaction (the library wraps SQLite's; unwrap it)."""
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield getattr(cursor, "sqlite_cursor", cursor)
+
+    def _run(self, query: str, params: tuple[Any, ...] = (), *, commit: bool) -> list[Any]:
+        with self._cursor(commit=commit) as cursor:
+            cursor.execute(self._sql(query), params)
+            return [] if cursor.description is None else list(cursor.fetchall())
+
+    def create_table(self) -> None:
+        self._run(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+            f"subject_id {self._id} PRIMARY KEY, "
+            f"data_key_id {self._blob} NOT NULL, "
+            "master_key_id TEXT NOT NULL, "
+            f"wrapped {self._blob}, "
+            f"created_at {self._time} NOT NULL, "
+            f"erased_at {self._time})",
+            commit=True,
+        )
+
+    def _row(self, raw: Any) -> DataKeyRow:
+        wrapped = raw["wrapped"]
+        return DataKeyRow(
+            subject_id=UUID(str(raw["subject_id"])),
+            data_key_id=bytes(raw["data_key_id"]),
+            master_key_id=str(raw["master_key_id"]),
+            wrapped=None if wrapped is None else bytes(wrapped),
+        )
+
+    def get(self, subject_id: UUID) -> DataKeyRow | None:
+        rows = self._run(
+            f"SELECT subject_id, data_key_id, master_key_id, wrapped FROM {TABLE} "
+            "WHERE subject_id = %s",
+            (self._id_param(subject_id),),
+            commit=False,
+        )
+        return self._row(rows[0]) if rows else None
+
+    def insert_or_get(self, row: DataKeyRow) -> DataKeyRow:
+        self._run(
+            f"INSERT INTO {TABLE} (subject_id, data_key_id, master_key_id, wrapped, created_at) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (subject_id) DO NOTHING",
+            (
+                self._id_param(row.subject_id),
+                row.data_key_id,
+                row.master_key_id,
+                row.wrapped,
+                self._now(),
+            ),
+            commit=True,
+        )
+        stored = self.get(row.subject_id)
+        assert stored is not None
+        return stored
+
+    def erase(self, subject_id: UUID) -> None:
+        """Destroy the wrapped key; a client that never had a key gets a tombstone too."""
+        self._run(
+            f"INSERT INTO {TABLE} (subject_id, data_key_id, master_key_id, wrapped, created_at, "
+            "erased_at) VALUES (%s, %s, '', NULL, %s, %s) ON CONFLICT (subject_id) DO UPDATE "
+            f"SET wrapped = NULL, erased_at = COALESCE({TABLE}.erased_at, excluded.erased_at)",
+            (self._id_param(subject_id), b"", self._now(), self._now()),
+            commit=True,
+        )
+
+    def master_key_ids(self) -> list[str]:
+        rows = self._run(
+            f"SELECT DISTINCT master_key_id FROM {TABLE} WHERE wrapped IS NOT NULL",
+            commit=False,
+        )
+        return sorted(str(r["master_key_id"]) for r in rows)
+
+    def sample_for_master(self, master_key_id: str) -> DataKeyRow | None:
+        rows = self._run(
+            f"SELECT subject_id, data_key_id, master_key_id, wrapped FROM {TABLE} "
+            "WHERE master_key_id = %s AND wrapped IS NOT NULL LIMIT 1",
+            (master_key_id,),
+            commit=False,
+        )
+        return self._row(rows[0]) if rows else None
+
+    def rows_not_wrapped_by(self, master_key_id: str) -> Iterator[DataKeyRow]:
+        """Live keys wrapped by another master key, in batches (never all in memory)."""
+        after = ""
+        while True:
+            rows = self._run(
+                f"SELECT subject_id, data_key_id, master_key_id, wrapped FROM {TABLE} "
+                "WHERE master_key_id <> %s AND wrapped IS NOT NULL AND "
+                f"CAST(subject_id AS TEXT) > %s ORDER BY CAST(subject_id AS TEXT) LIMIT 500",
+                (master_key_id, after),
+                commit=False,
+            )
+            if not rows:
+                return
+            for raw in rows:
+                yield self._row(raw)
+            after = str(rows[-1]["subject_id"])
+
+    def rewrap(self, old: DataKeyRow, master_key_id: str, wrapped: bytes) -> bool:
+        """Swap in the re-wrapped key, unless the row changed (erased, rotated) meanwhile."""
+        with self._cursor(commit=True) as cursor:
+            cursor.execute(
+                self._sql(
+                    f"UPDATE {TABLE} SET master_key_id = %s, wrapped = %s "
+                    "WHERE subject_id = %s AND master_key_id = %s AND wrapped IS NOT NULL"
+                ),
+                (master_key_id, wrapped, self._id_param(old.subject_id), old.master_key_id),
+            )
+            return bool(cursor.rowcount == 1)
+
+    def counts(self) -> dict[str, int]:
+        """How many live data keys each master key wraps, and how many clients are erased."""
+        rows = self._run(
+            "SELECT CASE WHEN wrapped IS NULL THEN '(erased)' ELSE master_key_id END AS k, "
+            f"COUNT(*) AS n FROM {TABLE} GROUP BY 1 ORDER BY 1",
+            commit=False,
+        )
+        return {str(r["k"]): int(r["n"]) for r in rows}
+
+    def _now(self) -> Any:
+        now = datetime.now(UTC)
+        return now.isoformat() if self.dialect == "sqlite" else now
