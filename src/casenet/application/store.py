@@ -15,6 +15,8 @@ from casenet.domain.errors import NotFound, VersionConflict
 from casenet.infrastructure.crypto import KeyRing
 from casenet.infrastructure.keytable import KeyTable
 from casenet.infrastructure.mapper import EventMapper
+from casenet.infrastructure.projections import Projections, read_models
+from casenet.infrastructure.sql import Database
 from casenet.infrastructure.store import dialect_of
 
 A = TypeVar("A", bound=Aggregate)
@@ -34,9 +36,13 @@ class CasenetApplication(Application[UUID]):
         # because the table lives in the store the library opens.
         self.keyring = keyring
         super().__init__(env)
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        #: casenet's own tables (data keys, read models) live in the store's database.
+        self.database = Database(datastore, dialect_of(env))
+        self.projections = Projections(self.recorder, self.database, read_models())
+        self.projections.setup()
         if keyring is not None:
-            datastore = self.recorder.datastore  # type: ignore[attr-defined]
-            keyring.attach(KeyTable(datastore, dialect_of(env)))
+            keyring.attach(KeyTable(self.database))
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         return Environment(name, dict(env or {}))

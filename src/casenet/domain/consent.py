@@ -8,13 +8,21 @@ from uuid import UUID, uuid4
 from casenet.domain.aggregate import Aggregate, DomainEvent, PersonalText, utcnow, when
 from casenet.domain.errors import ConsentNotActive, InvalidInput, NotPermitted
 from casenet.domain.sections import check_sections, check_text
+from casenet.domain.visibility import ACTIVE, EXPIRED, WITHDRAWN, ConsentFacts, consent_status
 
 PURPOSES = ("referral", "care_coordination")
 METHODS = ("verbal", "written", "electronic")
 
-ACTIVE = "active"
-WITHDRAWN = "withdrawn"
-EXPIRED = "expired"
+__all__ = [
+    "ACTIVE",
+    "EXPIRED",
+    "METHODS",
+    "PURPOSES",
+    "WITHDRAWN",
+    "Consent",
+    "ConsentGranted",
+    "ConsentWithdrawn",
+]
 
 
 class ConsentGranted(DomainEvent, frozen=True, kw_only=True):
@@ -105,16 +113,21 @@ class Consent(Aggregate):
 
     def status_at(self, at: datetime) -> str:
         """``active``, ``withdrawn`` or ``expired`` at instant ``at``."""
-        if at < self.granted_at:
-            return "not_yet_granted"
-        if self.withdrawn_at is not None and at >= self.withdrawn_at:
-            return WITHDRAWN
-        if self.valid_until is not None and at >= self.valid_until:
-            return EXPIRED
-        return ACTIVE
+        return consent_status(self.granted_at, self.withdrawn_at, self.valid_until, at)
 
     def is_active_at(self, at: datetime) -> bool:
         return self.status_at(at) == ACTIVE
+
+    def facts(self) -> ConsentFacts:
+        """What the visibility policy needs of this consent."""
+        return ConsentFacts(
+            consent_id=self.id,
+            grantee_agency_id=self.grantee_agency_id,
+            sections=self.sections,
+            granted_at=self.granted_at,
+            withdrawn_at=self.withdrawn_at,
+            valid_until=self.valid_until,
+        )
 
     def withdraw(self, *, recording_agency_id: UUID, worker_id: UUID, reason: str) -> None:
         if recording_agency_id != self.owner_agency_id:

@@ -111,7 +111,7 @@ _EVENT_OF_ACTION: dict[str, type[ReferralStatusChanged]] = {
     "fail": ReferralFailed,
     "cancel": ReferralCancelled,
 }
-_STATUS_OF_EVENT = {_EVENT_OF_ACTION[a]: LIFECYCLE[a][1] for a in LIFECYCLE}
+STATUS_OF_EVENT = {_EVENT_OF_ACTION[a]: LIFECYCLE[a][1] for a in LIFECYCLE}
 _NEEDS_REASON = frozenset({"reject", "hold", "fail", "cancel"})
 
 
@@ -285,7 +285,7 @@ class Referral(Aggregate):
         ReferralCancelled,
     )
     def _status_changed(self, event: ReferralStatusChanged) -> None:
-        self.status = _STATUS_OF_EVENT[type(event)]
+        self.status = STATUS_OF_EVENT[type(event)]
         change = StatusChange(self.status, event.timestamp, event.agency_id, event.worker_id)
         if isinstance(event, ReferralCompleted):
             self.outcome = change.outcome = event.outcome

@@ -9,11 +9,12 @@ tells every reader the client is erased).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
+
+from casenet.infrastructure.sql import SQLITE, Database
 
 TABLE = "casenet_data_keys"
 
@@ -28,48 +29,27 @@ class DataKeyRow:
     wrapped: bytes | None
 
 
-class Datastore(Protocol):
-    """What both the library's SQLite and PostgreSQL datastores offer."""
-
-    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]: ...
-
-
 class KeyTable:
-    """SQL over the library's datastore; ``dialect`` is ``sqlite`` or ``postgresql``."""
+    """The data keys' SQL, on the store's database."""
 
-    def __init__(self, datastore: Datastore, dialect: str) -> None:
-        self.datastore = datastore
-        self.dialect = dialect
-        self._blob = "BLOB" if dialect == "sqlite" else "BYTEA"
-        self._id = "TEXT" if dialect == "sqlite" else "UUID"
-        self._time = "TEXT" if dialect == "sqlite" else "TIMESTAMPTZ"
-
-    def _sql(self, query: str) -> str:
-        return query.replace("%s", "?") if self.dialect == "sqlite" else query
-
-    def _id_param(self, subject_id: UUID) -> Any:
-        return str(subject_id) if self.dialect == "sqlite" else subject_id
-
-    @contextmanager
-    def _cursor(self, *, commit: bool) -> Iterator[Any]:
-        """A DB-API cursor in a transaction (the library wraps SQLite's; unwrap it)."""
-        with self.datastore.transaction(commit=commit) as cursor:
-            yield getattr(cursor, "sqlite_cursor", cursor)
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     def _run(self, query: str, params: tuple[Any, ...] = (), *, commit: bool) -> list[Any]:
-        with self._cursor(commit=commit) as cursor:
-            cursor.execute(self._sql(query), params)
-            return [] if cursor.description is None else list(cursor.fetchall())
+        return self.database.run(query, params, commit=commit)
+
+    def _id_param(self, subject_id: UUID) -> Any:
+        return self.database.id_param(subject_id)
 
     def create_table(self) -> None:
         self._run(
             f"CREATE TABLE IF NOT EXISTS {TABLE} ("
-            f"subject_id {self._id} PRIMARY KEY, "
-            f"data_key_id {self._blob} NOT NULL, "
+            f"subject_id {self.database.uuid} PRIMARY KEY, "
+            f"data_key_id {self.database.blob} NOT NULL, "
             "master_key_id TEXT NOT NULL, "
-            f"wrapped {self._blob}, "
-            f"created_at {self._time} NOT NULL, "
-            f"erased_at {self._time})",
+            f"wrapped {self.database.blob}, "
+            f"created_at {self.database.time} NOT NULL, "
+            f"erased_at {self.database.time})",
             commit=True,
         )
 
@@ -153,9 +133,9 @@ class KeyTable:
 
     def rewrap(self, old: DataKeyRow, master_key_id: str, wrapped: bytes) -> bool:
         """Swap in the re-wrapped key, unless the row changed (erased, rotated) meanwhile."""
-        with self._cursor(commit=True) as cursor:
+        with self.database.cursor(commit=True) as cursor:
             cursor.execute(
-                self._sql(
+                self.database.sql(
                     f"UPDATE {TABLE} SET master_key_id = %s, wrapped = %s "
                     "WHERE subject_id = %s AND master_key_id = %s AND wrapped IS NOT NULL"
                 ),
@@ -174,4 +154,4 @@ class KeyTable:
 
     def _now(self) -> Any:
         now = datetime.now(UTC)
-        return now.isoformat() if self.dialect == "sqlite" else now
+        return now.isoformat() if self.database.dialect == SQLITE else now

@@ -1,0 +1,6 @@
+"""Read models fed from the notification log, and the runner that keeps them current."""
+
+from casenet.infrastructure.projections.models import read_models
+from casenet.infrastructure.projections.runner import Projections, ProjectionStatus, ReadModel
+
+__all__ = ["ProjectionStatus", "Projections", "ReadModel", "read_models"]

@@ -1,0 +1,317 @@
+"""Feed read models from the notification log, exactly once, resumably.
+
+Each read model records its position (the last notification id it applied) in
+``casenet_projection_positions``, in the same transaction as its rows. A batch is
+committed only if the position is still the one it started from (compare-and-swap),
+so any number of runners in any number of processes may catch the same read model
+up: each notification is applied once, and a crashed batch leaves no trace.
+
+Read models work on events as stored: ids, statuses and timestamps are clear, and
+personal fields stay the ciphertexts they are in the log. Nothing is decrypted here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.utils import get_topic
+
+from casenet.domain.aggregate import DomainEvent, event_types
+from casenet.infrastructure.mapper import upcast
+from casenet.infrastructure.sql import Database
+
+POSITIONS = "casenet_projection_positions"
+_DECODER = msgspec.json.Decoder(dict[str, Any])
+
+#: How many notifications one transaction applies.
+BATCH_SIZE = 1000
+
+_TYPE_OF_TOPIC: dict[str, type[DomainEvent]] = {}
+
+
+def _event_type(topic: str) -> type[DomainEvent] | None:
+    if not _TYPE_OF_TOPIC:
+        _TYPE_OF_TOPIC.update({get_topic(t): t for t in event_types()})
+    return _TYPE_OF_TOPIC.get(topic)
+
+
+@dataclass(frozen=True)
+class StoredFact:
+    """One event as stored: clear fields readable, personal fields still ciphertext."""
+
+    position: int
+    event_type: type[DomainEvent]
+    aggregate_id: str
+    version: int
+    state: dict[str, Any]
+
+    @property
+    def at(self) -> str:
+        """The event's timestamp, normalised so that text order is time order."""
+        return normalise_time(self.state["timestamp"])
+
+
+def normalise_time(value: str | datetime) -> str:
+    """RFC 3339 UTC with microseconds: equal instants give equal text, order is kept."""
+    instant = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class ReadModel:
+    """A read model: its tables, the events it follows, and how it applies one."""
+
+    name: str = ""
+    tables: tuple[str, ...] = ()
+    follows: tuple[type[DomainEvent], ...] = ()
+
+    def create_statements(self, db: Database) -> list[str]:
+        raise NotImplementedError
+
+    def apply(self, db: Database, cursor: Any, fact: StoredFact) -> None:
+        raise NotImplementedError
+
+    def primary_keys(self) -> dict[str, str]:
+        """Table -> ORDER BY clause that lists its rows in a stable order (for checksums)."""
+        raise NotImplementedError
+
+
+class PositionConflict(Exception):
+    """Another runner applied this batch first; ours was rolled back."""
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    position: int
+    head: int
+    rebuilding: bool
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.position)
+
+
+class Projections:
+    """Every read model of one store, and the runner that keeps them current."""
+
+    def __init__(
+        self, recorder: ApplicationRecorder, database: Database, models: Sequence[ReadModel]
+    ) -> None:
+        self.recorder = recorder
+        self.db = database
+        self.models = {model.name: model for model in models}
+        self._locks = {name: threading.Lock() for name in self.models}
+        self._follows = {
+            name: frozenset(model.follows) for name, model in self.models.items()
+        }
+
+    def setup(self) -> None:
+        """Create the positions table and every read model's tables (idempotent)."""
+        with self.db.cursor(commit=True) as cursor:
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {POSITIONS} (name TEXT PRIMARY KEY, "
+                "position BIGINT NOT NULL, rebuilding INTEGER NOT NULL DEFAULT 0)"
+            )
+            for model in self.models.values():
+                for statement in model.create_statements(self.db):
+                    cursor.execute(statement)
+                cursor.execute(
+                    self.db.sql(
+                        f"INSERT INTO {POSITIONS} (name, position) VALUES (%s, 0) "
+                        "ON CONFLICT (name) DO NOTHING"
+                    ),
+                    (model.name,),
+                )
+
+    def names(self, requested: Iterable[str] = ()) -> list[str]:
+        names = list(requested) or list(self.models)
+        unknown = [n for n in names if n not in self.models]
+        if unknown:
+            raise KeyError(f"no read model named {unknown[0]!r}; known: {', '.join(self.models)}")
+        return names
+
+    def positions(self) -> dict[str, tuple[int, bool]]:
+        rows = self.db.run(f"SELECT name, position, rebuilding FROM {POSITIONS}", commit=False)
+        return {str(r["name"]): (int(r["position"]), bool(r["rebuilding"])) for r in rows}
+
+    def head(self) -> int:
+        """The id of the newest notification in the log (0 for an empty log)."""
+        return int(self.recorder.max_notification_id() or 0)
+
+    def status(self) -> list[ProjectionStatus]:
+        head = self.head()
+        positions = self.positions()
+        statuses = []
+        for name in self.models:
+            position, rebuilding = positions.get(name, (0, False))
+            statuses.append(ProjectionStatus(name, position, head, rebuilding))
+        return statuses
+
+    def ensure_current(self, names: Iterable[str] = ()) -> None:
+        """Read your writes: bring read models up to the log's head as of now.
+
+        Called at the start of a read, so a read model that is behind is caught up
+        (by this thread, or by whoever holds the model's lock) before it is queried.
+        """
+        head = self.head()
+        positions = self.positions()
+        for name in self.names(names):
+            if positions.get(name, (0, False))[0] < head:
+                self.catch_up(name, until=head)
+
+    def catch_up(
+        self,
+        name: str,
+        *,
+        until: int | None = None,
+        batch_size: int = BATCH_SIZE,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Apply every notification after the model's position (up to ``until``)."""
+        applied = 0
+        with self._locks[name]:
+            while True:
+                try:
+                    count = self._apply_batch(name, until, batch_size)
+                except PositionConflict:
+                    continue  # someone else advanced it: re-read the position and go on
+                if count == 0:
+                    return applied
+                applied += count
+                if progress is not None:
+                    progress(count)
+
+    def _apply_batch(self, name: str, until: int | None, batch_size: int) -> int:
+        start = self.position(name)
+        if until is not None and start >= until:
+            return 0
+        notifications = self.recorder.select_notifications(
+            start=start + 1, limit=batch_size, stop=until
+        )
+        if not notifications:
+            return 0
+        follows = self._follows[name]
+        facts = [f for n in notifications if (f := to_fact(n, follows)) is not None]
+        model = self.models[name]
+        with self.db.cursor(commit=True) as cursor:
+            # Move the position first: it takes the write lock at once (SQLite cannot
+            # upgrade a stale read to a write), and it is the compare-and-swap that
+            # makes a batch apply once however many runners race for it.
+            cursor.execute(
+                self.db.sql(
+                    f"UPDATE {POSITIONS} SET position = %s WHERE name = %s AND position = %s"
+                ),
+                (notifications[-1].id, name, start),
+            )
+            if cursor.rowcount != 1:
+                raise PositionConflict(name)
+            for fact in facts:
+                model.apply(self.db, cursor, fact)
+        return len(notifications)
+
+    def position(self, name: str) -> int:
+        rows = self.db.run(
+            f"SELECT position FROM {POSITIONS} WHERE name = %s", (name,), commit=False
+        )
+        return int(rows[0]["position"])
+
+    def reset(self, name: str) -> None:
+        """Drop the read model's rows and start it again from the first notification.
+
+        Marks it ``rebuilding``; a rebuild interrupted after this resumes from its
+        position instead of starting over (see :meth:`rebuild`).
+        """
+        model = self.models[name]
+        with self._locks[name], self.db.cursor(commit=True) as cursor:
+            for table in model.tables:
+                cursor.execute(f"DELETE FROM {table}")
+            cursor.execute(
+                self.db.sql(f"UPDATE {POSITIONS} SET position = 0, rebuilding = 1 WHERE name = %s"),
+                (name,),
+            )
+
+    def rebuild(
+        self, name: str, *, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Replay the whole log into ``name``; resumes an interrupted rebuild."""
+        if not self.positions().get(name, (0, False))[1]:
+            self.reset(name)
+        applied = self.catch_up(name, progress=progress)
+        self.db.run(
+            f"UPDATE {POSITIONS} SET rebuilding = 0 WHERE name = %s", (name,), commit=True
+        )
+        return applied
+
+    def checksum(self, name: str) -> str:
+        """SHA-256 over the model's rows in a stable order: equal for equal content."""
+        model = self.models[name]
+        digest = hashlib.sha256()
+        encoder = msgspec.json.Encoder(order="sorted")
+        with self.db.cursor(commit=False) as cursor:
+            for table, order_by in model.primary_keys().items():
+                digest.update(table.encode() + b"\n")
+                cursor.execute(f"SELECT * FROM {table} ORDER BY {order_by}")
+                columns = [column[0] for column in cursor.description]
+                digest.update(encoder.encode(columns) + b"\n")
+                while rows := cursor.fetchmany(1000):
+                    for row in rows:
+                        digest.update(encoder.encode([_plain(row[c]) for c in columns]) + b"\n")
+        return digest.hexdigest()
+
+    def run_forever(self, stop: threading.Event, *, interval: float = 0.1) -> None:
+        """Keep every read model current until ``stop`` is set (a polling loop)."""
+        while not stop.is_set():
+            head = self.head()
+            positions = self.positions()
+            behind = [n for n in self.models if positions.get(n, (0, False))[0] < head]
+            for name in behind:
+                self.catch_up(name, until=head)
+            if not behind:
+                stop.wait(interval)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (bytes, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+def to_fact(notification: Notification, follows: frozenset[type[DomainEvent]]) -> StoredFact | None:
+    """Decode a notification the read model follows; None for the others (not decoded)."""
+    event_type = _event_type(notification.topic)
+    if event_type is None or event_type not in follows:
+        return None
+    state = _DECODER.decode(notification.state)
+    upcast(event_type, state)
+    return StoredFact(
+        position=notification.id,
+        event_type=event_type,
+        aggregate_id=str(notification.originator_id),
+        version=notification.originator_version,
+        state=state,
+    )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``condition`` until true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -1,0 +1,53 @@
+"""Plain SQL on the store's own database, for casenet's tables beside the event log.
+
+The eventsourcing library owns the events table; casenet's data keys and read models
+live in the same database, reached through the library's datastore so that one
+setting (``CASENET_DATABASE_URL``) selects everything. Queries are written with
+``%s`` placeholders and portable types; SQLite gets ``?``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
+from uuid import UUID
+
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+
+
+class Datastore(Protocol):
+    """What both the library's SQLite and PostgreSQL datastores offer."""
+
+    def transaction(self, *, commit: bool) -> AbstractContextManager[Any]: ...
+
+
+class Database:
+    """Transactions and queries on the store's database, in its dialect."""
+
+    def __init__(self, datastore: Datastore, dialect: str) -> None:
+        self.datastore = datastore
+        self.dialect = dialect
+        self.blob = "BLOB" if dialect == SQLITE else "BYTEA"
+        self.uuid = "TEXT" if dialect == SQLITE else "UUID"
+        self.time = "TEXT" if dialect == SQLITE else "TIMESTAMPTZ"
+
+    def sql(self, query: str) -> str:
+        return query.replace("%s", "?") if self.dialect == SQLITE else query
+
+    def id_param(self, value: UUID) -> Any:
+        return str(value) if self.dialect == SQLITE else value
+
+    @contextmanager
+    def cursor(self, *, commit: bool) -> Iterator[Any]:
+        """A DB-API cursor inside one transaction (committed only if ``commit``)."""
+        with self.datastore.transaction(commit=commit) as cursor:
+            # The library wraps SQLite's cursor; casenet wants the DB-API one.
+            yield getattr(cursor, "sqlite_cursor", cursor)
+
+    def run(self, query: str, params: tuple[Any, ...] = (), *, commit: bool) -> list[Any]:
+        """Run one statement in its own transaction; rows (mapping-like) if any."""
+        with self.cursor(commit=commit) as cursor:
+            cursor.execute(self.sql(query), params)
+            return [] if cursor.description is None else list(cursor.fetchall())
