@@ -7,6 +7,7 @@ from casenet.application.agencies import AgencyService
 from casenet.application.cases import CaseService, ClientDetails
 from casenet.application.clients import ClientService
 from casenet.application.consents import ConsentService
+from casenet.application.queries import CaseQueries, ReferralQueries
 from casenet.application.referrals import ReferralService
 from casenet.application.store import CasenetApplication
 
@@ -26,7 +27,9 @@ class Casenet:
         self.app = app
         self.agencies = AgencyService(app)
         self.clients = ClientService(app)
-        self.cases = CaseService(app)
+        self.case_queries = CaseQueries(app)
+        self.referral_queries = ReferralQueries(app, self.case_queries)
+        self.cases = CaseService(app, self.case_queries)
         self.consents = ConsentService(app, self.cases)
         self.referrals = ReferralService(app, self.cases, self.consents)
 

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from casenet.application.actor import CASE_WRITERS, Actor
+from casenet.application.queries import CaseQueries
 from casenet.application.store import CasenetApplication
 from casenet.domain.case import Case, Note
 from casenet.domain.client import Client
-from casenet.domain.errors import NotFound, check_expected_version
+from casenet.domain.errors import check_expected_version
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,9 @@ class ClientDetails:
 class CaseService:
     """Commands on cases, for the workers of the owning agency."""
 
-    def __init__(self, app: CasenetApplication) -> None:
+    def __init__(self, app: CasenetApplication, queries: CaseQueries) -> None:
         self.app = app
+        self.queries = queries
 
     def open_case(
         self, actor: Actor, *, client: ClientDetails, summary: str, needs: list[str]
@@ -52,11 +54,8 @@ class CaseService:
         return case
 
     def owned_case(self, actor: Actor, case_id: UUID) -> Case:
-        """The case, if the actor's agency owns it; otherwise it does not exist for them."""
-        case = self.app.get(Case, case_id)
-        if actor.agency_id != case.owner_agency_id:
-            raise NotFound("case not found")
-        return case
+        """The case for its owner (NotFound if invisible, NotPermitted for a grantee)."""
+        return self.queries.owned_case(actor, case_id)
 
     def add_note(
         self,

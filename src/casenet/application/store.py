@@ -35,14 +35,17 @@ class CasenetApplication(Application[UUID]):
         # The mapper is built inside the library's __init__, the key table after it,
         # because the table lives in the store the library opens.
         self.keyring = keyring
-        super().__init__(env)
+        # Tables are created below, under a lock, not by the library on its own.
+        super().__init__({**env, "CREATE_TABLE": "n"})
         datastore = self.recorder.datastore  # type: ignore[attr-defined]
         #: casenet's own tables (data keys, read models) live in the store's database.
         self.database = Database(datastore, dialect_of(env))
         self.projections = Projections(self.recorder, self.database, read_models())
-        self.projections.setup()
-        if keyring is not None:
-            keyring.attach(KeyTable(self.database))
+        with self.database.schema_lock():
+            self.recorder.create_table()  # type: ignore[attr-defined]
+            self.projections.setup()
+            if keyring is not None:
+                keyring.attach(KeyTable(self.database))
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         return Environment(name, dict(env or {}))

@@ -115,6 +115,20 @@ class EventMapper(Mapper[UUID]):
             state[name] = msgspec.json.decode(decrypt_field(key, binding, stored))
 
 
+def decrypt_stored_field(
+    keyring: KeyRing | None, binding: Binding, stored: str | None
+) -> Any:
+    """Decrypt a personal field copied from the log (a read model keeps ciphertexts)."""
+    if stored is None:
+        return None
+    if keyring is None:  # stored in the clear (the encryption benchmark's baseline)
+        return stored
+    key = keyring.key_for_reading(binding.subject_id)
+    if key is None:
+        return None
+    return msgspec.json.decode(decrypt_field(key, binding, stored))
+
+
 def upcast(event_type: type[DomainEvent], state: dict[str, Any]) -> None:
     """Bring a stored state up to ``event_type.class_version``, one version at a time."""
     version = state.pop("class_version", 1)

@@ -13,6 +13,9 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 from uuid import UUID
 
+#: Advisory lock key held while casenet creates its tables ("casenet" in ASCII).
+_SCHEMA_LOCK = 0x636173656E6574
+
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 
@@ -45,6 +48,20 @@ class Database:
         with self.datastore.transaction(commit=commit) as cursor:
             # The library wraps SQLite's cursor; casenet wants the DB-API one.
             yield getattr(cursor, "sqlite_cursor", cursor)
+
+    @contextmanager
+    def schema_lock(self) -> Iterator[None]:
+        """Serialise table creation between processes starting together (PostgreSQL's
+        DDL races: 'tuple concurrently updated'); SQLite's file lock already does."""
+        if self.dialect == SQLITE:
+            yield
+            return
+        with self.datastore.get_connection() as connection:  # type: ignore[attr-defined]
+            connection.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+            try:
+                yield
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
 
     def run(self, query: str, params: tuple[Any, ...] = (), *, commit: bool) -> list[Any]:
         """Run one statement in its own transaction; rows (mapping-like) if any."""

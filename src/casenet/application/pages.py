@@ -1,0 +1,62 @@
+"""Cursor pagination: ``?limit=`` (default 50, max 500) and an opaque ``?after=`` cursor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import msgspec
+
+from casenet.domain.errors import InvalidInput
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, and the cursor of the next page (None on the last)."""
+
+    items: list[T]
+    next: str | None
+
+
+def check_limit(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput("limit", f"must be between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def encode_cursor(*key: str) -> str:
+    """An opaque cursor for the sort key of the last item of a page."""
+    return base64.urlsafe_b64encode(msgspec.json.encode(list(key))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, parts: int) -> tuple[str, ...] | None:
+    """The sort key a cursor names; :class:`InvalidInput` for anything else."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = msgspec.json.decode(raw, type=list[str])
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise InvalidInput("after", "is not a cursor this list gave") from None
+    if len(key) != parts:
+        raise InvalidInput("after", "is not a cursor this list gave")
+    return tuple(key)
+
+
+def page_of(rows: list[T], limit: int, key_of: Callable[[T], tuple[str, ...]]) -> Page[T]:
+    """Rows were fetched with ``limit + 1``: the extra one tells there is a next page."""
+    if len(rows) <= limit:
+        return Page(rows, None)
+    rows = rows[:limit]
+    return Page(rows, encode_cursor(*key_of(rows[-1])))
+

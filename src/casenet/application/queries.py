@@ -1,0 +1,419 @@
+"""The read path: read models for finding, aggregates for content, the policy on top.
+
+Every read starts by bringing the read models up to the log's head (read your
+writes), scopes its query to the caller's agency before it runs, and applies the
+visibility policy again at the request's instant: a consent that expired or was
+withdrawn a moment ago shows nothing, even if a read model were behind.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from casenet.application.actor import AUDITOR, SUPERVISOR, Actor
+from casenet.application.pages import Page, check_limit, decode_cursor, page_of
+from casenet.application.store import CasenetApplication
+from casenet.application.views import (
+    Access,
+    AccessGrant,
+    CaseListItem,
+    CaseView,
+    ClientView,
+    ConsentView,
+    NoteView,
+    ReferralListItem,
+    ReferralView,
+    SharedCase,
+    StatusChangeView,
+)
+from casenet.domain.aggregate import utcnow
+from casenet.domain.case import Case
+from casenet.domain.client import Client
+from casenet.domain.consent import Consent
+from casenet.domain.errors import InvalidInput, NotFound, NotPermitted
+from casenet.domain.referral import Referral
+from casenet.domain.sections import CONTACT, IDENTITY, NEEDS, SUMMARY, note_section
+from casenet.domain.visibility import (
+    OWNER,
+    CaseFacts,
+    ConsentFacts,
+    Grant,
+    access_at,
+    consent_status,
+    sections_visible_to,
+)
+from casenet.infrastructure.crypto import Binding
+from casenet.infrastructure.mapper import decrypt_stored_field
+from casenet.infrastructure.projections.runner import normalise_time, parse_time
+
+CASE_OVERSEERS = frozenset({SUPERVISOR, AUDITOR})
+
+
+def _time(value: str) -> datetime:
+    parsed = parse_time(value)
+    assert parsed is not None
+    return parsed
+
+
+class CaseQueries:
+    """Cases, consents and access, as the caller's agency may see them."""
+
+    def __init__(self, app: CasenetApplication) -> None:
+        self.app = app
+        self.db = app.database
+
+    def _rows(self, query: str, params: tuple[Any, ...]) -> list[Any]:
+        return self.db.run(query, params, commit=False)
+
+    def case_facts(self, case: Case) -> CaseFacts:
+        rows = self._rows(
+            "SELECT restricted FROM rm_agencies WHERE agency_id = %s", (str(case.owner_agency_id),)
+        )
+        return CaseFacts(case.id, case.owner_agency_id, bool(rows and rows[0]["restricted"]))
+
+    def consent_facts(self, case_id: UUID, agency_id: UUID | None = None) -> list[ConsentFacts]:
+        query = (
+            "SELECT consent_id, grantee_agency_id, sections, granted_at, withdrawn_at, "
+            "valid_until FROM rm_consents WHERE case_id = %s"
+        )
+        params: tuple[Any, ...] = (str(case_id),)
+        if agency_id is not None:
+            query += " AND grantee_agency_id = %s"
+            params += (str(agency_id),)
+        return [
+            ConsentFacts(
+                consent_id=UUID(r["consent_id"]),
+                grantee_agency_id=UUID(r["grantee_agency_id"]),
+                sections=tuple(msgspec.json.decode(r["sections"])),
+                granted_at=_time(r["granted_at"]),
+                withdrawn_at=parse_time(r["withdrawn_at"]),
+                valid_until=parse_time(r["valid_until"]),
+            )
+            for r in self._rows(query, params)
+        ]
+
+    def visible_case(
+        self, actor: Actor, case_id: UUID, at: datetime | None = None
+    ) -> tuple[Case, Grant]:
+        """The case and what the actor's agency may see of it now; NotFound if nothing."""
+        if actor.agency_id is None:
+            raise NotFound("case not found")
+        case = self.app.get(Case, case_id)
+        if actor.agency_id == case.owner_agency_id:
+            # The owner sees everything whatever its consents say: skip the lookups.
+            facts, consents = CaseFacts(case.id, case.owner_agency_id, False), []
+        else:
+            self.app.projections.ensure_current()
+            facts = self.case_facts(case)
+            consents = self.consent_facts(case_id, actor.agency_id)
+        grant = sections_visible_to(facts, consents, actor.agency_id, at or utcnow())
+        if not grant.visible:
+            raise NotFound("case not found")
+        return case, grant
+
+    def read_case(self, actor: Actor, case_id: UUID) -> CaseView:
+        """GET /v1/cases/{id}: the owner everything, a grantee its granted sections."""
+        case, grant = self.visible_case(actor, case_id)
+        client = self.app.get(Client, case.client_id)
+        return render_case(case, client, grant)
+
+    def list_cases(
+        self, actor: Actor, *, status: str | None, limit: int | None, after: str | None
+    ) -> Page[CaseListItem]:
+        """GET /v1/cases: the agency's own cases, oldest first."""
+        agency_id = actor.require_agency()
+        limit = check_limit(limit)
+        if status is not None and status not in ("open", "closed"):
+            raise InvalidInput("status", "must be open or closed")
+        self.app.projections.ensure_current()
+        query = (
+            "SELECT c.case_id, c.version, c.status, c.client_id, c.needs, c.note_count, "
+            "c.created_at, c.updated_at, k.name_ciphertext, k.erased FROM rm_cases c "
+            "JOIN rm_clients k ON k.client_id = c.client_id WHERE c.owner_agency_id = %s"
+        )
+        params: tuple[Any, ...] = (str(agency_id),)
+        if status is not None:
+            query += " AND c.status = %s"
+            params += (status,)
+        cursor = decode_cursor(after, 2)
+        if cursor is not None:
+            query += " AND (c.created_at > %s OR (c.created_at = %s AND c.case_id > %s))"
+            params += (cursor[0], cursor[0], cursor[1])
+        query += " ORDER BY c.created_at, c.case_id LIMIT %s"
+        rows = self._rows(query, (*params, limit + 1))
+        items = [self._case_item(r) for r in rows]
+        return page_of(items, limit, lambda i: (normalise_time(i.created_at), str(i.id)))
+
+    def _case_item(self, r: Any) -> CaseListItem:
+        client_id = UUID(r["client_id"])
+        name = decrypt_stored_field(
+            self.app.keyring, Binding(client_id, client_id, 1, "name"), r["name_ciphertext"]
+        )
+        return CaseListItem(
+            id=UUID(r["case_id"]),
+            version=int(r["version"]),
+            status=r["status"],
+            client_id=client_id,
+            client_name=name,
+            erased=bool(r["erased"]),
+            needs=msgspec.json.decode(r["needs"]),
+            note_count=int(r["note_count"]),
+            created_at=_time(r["created_at"]),
+            updated_at=_time(r["updated_at"]),
+        )
+
+    def shared_cases(
+        self, actor: Actor, *, limit: int | None, after: str | None
+    ) -> Page[SharedCase]:
+        """GET /v1/shared-cases: cases other agencies share with the caller's, right now."""
+        agency_id = actor.require_agency()
+        limit = check_limit(limit)
+        now = utcnow()
+        self.app.projections.ensure_current()
+        cursor = decode_cursor(after, 1)
+        query = (
+            "SELECT DISTINCT case_id FROM rm_consents WHERE grantee_agency_id = %s "
+            "AND withdrawn_at IS NULL AND (valid_until IS NULL OR valid_until > %s)"
+        )
+        params: tuple[Any, ...] = (str(agency_id), normalise_time(now))
+        if cursor is not None:
+            query += " AND case_id > %s"
+            params += (cursor[0],)
+        rows = self._rows(query + " ORDER BY case_id LIMIT %s", (*params, limit + 1))
+        page = page_of([str(r["case_id"]) for r in rows], limit, lambda case_id: (case_id,))
+        items = []
+        for case_id in page.items:
+            case = self.app.get(Case, UUID(case_id))
+            grant = sections_visible_to(
+                self.case_facts(case), self.consent_facts(case.id, agency_id), agency_id, now
+            )
+            if grant.visible:  # the policy has the last word (a restricted owner, say)
+                items.append(
+                    SharedCase(
+                        case_id=case.id,
+                        owner_agency_id=case.owner_agency_id,
+                        sections=list(grant.sections),
+                        shared_under=list(grant.consent_ids),
+                    )
+                )
+        return Page(items, page.next)
+
+    def owned_case(self, actor: Actor, case_id: UUID) -> Case:
+        """The case for its owner: NotFound if the actor's agency cannot see it at all,
+        NotPermitted if it sees it as a grantee (existence is never disclosed)."""
+        case, grant = self.visible_case(actor, case_id)
+        if grant.basis != OWNER:
+            raise NotPermitted("only the owning agency may do this")
+        return case
+
+    def access(self, actor: Actor, case_id: UUID, at: datetime | None) -> Access:
+        """GET /v1/cases/{id}/access: who could see which sections at ``at``."""
+        case = self.owned_case(actor, case_id)
+        actor.require_role(CASE_OVERSEERS, "see who had access")
+        instant = at or utcnow()
+        if instant.tzinfo is None:
+            raise InvalidInput("at", "must carry a timezone")
+        grants = access_at(self.case_facts(case), self.consent_facts(case_id), instant)
+        return Access(
+            at=instant,
+            case_id=case_id,
+            grants=[
+                AccessGrant(
+                    agency_id=g.agency_id,
+                    sections=list(g.sections),
+                    basis=g.basis,
+                    consent_id=g.consent_ids[0] if g.consent_ids else None,
+                    consent_ids=list(g.consent_ids),
+                )
+                for g in grants
+            ],
+        )
+
+    def consents_of_case(self, actor: Actor, case_id: UUID) -> list[ConsentView]:
+        """GET /v1/cases/{id}/consents: every consent of the case, for the owner."""
+        self.owned_case(actor, case_id)
+        rows = self._rows(
+            "SELECT consent_id FROM rm_consents WHERE case_id = %s ORDER BY granted_at, consent_id",
+            (str(case_id),),
+        )
+        return [render_consent(self.app.get(Consent, UUID(r["consent_id"]))) for r in rows]
+
+    def consent(self, actor: Actor, consent_id: UUID) -> Consent:
+        """The consent, for workers of the agency that owns its case."""
+        consent = self.app.get(Consent, consent_id)
+        if actor.agency_id != consent.owner_agency_id:
+            raise NotFound("consent not found")
+        return consent
+
+
+class ReferralQueries:
+    """Referral inbox, outbox, and the referral as each party may see it."""
+
+    def __init__(self, app: CasenetApplication, cases: CaseQueries) -> None:
+        self.app = app
+        self.cases = cases
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        direction: str,
+        status: str | None,
+        limit: int | None,
+        after: str | None,
+    ) -> Page[ReferralListItem]:
+        agency_id = actor.require_agency()
+        limit = check_limit(limit)
+        column = {"incoming": "to_agency_id", "outgoing": "from_agency_id"}.get(direction)
+        if column is None:
+            raise InvalidInput("direction", "must be incoming or outgoing")
+        self.app.projections.ensure_current()
+        query = f"SELECT * FROM rm_referrals WHERE {column} = %s"  # noqa: S608 (fixed names)
+        params: tuple[Any, ...] = (str(agency_id),)
+        if status is not None:
+            query += " AND status = %s"
+            params += (status,)
+        cursor = decode_cursor(after, 2)
+        if cursor is not None:
+            query += " AND (created_at > %s OR (created_at = %s AND referral_id > %s))"
+            params += (cursor[0], cursor[0], cursor[1])
+        rows = self.app.database.run(
+            query + " ORDER BY created_at, referral_id LIMIT %s", (*params, limit + 1), commit=False
+        )
+        items = [
+            ReferralListItem(
+                id=UUID(r["referral_id"]),
+                version=int(r["version"]),
+                case_id=UUID(r["case_id"]),
+                from_agency_id=UUID(r["from_agency_id"]),
+                to_agency_id=UUID(r["to_agency_id"]),
+                service_type=r["service_type"],
+                urgency=r["urgency"],
+                status=r["status"],
+                message_count=int(r["message_count"]),
+                created_at=_time(r["created_at"]),
+                updated_at=_time(r["updated_at"]),
+                outcome=r["outcome"],
+            )
+            for r in rows
+        ]
+        return page_of(items, limit, lambda i: (normalise_time(i.created_at), str(i.id)))
+
+    def party_referral(self, actor: Actor, referral_id: UUID) -> Referral:
+        referral = self.app.get(Referral, referral_id)
+        if actor.agency_id is None or referral.party_of(actor.agency_id) is None:
+            raise NotFound("referral not found")
+        return referral
+
+    def read(self, actor: Actor, referral_id: UUID) -> ReferralView:
+        """GET /v1/referrals/{id}: client sections for the receiver only as consent grants."""
+        referral = self.party_referral(actor, referral_id)
+        assert actor.agency_id is not None
+        client_view: ClientView | msgspec.UnsetType = msgspec.UNSET
+        try:
+            case, grant = self.cases.visible_case(actor, referral.case_id)
+        except NotFound:
+            pass
+        else:
+            client = self.app.get(Client, case.client_id)
+            client_view = render_client(client, grant.sections)
+        return render_referral(referral, client_view)
+
+
+def render_client(client: Client, sections: tuple[str, ...]) -> ClientView | msgspec.UnsetType:
+    view = ClientView()
+    if IDENTITY in sections:
+        view.name, view.date_of_birth = client.name, client.date_of_birth
+    if CONTACT in sections:
+        view.phone, view.address = client.phone, client.address
+    if IDENTITY not in sections and CONTACT not in sections:
+        return msgspec.UNSET
+    return view
+
+
+def render_case(case: Case, client: Client, grant: Grant) -> CaseView:
+    """The case view with every section outside ``grant`` left out."""
+    sections = grant.sections
+    view = CaseView(
+        id=case.id,
+        version=case.version,
+        status=case.status,
+        owner_agency_id=case.owner_agency_id,
+        client_id=case.client_id,
+        erased=client.erased,
+        created_at=case.created_on,
+        updated_at=case.modified_on,
+        sections=list(sections),
+        shared_under=list(grant.consent_ids),
+        client=render_client(client, sections),
+    )
+    if SUMMARY in sections:
+        view.summary = None if client.erased else case.summary
+    if NEEDS in sections:
+        view.needs = list(case.needs)
+    if any(s.startswith("notes.") for s in sections):
+        view.notes = [
+            NoteView(
+                id=n.id,
+                category=n.category,
+                text=None if client.erased else n.text,
+                author_worker_id=n.author_worker_id,
+                created_at=n.created_at,
+            )
+            for n in case.notes
+            if note_section(n.category) in sections
+        ]
+    return view
+
+
+def render_consent(consent: Consent) -> ConsentView:
+    return ConsentView(
+        id=consent.id,
+        version=consent.version,
+        case_id=consent.case_id,
+        client_id=consent.client_id,
+        grantee_agency_id=consent.grantee_agency_id,
+        sections=list(consent.sections),
+        purpose=consent.purpose,
+        method=consent.method,
+        evidence=consent.evidence,
+        valid_until=consent.valid_until,
+        status=consent_status(
+            consent.granted_at, consent.withdrawn_at, consent.valid_until, utcnow()
+        ),
+        granted_at=consent.granted_at,
+        withdrawn_at=consent.withdrawn_at,
+        recorded_by_worker_id=consent.recorded_by_worker_id,
+    )
+
+
+def render_referral(referral: Referral, client: ClientView | msgspec.UnsetType) -> ReferralView:
+    return ReferralView(
+        id=referral.id,
+        version=referral.version,
+        case_id=referral.case_id,
+        client_id=referral.client_id,
+        from_agency_id=referral.from_agency_id,
+        to_agency_id=referral.to_agency_id,
+        service_type=referral.service_type,
+        reason=referral.reason,
+        urgency=referral.urgency,
+        consent_id=referral.consent_id,
+        status=referral.status,
+        created_at=referral.created_on,
+        updated_at=referral.modified_on,
+        history=[
+            StatusChangeView(
+                status=h.status, at=h.at, agency_id=h.agency_id, worker_id=h.worker_id,
+                outcome=h.outcome,
+            )
+            for h in referral.history
+        ],
+        outcome=referral.outcome,
+        outcome_note=referral.outcome_note,
+        client=client,
+    )

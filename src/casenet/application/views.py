@@ -1,0 +1,167 @@
+"""What the read services return: the resources of API.md, already redacted.
+
+A field left ``UNSET`` is a section the caller may not see: it is absent from the
+JSON, not null (null means erased or not given).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+
+class ClientView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """identity: name, date_of_birth; contact: phone, address."""
+
+    name: str | UnsetType | None = UNSET
+    date_of_birth: str | UnsetType | None = UNSET
+    phone: str | UnsetType | None = UNSET
+    address: str | UnsetType | None = UNSET
+
+
+class NoteView(msgspec.Struct, kw_only=True):
+    """A note; disclosed under section ``notes.<category>``."""
+
+    id: UUID
+    category: str
+    text: str | None
+    author_worker_id: UUID
+    created_at: datetime
+
+
+class CaseView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A case as the caller may see it: the owner everything, a grantee its sections."""
+
+    id: UUID
+    version: int
+    status: str
+    owner_agency_id: UUID
+    client_id: UUID
+    erased: bool
+    created_at: datetime
+    updated_at: datetime
+    sections: list[str]
+    shared_under: list[UUID] = msgspec.field(default_factory=list)
+    client: ClientView | UnsetType = UNSET
+    summary: str | UnsetType | None = UNSET
+    needs: list[str] | UnsetType = UNSET
+    notes: list[NoteView] | UnsetType = UNSET
+
+
+class CaseListItem(msgspec.Struct, kw_only=True):
+    """One of the agency's own cases, as a list shows it."""
+
+    id: UUID
+    version: int
+    status: str
+    client_id: UUID
+    client_name: str | None
+    erased: bool
+    needs: list[str]
+    note_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class SharedCase(msgspec.Struct, kw_only=True):
+    """A case another agency shares with the caller's, and the sections granted now."""
+
+    case_id: UUID
+    owner_agency_id: UUID
+    sections: list[str]
+    shared_under: list[UUID]
+
+
+class AccessGrant(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Who could see which sections, on what basis."""
+
+    agency_id: UUID
+    sections: list[str]
+    basis: str
+    consent_id: UUID | None = None
+    consent_ids: list[UUID] = msgspec.field(default_factory=list)
+
+
+class Access(msgspec.Struct, kw_only=True):
+    """Point-in-time access to a case."""
+
+    at: datetime
+    case_id: UUID
+    grants: list[AccessGrant]
+
+
+class ConsentView(msgspec.Struct, kw_only=True):
+    """A consent as the owning agency sees it; ``status`` is computed at read time."""
+
+    id: UUID
+    version: int
+    case_id: UUID
+    client_id: UUID
+    grantee_agency_id: UUID
+    sections: list[str]
+    purpose: str
+    method: str
+    evidence: str | None
+    valid_until: datetime | None
+    status: str
+    granted_at: datetime
+    withdrawn_at: datetime | None
+    recorded_by_worker_id: UUID
+
+
+class StatusChangeView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    status: str
+    at: datetime
+    agency_id: UUID
+    worker_id: UUID
+    outcome: str | None = None
+
+
+class MessageView(msgspec.Struct, kw_only=True):
+    id: UUID
+    agency_id: UUID
+    worker_id: UUID
+    text: str | None
+    created_at: datetime
+
+
+class ReferralView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A referral as either party sees it; ``client`` only as consent grants."""
+
+    id: UUID
+    version: int
+    case_id: UUID
+    client_id: UUID
+    from_agency_id: UUID
+    to_agency_id: UUID
+    service_type: str
+    reason: str | None
+    urgency: str
+    consent_id: UUID | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    history: list[StatusChangeView]
+    outcome: str | None = None
+    outcome_note: str | None = None
+    client: ClientView | UnsetType = UNSET
+
+
+class ReferralListItem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A referral in an inbox or outbox."""
+
+    id: UUID
+    version: int
+    case_id: UUID
+    from_agency_id: UUID
+    to_agency_id: UUID
+    service_type: str
+    urgency: str
+    status: str
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+    outcome: str | None = None
