@@ -6,6 +6,7 @@ Every subcommand has ``--help``; an error is one readable line and exit status 1
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from uuid import UUID
@@ -14,6 +15,7 @@ from casenet.application import OPERATOR_ACTOR, Casenet
 from casenet.bootstrap import StoreUnavailable, build_casenet
 from casenet.domain.errors import DomainError
 from casenet.infrastructure.crypto import KeyManagementError, KeyRing
+from casenet.infrastructure.projections import Projections
 from casenet.settings import Settings, SettingsError, load_settings
 
 
@@ -66,6 +68,74 @@ def cmd_workers_add(args: argparse.Namespace, settings: Settings) -> None:
         )
         print(f"worker {worker.id} ({worker.role})")
         print(f"token (shown once, stored only as a hash): {token}")
+
+
+def cmd_projections_rebuild(args: argparse.Namespace, settings: Settings) -> None:
+    """Drop and replay read models from the log; an interrupted rebuild resumes."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with _Services(settings) as casenet:
+        projections = casenet.app.projections
+        names = _projection_names(projections, args.names)
+        head = projections.head()
+        with Progress(
+            TextColumn("{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=not sys.stderr.isatty(),
+        ) as progress:
+            for name in names:
+                resumed = projections.positions()[name]
+                task = progress.add_task(name, total=head)
+                if resumed[1]:
+                    progress.advance(task, resumed[0])
+                projections.rebuild(name, progress=functools.partial(progress.advance, task))
+                progress.update(task, completed=head)
+        for name in names:
+            print(f"{name} rebuilt to position {projections.positions()[name][0]}")
+
+
+def cmd_projections_status(args: argparse.Namespace, settings: Settings) -> None:
+    with _Services(settings) as casenet:
+        for status in casenet.app.projections.status():
+            state = " (rebuilding)" if status.rebuilding else ""
+            print(f"{status.name} position {status.position} lag {status.lag}{state}")
+
+
+def cmd_projections_checksum(args: argparse.Namespace, settings: Settings) -> None:
+    with _Services(settings) as casenet:
+        projections = casenet.app.projections
+        for name in _projection_names(projections, args.names):
+            print(f"{name} {projections.checksum(name)}")
+
+
+def cmd_projections_run(args: argparse.Namespace, settings: Settings) -> None:
+    """Keep the read models current, as its own process (production)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with _Services(settings) as casenet:
+        print("keeping read models current; Ctrl-C or SIGTERM stops", flush=True)
+        try:
+            casenet.app.projections.run_forever(stop, interval=args.interval)
+        except KeyboardInterrupt:
+            stop.set()
+
+
+def _projection_names(projections: Projections, requested: list[str]) -> list[str]:
+    try:
+        return projections.names(requested)
+    except KeyError as error:
+        raise CommandError(error.args[0]) from None
 
 
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> None:
@@ -153,6 +223,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", required=True, choices=["caseworker", "supervisor", "admin", "auditor"]
     )
     add_worker.set_defaults(run=cmd_workers_add)
+
+    projections = commands.add_parser(
+        "projections", help="read models: rebuild, status, checksum, run"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    rebuild = projections.add_parser(
+        "rebuild", help="drop and replay read models from the log (resumable)"
+    )
+    rebuild.add_argument("names", nargs="*", metavar="NAME", help="default: every read model")
+    rebuild.set_defaults(run=cmd_projections_rebuild)
+    projections.add_parser(
+        "status", help="each read model's position and lag"
+    ).set_defaults(run=cmd_projections_status)
+    checksum = projections.add_parser(
+        "checksum", help="NAME SHA256 per read model: equal for equal content"
+    )
+    checksum.add_argument("names", nargs="*", metavar="NAME")
+    checksum.set_defaults(run=cmd_projections_checksum)
+    run = projections.add_parser("run", help="keep read models current (a separate process)")
+    run.add_argument("--interval", type=float, default=0.2, help="seconds between polls")
+    run.set_defaults(run=cmd_projections_run)
 
     keys = commands.add_parser("keys", help="manage master and data keys").add_subparsers(
         dest="action", required=True, metavar="ACTION"

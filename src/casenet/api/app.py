@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,9 +22,22 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # Keep read models current in the background. Reads catch up by themselves
+        # too (read your writes), so this only keeps them from having to; several
+        # processes doing it at once is safe (each batch applies once).
+        stop = threading.Event()
+        runner = threading.Thread(
+            target=services.app.projections.run_forever,
+            args=(stop,),
+            name="casenet-projections",
+            daemon=True,
+        )
+        runner.start()
         try:
             yield
         finally:
+            stop.set()
+            runner.join(timeout=10)
             if casenet is None:  # we opened it, we close it
                 services.close()
 

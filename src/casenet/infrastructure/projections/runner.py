@@ -13,6 +13,7 @@ personal fields stay the ciphertexts they are in the log. Nothing is decrypted h
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -28,6 +29,8 @@ from eventsourcing.utils import get_topic
 from casenet.domain.aggregate import DomainEvent, event_types
 from casenet.infrastructure.mapper import upcast
 from casenet.infrastructure.sql import Database
+
+logger = logging.getLogger("casenet.projections")
 
 POSITIONS = "casenet_projection_positions"
 _DECODER = msgspec.json.Decoder(dict[str, Any])
@@ -272,13 +275,22 @@ class Projections:
         return digest.hexdigest()
 
     def run_forever(self, stop: threading.Event, *, interval: float = 0.1) -> None:
-        """Keep every read model current until ``stop`` is set (a polling loop)."""
+        """Keep every read model current until ``stop`` is set (a polling loop).
+
+        A failure (the database restarting, say) is logged by type only, never with
+        data, and retried after a pause: the loop outlives the outage.
+        """
         while not stop.is_set():
-            head = self.head()
-            positions = self.positions()
-            behind = [n for n in self.models if positions.get(n, (0, False))[0] < head]
-            for name in behind:
-                self.catch_up(name, until=head)
+            try:
+                head = self.head()
+                positions = self.positions()
+                behind = [n for n in self.models if positions.get(n, (0, False))[0] < head]
+                for name in behind:
+                    self.catch_up(name, until=head)
+            except Exception as error:  # noqa: BLE001  (the loop's top-level handler)
+                logger.warning("projection runner: %s; retrying", type(error).__name__)
+                stop.wait(max(interval, 1.0))
+                continue
             if not behind:
                 stop.wait(interval)
 
