@@ -23,7 +23,9 @@ def build_casenet(settings: Settings, *, encrypt: bool = True) -> Casenet:
         settings.database.path.parent.mkdir(parents=True, exist_ok=True)
     keyring = KeyRing(MasterKeys(settings.master_keys)) if encrypt else None
     try:
-        app = CasenetApplication(eventsourcing_env(settings.database), keyring)
+        app = CasenetApplication(
+            eventsourcing_env(settings.database), keyring, server_key=settings.master_keys[-1][1]
+        )
     except KeyManagementError:
         raise  # its message is already one safe line (a missing or wrong master key)
     except Exception as error:  # noqa: BLE001  (the driver's many errors become one line)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from casenet.application.actor import OPERATOR_ACTOR, Actor
-from casenet.application.agencies import AgencyService
+from casenet.application.agencies import AgencyService, DirectoryQueries
 from casenet.application.cases import CaseService, ClientDetails
 from casenet.application.clients import ClientService
 from casenet.application.consents import ConsentService
@@ -26,6 +26,7 @@ class Casenet:
     def __init__(self, app: CasenetApplication) -> None:
         self.app = app
         self.agencies = AgencyService(app)
+        self.directory = DirectoryQueries(app)
         self.clients = ClientService(app)
         self.case_queries = CaseQueries(app)
         self.referral_queries = ReferralQueries(app, self.case_queries)

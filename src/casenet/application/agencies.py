@@ -6,7 +6,10 @@ import hashlib
 import secrets
 from uuid import UUID
 
+import msgspec
+
 from casenet.application.actor import ADMIN, Actor
+from casenet.application.pages import Page, check_limit, decode_cursor, page_of
 from casenet.application.store import CasenetApplication
 from casenet.domain.agency import Agency, Service, Worker
 from casenet.domain.errors import NotFound, NotPermitted, check_expected_version
@@ -79,3 +82,60 @@ class AgencyService:
         agency.replace_services(services)
         self.app.save(agency)
         return agency
+
+
+class DirectoryQueries:
+    """Who is who: tokens to workers, and the directory of agencies and services."""
+
+    def __init__(self, app: CasenetApplication) -> None:
+        self.app = app
+
+    def authenticate(self, token: str) -> Actor | None:
+        """The active worker whose token this is; None for an unknown or revoked token.
+
+        The directory read model is caught up first, so a worker added a moment ago
+        is known and a worker revoked a moment ago is not.
+        """
+        self.app.projections.ensure_current(["directory"])
+        rows = self.app.database.run(
+            "SELECT worker_id, agency_id, role FROM rm_workers WHERE token_hash = %s AND active = 1",
+            (hash_token(token),),
+            commit=False,
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return Actor(UUID(row["agency_id"]), UUID(row["worker_id"]), row["role"])
+
+    def agency(self, agency_id: UUID) -> Agency:
+        return self.app.get(Agency, agency_id)
+
+    def directory(
+        self, *, service_type: str | None, area: str | None, limit: int | None, after: str | None
+    ) -> Page[Agency]:
+        """Agencies (by id) offering ``service_type`` in ``area``; both filters optional."""
+        limit = check_limit(limit)
+        self.app.projections.ensure_current(["directory"])
+        cursor = decode_cursor(after, 1)
+        rows = self.app.database.run(
+            "SELECT agency_id, services FROM rm_agencies WHERE agency_id > %s ORDER BY agency_id",
+            (cursor[0] if cursor else "",),
+            commit=False,
+        )
+        matching: list[str] = []
+        for row in rows:
+            services = msgspec.json.decode(row["services"], type=list[Service])
+            if any(_offers(s, service_type, area) for s in services) or (
+                service_type is None and area is None
+            ):
+                matching.append(str(row["agency_id"]))
+            if len(matching) > limit:
+                break
+        page = page_of(matching, limit, lambda agency_id: (agency_id,))
+        return Page([self.app.get(Agency, UUID(a)) for a in page.items], page.next)
+
+
+def _offers(service: Service, service_type: str | None, area: str | None) -> bool:
+    if service_type is not None and service.type != service_type:
+        return False
+    return area is None or (service.area or "").lower() == area.lower()

@@ -8,6 +8,7 @@ withdrawn a moment ago shows nothing, even if a read model were behind.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,7 @@ from casenet.application.views import (
     CaseView,
     ClientView,
     ConsentView,
+    DisclosureView,
     NoteView,
     ReferralListItem,
     ReferralView,
@@ -34,10 +36,19 @@ from casenet.domain.aggregate import utcnow
 from casenet.domain.case import Case
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent
+from casenet.domain.disclosure import Disclosure
 from casenet.domain.errors import InvalidInput, NotFound, NotPermitted
 from casenet.domain.referral import Referral
-from casenet.domain.sections import CONTACT, IDENTITY, NEEDS, SUMMARY, note_section
+from casenet.domain.sections import (
+    CONTACT,
+    IDENTIFYING,
+    IDENTITY,
+    NEEDS,
+    SUMMARY,
+    note_section,
+)
 from casenet.domain.visibility import (
+    CONSENT,
     OWNER,
     CaseFacts,
     ConsentFacts,
@@ -116,10 +127,85 @@ class CaseQueries:
         return case, grant
 
     def read_case(self, actor: Actor, case_id: UUID) -> CaseView:
-        """GET /v1/cases/{id}: the owner everything, a grantee its granted sections."""
+        """GET /v1/cases/{id}: the owner everything, a grantee its granted sections.
+
+        A grantee's read is recorded as a disclosure before anything is returned.
+        """
         case, grant = self.visible_case(actor, case_id)
         client = self.app.get(Client, case.client_id)
+        self.record_disclosure(actor, case, grant)
         return render_case(case, client, grant)
+
+    def record_disclosure(self, actor: Actor, case: Case, grant: Grant) -> None:
+        """Rule 5: every read by another agency of a case's sections is recorded."""
+        if grant.basis != CONSENT or not grant.sections:
+            return
+        marks = ", ".join(["%s"] * len(grant.consent_ids))
+        rows = self._rows(
+            f"SELECT DISTINCT purpose FROM rm_consents WHERE consent_id IN ({marks})",  # noqa: S608
+            tuple(str(c) for c in grant.consent_ids),
+        )
+        assert actor.agency_id is not None
+        self.app.save(
+            Disclosure.record(
+                case_id=case.id,
+                client_id=case.client_id,
+                owner_agency_id=case.owner_agency_id,
+                recipient_agency_id=actor.agency_id,
+                worker_id=actor.require_worker(),
+                sections=grant.sections,
+                consent_ids=grant.consent_ids,
+                purposes=tuple(str(r["purpose"]) for r in rows),
+            )
+        )
+
+    def disclosures(
+        self,
+        actor: Actor,
+        *,
+        case_id: UUID | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int | None,
+        after: str | None,
+    ) -> Page[DisclosureView]:
+        """GET /v1/disclosures: the accounting of disclosures of the agency's cases."""
+        agency_id = actor.require_agency()
+        if case_id is not None:
+            self.owned_case(actor, case_id)
+        actor.require_role(CASE_OVERSEERS, "see the accounting of disclosures")
+        limit = check_limit(limit)
+        self.app.projections.ensure_current(["disclosures"])
+        query = "SELECT * FROM rm_disclosures WHERE owner_agency_id = %s"
+        params: tuple[Any, ...] = (str(agency_id),)
+        if case_id is not None:
+            query += " AND case_id = %s"
+            params += (str(case_id),)
+        if since is not None:
+            query += " AND at >= %s"
+            params += (normalise_time(since),)
+        if until is not None:
+            query += " AND at < %s"
+            params += (normalise_time(until),)
+        cursor = decode_cursor(after, 2)
+        if cursor is not None:
+            query += " AND (at > %s OR (at = %s AND disclosure_id > %s))"
+            params += (cursor[0], cursor[0], cursor[1])
+        rows = self._rows(query + " ORDER BY at, disclosure_id LIMIT %s", (*params, limit + 1))
+        items = [
+            DisclosureView(
+                id=UUID(r["disclosure_id"]),
+                case_id=UUID(r["case_id"]),
+                at=_time(r["at"]),
+                recipient_agency_id=UUID(r["recipient_agency_id"]),
+                worker_id=UUID(r["worker_id"]),
+                sections=msgspec.json.decode(r["sections"]),
+                purposes=msgspec.json.decode(r["purposes"]),
+                consent_ids=msgspec.json.decode(r["consent_ids"]),
+            )
+            for r in rows
+        ]
+        return page_of(items, limit, lambda d: (normalise_time(d.at), str(d.id)))
 
     def list_cases(
         self, actor: Actor, *, status: str | None, limit: int | None, after: str | None
@@ -321,6 +407,10 @@ class ReferralQueries:
         else:
             client = self.app.get(Client, case.client_id)
             client_view = render_client(client, grant.sections)
+            if client_view is not msgspec.UNSET:
+                # What this view discloses is the client's identity and contact only.
+                shown = tuple(s for s in grant.sections if s in IDENTIFYING)
+                self.cases.record_disclosure(actor, case, replace(grant, sections=shown))
         return render_referral(referral, client_view)
 
 

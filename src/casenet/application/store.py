@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -13,6 +14,7 @@ import casenet.domain  # noqa: F401  (registers every aggregate and event type)
 from casenet.domain.aggregate import Aggregate, project_aggregate
 from casenet.domain.errors import NotFound, VersionConflict
 from casenet.infrastructure.crypto import KeyRing
+from casenet.infrastructure.idempotency import IdempotencyRecords
 from casenet.infrastructure.keytable import KeyTable
 from casenet.infrastructure.mapper import EventMapper
 from casenet.infrastructure.projections import Projections, read_models
@@ -31,7 +33,9 @@ class CasenetApplication(Application[UUID]):
 
     name = "casenet"
 
-    def __init__(self, env: EnvType, keyring: KeyRing | None) -> None:
+    def __init__(
+        self, env: EnvType, keyring: KeyRing | None, *, server_key: bytes | None = None
+    ) -> None:
         # The mapper is built inside the library's __init__, the key table after it,
         # because the table lives in the store the library opens.
         self.keyring = keyring
@@ -46,6 +50,11 @@ class CasenetApplication(Application[UUID]):
             self.projections.setup()
             if keyring is not None:
                 keyring.attach(KeyTable(self.database))
+            #: Retried creates (Idempotency-Key) answer with their first response.
+            self.idempotency = IdempotencyRecords(
+                self.database, keyring, server_key or os.urandom(32)
+            )
+            self.idempotency.create_table()
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         return Environment(name, dict(env or {}))

@@ -165,3 +165,16 @@ class ReferralListItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     created_at: datetime
     updated_at: datetime
     outcome: str | None = None
+
+
+class DisclosureView(msgspec.Struct, kw_only=True):
+    """One read of a case's sections by another agency."""
+
+    id: UUID
+    case_id: UUID
+    at: datetime
+    recipient_agency_id: UUID
+    worker_id: UUID
+    sections: list[str]
+    purposes: list[str]
+    consent_ids: list[UUID]

@@ -16,6 +16,7 @@ from casenet.domain.agency import AgencyRegistered, ServicesReplaced, WorkerAdde
 from casenet.domain.case import CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened
 from casenet.domain.client import ClientErased, ClientRegistered
 from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
+from casenet.domain.disclosure import DisclosureRecorded
 from casenet.domain.referral import (
     STATUS_OF_EVENT,
     ReferralCompleted,
@@ -293,6 +294,47 @@ class ReferralsModel(ReadModel):
         )
 
 
+class DisclosuresModel(ReadModel):
+    """The accounting of disclosures: every read of a case's sections by another agency."""
+
+    name = "disclosures"
+    tables = ("rm_disclosures",)
+    follows = (DisclosureRecorded,)
+
+    def create_statements(self, db: Database) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS rm_disclosures (disclosure_id TEXT PRIMARY KEY, "
+            "case_id TEXT NOT NULL, owner_agency_id TEXT NOT NULL, recipient_agency_id TEXT "
+            "NOT NULL, worker_id TEXT NOT NULL, sections TEXT NOT NULL, consent_ids TEXT NOT "
+            "NULL, purposes TEXT NOT NULL, at TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS rm_disclosures_owner ON rm_disclosures "
+            "(owner_agency_id, at, disclosure_id)",
+            "CREATE INDEX IF NOT EXISTS rm_disclosures_case ON rm_disclosures (case_id, at)",
+        ]
+
+    def primary_keys(self) -> dict[str, str]:
+        return {"rm_disclosures": "disclosure_id"}
+
+    def apply(self, db: Database, cursor: Any, fact: StoredFact) -> None:
+        s = fact.state
+        _execute(
+            db,
+            cursor,
+            "INSERT INTO rm_disclosures VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                fact.aggregate_id, s["case_id"], s["owner_agency_id"], s["recipient_agency_id"],
+                s["worker_id"], as_json(s["sections"]), as_json(s["consent_ids"]),
+                as_json(s["purposes"]), fact.at,
+            ),
+        )
+
+
 def read_models() -> list[ReadModel]:
     """A fresh instance of every read model, in the order they are built."""
-    return [DirectoryModel(), CasesModel(), ConsentsModel(), ReferralsModel()]
+    return [
+        DirectoryModel(),
+        CasesModel(),
+        ConsentsModel(),
+        ReferralsModel(),
+        DisclosuresModel(),
+    ]

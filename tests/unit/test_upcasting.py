@@ -1,0 +1,218 @@
+"""Stored events: every type survives the mapper, and old versions are upgraded as read.
+
+Encryption of personal fields is the key ring's business and is tested with a store;
+here the mapper runs without one, so what is checked is the shape of stored state.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import cast
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from casenet.domain.agency import Agency, Service
+from casenet.domain.aggregate import DomainEvent, event_types, project_aggregate
+from casenet.domain.case import Case, CaseNoteAdded, CaseOpened
+from casenet.domain.client import Client
+from casenet.domain.consent import Consent
+from casenet.domain.disclosure import Disclosure
+from casenet.domain.referral import Referral
+from casenet.infrastructure.mapper import EventMapper
+
+NOTE_TOPIC = "casenet.domain.case:CaseNoteAdded"
+ACTION_INPUT: dict[str, dict[str, str]] = {
+    "reject": {"reason": "no capacity"},
+    "cancel": {"reason": "client moved"},
+    "hold": {"reason": "waiting"},
+    "fail": {"reason": "no show"},
+    "complete": {"outcome": "referred_elsewhere", "note": "sent to the clinic"},
+}
+
+
+def plain_mapper() -> EventMapper:
+    """The mapper without a key ring: serialisation and upcasting, no encryption."""
+    return EventMapper(keyring=None)
+
+
+def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
+    """Drive every aggregate through every command, and keep one event of each type."""
+    owner, receiver, worker = uuid4(), uuid4(), uuid4()
+
+    agency = Agency.register(
+        name="St Mary's", kind="hospital", services=[Service(type="x_ray", description="X-rays")]
+    )
+    staff = agency.add_worker(name="Amira", role="caseworker", token_hash="h")
+    agency.revoke_worker(staff.id)
+    agency.replace_services([Service(type="clinic", description="Clinic", area="North")])
+
+    client = Client.register(agency_id=owner, name="Maria", date_of_birth="1980-04-02")
+    client.erase(agency_id=owner, worker_id=worker)
+
+    case = Case.open(
+        owner_agency_id=owner, worker_id=worker, client_id=client.id, summary="s", needs=["a"]
+    )
+    case.add_note(worker_id=worker, category="legal", text="note")
+    case.close(worker_id=worker, reason="done")
+    case.reopen(worker_id=worker, reason="again")
+
+    consent = Consent.grant(
+        case_id=case.id,
+        client_id=client.id,
+        owner_agency_id=owner,
+        recording_agency_id=owner,
+        grantee_agency_id=receiver,
+        sections=["contact", "notes.legal"],
+        purpose="care_coordination",
+        method="electronic",
+        worker_id=worker,
+        valid_until=datetime.now(UTC) + timedelta(days=3),
+        evidence="portal",
+    )
+    consent.withdraw(recording_agency_id=owner, worker_id=worker, reason="no longer")
+
+    disclosure = Disclosure.record(
+        case_id=case.id,
+        client_id=client.id,
+        owner_agency_id=owner,
+        recipient_agency_id=receiver,
+        worker_id=worker,
+        sections=("contact", "notes.legal"),
+        consent_ids=(consent.id,),
+        purposes=("care_coordination",),
+    )
+
+    events: list[DomainEvent] = []
+    paths = (
+        ["reject"],
+        ["cancel"],
+        ["accept", "hold", "start", "complete"],
+        ["accept", "start", "fail"],
+    )
+    for path in paths:
+        referral = Referral.request(
+            case_id=case.id,
+            client_id=client.id,
+            from_agency_id=owner,
+            to_agency_id=receiver,
+            service_type="clinic",
+            reason="r",
+            urgency="urgent",
+            worker_id=worker,
+            consent_id=consent.id,
+        )
+        referral.post_message(agency_id=receiver, worker_id=worker, text="hello")
+        for action in path:
+            referral.move(
+                action,
+                agency_id=owner if action == "cancel" else receiver,
+                worker_id=worker,
+                **ACTION_INPUT.get(action, {}),
+            )
+        events += referral.collect_events()
+
+    for aggregate in (agency, client, case, consent, disclosure):
+        events += aggregate.collect_events()
+    return {type(event): event for event in events}
+
+
+EVENTS = one_event_of_each_type()
+
+
+def test_the_catalogue_holds_one_event_of_every_type_of_the_domain() -> None:
+    assert set(EVENTS) == set(event_types())
+
+
+@pytest.mark.parametrize("event_type", event_types(), ids=lambda t: t.__name__)
+def test_every_event_type_survives_a_round_trip_through_the_mapper(
+    event_type: type[DomainEvent],
+) -> None:
+    mapper = plain_mapper()
+    event = EVENTS[event_type]
+
+    stored = mapper.to_stored_event(event)
+    restored = mapper.to_domain_event(stored)
+
+    assert stored.topic == f"{event_type.__module__}:{event_type.__qualname__}"
+    assert (stored.originator_id, stored.originator_version) == (
+        event.originator_id,
+        event.originator_version,
+    )
+    assert type(restored) is event_type
+    assert restored == event
+
+
+def test_a_current_note_is_stored_with_its_class_version() -> None:
+    stored = plain_mapper().to_stored_event(EVENTS[CaseNoteAdded])
+
+    state = json.loads(stored.state)
+    assert state["class_version"] == 2
+    assert state["category"] == "legal"
+    assert "originator_id" not in state
+    assert "originator_version" not in state
+
+
+def test_a_version_1_event_type_is_stored_without_a_class_version() -> None:
+    state = json.loads(plain_mapper().to_stored_event(EVENTS[CaseOpened]).state)
+
+    assert "class_version" not in state
+
+
+def version_1_note(case_id: UUID, version: int = 2) -> StoredEvent:
+    """A note as the first release stored it: no category, no class_version."""
+    state = {
+        "timestamp": "2024-05-01T10:00:00Z",
+        "client_id": str(uuid4()),
+        "note_id": "0b8f7f8e-6a1e-4f7b-9a53-2f0a1a1f0c11",
+        "text": "Called the landlord",
+        "author_worker_id": str(uuid4()),
+    }
+    return StoredEvent(
+        originator_id=case_id,
+        originator_version=version,
+        topic=NOTE_TOPIC,
+        state=json.dumps(state).encode(),
+    )
+
+
+def test_a_version_1_note_is_read_as_a_general_note() -> None:
+    case_id = uuid4()
+
+    event = plain_mapper().to_domain_event(version_1_note(case_id))
+
+    assert type(event) is CaseNoteAdded
+    assert event.category == "general"
+    assert (event.originator_id, event.originator_version) == (case_id, 2)
+    assert str(event.note_id) == "0b8f7f8e-6a1e-4f7b-9a53-2f0a1a1f0c11"
+    assert event.text == "Called the landlord"
+    assert event.timestamp == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+
+
+def test_an_upcast_note_is_stored_again_as_version_2_and_reads_back_unchanged() -> None:
+    mapper = plain_mapper()
+    upcast = mapper.to_domain_event(version_1_note(uuid4()))
+
+    again = mapper.to_domain_event(mapper.to_stored_event(upcast))
+
+    assert json.loads(mapper.to_stored_event(upcast).state)["class_version"] == 2
+    assert again == upcast
+
+
+def test_a_case_with_version_1_notes_rebuilds_with_them_in_the_general_section() -> None:
+    mapper = plain_mapper()
+    case = Case.open(
+        owner_agency_id=uuid4(), worker_id=uuid4(), client_id=uuid4(), summary="s", needs=[]
+    )
+    [opened] = case.collect_events()
+    stored = [mapper.to_stored_event(opened), version_1_note(case.id, version=2)]
+
+    events = [cast(DomainEvent, mapper.to_domain_event(s)) for s in stored]
+
+    rebuilt: Case | None = project_aggregate(None, events)
+
+    assert isinstance(rebuilt, Case)
+    assert rebuilt.version == 2
+    assert [(n.category, n.text) for n in rebuilt.notes] == [("general", "Called the landlord")]
