@@ -30,7 +30,6 @@ def build_casenet(settings: Settings, *, encrypt: bool = True) -> Casenet:
         raise  # its message is already one safe line (a missing or wrong master key)
     except Exception as error:  # noqa: BLE001  (the driver's many errors become one line)
         raise StoreUnavailable(
-            f"cannot open the event store at {settings.database.display}: "
-            f"{type(error).__name__}"
+            f"cannot open the event store at {settings.database.display}: {type(error).__name__}"
         ) from None
     return Casenet(app)

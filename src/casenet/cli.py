@@ -11,8 +11,9 @@ import sys
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
-from casenet.application import OPERATOR_ACTOR, Casenet
+from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.bootstrap import StoreUnavailable, build_casenet
+from casenet.domain.agency import Service
 from casenet.domain.errors import DomainError
 from casenet.infrastructure.crypto import KeyManagementError, KeyRing
 from casenet.infrastructure.projections import Projections
@@ -39,8 +40,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     url = f"http://{args.host}:{args.port}"
     print(f"casenet {settings.env} on {url} (store: {settings.database.display})")
     if "CASENET_OPERATOR_TOKEN" in settings.generated:
-        print(f"operator token (dev, from {settings.data_dir / 'operator_token'}): "
-              f"{settings.operator_token}")
+        print(
+            f"operator token (dev, from {settings.data_dir / 'operator_token'}): "
+            f"{settings.operator_token}"
+        )
     sys.stdout.flush()
     Granian(
         "casenet.api.app:create_app",
@@ -131,6 +134,86 @@ def cmd_projections_run(args: argparse.Namespace, settings: Settings) -> None:
             stop.set()
 
 
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    """Seed a small network so a newcomer can try the API at once."""
+    with _Services(settings) as casenet:
+        for line in seed_demo(casenet):
+            print(line)
+
+
+def seed_demo(casenet: Casenet) -> list[str]:
+    """A welfare NGO, a hospital social-work department and a school, with a case, a
+    consent and a referral; returns the lines to print (a token per worker)."""
+    agencies = casenet.agencies
+    ngo = agencies.register(
+        OPERATOR_ACTOR,
+        name="Eastside Welfare NGO",
+        kind="ngo",
+        services=[Service(type="welfare", description="Benefits and housing advice")],
+    )
+    hospital = agencies.register(
+        OPERATOR_ACTOR,
+        name="City Hospital Social Work",
+        kind="hospital",
+        services=[Service(type="medical_social_work", description="Hospital social workers")],
+    )
+    school = agencies.register(OPERATOR_ACTOR, name="Riverside Primary School", kind="school")
+    lines = []
+    tokens: dict[str, tuple[Actor, str]] = {}
+    for agency, people in (
+        (
+            ngo,
+            [
+                ("Ana Welfare", "caseworker"),
+                ("Sam Supervisor", "supervisor"),
+                ("Ada Admin", "admin"),
+                ("Aud Itor", "auditor"),
+            ],
+        ),
+        (hospital, [("Hal Hospital", "caseworker"), ("Hana Admin", "admin")]),
+        (school, [("Sid School", "caseworker")]),
+    ):
+        for name, role in people:
+            worker, token = agencies.add_worker(OPERATOR_ACTOR, agency.id, name=name, role=role)
+            tokens[name] = (Actor(agency.id, worker.id, role), token)
+            lines.append(f"{agency.name:<28} {role:<10} {name:<15} {token}")
+    welfare = tokens["Ana Welfare"][0]
+    case = casenet.cases.open_case(
+        welfare,
+        client=ClientDetails(name="Maria Santos", date_of_birth="1984-03-02", phone="+1 555 0100"),
+        summary="Domestic worker; her husband's hospital appointments clash with her shifts.",
+        needs=["employment", "health"],
+    )
+    casenet.cases.add_note(
+        welfare, case.id, category="health", text="Husband needs dialysis three times a week."
+    )
+    consent = casenet.consents.grant(
+        welfare,
+        case.id,
+        grantee_agency_id=hospital.id,
+        sections=["identity", "contact", "notes.health"],
+        purpose="referral",
+        method="written",
+        evidence="Signed consent form, scanned to the NGO's file",
+    )
+    referral = casenet.referrals.request(
+        welfare,
+        case_id=case.id,
+        to_agency_id=hospital.id,
+        service_type="medical_social_work",
+        reason="Please help move the dialysis slots to evenings.",
+        urgency="routine",
+        consent_id=consent.id,
+    )
+    return [
+        "casenet demo network (tokens are shown once):",
+        *lines,
+        f"case {case.id} (client {case.client_id}), consent {consent.id}, referral {referral.id}",
+        "try: curl -H 'Authorization: Bearer <Hal Hospital token>' "
+        f"http://127.0.0.1:8000/v1/cases/{case.id}",
+    ]
+
+
 def _projection_names(projections: Projections, requested: list[str]) -> list[str]:
     try:
         return projections.names(requested)
@@ -163,8 +246,10 @@ def _print_key_counts(counts: dict[str, int]) -> None:
     if not counts:
         print("no data keys yet")
     for master_key_id, count in counts.items():
-        what = "clients erased (no key)" if master_key_id == "(erased)" else (
-            f"data keys wrapped by master key {master_key_id}"
+        what = (
+            "clients erased (no key)"
+            if master_key_id == "(erased)"
+            else (f"data keys wrapped by master key {master_key_id}")
         )
         print(f"{count:>9} {what}")
 
@@ -232,9 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rebuild.add_argument("names", nargs="*", metavar="NAME", help="default: every read model")
     rebuild.set_defaults(run=cmd_projections_rebuild)
-    projections.add_parser(
-        "status", help="each read model's position and lag"
-    ).set_defaults(run=cmd_projections_status)
+    projections.add_parser("status", help="each read model's position and lag").set_defaults(
+        run=cmd_projections_status
+    )
     checksum = projections.add_parser(
         "checksum", help="NAME SHA256 per read model: equal for equal content"
     )
@@ -244,15 +329,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--interval", type=float, default=0.2, help="seconds between polls")
     run.set_defaults(run=cmd_projections_run)
 
+    commands.add_parser(
+        "demo", help="seed a small network and print a token per worker"
+    ).set_defaults(run=cmd_demo)
+
     keys = commands.add_parser("keys", help="manage master and data keys").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
     keys.add_parser(
         "rotate", help="re-wrap every data key under the newest master key"
     ).set_defaults(run=cmd_keys_rotate)
-    keys.add_parser(
-        "status", help="how many data keys each master key wraps"
-    ).set_defaults(run=cmd_keys_status)
+    keys.add_parser("status", help="how many data keys each master key wraps").set_defaults(
+        run=cmd_keys_status
+    )
 
     clients = commands.add_parser("clients", help="clients' personal data").add_subparsers(
         dest="action", required=True, metavar="ACTION"

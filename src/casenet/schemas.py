@@ -39,7 +39,7 @@ def openapi_document() -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as scratch:
         app = create_app(load_settings({"CASENET_DATA_DIR": scratch}))
-        document: dict[str, Any] = app.openapi_schema.to_schema()
+        document: dict[str, Any] = msgspec.to_builtins(app.openapi_schema.to_schema())
         app.state.casenet.close()
     return document
 

@@ -1,18 +1,78 @@
-"""The Litestar application factory."""
+"""The Litestar application factory: controllers, auth, errors, OpenAPI."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Server
 
+from casenet import __version__
+from casenet.api.auth import resolve_actor
+from casenet.api.controllers.agencies import AgencyController, MeController
+from casenet.api.controllers.cases import CaseController, SharedCaseController
+from casenet.api.controllers.consents import ConsentController
+from casenet.api.controllers.records import ClientController, DisclosureController, FeedController
+from casenet.api.controllers.referrals import ReferralController
+from casenet.api.errors import EXCEPTION_HANDLERS
 from casenet.api.health import HealthController
+from casenet.api.http import require_json
 from casenet.application import Casenet
 from casenet.bootstrap import build_casenet
 from casenet.settings import Settings, load_settings
+
+MAX_BODY = 1024 * 1024
+
+CONTROLLERS = [
+    HealthController,
+    AgencyController,
+    MeController,
+    CaseController,
+    SharedCaseController,
+    ConsentController,
+    ReferralController,
+    ClientController,
+    DisclosureController,
+    FeedController,
+]
+
+
+def provide_casenet(state: State) -> Casenet:
+    services: Casenet = state.casenet
+    return services
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="casenet",
+        version=__version__,
+        description=(
+            "The REST API agency systems use to refer clients to each other under the "
+            "client's consent. Errors are application/problem+json (RFC 9457). A resource "
+            "the caller's agency may not see is 404, whatever the caller's role."
+        ),
+        servers=[Server(url="/")],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="A worker's token (from POST /v1/agencies/{id}/workers) "
+                    "or the operator's token.",
+                )
+            }
+        ),
+        security=[{"bearer": []}],
+        path="/schema",
+        render_plugins=[JsonRenderPlugin()],
+    )
 
 
 def create_app(settings: Settings | None = None, casenet: Casenet | None = None) -> Litestar:
@@ -41,9 +101,20 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
             if casenet is None:  # we opened it, we close it
                 services.close()
 
+    async def before_request(request: Request[Any, Any, Any]) -> Any:
+        return require_json(request)
+
     return Litestar(
-        route_handlers=[HealthController],
+        route_handlers=CONTROLLERS,
         state=State({"casenet": services, "settings": settings}),
+        dependencies={
+            "actor": Provide(resolve_actor, sync_to_thread=True),
+            "casenet": Provide(provide_casenet, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_request=before_request,
+        request_max_body_size=MAX_BODY,
+        openapi_config=openapi_config(),
         lifespan=[lifespan],
         debug=False,
     )

@@ -103,7 +103,9 @@ def _status_of(error: DomainError) -> int:
 
 def on_domain_error(_: Request[Any, Any, Any], error: DomainError) -> Response[Problem]:
     if isinstance(error, InvalidInput):
-        return problem(422, "the request has an invalid value", [FieldError(error.field, error.message)])
+        return problem(
+            422, "the request has an invalid value", [FieldError(error.field, error.message)]
+        )
     return problem(_status_of(error), str(error))
 
 

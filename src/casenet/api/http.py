@@ -125,4 +125,3 @@ def idempotent(
     stored = StoredResponse(response.status_code or 200, body_bytes, headers)
     records.complete(scope, key, stored, subject)
     return response
-

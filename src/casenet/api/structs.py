@@ -8,6 +8,15 @@ from uuid import UUID
 
 import msgspec
 
+from casenet.application.views import (
+    CaseListItem,
+    ConsentView,
+    DisclosureView,
+    FeedItem,
+    MessageView,
+    ReferralListItem,
+    SharedCase,
+)
 from casenet.domain.agency import Service
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
@@ -107,7 +116,9 @@ class Reason(Body):
 
 class ConsentCreate(Body):
     grantee_agency_id: UUID
-    sections: Annotated[list[str], msgspec.Meta(min_length=1, examples=[["identity", "notes.health"]])]
+    sections: Annotated[
+        list[str], msgspec.Meta(min_length=1, examples=[["identity", "notes.health"]])
+    ]
     purpose: Annotated[str, msgspec.Meta(examples=["referral"])]
     method: Annotated[str, msgspec.Meta(examples=["written"])]
     valid_until: datetime | None = None
@@ -159,4 +170,39 @@ class Erasure(msgspec.Struct, kw_only=True):
 
 class AgencyPage(msgspec.Struct, kw_only=True):
     items: list[AgencyView]
+    next: str | None
+
+
+class CasePage(msgspec.Struct, kw_only=True):
+    items: list[CaseListItem]
+    next: str | None
+
+
+class SharedCasePage(msgspec.Struct, kw_only=True):
+    items: list[SharedCase]
+    next: str | None
+
+
+class ConsentPage(msgspec.Struct, kw_only=True):
+    items: list[ConsentView]
+    next: str | None
+
+
+class ReferralPage(msgspec.Struct, kw_only=True):
+    items: list[ReferralListItem]
+    next: str | None
+
+
+class MessagePage(msgspec.Struct, kw_only=True):
+    items: list[MessageView]
+    next: str | None
+
+
+class DisclosurePage(msgspec.Struct, kw_only=True):
+    items: list[DisclosureView]
+    next: str | None
+
+
+class FeedPage(msgspec.Struct, kw_only=True):
+    items: list[FeedItem]
     next: str | None

@@ -7,7 +7,7 @@ from casenet.application.agencies import AgencyService, DirectoryQueries
 from casenet.application.cases import CaseService, ClientDetails
 from casenet.application.clients import ClientService
 from casenet.application.consents import ConsentService
-from casenet.application.queries import CaseQueries, ReferralQueries
+from casenet.application.queries import CaseQueries, FeedQueries, ReferralQueries
 from casenet.application.referrals import ReferralService
 from casenet.application.store import CasenetApplication
 
@@ -30,6 +30,7 @@ class Casenet:
         self.clients = ClientService(app)
         self.case_queries = CaseQueries(app)
         self.referral_queries = ReferralQueries(app, self.case_queries)
+        self.feed = FeedQueries(app)
         self.cases = CaseService(app, self.case_queries)
         self.consents = ConsentService(app, self.cases)
         self.referrals = ReferralService(app, self.cases, self.consents)

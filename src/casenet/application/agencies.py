@@ -98,7 +98,8 @@ class DirectoryQueries:
         """
         self.app.projections.ensure_current(["directory"])
         rows = self.app.database.run(
-            "SELECT worker_id, agency_id, role FROM rm_workers WHERE token_hash = %s AND active = 1",
+            "SELECT worker_id, agency_id, role FROM rm_workers "
+            "WHERE token_hash = %s AND active = 1",
             (hash_token(token),),
             commit=False,
         )

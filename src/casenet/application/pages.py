@@ -59,4 +59,3 @@ def page_of(rows: list[T], limit: int, key_of: Callable[[T], tuple[str, ...]]) -
         return Page(rows, None)
     rows = rows[:limit]
     return Page(rows, encode_cursor(*key_of(rows[-1])))
-

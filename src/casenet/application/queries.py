@@ -26,6 +26,7 @@ from casenet.application.views import (
     ClientView,
     ConsentView,
     DisclosureView,
+    FeedItem,
     NoteView,
     ReferralListItem,
     ReferralView,
@@ -336,6 +337,39 @@ class CaseQueries:
         return consent
 
 
+class FeedQueries:
+    """GET /v1/feed: what concerns the caller's agency, in log order, already redacted."""
+
+    def __init__(self, app: CasenetApplication) -> None:
+        self.app = app
+
+    def feed(self, actor: Actor, *, limit: int | None, after: str | None) -> Page[FeedItem]:
+        agency_id = actor.require_agency()
+        limit = check_limit(limit)
+        cursor = decode_cursor(after, 1)
+        try:
+            position = int(cursor[0]) if cursor else 0
+        except ValueError:
+            raise InvalidInput("after", "is not a cursor this list gave") from None
+        self.app.projections.ensure_current(["feed"])
+        rows = self.app.database.run(
+            "SELECT position, type, at, body FROM rm_feed WHERE agency_id = %s AND position > %s "
+            "ORDER BY position LIMIT %s",
+            (str(agency_id), position, limit + 1),
+            commit=False,
+        )
+        items = [
+            FeedItem(
+                position=int(r["position"]),
+                type=str(r["type"]),
+                at=_time(r["at"]),
+                data=msgspec.json.decode(r["body"]),
+            )
+            for r in rows
+        ]
+        return page_of(items, limit, lambda i: (str(i.position),))
+
+
 class ReferralQueries:
     """Referral inbox, outbox, and the referral as each party may see it."""
 
@@ -498,7 +532,10 @@ def render_referral(referral: Referral, client: ClientView | msgspec.UnsetType) 
         updated_at=referral.modified_on,
         history=[
             StatusChangeView(
-                status=h.status, at=h.at, agency_id=h.agency_id, worker_id=h.worker_id,
+                status=h.status,
+                at=h.at,
+                agency_id=h.agency_id,
+                worker_id=h.worker_id,
                 outcome=h.outcome,
             )
             for h in referral.history

@@ -66,7 +66,8 @@ class CasenetApplication(Application[UUID]):
         """Load an aggregate of ``aggregate_type``, or raise :class:`NotFound`."""
         try:
             aggregate: Aggregate = self.repository.get(
-                aggregate_id, projector_func=project_aggregate  # type: ignore[arg-type]
+                aggregate_id,
+                projector_func=project_aggregate,  # type: ignore[arg-type]
             )
         except AggregateNotFoundError:
             raise NotFound(f"{aggregate_type.__name__.lower()} not found") from None

@@ -32,7 +32,7 @@ class NoteView(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
-class CaseView(msgspec.Struct, kw_only=True, omit_defaults=True):
+class CaseView(msgspec.Struct, kw_only=True):
     """A case as the caller may see it: the owner everything, a grantee its sections."""
 
     id: UUID
@@ -178,3 +178,12 @@ class DisclosureView(msgspec.Struct, kw_only=True):
     sections: list[str]
     purposes: list[str]
     consent_ids: list[UUID]
+
+
+class FeedItem(msgspec.Struct, kw_only=True):
+    """An event that concerns the caller's agency, redacted for it."""
+
+    position: int
+    type: str
+    at: datetime
+    data: dict[str, object]

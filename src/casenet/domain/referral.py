@@ -295,4 +295,3 @@ class Referral(Aggregate):
     @when(ReferralMessagePosted)
     def _message_posted(self, event: ReferralMessagePosted) -> None:
         self.messages.append(Message(event))
-

@@ -214,9 +214,7 @@ class KeyRing:
         )
         # Insert-or-get: a concurrent writer may have created it first, and a tombstone
         # (erased client) is never replaced.
-        return self.table.insert_or_get(
-            DataKeyRow(subject_id, data_key_id, master_key_id, wrapped)
-        )
+        return self.table.insert_or_get(DataKeyRow(subject_id, data_key_id, master_key_id, wrapped))
 
     def _cached(self, subject_id: UUID) -> tuple[float, DataKey | None] | None:
         with self._lock:

@@ -172,4 +172,4 @@ def _encode_headers(headers: dict[str, str]) -> str:
 
 def _decode_headers(text: str) -> dict[str, str]:
     pairs = (line.split(": ", 1) for line in text.splitlines() if ": " in line)
-    return {name: value for name, value in pairs}
+    return dict(pairs)

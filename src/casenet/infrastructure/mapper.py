@@ -115,9 +115,7 @@ class EventMapper(Mapper[UUID]):
             state[name] = msgspec.json.decode(decrypt_field(key, binding, stored))
 
 
-def decrypt_stored_field(
-    keyring: KeyRing | None, binding: Binding, stored: str | None
-) -> Any:
+def decrypt_stored_field(keyring: KeyRing | None, binding: Binding, stored: str | None) -> Any:
     """Decrypt a personal field copied from the log (a read model keeps ciphertexts)."""
     if stored is None:
         return None

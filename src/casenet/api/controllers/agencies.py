@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import Parameter
-from typing_extensions import Annotated
 
 from casenet.api.docs import ACTION, READ, WRITE, problems
-from casenet.api.http import After, IdempotencyKey, IfMatch, Limit, expected_version, idempotent, with_etag
+from casenet.api.http import (
+    After,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    expected_version,
+    idempotent,
+    with_etag,
+)
 from casenet.api.structs import (
     AgencyCreate,
     AgencyPage,

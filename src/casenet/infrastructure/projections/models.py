@@ -66,8 +66,14 @@ class DirectoryModel(ReadModel):
                 cursor,
                 "INSERT INTO rm_agencies VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 (
-                    fact.aggregate_id, s["name"], s["kind"], int(s["restricted"]),
-                    as_json(s["services"]), fact.version, fact.at, fact.at,
+                    fact.aggregate_id,
+                    s["name"],
+                    s["kind"],
+                    int(s["restricted"]),
+                    as_json(s["services"]),
+                    fact.version,
+                    fact.at,
+                    fact.at,
                 ),
             )
             return
@@ -106,7 +112,12 @@ class CasesModel(ReadModel):
     name = "cases"
     tables = ("rm_clients", "rm_cases")
     follows = (
-        ClientRegistered, ClientErased, CaseOpened, CaseNoteAdded, CaseClosed, CaseReopened,
+        ClientRegistered,
+        ClientErased,
+        CaseOpened,
+        CaseNoteAdded,
+        CaseClosed,
+        CaseReopened,
     )
 
     def create_statements(self, db: Database) -> list[str]:
@@ -151,13 +162,21 @@ class CasesModel(ReadModel):
                 cursor,
                 "INSERT INTO rm_cases VALUES (%s, %s, %s, 'open', %s, 0, %s, %s, %s)",
                 (
-                    fact.aggregate_id, s["owner_agency_id"], s["client_id"], as_json(s["needs"]),
-                    fact.version, fact.at, fact.at,
+                    fact.aggregate_id,
+                    s["owner_agency_id"],
+                    s["client_id"],
+                    as_json(s["needs"]),
+                    fact.version,
+                    fact.at,
+                    fact.at,
                 ),
             )
             return
-        change = {CaseNoteAdded: "", CaseClosed: ", status = 'closed'",
-                  CaseReopened: ", status = 'open'"}[kind]
+        change = {
+            CaseNoteAdded: "",
+            CaseClosed: ", status = 'closed'",
+            CaseReopened: ", status = 'open'",
+        }[kind]
         notes = 1 if kind is CaseNoteAdded else 0
         _execute(
             db,
@@ -204,10 +223,18 @@ class ConsentsModel(ReadModel):
                 "INSERT INTO rm_consents VALUES "
                 "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s)",
                 (
-                    fact.aggregate_id, s["case_id"], s["client_id"], s["owner_agency_id"],
-                    s["grantee_agency_id"], as_json(s["sections"]), s["purpose"], s["method"],
-                    None if valid_until is None else normalise_time(valid_until), fact.at,
-                    s["recorded_by_worker_id"], fact.version,
+                    fact.aggregate_id,
+                    s["case_id"],
+                    s["client_id"],
+                    s["owner_agency_id"],
+                    s["grantee_agency_id"],
+                    as_json(s["sections"]),
+                    s["purpose"],
+                    s["method"],
+                    None if valid_until is None else normalise_time(valid_until),
+                    fact.at,
+                    s["recorded_by_worker_id"],
+                    fact.version,
                 ),
             )
         else:
@@ -254,9 +281,17 @@ class ReferralsModel(ReadModel):
                 "INSERT INTO rm_referrals VALUES "
                 "(%s, %s, %s, %s, %s, %s, %s, 'requested', %s, NULL, 0, %s, %s, %s)",
                 (
-                    fact.aggregate_id, s["case_id"], s["client_id"], s["from_agency_id"],
-                    s["to_agency_id"], s["service_type"], s["urgency"], s["consent_id"],
-                    fact.version, fact.at, fact.at,
+                    fact.aggregate_id,
+                    s["case_id"],
+                    s["client_id"],
+                    s["from_agency_id"],
+                    s["to_agency_id"],
+                    s["service_type"],
+                    s["urgency"],
+                    s["consent_id"],
+                    fact.version,
+                    fact.at,
+                    fact.at,
                 ),
             )
             self._history(db, cursor, fact, "requested", s["from_agency_id"], None)
@@ -282,15 +317,27 @@ class ReferralsModel(ReadModel):
         self._history(db, cursor, fact, status, s["agency_id"], outcome)
 
     def _history(
-        self, db: Database, cursor: Any, fact: StoredFact, status: str, agency: str,
+        self,
+        db: Database,
+        cursor: Any,
+        fact: StoredFact,
+        status: str,
+        agency: str,
         outcome: str | None,
     ) -> None:
         _execute(
             db,
             cursor,
             "INSERT INTO rm_referral_history VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (fact.aggregate_id, fact.version, status, fact.at, agency, fact.state["worker_id"],
-             outcome),
+            (
+                fact.aggregate_id,
+                fact.version,
+                status,
+                fact.at,
+                agency,
+                fact.state["worker_id"],
+                outcome,
+            ),
         )
 
 
@@ -322,11 +369,106 @@ class DisclosuresModel(ReadModel):
             cursor,
             "INSERT INTO rm_disclosures VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
-                fact.aggregate_id, s["case_id"], s["owner_agency_id"], s["recipient_agency_id"],
-                s["worker_id"], as_json(s["sections"]), as_json(s["consent_ids"]),
-                as_json(s["purposes"]), fact.at,
+                fact.aggregate_id,
+                s["case_id"],
+                s["owner_agency_id"],
+                s["recipient_agency_id"],
+                s["worker_id"],
+                as_json(s["sections"]),
+                as_json(s["consent_ids"]),
+                as_json(s["purposes"]),
+                fact.at,
             ),
         )
+
+
+class FeedModel(ReadModel):
+    """Per agency, the events that concern it, redacted for it: referrals to or from
+    it (never message texts or reasons), consents granted to or withdrawn from it."""
+
+    name = "feed"
+    tables = ("rm_feed", "rm_feed_parties")
+    follows = (
+        ReferralRequested,
+        ReferralMessagePosted,
+        *STATUS_OF_EVENT,
+        ConsentGranted,
+        ConsentWithdrawn,
+    )
+
+    def create_statements(self, db: Database) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS rm_feed (agency_id TEXT NOT NULL, position BIGINT NOT "
+            "NULL, type TEXT NOT NULL, at TEXT NOT NULL, body TEXT NOT NULL, "
+            "PRIMARY KEY (agency_id, position))",
+            "CREATE TABLE IF NOT EXISTS rm_feed_parties (aggregate_id TEXT PRIMARY KEY, "
+            "first_agency_id TEXT NOT NULL, second_agency_id TEXT NOT NULL)",
+        ]
+
+    def primary_keys(self) -> dict[str, str]:
+        return {"rm_feed": "agency_id, position", "rm_feed_parties": "aggregate_id"}
+
+    def apply(self, db: Database, cursor: Any, fact: StoredFact) -> None:
+        s = fact.state
+        kind = fact.event_type
+        if kind is ReferralRequested:
+            parties = (s["from_agency_id"], s["to_agency_id"])
+            self._remember(db, cursor, fact.aggregate_id, parties)
+            body = {
+                "referral_id": fact.aggregate_id,
+                "case_id": s["case_id"],
+                "from_agency_id": parties[0],
+                "to_agency_id": parties[1],
+                "service_type": s["service_type"],
+                "urgency": s["urgency"],
+                "status": "requested",
+            }
+        elif kind is ConsentGranted:
+            parties = (s["owner_agency_id"], s["grantee_agency_id"])
+            self._remember(db, cursor, fact.aggregate_id, parties)
+            body = {
+                "consent_id": fact.aggregate_id,
+                "case_id": s["case_id"],
+                "owner_agency_id": parties[0],
+                "grantee_agency_id": parties[1],
+                "sections": s["sections"],
+                "purpose": s["purpose"],
+                "valid_until": s["valid_until"],
+            }
+        else:
+            parties = self._parties(db, cursor, fact.aggregate_id)
+            key = "consent_id" if kind is ConsentWithdrawn else "referral_id"
+            body = {key: fact.aggregate_id}
+            if kind in STATUS_OF_EVENT:
+                body["status"] = STATUS_OF_EVENT[kind]
+                if s.get("outcome") is not None:
+                    body["outcome"] = s["outcome"]
+            if kind is ReferralMessagePosted:
+                body["message_id"], body["from_agency_id"] = s["message_id"], s["agency_id"]
+        for agency_id in dict.fromkeys(parties):
+            _execute(
+                db,
+                cursor,
+                "INSERT INTO rm_feed VALUES (%s, %s, %s, %s, %s)",
+                (agency_id, fact.position, kind.__name__, fact.at, as_json(body)),
+            )
+
+    def _remember(
+        self, db: Database, cursor: Any, aggregate_id: str, parties: tuple[str, str]
+    ) -> None:
+        _execute(
+            db, cursor, "INSERT INTO rm_feed_parties VALUES (%s, %s, %s)", (aggregate_id, *parties)
+        )
+
+    def _parties(self, db: Database, cursor: Any, aggregate_id: str) -> tuple[str, str]:
+        _execute(
+            db,
+            cursor,
+            "SELECT first_agency_id, second_agency_id FROM rm_feed_parties WHERE aggregate_id = %s",
+            (aggregate_id,),
+        )
+        row = cursor.fetchone()
+        return (str(row["first_agency_id"]), str(row["second_agency_id"]))
 
 
 def read_models() -> list[ReadModel]:
@@ -337,4 +479,5 @@ def read_models() -> list[ReadModel]:
         ConsentsModel(),
         ReferralsModel(),
         DisclosuresModel(),
+        FeedModel(),
     ]

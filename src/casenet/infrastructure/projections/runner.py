@@ -117,9 +117,7 @@ class Projections:
         self.db = database
         self.models = {model.name: model for model in models}
         self._locks = {name: threading.Lock() for name in self.models}
-        self._follows = {
-            name: frozenset(model.follows) for name, model in self.models.items()
-        }
+        self._follows = {name: frozenset(model.follows) for name, model in self.models.items()}
 
     def setup(self) -> None:
         """Create the positions table and every read model's tables (idempotent)."""
@@ -246,16 +244,12 @@ class Projections:
                 (name,),
             )
 
-    def rebuild(
-        self, name: str, *, progress: Callable[[int], None] | None = None
-    ) -> int:
+    def rebuild(self, name: str, *, progress: Callable[[int], None] | None = None) -> int:
         """Replay the whole log into ``name``; resumes an interrupted rebuild."""
         if not self.positions().get(name, (0, False))[1]:
             self.reset(name)
         applied = self.catch_up(name, progress=progress)
-        self.db.run(
-            f"UPDATE {POSITIONS} SET rebuilding = 0 WHERE name = %s", (name,), commit=True
-        )
+        self.db.run(f"UPDATE {POSITIONS} SET rebuilding = 0 WHERE name = %s", (name,), commit=True)
         return applied
 
     def checksum(self, name: str) -> str:

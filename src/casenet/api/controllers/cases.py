@@ -1,0 +1,290 @@
+"""Cases: open, read (as consent allows), notes, close and reopen, sharing, access."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+
+from casenet.api.docs import ACTION, READ, WRITE, problems
+from casenet.api.http import (
+    After,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    expected_version,
+    idempotent,
+    with_etag,
+)
+from casenet.api.structs import (
+    CaseCreate,
+    CasePage,
+    ConsentCreate,
+    ConsentPage,
+    NoteCreate,
+    Reason,
+    SharedCasePage,
+)
+from casenet.application import Actor, Casenet, ClientDetails
+from casenet.application.pages import check_limit, decode_cursor, page_of
+from casenet.application.queries import render_case, render_consent
+from casenet.application.views import Access, CaseView, ConsentView, NoteView
+from casenet.domain.case import Case
+from casenet.domain.client import Client
+from casenet.domain.sections import SECTIONS
+from casenet.domain.visibility import OWNER, Grant
+
+
+def owner_view(casenet: Casenet, case: Case) -> CaseView:
+    """The case as its owner sees it: every section."""
+    client = casenet.app.get(Client, case.client_id)
+    return render_case(case, client, Grant(case.owner_agency_id, SECTIONS, OWNER))
+
+
+class CaseController(Controller):
+    """A client's case, owned by the agency that opened it."""
+
+    path = "/v1/cases"
+    tags = ["cases"]
+
+    @post(
+        "/",
+        operation_id="open_case",
+        summary="Open a case for a client",
+        sync_to_thread=True,
+        responses=problems(*WRITE),
+    )
+    def open_case(
+        self,
+        request: Request[Any, Any, Any],
+        data: CaseCreate,
+        actor: Actor,
+        casenet: Casenet,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[CaseView]:
+        """Caseworkers and supervisors register the client and open the case at once."""
+
+        def create() -> tuple[Response[Any], UUID | None]:
+            case = casenet.cases.open_case(
+                actor,
+                client=ClientDetails(
+                    name=data.client.name,
+                    date_of_birth=data.client.date_of_birth,
+                    phone=data.client.phone,
+                    address=data.client.address,
+                ),
+                summary=data.summary,
+                needs=list(data.needs),
+            )
+            view = owner_view(casenet, case)
+            response = with_etag(view, case.version, 201, Location=f"/v1/cases/{case.id}")
+            return response, case.client_id
+
+        return idempotent(casenet, actor, idempotency_key, request, data, create)
+
+    @get(
+        "/",
+        operation_id="list_cases",
+        summary="The agency's own cases",
+        sync_to_thread=True,
+        responses=problems(*READ),
+    )
+    def list_cases(
+        self,
+        actor: Actor,
+        casenet: Casenet,
+        status: Annotated[str | None, Parameter(query="status", required=False)] = None,
+        limit: Limit = None,
+        after: After = None,
+    ) -> CasePage:
+        """Oldest first; ``status`` is ``open`` or ``closed``."""
+        page = casenet.case_queries.list_cases(actor, status=status, limit=limit, after=after)
+        return CasePage(items=page.items, next=page.next)
+
+    @get(
+        "/{case_id:uuid}",
+        operation_id="get_case",
+        summary="A case, as the caller's agency may see it",
+        sync_to_thread=True,
+        responses=problems(*READ),
+    )
+    def get_case(self, case_id: UUID, actor: Actor, casenet: Casenet) -> Response[CaseView]:
+        """The owner sees everything; another agency only the sections its active consents
+        grant (the others absent, ``shared_under`` naming the consents), and the read is
+        recorded as a disclosure; with no active consent the case does not exist (404)."""
+        view = casenet.case_queries.read_case(actor, case_id)
+        return with_etag(view, view.version)
+
+    @post(
+        "/{case_id:uuid}/notes",
+        operation_id="add_note",
+        summary="Write a note on the case",
+        sync_to_thread=True,
+        responses=problems(*ACTION),
+    )
+    def add_note(
+        self,
+        request: Request[Any, Any, Any],
+        case_id: UUID,
+        data: NoteCreate,
+        actor: Actor,
+        casenet: Casenet,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[NoteView]:
+        """Caseworkers and supervisors of the owner; the category decides the section."""
+
+        def create() -> tuple[Response[Any], UUID | None]:
+            case, note = casenet.cases.add_note(
+                actor,
+                case_id,
+                category=data.category,
+                text=data.text,
+                expected_version=expected_version(if_match),
+            )
+            view = NoteView(
+                id=note.id,
+                category=note.category,
+                text=note.text,
+                author_worker_id=note.author_worker_id,
+                created_at=note.created_at,
+            )
+            return with_etag(view, case.version, 201), case.client_id
+
+        return idempotent(casenet, actor, idempotency_key, request, data, create)
+
+    @post(
+        "/{case_id:uuid}/close",
+        operation_id="close_case",
+        summary="Close the case",
+        status_code=200,
+        sync_to_thread=True,
+        responses=problems(*ACTION),
+    )
+    def close_case(
+        self, case_id: UUID, data: Reason, actor: Actor, casenet: Casenet, if_match: IfMatch = None
+    ) -> Response[CaseView]:
+        """Caseworkers and supervisors of the owner."""
+        case = casenet.cases.close_case(
+            actor, case_id, reason=data.reason, expected_version=expected_version(if_match)
+        )
+        return with_etag(owner_view(casenet, case), case.version)
+
+    @post(
+        "/{case_id:uuid}/reopen",
+        operation_id="reopen_case",
+        summary="Reopen a closed case",
+        status_code=200,
+        sync_to_thread=True,
+        responses=problems(*ACTION),
+    )
+    def reopen_case(
+        self, case_id: UUID, data: Reason, actor: Actor, casenet: Casenet, if_match: IfMatch = None
+    ) -> Response[CaseView]:
+        """Caseworkers and supervisors of the owner."""
+        case = casenet.cases.reopen_case(
+            actor, case_id, reason=data.reason, expected_version=expected_version(if_match)
+        )
+        return with_etag(owner_view(casenet, case), case.version)
+
+    @get(
+        "/{case_id:uuid}/access",
+        operation_id="get_case_access",
+        summary="Who could see which sections at an instant",
+        sync_to_thread=True,
+        responses=problems(*READ),
+    )
+    def access(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        casenet: Casenet,
+        at: Annotated[datetime | None, Parameter(query="at", required=False)] = None,
+    ) -> Access:
+        """Supervisors and auditors of the owner; ``at`` defaults to now."""
+        return casenet.case_queries.access(actor, case_id, at)
+
+    @post(
+        "/{case_id:uuid}/consents",
+        operation_id="grant_consent",
+        summary="Record the client's consent to disclose sections to an agency",
+        sync_to_thread=True,
+        responses=problems(*WRITE),
+    )
+    def grant_consent(
+        self,
+        request: Request[Any, Any, Any],
+        case_id: UUID,
+        data: ConsentCreate,
+        actor: Actor,
+        casenet: Casenet,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[ConsentView]:
+        """Caseworkers and supervisors of the owner (no re-disclosure by a grantee)."""
+
+        def create() -> tuple[Response[Any], UUID | None]:
+            consent = casenet.consents.grant(
+                actor,
+                case_id,
+                grantee_agency_id=data.grantee_agency_id,
+                sections=list(data.sections),
+                purpose=data.purpose,
+                method=data.method,
+                valid_until=data.valid_until,
+                evidence=data.evidence,
+            )
+            view = render_consent(consent)
+            location = f"/v1/consents/{consent.id}"
+            return with_etag(view, consent.version, 201, Location=location), consent.client_id
+
+        return idempotent(casenet, actor, idempotency_key, request, data, create)
+
+    @get(
+        "/{case_id:uuid}/consents",
+        operation_id="list_case_consents",
+        summary="Every consent of the case, active or not",
+        sync_to_thread=True,
+        responses=problems(*READ),
+    )
+    def list_consents(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        casenet: Casenet,
+        limit: Limit = None,
+        after: After = None,
+    ) -> ConsentPage:
+        """Workers of the owner; ``status`` is computed now (active, withdrawn, expired)."""
+        limit = check_limit(limit)
+        consents = casenet.case_queries.consents_of_case(actor, case_id)
+        cursor = decode_cursor(after, 1)
+        if cursor is not None:
+            ids = [str(c.id) for c in consents]
+            start = ids.index(cursor[0]) + 1 if cursor[0] in ids else len(ids)
+            consents = consents[start:]
+        page = page_of(consents[: limit + 1], limit, lambda c: (str(c.id),))
+        return ConsentPage(items=page.items, next=page.next)
+
+
+class SharedCaseController(Controller):
+    """Cases other agencies share with the caller's agency."""
+
+    path = "/v1/shared-cases"
+    tags = ["cases"]
+
+    @get(
+        "/",
+        operation_id="list_shared_cases",
+        summary="Cases shared with the caller's agency, with the sections granted now",
+        sync_to_thread=True,
+        responses=problems(*READ),
+    )
+    def shared_cases(
+        self, actor: Actor, casenet: Casenet, limit: Limit = None, after: After = None
+    ) -> SharedCasePage:
+        """Any worker; only consents active now count."""
+        page = casenet.case_queries.shared_cases(actor, limit=limit, after=after)
+        return SharedCasePage(items=page.items, next=page.next)

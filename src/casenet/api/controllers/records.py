@@ -1,0 +1,87 @@
+"""Clients' erasure, the accounting of disclosures, and the per-agency feed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, get, post
+from litestar.params import Parameter
+
+from casenet.api.docs import READ, problems
+from casenet.api.http import After, Limit
+from casenet.api.structs import DisclosurePage, Erasure, FeedPage
+from casenet.application import Actor, Casenet
+
+
+class ClientController(Controller):
+    """The data subjects: their right to be forgotten."""
+
+    path = "/v1/clients"
+    tags = ["clients"]
+
+    @post(
+        "/{client_id:uuid}/erasure",
+        operation_id="erase_client",
+        summary="Crypto-shred the client's personal data",
+        status_code=200,
+        sync_to_thread=True,
+        responses=problems(401, 403, 404, 409),
+    )
+    def erase(self, client_id: UUID, actor: Actor, casenet: Casenet) -> Erasure:
+        """An admin of the agency that registered the client. Their data key is destroyed:
+        every read then shows ``erased: true`` and null for personal values. Final."""
+        client = casenet.clients.erase(actor, client_id)
+        return Erasure(client_id=client.id, erased=client.erased)
+
+
+class DisclosureController(Controller):
+    """The accounting of disclosures (rule 5)."""
+
+    path = "/v1/disclosures"
+    tags = ["audit"]
+
+    @get(
+        "/",
+        operation_id="list_disclosures",
+        summary="Every read by another agency of the agency's cases",
+        sync_to_thread=True,
+        responses=problems(*READ),
+    )
+    def disclosures(
+        self,
+        actor: Actor,
+        casenet: Casenet,
+        case_id: Annotated[UUID | None, Parameter(query="case_id", required=False)] = None,
+        since: Annotated[datetime | None, Parameter(query="from", required=False)] = None,
+        until: Annotated[datetime | None, Parameter(query="to", required=False)] = None,
+        limit: Limit = None,
+        after: After = None,
+    ) -> DisclosurePage:
+        """Supervisors and auditors of the owner; ``from`` inclusive, ``to`` exclusive."""
+        page = casenet.case_queries.disclosures(
+            actor, case_id=case_id, since=since, until=until, limit=limit, after=after
+        )
+        return DisclosurePage(items=page.items, next=page.next)
+
+
+class FeedController(Controller):
+    """What concerns the caller's agency, in order."""
+
+    path = "/v1/feed"
+    tags = ["feed"]
+
+    @get(
+        "/",
+        operation_id="get_feed",
+        summary="Events that concern the caller's agency, redacted for it",
+        sync_to_thread=True,
+        responses=problems(*READ),
+    )
+    def feed(
+        self, actor: Actor, casenet: Casenet, limit: Limit = None, after: After = None
+    ) -> FeedPage:
+        """Referrals to or from the agency; consents granted to or withdrawn from it."""
+        page = casenet.feed.feed(actor, limit=limit, after=after)
+        return FeedPage(items=page.items, next=page.next)
