@@ -32,4 +32,4 @@ def build_casenet(settings: Settings, *, encrypt: bool = True) -> Casenet:
         raise StoreUnavailable(
             f"cannot open the event store at {settings.database.display}: {type(error).__name__}"
         ) from None
-    return Casenet(app)
+    return Casenet(app, signing_seed=settings.signing_key)

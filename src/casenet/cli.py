@@ -9,12 +9,22 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
 from uuid import UUID
 
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
+from casenet.application.audit import Scope
 from casenet.bootstrap import StoreUnavailable, build_casenet
 from casenet.domain.agency import Service
 from casenet.domain.errors import DomainError
+from casenet.infrastructure.audit_bundle import (
+    BundleInvalid,
+    load_public_key,
+    public_key_text,
+    verify,
+)
+from casenet.infrastructure.audit_report import write_report
 from casenet.infrastructure.crypto import KeyManagementError, KeyRing
 from casenet.infrastructure.projections import Projections
 from casenet.settings import Settings, SettingsError, load_settings
@@ -214,6 +224,55 @@ def seed_demo(casenet: Casenet) -> list[str]:
     ]
 
 
+def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> None:
+    """Write a signed consent audit bundle (and, with --html, a readable report)."""
+    if args.all:
+        scope = Scope("all")
+    else:
+        scope = Scope("case", args.case) if args.case else Scope("client", args.client)
+    with _Services(settings) as casenet:
+        manifest = casenet.audit.export(args.out, scope, since=args.since, until=args.until)
+    counts = ", ".join(f"{f['records']} {f['name'].split('.')[0]}" for f in manifest["files"])
+    print(f"wrote {args.out}: {counts}; store position {manifest['store_position']}")
+    if args.html:
+        print(f"report: {write_report(args.out)}")
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings | None) -> None:
+    """Offline: needs only the bundle and the public key."""
+    if args.public_key is not None:
+        try:
+            text = args.public_key.read_text()
+        except OSError:
+            raise CommandError(f"cannot read the public key file {args.public_key}") from None
+    else:
+        assert settings is not None
+        text = public_key_text(settings.signing_key)
+    try:
+        verified = verify(args.bundle, load_public_key(text))
+    except BundleInvalid as error:
+        raise CommandError(f"bundle does not verify: {error}") from None
+    files = ", ".join(f"{count} {name}" for name, count in verified.files.items())
+    print(
+        f"verified {verified.records} records ({files}); chain head {verified.chain_head[:16]}; "
+        f"signed by key {verified.key_id}"
+    )
+
+
+def cmd_audit_public_key(args: argparse.Namespace, settings: Settings) -> None:
+    print(public_key_text(settings.signing_key))
+
+
+def _instant(value: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 timestamp: {value!r}") from None
+    if instant.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a timezone (e.g. Z): {value!r}")
+    return instant
+
+
 def _projection_names(projections: Projections, requested: list[str]) -> list[str]:
     try:
         return projections.names(requested)
@@ -333,6 +392,29 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="seed a small network and print a token per worker"
     ).set_defaults(run=cmd_demo)
 
+    audit = commands.add_parser(
+        "audit", help="consent audit bundles: export, verify, public-key"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = audit.add_parser("export", help="write a signed consent audit bundle")
+    export.add_argument("--out", type=Path, required=True, help="directory to write")
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("--case", type=_uuid, help="one case")
+    which.add_argument("--client", type=_uuid, help="every case of one client")
+    which.add_argument("--all", action="store_true", help="every case")
+    export.add_argument("--from", dest="since", type=_instant, help="events at or after")
+    export.add_argument("--to", dest="until", type=_instant, help="events before")
+    export.add_argument("--html", action="store_true", help="also write report.html")
+    export.set_defaults(run=cmd_audit_export)
+    verify_cmd = audit.add_parser("verify", help="check a bundle offline")
+    verify_cmd.add_argument("bundle", type=Path)
+    verify_cmd.add_argument(
+        "--public-key", type=Path, help="file with the base64 public key (default: this casenet's)"
+    )
+    verify_cmd.set_defaults(run=cmd_audit_verify, needs_settings=False)
+    audit.add_parser("public-key", help="print the public key to hand to auditors").set_defaults(
+        run=cmd_audit_public_key
+    )
+
     keys = commands.add_parser("keys", help="manage master and data keys").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -357,9 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``casenet`` console script."""
     args = build_parser().parse_args(argv)
-    run: Callable[[argparse.Namespace, Settings], None] = args.run
+    run: Callable[[argparse.Namespace, Settings | None], None] = args.run
     try:
-        run(args, load_settings())
+        # Verifying a bundle with a given public key needs nothing of this casenet.
+        offline = getattr(args, "needs_settings", True) is False and args.public_key is not None
+        run(args, None if offline else load_settings())
     except (SettingsError, StoreUnavailable, KeyManagementError, CommandError) as error:
         print(f"casenet: error: {error}", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Server
 from casenet import __version__
 from casenet.api.auth import resolve_actor
 from casenet.api.controllers.agencies import AgencyController, MeController
+from casenet.api.controllers.audit import AuditController
 from casenet.api.controllers.cases import CaseController, SharedCaseController
 from casenet.api.controllers.consents import ConsentController
 from casenet.api.controllers.records import ClientController, DisclosureController, FeedController
@@ -41,6 +42,7 @@ CONTROLLERS = [
     ClientController,
     DisclosureController,
     FeedController,
+    AuditController,
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from casenet.application.actor import OPERATOR_ACTOR, Actor
 from casenet.application.agencies import AgencyService, DirectoryQueries
+from casenet.application.audit import AuditService
 from casenet.application.cases import CaseService, ClientDetails
 from casenet.application.clients import ClientService
 from casenet.application.consents import ConsentService
@@ -23,8 +24,9 @@ __all__ = [
 class Casenet:
     """Every application service over one store; built by ``casenet.bootstrap``."""
 
-    def __init__(self, app: CasenetApplication) -> None:
+    def __init__(self, app: CasenetApplication, *, signing_seed: bytes) -> None:
         self.app = app
+        self.audit = AuditService(app, signing_seed)
         self.agencies = AgencyService(app)
         self.directory = DirectoryQueries(app)
         self.clients = ClientService(app)

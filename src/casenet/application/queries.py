@@ -304,6 +304,7 @@ class CaseQueries:
         instant = at or utcnow()
         if instant.tzinfo is None:
             raise InvalidInput("at", "must carry a timezone")
+        self.app.projections.ensure_current()  # the owner's read skipped it: read your writes
         grants = access_at(self.case_facts(case), self.consent_facts(case_id), instant)
         return Access(
             at=instant,
@@ -323,6 +324,7 @@ class CaseQueries:
     def consents_of_case(self, actor: Actor, case_id: UUID) -> list[ConsentView]:
         """GET /v1/cases/{id}/consents: every consent of the case, for the owner."""
         self.owned_case(actor, case_id)
+        self.app.projections.ensure_current()  # as in access(): the owner's read skipped it
         rows = self._rows(
             "SELECT consent_id FROM rm_consents WHERE case_id = %s ORDER BY granted_at, consent_id",
             (str(case_id),),

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -66,6 +66,8 @@ class StoredFact:
 def normalise_time(value: str | datetime) -> str:
     """RFC 3339 UTC with microseconds: equal instants give equal text, order is kept."""
     instant = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if instant.tzinfo is not None:  # "Z" is written below: the text must be UTC's
+        instant = instant.astimezone(UTC)
     return instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
