@@ -85,6 +85,7 @@ def cmd_workers_add(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_projections_rebuild(args: argparse.Namespace, settings: Settings) -> None:
     """Drop and replay read models from the log; an interrupted rebuild resumes."""
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -102,6 +103,7 @@ def cmd_projections_rebuild(args: argparse.Namespace, settings: Settings) -> Non
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
+            console=Console(stderr=True),  # stdout keeps only the result lines
             transient=not sys.stderr.isatty(),
         ) as progress:
             for name in names:

@@ -22,6 +22,7 @@ from casenet.api.controllers.cases import CaseController, SharedCaseController
 from casenet.api.controllers.consents import ConsentController
 from casenet.api.controllers.records import ClientController, DisclosureController, FeedController
 from casenet.api.controllers.referrals import ReferralController
+from casenet.api.docs import ClosedStructSchemaPlugin
 from casenet.api.errors import EXCEPTION_HANDLERS
 from casenet.api.health import HealthController
 from casenet.api.http import require_json
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         before_request=before_request,
         request_max_body_size=MAX_BODY,
         openapi_config=openapi_config(),
+        plugins=[ClosedStructSchemaPlugin()],
         lifespan=[lifespan],
         debug=False,
     )

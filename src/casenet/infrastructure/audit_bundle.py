@@ -135,8 +135,10 @@ def read_manifest(bundle: Path) -> dict[str, Any]:
         manifest: dict[str, Any] = msgspec.json.decode((bundle / "manifest.json").read_bytes())
     except FileNotFoundError:
         raise BundleInvalid(f"{bundle}: no manifest.json") from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise BundleInvalid("manifest.json is not valid JSON") from None
+    if not isinstance(manifest, dict):
+        raise BundleInvalid("manifest.json is not a JSON object")
     return manifest
 
 
@@ -148,7 +150,11 @@ def verify(bundle: Path, public_key: Ed25519PublicKey) -> Verified:
     if not isinstance(signature_text, str):
         raise BundleInvalid("manifest.json: no signature")
     try:
-        public_key.verify(base64.b64decode(signature_text), canonical(manifest))
+        signature = base64.b64decode(signature_text, validate=True)
+        # Base64's spare bits would let another spelling of the same bytes through.
+        if base64.b64encode(signature).decode() != signature_text:
+            raise ValueError("not canonical base64")
+        public_key.verify(signature, canonical(manifest))
     except (InvalidSignature, binascii.Error, ValueError):
         raise BundleInvalid(
             "manifest.json: the signature does not match (edited, or signed with another key)"
@@ -213,7 +219,7 @@ def _record_bytes(line: bytes, where: str) -> bytes:
     body = line[84:-1]
     try:
         record = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise BundleInvalid(f"{where}: the record is not valid JSON") from None
     if canonical(record) != body:
         raise BundleInvalid(f"{where}: the record is not in canonical form (edited?)")

@@ -38,6 +38,8 @@ def eventsourcing_env(database: DatabaseSettings) -> dict[str, str]:
         "POSTGRES_LOCK_TIMEOUT": str(LOCK_TIMEOUT_SECONDS),
         "POSTGRES_POOL_SIZE": "10",
         "POSTGRES_MAX_OVERFLOW": "10",
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "n",
+        # Concurrent saves commit together, under the library's table lock (see group_commit).
+        "APPLICATION_RECORDER_TOPIC": "casenet.infrastructure.group_commit:GroupCommitRecorder",
         "CREATE_TABLE": "y",
     }

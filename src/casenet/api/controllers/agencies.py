@@ -154,7 +154,7 @@ class AgencyController(Controller):
         summary="Revoke a worker: the token stops working at once",
         status_code=200,
         sync_to_thread=True,
-        responses=problems(401, 403, 404, 409),
+        responses=problems(400, 401, 403, 404, 409),
     )
     def revoke_worker(
         self, agency_id: UUID, worker_id: UUID, actor: Actor, casenet: Casenet

@@ -48,7 +48,7 @@ class AuditController(Controller):
                 media_type="application/x-tar",
                 description="A tar archive of the bundle; verify with `casenet audit verify`.",
             ),
-            **problems(401, 403, 404, 422),
+            **problems(400, 401, 403, 404, 422),
         },
     )
     def export(

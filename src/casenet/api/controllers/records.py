@@ -27,7 +27,7 @@ class ClientController(Controller):
         summary="Crypto-shred the client's personal data",
         status_code=200,
         sync_to_thread=True,
-        responses=problems(401, 403, 404, 409),
+        responses=problems(400, 401, 403, 404, 409),
     )
     def erase(self, client_id: UUID, actor: Actor, casenet: Casenet) -> Erasure:
         """An admin of the agency that registered the client. Their data key is destroyed:
