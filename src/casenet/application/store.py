@@ -45,16 +45,23 @@ class CasenetApplication(Application[UUID]):
         #: casenet's own tables (data keys, read models) live in the store's database.
         self.database = Database(datastore, dialect_of(env))
         self.projections = Projections(self.recorder, self.database, read_models())
-        with self.database.schema_lock():
-            self.recorder.create_table()  # type: ignore[attr-defined]
-            self.projections.setup()
-            if keyring is not None:
-                keyring.attach(KeyTable(self.database))
-            #: Retried creates (Idempotency-Key) answer with their first response.
-            self.idempotency = IdempotencyRecords(
-                self.database, keyring, server_key or os.urandom(32)
-            )
-            self.idempotency.create_table()
+        try:
+            with self.database.schema_lock():
+                self.recorder.create_table()  # type: ignore[attr-defined]
+                self.projections.setup()
+                if keyring is not None:
+                    keyring.attach(KeyTable(self.database))
+                    # New clients' keys go in with their events: one commit, not two.
+                    self.recorder.staged_keys = keyring.take_staged  # type: ignore[attr-defined]
+                    keyring.stages_new_keys = True
+                #: Retried creates (Idempotency-Key) answer with their first response.
+                self.idempotency = IdempotencyRecords(
+                    self.database, keyring, server_key or os.urandom(32)
+                )
+                self.idempotency.create_table()
+        except BaseException:
+            self.close()  # a failed start (a wrong master key, say) leaves nothing open
+            raise
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         return Environment(name, dict(env or {}))

@@ -207,16 +207,15 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
         handle = path.open("rb")
     except FileNotFoundError:
         raise BundleInvalid(f"{path.name}: the file is missing") from None
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            yield number, line.rstrip(b"\n")
+    with handle:  # lines keep their newline: a missing one is a truncation
+        yield from enumerate(handle, start=1)
 
 
 def _record_bytes(line: bytes, where: str) -> bytes:
     """The record's canonical bytes, from a line of the exact shape the writer makes."""
-    if not (line.startswith(_PREFIX) and line[73:84] == b'","record":' and line.endswith(b"}")):
+    if not (line.startswith(_PREFIX) and line[73:84] == b'","record":' and line.endswith(b"}\n")):
         raise BundleInvalid(f"{where}: not a bundle line")
-    body = line[84:-1]
+    body = line[84:-2]
     try:
         record = msgspec.json.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError):
@@ -229,4 +228,4 @@ def _record_bytes(line: bytes, where: str) -> bytes:
 def read_records(bundle: Path, name: str) -> Iterator[dict[str, Any]]:
     """The records of one file of a (verified) bundle."""
     for _, line in _lines(bundle / name):
-        yield msgspec.json.decode(line[84:-1])
+        yield msgspec.json.decode(line[84:-2])

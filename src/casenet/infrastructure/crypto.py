@@ -148,6 +148,10 @@ class KeyRing:
         self._table: KeyTable | None = None
         self._cache: OrderedDict[UUID, tuple[float, DataKey | None]] = OrderedDict()
         self._lock = threading.Lock()
+        self._staged = threading.local()
+        #: Set when the store's recorder writes new keys in the events' own transaction
+        #: (see :meth:`take_staged`): a new client then costs no commit of its own.
+        self.stages_new_keys = False
 
     def attach(self, table: KeyTable) -> None:
         """Use ``table`` for storage (the store's database), and check the master keys."""
@@ -168,22 +172,48 @@ class KeyRing:
             if sample is not None:
                 self.master_keys.unwrap(sample)
 
-    def key_for_writing(self, subject_id: UUID) -> DataKey | None:
-        """The subject's data key, created on first use; None once erased."""
+    def key_for_writing(self, subject_id: UUID, *, new_subject: bool = False) -> DataKey | None:
+        """The subject's data key, created on first use; None once erased.
+
+        ``new_subject``: the event registers the subject, so its key is created
+        straight away (the insert still yields to a key or tombstone already there).
+        """
+        cached = self._cached(subject_id)
+        if cached is not None:
+            return cached[1]
+        if new_subject and self.stages_new_keys:
+            row, data_key = self._new_row(subject_id)
+            self._staged_rows().append(row)
+            return self._remember_key(subject_id, DataKey(subject_id, row.data_key_id, data_key))
+        stored = None if new_subject else self.table.get(subject_id)
+        return self._remember(subject_id, stored or self._create(subject_id))
+
+    def take_staged(self) -> list[DataKeyRow]:
+        """The keys this thread created for new clients, for the recorder to insert in
+        the same transaction as the events that use them (then forgotten here)."""
+        rows = self._staged_rows()
+        self._staged.rows = []
+        return rows
+
+    def _staged_rows(self) -> list[DataKeyRow]:
+        rows: list[DataKeyRow] | None = getattr(self._staged, "rows", None)
+        if rows is None:
+            rows = self._staged.rows = []
+        return rows
+
+    def key_for_reading(self, subject_id: UUID) -> DataKey | None:
+        """The subject's data key; None if the subject was erased.
+
+        A subject with personal data always got a key when it was written, so no key
+        at all means the record names a client it was not written for: tampering.
+        """
         cached = self._cached(subject_id)
         if cached is not None:
             return cached[1]
         row = self.table.get(subject_id)
         if row is None:
-            row = self._create(subject_id)
+            raise CiphertextInvalid("personal data names a client that has no data key")
         return self._remember(subject_id, row)
-
-    def key_for_reading(self, subject_id: UUID) -> DataKey | None:
-        """The subject's data key; None if erased (or never created)."""
-        cached = self._cached(subject_id)
-        if cached is not None:
-            return cached[1]
-        return self._remember(subject_id, self.table.get(subject_id))
 
     def erase(self, subject_id: UUID) -> None:
         """Destroy the subject's data key for ever (idempotent)."""
@@ -207,14 +237,16 @@ class KeyRing:
                 moved += 1
         return moved
 
-    def _create(self, subject_id: UUID) -> DataKeyRow:
+    def _new_row(self, subject_id: UUID) -> tuple[DataKeyRow, AESGCM]:
         data_key_id = uuid4().bytes
-        master_key_id, wrapped = self.master_keys.wrap(
-            subject_id, data_key_id, AESGCM.generate_key(bit_length=256)
-        )
+        data_key = AESGCM.generate_key(bit_length=256)
+        master_key_id, wrapped = self.master_keys.wrap(subject_id, data_key_id, data_key)
+        return DataKeyRow(subject_id, data_key_id, master_key_id, wrapped), AESGCM(data_key)
+
+    def _create(self, subject_id: UUID) -> DataKeyRow:
         # Insert-or-get: a concurrent writer may have created it first, and a tombstone
         # (erased client) is never replaced.
-        return self.table.insert_or_get(DataKeyRow(subject_id, data_key_id, master_key_id, wrapped))
+        return self.table.insert_or_get(self._new_row(subject_id)[0])
 
     def _cached(self, subject_id: UUID) -> tuple[float, DataKey | None] | None:
         with self._lock:
@@ -231,6 +263,9 @@ class KeyRing:
         key = None
         if row is not None and row.wrapped is not None:
             key = DataKey(subject_id, row.data_key_id, AESGCM(self.master_keys.unwrap(row)))
+        return self._remember_key(subject_id, key)
+
+    def _remember_key(self, subject_id: UUID, key: DataKey | None) -> DataKey | None:
         with self._lock:
             self._cache[subject_id] = (time.monotonic(), key)
             while len(self._cache) > self.cache_size:

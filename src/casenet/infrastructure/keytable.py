@@ -29,6 +29,27 @@ class DataKeyRow:
     wrapped: bytes | None
 
 
+def insert_statement(dialect: str) -> str:
+    """INSERT of new data key rows, for recorders writing them with the events."""
+    mark = "?" if dialect == SQLITE else "%s"
+    return (
+        f"INSERT INTO {TABLE} (subject_id, data_key_id, master_key_id, wrapped, created_at) "
+        f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})"
+    )
+
+
+def insert_params(row: DataKeyRow, dialect: str) -> tuple[Any, ...]:
+    now = datetime.now(UTC)
+    subject = str(row.subject_id) if dialect == SQLITE else row.subject_id
+    return (
+        subject,
+        row.data_key_id,
+        row.master_key_id,
+        row.wrapped,
+        now.isoformat() if dialect == SQLITE else now,
+    )
+
+
 class KeyTable:
     """The data keys' SQL, on the store's database."""
 
@@ -72,9 +93,10 @@ class KeyTable:
         return self._row(rows[0]) if rows else None
 
     def insert_or_get(self, row: DataKeyRow) -> DataKeyRow:
-        self._run(
+        """Insert ``row``, or return the row already there (a racing writer's, a tombstone)."""
+        inserted = self._run(
             f"INSERT INTO {TABLE} (subject_id, data_key_id, master_key_id, wrapped, created_at) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (subject_id) DO NOTHING",
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (subject_id) DO NOTHING RETURNING subject_id",
             (
                 self._id_param(row.subject_id),
                 row.data_key_id,
@@ -84,6 +106,8 @@ class KeyTable:
             ),
             commit=True,
         )
+        if inserted:  # one statement for a new client: no read before or after
+            return row
         stored = self.get(row.subject_id)
         assert stored is not None
         return stored

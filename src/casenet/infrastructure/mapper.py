@@ -83,7 +83,8 @@ class EventMapper(Mapper[UUID]):
     def _encrypt(self, event: DomainEvent, state: dict[str, Any], fields: tuple[str, ...]) -> None:
         assert self.keyring is not None
         subject_id = getattr(event, event.subject_field)
-        key = self.keyring.key_for_writing(subject_id)
+        registers_subject = event.subject_field == "originator_id" and event.originator_version == 1
+        key = self.keyring.key_for_writing(subject_id, new_subject=registers_subject)
         for name in fields:
             if key is None:  # erased: personal data of an erased client is not kept
                 state[name] = None
@@ -105,6 +106,8 @@ class EventMapper(Mapper[UUID]):
             if event_type.subject_field == "originator_id"
             else UUID(state[event_type.subject_field])
         )
+        if all(state.get(name) is None for name in fields):
+            return  # nothing stored (absent, or written after the client's erasure)
         key = self.keyring.key_for_reading(subject_id)
         for name in fields:
             stored = state.get(name)

@@ -23,6 +23,9 @@ def eventsourcing_env(database: DatabaseSettings) -> dict[str, str]:
         assert database.path is not None
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "APPLICATION_RECORDER_TOPIC": (
+                "casenet.infrastructure.sqlite_recorder:KeyStagingSQLiteRecorder"
+            ),
             "SQLITE_DBNAME": str(database.path),
             "SQLITE_LOCK_TIMEOUT": str(LOCK_TIMEOUT_SECONDS),
             "CREATE_TABLE": "y",
@@ -36,8 +39,9 @@ def eventsourcing_env(database: DatabaseSettings) -> dict[str, str]:
         "POSTGRES_PASSWORD": database.password,
         "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
         "POSTGRES_LOCK_TIMEOUT": str(LOCK_TIMEOUT_SECONDS),
-        "POSTGRES_POOL_SIZE": "10",
-        "POSTGRES_MAX_OVERFLOW": "10",
+        # Few idle connections per process (group commit needs few), more under load.
+        "POSTGRES_POOL_SIZE": "2",
+        "POSTGRES_MAX_OVERFLOW": "18",
         "POSTGRES_PRE_PING": "n",
         # Concurrent saves commit together, under the library's table lock (see group_commit).
         "APPLICATION_RECORDER_TOPIC": "casenet.infrastructure.group_commit:GroupCommitRecorder",
