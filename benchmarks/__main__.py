@@ -1,0 +1,96 @@
+"""``python -m benchmarks [--quick] [WORKLOAD ...]``: run workloads, print a table, keep JSON."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import benchmarks
+from benchmarks import WORKLOADS, Options, Row
+
+OUTPUT_DIR = Path("var/bench")
+
+
+def discover() -> None:
+    """Import every module of the package, so each registers its workloads."""
+    for module in pkgutil.iter_modules(benchmarks.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"benchmarks.{module.name}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    discover()
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Measure figures against ceilings taken in the same run.",
+    )
+    parser.add_argument("--quick", action="store_true", help="a size for CI: well under a minute")
+    parser.add_argument(
+        "workloads", nargs="*", metavar="WORKLOAD", help=f"any of: {', '.join(WORKLOADS)}"
+    )
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.workloads if name not in WORKLOADS]
+    if unknown:
+        parser.error(f"no workload named {unknown[0]!r}; known: {', '.join(WORKLOADS)}")
+    options = Options(quick=args.quick)
+    rows: list[Row] = []
+    for name in args.workloads or list(WORKLOADS):
+        started = time.perf_counter()
+        produced = WORKLOADS[name](options)
+        write_json(name, options, produced, time.perf_counter() - started)
+        rows.extend(produced)
+    print_table(rows)
+    return 0
+
+
+def write_json(name: str, options: Options, rows: list[Row], seconds: float) -> Path:
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUTPUT_DIR / f"{name}.json"
+    document = {
+        "workload": name,
+        "quick": options.quick,
+        "finished_at": datetime.now(UTC).isoformat(),
+        "seconds": round(seconds, 3),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "rows": [
+            {**asdict(row), "ratio": row.ratio, "meets_target": row.meets_target}
+            for row in rows
+        ],
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
+
+
+def print_table(rows: list[Row]) -> None:
+    header = ("workload", "store", "figure", "value", "ceiling", "ratio", "target")
+    lines = [
+        (
+            row.workload,
+            row.store,
+            row.figure,
+            f"{row.value:,.0f}",
+            f"{row.ceiling:,.0f}",
+            f"{row.ratio:.3f}",
+            "-" if row.target is None else f">={row.target:.2f} "
+            + ("ok" if row.meets_target else "MISSED"),
+        )
+        for row in rows
+    ]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines, strict=True)]
+    for line in (header, *lines):
+        cells = (str(cell).ljust(width) for cell, width in zip(line, widths, strict=True))
+        print("  ".join(cells).rstrip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Erasure destroys the client's data key: personal data reads None for ever, nothing else.
+
+After ``casenet.clients.erase`` the client's aggregates still load with every clear
+field (ids, statuses, categories, needs, timestamps, versions) as before and every
+personal one None; the whole log still replays; another client is untouched; erasing
+again is refused; a later event stores no personal data and brings no key back; and
+another process (fresh or with the key cached) reads None too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import pytest
+from eventsourcing.utils import resolve_topic
+from test_encryption_story import (
+    ClientStory,
+    aggregates_of,
+    decoded_log,
+    every_notification,
+    leaves,
+    personal_values_in_aggregates,
+    personal_values_in_log,
+    register_network,
+    split_state,
+    subject_of,
+    write_client_story,
+)
+
+from casenet.application import OPERATOR_ACTOR, Casenet
+from casenet.domain.aggregate import DomainEvent
+from casenet.domain.case import Case, CaseNoteAdded
+from casenet.domain.client import Client, ClientErased
+from casenet.domain.errors import ClientAlreadyErased
+from casenet.infrastructure.keytable import TABLE as DATA_KEYS
+from casenet.infrastructure.mapper import personal_fields
+
+
+def clear_fields(event: DomainEvent) -> dict[str, Any]:
+    state: dict[str, Any] = msgspec.to_builtins(event)
+    for name in personal_fields(type(event)):
+        del state[name]
+    return state
+
+
+def clear_states(app: Any, story: ClientStory) -> list[dict[str, Any]]:
+    return [split_state(aggregate)[0] for aggregate in aggregates_of(app, story)]
+
+
+def without_erasure(client_state: dict[str, Any]) -> dict[str, Any]:
+    changed_by_erasure = ("version", "modified_on", "erased")
+    return {k: v for k, v in client_state.items() if k not in changed_by_erasure}
+
+
+def key_rows(casenet: Casenet, story: ClientStory) -> list[Any]:
+    database = casenet.app.database
+    return database.run(
+        f"SELECT wrapped, erased_at FROM {DATA_KEYS} WHERE subject_id = %s",
+        (database.id_param(story.client_id),),
+        commit=False,
+    )
+
+
+class ErasureContract:
+    def test_erasure_leaves_every_clear_field_and_removes_every_personal_one(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet]
+    ) -> None:
+        network = register_network(casenet)
+        erased, kept = (write_client_story(casenet, network) for _ in range(2))
+        before = clear_states(casenet.app, erased)
+        kept_before = [split_state(a) for a in aggregates_of(casenet.app, kept)]
+        log_before = decoded_log(casenet.app)
+        client_before = casenet.app.get(Client, erased.client_id)
+        assert personal_values_in_aggregates(casenet.app, erased) - {None}
+
+        result = casenet.clients.erase(network.welfare_admin, erased.client_id)
+        assert result.erased
+
+        for app in (casenet.app, open_casenet().app):  # this process, and a fresh one
+            after = clear_states(app, erased)
+            client = app.get(Client, erased.client_id)
+            assert client.erased
+            assert client.version == client_before.version + 1
+            assert client.created_on == client_before.created_on
+            assert client.modified_on > client_before.modified_on
+            # The client's clear state is the same but for the erasure itself...
+            assert without_erasure(after[0]) == without_erasure(before[0])
+            # ...and its case, consents and referrals are exactly as they were.
+            assert after[1:] == before[1:]
+            assert personal_values_in_aggregates(app, erased) == {None}
+            assert [split_state(a) for a in aggregates_of(app, kept)] == kept_before
+
+            # The whole log replays: same events, same clear fields, the erased client's
+            # personal fields None, the other client's as they were.
+            log_after = decoded_log(app)
+            assert len(log_after) == len(log_before) + 1
+            assert isinstance(log_after[-1], ClientErased)
+            assert [clear_fields(e) for e in log_after[:-1]] == [
+                clear_fields(e) for e in log_before
+            ]
+            for old, new in zip(log_before, log_after, strict=False):
+                for name in personal_fields(type(old)):
+                    expected = None if subject_of(old) == erased.client_id else getattr(old, name)
+                    assert getattr(new, name) == expected
+            values = personal_values_in_log(log_after)
+            assert set(values[erased.client_id]) == {None}
+            assert set(values[kept.client_id]) - {None} == kept.canaries
+
+    def test_erasing_twice_is_refused(self, casenet: Casenet) -> None:
+        network = register_network(casenet)
+        story = write_client_story(casenet, network)
+        casenet.clients.erase(OPERATOR_ACTOR, story.client_id)
+        version = casenet.app.get(Client, story.client_id).version
+        with pytest.raises(ClientAlreadyErased):
+            casenet.clients.erase(OPERATOR_ACTOR, story.client_id)
+        with pytest.raises(ClientAlreadyErased):
+            casenet.clients.erase(network.welfare_admin, story.client_id)
+        assert casenet.app.get(Client, story.client_id).version == version
+
+    def test_a_later_event_for_an_erased_client_stores_no_personal_data_and_no_key(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet]
+    ) -> None:
+        network = register_network(casenet)
+        story = write_client_story(casenet, network)
+        [before] = key_rows(casenet, story)
+        assert before["wrapped"] is not None
+        assert before["erased_at"] is None
+        casenet.clients.erase(OPERATOR_ACTOR, story.client_id)
+        [tombstone] = key_rows(casenet, story)
+        assert tombstone["wrapped"] is None
+        assert tombstone["erased_at"] is not None
+
+        secret = "canary-written-after-erasure"
+        # From this process (key ring knows) and from a fresh one (must ask the table).
+        for writer in (casenet, open_casenet()):
+            case, note = writer.cases.add_note(
+                network.welfare_worker, story.case_id, category="health", text=secret
+            )
+            stored = every_notification(writer.app)[-1]
+            assert resolve_topic(stored.topic) is CaseNoteAdded
+            assert stored.originator_id == case.id
+            assert secret.encode() not in stored.state
+            assert msgspec.json.decode(stored.state)["text"] is None
+            assert key_rows(writer, story) == [tombstone]  # no key came back
+            fresh = open_casenet()
+            reread = fresh.app.get(Case, story.case_id)
+            fresh.close()
+            assert reread.notes[-1].id == note.id
+            assert reread.notes[-1].category == "health"
+            assert reread.notes[-1].text is None
+        assert casenet.app.keyring is not None
+        assert casenet.app.keyring.table.counts() == {"(erased)": 1}
+
+    def test_another_process_that_cached_the_key_reads_none_within_its_cache_bound(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet]
+    ) -> None:
+        network = register_network(casenet)
+        story = write_client_story(casenet, network)
+        other = open_casenet()
+        assert other.app.keyring is not None
+        other.app.keyring.cache_seconds = 0.2
+        assert other.app.get(Client, story.client_id).name in story.canaries  # key cached
+
+        casenet.clients.erase(OPERATOR_ACTOR, story.client_id)
+        time.sleep(0.3)
+        assert other.app.get(Client, story.client_id).name is None
+        assert all(value is None for value in leaves(
+            split_state(other.app.get(Case, story.case_id))[1]
+        ))
+
+
+class TestErasureOnSQLite(ErasureContract):
+    @pytest.fixture
+    def database_url(self, sqlite_url: str) -> str:
+        return sqlite_url
+
+
+@pytest.mark.postgres
+class TestErasureOnPostgres(ErasureContract):
+    @pytest.fixture
+    def database_url(self, postgres_database_url: str) -> str:
+        return postgres_database_url
+
+
+# --- the operator's command ---------------------------------------------------------------
+
+
+def casenet_command(args: list[str], environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASENET_")}
+    return subprocess.run(
+        [sys.executable, "-m", "casenet.cli", *args],
+        capture_output=True, text=True, env={**env, **environ}, timeout=60, check=False,
+    )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_operator_erases_a_client_with_the_cli_once(
+    casenet_environ: dict[str, str], open_casenet: Callable[[], Casenet]
+) -> None:
+    casenet = open_casenet()
+    story = write_client_story(casenet, register_network(casenet))
+    casenet.close()
+
+    first = casenet_command(["clients", "erase", str(story.client_id)], casenet_environ)
+    assert first.returncode == 0, first.stderr
+    assert str(story.client_id) in first.stdout
+    again = casenet_command(["clients", "erase", str(story.client_id)], casenet_environ)
+    assert again.returncode == 1
+    assert again.stderr.startswith("casenet: error: ")
+    assert again.stderr.count("\n") == 1
+    assert "Traceback" not in again.stderr
+
+    reader = open_casenet()
+    assert personal_values_in_aggregates(reader.app, story) == {None}
