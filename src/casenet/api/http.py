@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid5
 
 import msgspec
 from litestar import Request, Response
@@ -48,6 +48,8 @@ After = Annotated[
 
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 _ENCODER = msgspec.json.Encoder()
+#: Namespace of the ids that creates get from an Idempotency-Key.
+_IDEMPOTENT_IDS = UUID("6f1d1f0e-3c1a-4d8e-9a51-2f8c5d2b7a10")
 
 
 def etag(version: int) -> str:
@@ -87,16 +89,19 @@ def idempotent(
     key: str | None,
     request: Request[Any, Any, Any],
     body: msgspec.Struct | None,
-    create: Callable[[], tuple[Response[Any], UUID | None]],
+    create: Callable[[UUID | None], tuple[Response[Any], UUID | None]],
 ) -> Response[Any]:
     """Run ``create`` once per (caller, Idempotency-Key); replay its response after.
 
-    ``create`` returns the response and the client it concerns (whose data key seals
-    the stored copy), or None when it concerns no client.
+    ``create`` takes the id to give what it creates (derived from the key, so a retry
+    after a crash finds what the first attempt wrote instead of writing it twice), and
+    returns the response and the client it concerns (whose data key seals the stored
+    copy), or None when it concerns no client.
     """
     if key is None:
-        return create()[0]
+        return create(None)[0]
     scope = f"{actor.worker_id or 'operator'}"
+    new_id = uuid5(_IDEMPOTENT_IDS, f"{scope}\n{key}\n{request.method} {request.url.path}")
     fingerprint = f"{request.method} {request.url.path}\n".encode() + (
         _ENCODER.encode(body) if body is not None else b""
     )
@@ -115,7 +120,7 @@ def idempotent(
             media_type="application/json",
         )
     try:
-        response, subject = create()
+        response, subject = create(new_id)
     except BaseException:
         records.release(scope, key)
         raise

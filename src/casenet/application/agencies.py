@@ -12,7 +12,7 @@ from casenet.application.actor import ADMIN, Actor
 from casenet.application.pages import Page, check_limit, decode_cursor, page_of
 from casenet.application.store import CasenetApplication
 from casenet.domain.agency import Agency, Service, Worker
-from casenet.domain.errors import NotFound, NotPermitted, check_expected_version
+from casenet.domain.errors import NotFound, NotPermitted, TokenLost, check_expected_version
 
 
 def hash_token(token: str) -> str:
@@ -34,10 +34,16 @@ class AgencyService:
         kind: str,
         restricted: bool = False,
         services: list[Service] | tuple[Service, ...] = (),
+        new_id: UUID | None = None,
     ) -> Agency:
+        """``new_id``: a retried request's id (see the API's Idempotency-Key)."""
         if not actor.is_operator:
             raise NotPermitted("only the operator registers agencies")
-        agency = Agency.register(name=name, kind=kind, restricted=restricted, services=services)
+        if (existing := self.app.find(Agency, new_id)) is not None:
+            return existing
+        agency = Agency.register(
+            name=name, kind=kind, restricted=restricted, services=services, new_id=new_id
+        )
         self.app.save(agency)
         return agency
 
@@ -52,17 +58,24 @@ class AgencyService:
         return agency
 
     def add_worker(
-        self, actor: Actor, agency_id: UUID, *, name: str, role: str
+        self, actor: Actor, agency_id: UUID, *, name: str, role: str, new_id: UUID | None = None
     ) -> tuple[Worker, str]:
         """Add a worker and return them with their bearer token (shown only this once)."""
         agency = self.administered(actor, agency_id)
+        if new_id is not None and new_id in agency.workers:
+            raise TokenLost("worker", "added", "show the token again")
         token = secrets.token_urlsafe(32)
-        worker = agency.add_worker(name=name, role=role, token_hash=hash_token(token))
+        worker = agency.add_worker(
+            name=name, role=role, token_hash=hash_token(token), new_id=new_id
+        )
         self.app.save(agency)
         return worker, token
 
     def revoke_worker(self, actor: Actor, agency_id: UUID, worker_id: UUID) -> Agency:
         agency = self.administered(actor, agency_id)
+        if worker_id not in agency.workers:
+            # A path id the caller's agency has no such worker under: 404, like any other.
+            raise NotFound("worker not found")
         agency.revoke_worker(worker_id)
         self.app.save(agency)
         return agency

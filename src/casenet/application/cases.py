@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from casenet.application.actor import CASE_WRITERS, Actor
 from casenet.application.queries import CaseQueries
@@ -31,12 +31,24 @@ class CaseService:
         self.queries = queries
 
     def open_case(
-        self, actor: Actor, *, client: ClientDetails, summary: str, needs: list[str]
+        self,
+        actor: Actor,
+        *,
+        client: ClientDetails,
+        summary: str,
+        needs: list[str],
+        new_id: UUID | None = None,
     ) -> Case:
-        """Register the client and open their case, in one atomic write."""
+        """Register the client and open their case, in one atomic write.
+
+        ``new_id``: a retried request's id; if that case exists, it is the answer.
+        """
         actor.require_role(CASE_WRITERS, "open a case")
         agency_id = actor.require_agency()
+        if (existing := self.app.find(Case, new_id)) is not None:
+            return self.owned_case(actor, existing.id)
         registered = Client.register(
+            new_id=None if new_id is None else uuid5(new_id, "client"),
             agency_id=agency_id,
             name=client.name,
             date_of_birth=client.date_of_birth,
@@ -49,6 +61,7 @@ class CaseService:
             client_id=registered.id,
             summary=summary,
             needs=needs,
+            new_id=new_id,
         )
         self.app.save(registered, case)
         return case
@@ -65,11 +78,16 @@ class CaseService:
         category: str,
         text: str,
         expected_version: int | None = None,
+        new_id: UUID | None = None,
     ) -> tuple[Case, Note]:
         case = self.owned_case(actor, case_id)
         actor.require_role(CASE_WRITERS, "write notes")
+        if new_id is not None and (written := case.note(new_id)) is not None:
+            return case, written  # a retry of a note that was written
         check_expected_version(expected_version, case.version)
-        note = case.add_note(worker_id=actor.require_worker(), category=category, text=text)
+        note = case.add_note(
+            worker_id=actor.require_worker(), category=category, text=text, new_id=new_id
+        )
         self.app.save(case)
         return case, note
 

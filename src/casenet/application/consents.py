@@ -31,9 +31,12 @@ class ConsentService:
         method: str,
         valid_until: datetime | None = None,
         evidence: str | None = None,
+        new_id: UUID | None = None,
     ) -> Consent:
         case = self.cases.owned_case(actor, case_id)
         actor.require_role(CASE_WRITERS, "record a consent")
+        if (existing := self.app.find(Consent, new_id)) is not None:
+            return self.owned_consent(actor, existing.id)
         self.check_agency_exists(grantee_agency_id, "grantee_agency_id")
         consent = Consent.grant(
             case_id=case.id,
@@ -47,6 +50,7 @@ class ConsentService:
             worker_id=actor.require_worker(),
             valid_until=valid_until,
             evidence=evidence,
+            new_id=new_id,
         )
         self.app.save(consent)
         return consent

@@ -33,9 +33,12 @@ class ReferralService:
         reason: str,
         urgency: str,
         consent_id: UUID | None = None,
+        new_id: UUID | None = None,
     ) -> Referral:
         case = self.cases.owned_case(actor, case_id)
         actor.require_role(CASE_WRITERS, "refer a client")
+        if (existing := self.app.find(Referral, new_id)) is not None:
+            return self.party_referral(actor, existing.id)
         self.consents.check_agency_exists(to_agency_id, "to_agency_id")
         if consent_id is not None:
             self.check_consent_covers(consent_id, case_id, to_agency_id)
@@ -49,6 +52,7 @@ class ReferralService:
             urgency=urgency,
             worker_id=actor.require_worker(),
             consent_id=consent_id,
+            new_id=new_id,
         )
         self.app.save(referral)
         return referral
@@ -94,10 +98,17 @@ class ReferralService:
         self.app.save(referral)
         return referral
 
-    def post_message(self, actor: Actor, referral_id: UUID, *, text: str) -> Message:
+    def post_message(
+        self, actor: Actor, referral_id: UUID, *, text: str, new_id: UUID | None = None
+    ) -> tuple[Referral, Message]:
         referral = self.party_referral(actor, referral_id)
+        if new_id is not None and (posted := referral.message(new_id)) is not None:
+            return referral, posted  # a retry of a message that was posted
         message = referral.post_message(
-            agency_id=actor.require_agency(), worker_id=actor.require_worker(), text=text
+            agency_id=actor.require_agency(),
+            worker_id=actor.require_worker(),
+            text=text,
+            new_id=new_id,
         )
         self.app.save(referral)
-        return message
+        return referral, message

@@ -82,6 +82,15 @@ class CasenetApplication(Application[UUID]):
             raise NotFound(f"{aggregate_type.__name__.lower()} not found")
         return aggregate
 
+    def find(self, aggregate_type: type[A], aggregate_id: UUID | None) -> A | None:
+        """The aggregate if it exists (a retried create looks for its first result)."""
+        if aggregate_id is None:
+            return None
+        try:
+            return self.get(aggregate_type, aggregate_id)
+        except NotFound:
+            return None
+
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Append the aggregates' new events atomically; a lost race is a conflict."""
         try:

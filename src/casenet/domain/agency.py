@@ -88,11 +88,12 @@ class Agency(Aggregate):
         kind: str,
         restricted: bool = False,
         services: list[Service] | tuple[Service, ...] = (),
+        new_id: UUID | None = None,
     ) -> Agency:
         check_text(name, "name", max_length=200)
         check_slug(kind, "kind")
         return cls._start(
-            uuid4(),
+            new_id or uuid4(),
             AgencyRegistered,
             name=name,
             kind=kind,
@@ -100,11 +101,13 @@ class Agency(Aggregate):
             services=check_services(services),
         )
 
-    def add_worker(self, *, name: str, role: str, token_hash: str) -> Worker:
+    def add_worker(
+        self, *, name: str, role: str, token_hash: str, new_id: UUID | None = None
+    ) -> Worker:
         check_text(name, "name", max_length=200)
         if role not in ROLES:
             raise InvalidInput("role", f"must be one of {', '.join(ROLES)}")
-        worker_id = uuid4()
+        worker_id = new_id or uuid4()
         self._record(WorkerAdded, worker_id=worker_id, name=name, role=role, token_hash=token_hash)
         return self.workers[worker_id]
 

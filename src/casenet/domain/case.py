@@ -81,11 +81,12 @@ class Case(Aggregate):
         client_id: UUID,
         summary: str,
         needs: list[str] | tuple[str, ...],
+        new_id: UUID | None = None,
     ) -> Case:
         check_text(summary, "summary")
         cleaned = tuple(dict.fromkeys(check_slug(need, "needs") for need in needs))
         return cls._start(
-            uuid4(),
+            new_id or uuid4(),
             CaseOpened,
             owner_agency_id=owner_agency_id,
             opened_by_worker_id=worker_id,
@@ -93,6 +94,9 @@ class Case(Aggregate):
             summary=summary,
             needs=cleaned,
         )
+
+    def note(self, note_id: UUID) -> Note | None:
+        return next((note for note in self.notes if note.id == note_id), None)
 
     def check_owned_by(self, agency_id: UUID) -> None:
         if agency_id != self.owner_agency_id:
@@ -102,14 +106,16 @@ class Case(Aggregate):
         if self.status != OPEN:
             raise IllegalTransition("case", self.status, action)
 
-    def add_note(self, *, worker_id: UUID, category: str, text: str) -> Note:
+    def add_note(
+        self, *, worker_id: UUID, category: str, text: str, new_id: UUID | None = None
+    ) -> Note:
         self.check_open("add a note")
         check_note_category(category)
         check_text(text, "text")
         self._record(
             CaseNoteAdded,
             client_id=self.client_id,
-            note_id=uuid4(),
+            note_id=new_id or uuid4(),
             category=category,
             text=text,
             author_worker_id=worker_id,

@@ -50,10 +50,11 @@ class Client(Aggregate):
         date_of_birth: str | None = None,
         phone: str | None = None,
         address: str | None = None,
+        new_id: UUID | None = None,
     ) -> Client:
         check_text(name, "client.name", max_length=500)
         return cls._start(
-            uuid4(),
+            new_id or uuid4(),
             ClientRegistered,
             registered_by_agency_id=agency_id,
             name=name,

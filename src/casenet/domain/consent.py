@@ -79,6 +79,7 @@ class Consent(Aggregate):
         valid_until: datetime | None = None,
         evidence: str | None = None,
         now: datetime | None = None,
+        new_id: UUID | None = None,
     ) -> Consent:
         # No re-disclosure: only the agency that owns the case records its consents.
         if recording_agency_id != owner_agency_id:
@@ -97,7 +98,7 @@ class Consent(Aggregate):
         if evidence is not None:
             check_text(evidence, "evidence", max_length=2_000)
         return cls._start(
-            uuid4(),
+            new_id or uuid4(),
             ConsentGranted,
             case_id=case_id,
             client_id=client_id,

@@ -37,6 +37,11 @@ class ConsentNotActive(IllegalTransition):
     """The consent was withdrawn or has expired; it grants nothing."""
 
 
+class TokenLost(IllegalTransition):
+    """A retried worker creation whose first answer (the token) was lost: the token
+    exists only as a hash, so the worker must be revoked and added again."""
+
+
 class ClientAlreadyErased(IllegalTransition):
     """The client's personal data was crypto-shredded; that cannot be undone."""
 

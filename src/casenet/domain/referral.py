@@ -171,6 +171,7 @@ class Referral(Aggregate):
         urgency: str,
         worker_id: UUID,
         consent_id: UUID | None = None,
+        new_id: UUID | None = None,
     ) -> Referral:
         if to_agency_id == from_agency_id:
             raise InvalidInput("to_agency_id", "an agency cannot refer a client to itself")
@@ -179,7 +180,7 @@ class Referral(Aggregate):
         check_slug(service_type, "service_type")
         check_text(reason, "reason", max_length=5_000)
         return cls._start(
-            uuid4(),
+            new_id or uuid4(),
             ReferralRequested,
             case_id=case_id,
             client_id=client_id,
@@ -191,6 +192,9 @@ class Referral(Aggregate):
             consent_id=consent_id,
             worker_id=worker_id,
         )
+
+    def message(self, message_id: UUID) -> Message | None:
+        return next((m for m in self.messages if m.id == message_id), None)
 
     def party_of(self, agency_id: UUID) -> str | None:
         """``referring``, ``receiving``, or None for an agency that is neither."""
@@ -243,14 +247,16 @@ class Referral(Aggregate):
             **fields,
         )
 
-    def post_message(self, *, agency_id: UUID, worker_id: UUID, text: str) -> Message:
+    def post_message(
+        self, *, agency_id: UUID, worker_id: UUID, text: str, new_id: UUID | None = None
+    ) -> Message:
         if self.party_of(agency_id) is None:
             raise NotPermitted("only the two agencies of a referral may message on it")
         check_text(text, "text", max_length=10_000)
         self._record(
             ReferralMessagePosted,
             client_id=self.client_id,
-            message_id=uuid4(),
+            message_id=new_id or uuid4(),
             agency_id=agency_id,
             worker_id=worker_id,
             text=text,

@@ -30,6 +30,8 @@ from casenet.infrastructure.sql import Database
 
 TABLE = "casenet_idempotency"
 RETENTION = timedelta(days=1)
+#: How long a reservation may go unanswered before a retry takes it over.
+LEASE = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,26 @@ class IdempotencyRecords:
         if not hmac.compare_digest(str(row["request_mac"]), mac):
             raise KeyReused("this Idempotency-Key was used with another request")
         if not row["done"]:
-            raise KeyReused("a request with this Idempotency-Key is still running")
+            self._take_over(scope, key, str(row["created_at"]))
+            return None
         return self._replay(scope, key, row)
+
+    def _take_over(self, scope: str, key: str, reserved_at: str) -> None:
+        """A reservation older than the lease belongs to an attempt that died (a crash
+        between its write and its answer): this retry takes it over. That is safe even
+        if the first attempt still runs, because creates get their ids from the key: the
+        later of two identical writes conflicts instead of writing twice."""
+        age = datetime.now(UTC) - datetime.fromisoformat(reserved_at)
+        if age < LEASE:
+            raise KeyReused("a request with this Idempotency-Key is still running; retry soon")
+        taken = self.db.run(
+            f"UPDATE {TABLE} SET created_at = %s WHERE scope = %s AND key = %s AND done = 0 "
+            "AND created_at = %s RETURNING scope",
+            (datetime.now(UTC).isoformat(), scope, key, reserved_at),
+            commit=True,
+        )
+        if not taken:
+            raise KeyReused("a request with this Idempotency-Key is still running; retry soon")
 
     def complete(
         self, scope: str, key: str, response: StoredResponse, subject_id: UUID | None

@@ -72,13 +72,14 @@ class AgencyController(Controller):
     ) -> Response[AgencyView]:
         """Register an agency; a ``restricted`` one never discloses identifying sections."""
 
-        def create() -> tuple[Response[Any], UUID | None]:
+        def create(new_id: UUID | None) -> tuple[Response[Any], UUID | None]:
             agency = casenet.agencies.register(
                 actor,
                 name=data.name,
                 kind=data.kind,
                 restricted=data.restricted,
                 services=[s.to_domain() for s in data.services],
+                new_id=new_id,
             )
             location = f"/v1/agencies/{agency.id}"
             return with_etag(agency_view(agency), agency.version, 201, Location=location), None
@@ -137,9 +138,9 @@ class AgencyController(Controller):
     ) -> Response[WorkerCreated]:
         """The operator, or an admin of that agency, adds a worker with one role."""
 
-        def create() -> tuple[Response[Any], UUID | None]:
+        def create(new_id: UUID | None) -> tuple[Response[Any], UUID | None]:
             worker, token = casenet.agencies.add_worker(
-                actor, agency_id, name=data.name, role=data.role
+                actor, agency_id, name=data.name, role=data.role, new_id=new_id
             )
             created = WorkerCreated(
                 id=worker.id, name=worker.name, role=worker.role, agency_id=agency_id, token=token

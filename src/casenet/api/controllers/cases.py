@@ -67,7 +67,7 @@ class CaseController(Controller):
     ) -> Response[CaseView]:
         """Caseworkers and supervisors register the client and open the case at once."""
 
-        def create() -> tuple[Response[Any], UUID | None]:
+        def create(new_id: UUID | None) -> tuple[Response[Any], UUID | None]:
             case = casenet.cases.open_case(
                 actor,
                 client=ClientDetails(
@@ -78,6 +78,7 @@ class CaseController(Controller):
                 ),
                 summary=data.summary,
                 needs=list(data.needs),
+                new_id=new_id,
             )
             view = owner_view(casenet, case)
             response = with_etag(view, case.version, 201, Location=f"/v1/cases/{case.id}")
@@ -137,13 +138,14 @@ class CaseController(Controller):
     ) -> Response[NoteView]:
         """Caseworkers and supervisors of the owner; the category decides the section."""
 
-        def create() -> tuple[Response[Any], UUID | None]:
+        def create(new_id: UUID | None) -> tuple[Response[Any], UUID | None]:
             case, note = casenet.cases.add_note(
                 actor,
                 case_id,
                 category=data.category,
                 text=data.text,
                 expected_version=expected_version(if_match),
+                new_id=new_id,
             )
             view = NoteView(
                 id=note.id,
@@ -225,7 +227,7 @@ class CaseController(Controller):
     ) -> Response[ConsentView]:
         """Caseworkers and supervisors of the owner (no re-disclosure by a grantee)."""
 
-        def create() -> tuple[Response[Any], UUID | None]:
+        def create(new_id: UUID | None) -> tuple[Response[Any], UUID | None]:
             consent = casenet.consents.grant(
                 actor,
                 case_id,
@@ -235,6 +237,7 @@ class CaseController(Controller):
                 method=data.method,
                 valid_until=data.valid_until,
                 evidence=data.evidence,
+                new_id=new_id,
             )
             view = render_consent(consent)
             location = f"/v1/consents/{consent.id}"

@@ -9,7 +9,7 @@ from uuid import UUID
 from litestar import Controller, get, post
 from litestar.params import Parameter
 
-from casenet.api.docs import READ, problems
+from casenet.api.docs import READ, WRITE, problems
 from casenet.api.http import After, Limit
 from casenet.api.structs import DisclosurePage, Erasure, FeedPage
 from casenet.application import Actor, Casenet
@@ -27,7 +27,7 @@ class ClientController(Controller):
         summary="Crypto-shred the client's personal data",
         status_code=200,
         sync_to_thread=True,
-        responses=problems(400, 401, 403, 404, 409),
+        responses=problems(*WRITE),
     )
     def erase(self, client_id: UUID, actor: Actor, casenet: Casenet) -> Erasure:
         """An admin of the agency that registered the client. Their data key is destroyed:

@@ -65,7 +65,7 @@ class ReferralController(Controller):
     ) -> Response[ReferralView]:
         """Caseworkers and supervisors of the case owner."""
 
-        def create() -> tuple[Response[Any], UUID | None]:
+        def create(new_id: UUID | None) -> tuple[Response[Any], UUID | None]:
             referral = casenet.referrals.request(
                 actor,
                 case_id=data.case_id,
@@ -74,6 +74,7 @@ class ReferralController(Controller):
                 reason=data.reason,
                 urgency=data.urgency,
                 consent_id=data.consent_id,
+                new_id=new_id,
             )
             view = casenet.referral_queries.read(actor, referral.id)
             location = f"/v1/referrals/{referral.id}"
@@ -277,9 +278,10 @@ class ReferralController(Controller):
     ) -> Response[MessageView]:
         """Either party, in every status."""
 
-        def create() -> tuple[Response[Any], UUID | None]:
-            message = casenet.referrals.post_message(actor, referral_id, text=data.text)
-            referral = casenet.referral_queries.party_referral(actor, referral_id)
+        def create(new_id: UUID | None) -> tuple[Response[Any], UUID | None]:
+            referral, message = casenet.referrals.post_message(
+                actor, referral_id, text=data.text, new_id=new_id
+            )
             return Response(message_view(message), status_code=201), referral.client_id
 
         return idempotent(casenet, actor, idempotency_key, request, data, create)

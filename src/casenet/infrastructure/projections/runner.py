@@ -284,6 +284,8 @@ class Projections:
                 for name in behind:
                     self.catch_up(name, until=head)
             except Exception as error:  # noqa: BLE001  (the loop's top-level handler)
+                if stop.is_set():
+                    return  # shutting down: the store may already be closed
                 logger.warning("projection runner: %s; retrying", type(error).__name__)
                 stop.wait(max(interval, 1.0))
                 continue
