@@ -1,0 +1,246 @@
+"""Existence is never disclosed: the authorization matrix, from the served OpenAPI document.
+
+Agency A owns a case (its client, a note), has consented disclosures to B and to D, and a
+referral to B. Then B's consent is withdrawn and D's expires (it was granted with
+``valid_until`` a few seconds ahead). For every operation on a path with an id
+parameter (read from ``GET /schema/openapi.json``, so a new route is covered the day it
+is added), A's real ids are substituted and the route is called, with a body valid for
+the operation (and again with each header it documents: a stale or current ``If-Match``,
+an ``Idempotency-Key``), by every role of
+
+* C, an agency that was never granted anything;
+* B, whose consent was withdrawn;
+* D, whose consent has expired.
+
+None may get a 2xx, and each answer (status and body, byte for byte, and media type)
+must be the one the same caller gets for the same route with random ids: "exists" and
+"does not exist" are indistinguishable.
+
+Documented exclusions:
+
+* ``GET /v1/agencies/{agency_id}`` (``get_agency``): agencies are public, the directory
+  shows them to every worker, so A's entry is legitimately 200 for everyone (and a
+  random id 404). It discloses no case or client; checked on its own below.
+* The referral routes for B: B is the referral's receiving party, and API.md gives
+  "either party" the referral, its lifecycle and its conversation in every status, with
+  or without consent. What B must not see after the withdrawal is the client, checked
+  below (the referral shows no ``client``; the case is 404).
+
+The other agency-scoped routes (workers, services) on A's agency are 403 or 404 for
+the other agencies' workers and may not tell A's ids from random ones either.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+ROLES = ("caseworker", "supervisor", "admin", "auditor")
+OUTSIDERS = ("B", "C", "D")
+#: Seconds ahead D's consent is valid: long enough to check it is active first.
+D_VALIDITY = 3.0
+PUBLIC = {"get_agency"}
+AGENCY_SCOPED = "/v1/agencies/{agency_id}"
+
+
+@pytest.fixture(scope="module")
+def world(operator: Any) -> SimpleNamespace:
+    a = operator.agency(
+        "Agency A (owner)",
+        "ngo",
+        services=[{"type": "welfare", "description": "Advice", "area": "north"}],
+    )
+    b = operator.agency("Agency B (consent withdrawn)", "hospital")
+    c = operator.agency("Agency C (never granted)", "school")
+    d = operator.agency("Agency D (consent expired)", "clinic")
+    owner = operator.worker(a, "caseworker")
+    supervisor = operator.worker(a, "supervisor")
+    admin = operator.worker(a, "admin")
+    callers = {
+        key: {role: operator.worker(agency, role) for role in ROLES}
+        for key, agency in (("B", b), ("C", c), ("D", d))
+    }
+
+    case = owner.post(
+        "/v1/cases",
+        {
+            "client": {"name": "Noor Haddad", "date_of_birth": "1990-01-01", "phone": "0123"},
+            "summary": "Lost her job; two children.",
+            "needs": ["income", "childcare"],
+        },
+    )
+    note = owner.post(
+        f"/v1/cases/{case['id']}/notes", {"text": "Asthma, uses an inhaler.", "category": "health"}
+    )
+    consent_b = owner.post(
+        f"/v1/cases/{case['id']}/consents",
+        {
+            "grantee_agency_id": b["id"],
+            "sections": ["identity", "contact", "notes.health"],
+            "purpose": "referral",
+            "method": "written",
+        },
+    )
+    valid_until = datetime.now(UTC) + timedelta(seconds=D_VALIDITY)
+    consent_d = owner.post(
+        f"/v1/cases/{case['id']}/consents",
+        {
+            "grantee_agency_id": d["id"],
+            "sections": ["identity", "summary"],
+            "purpose": "care_coordination",
+            "method": "verbal",
+            "valid_until": valid_until.isoformat(),
+        },
+    )
+    referral = owner.post(
+        "/v1/referrals",
+        {
+            "case_id": case["id"],
+            "to_agency_id": b["id"],
+            "service_type": "medical_social_work",
+            "reason": "Asthma review",
+            "urgency": "routine",
+            "consent_id": consent_b["id"],
+        },
+    )
+    owner.post(f"/v1/referrals/{referral['id']}/messages", {"text": "Thanks for seeing her."})
+
+    # While the consents are active, B and D do see the case: the ids are the real thing.
+    assert callers["B"]["caseworker"].get(f"/v1/cases/{case['id']}")["client"]["name"]
+    assert callers["D"]["auditor"].get(f"/v1/cases/{case['id']}")["summary"]
+
+    owner.post(f"/v1/consents/{consent_b['id']}/withdraw", {"reason": "Client asked"}, status=200)
+    time.sleep(max(0.0, (valid_until - datetime.now(UTC)).total_seconds()) + 0.5)
+    assert owner.get(f"/v1/consents/{consent_b['id']}")["status"] == "withdrawn"
+    assert owner.get(f"/v1/consents/{consent_d['id']}")["status"] == "expired"
+
+    return SimpleNamespace(
+        a=a,
+        owner=owner,
+        supervisor=supervisor,
+        admin=admin,
+        callers=callers,
+        case=case,
+        referral=referral,
+        ids={
+            "case_id": [case["id"]],
+            "client_id": [case["client_id"]],
+            "note_id": [note["id"]],
+            "consent_id": [consent_b["id"], consent_d["id"]],
+            "referral_id": [referral["id"]],
+            "agency_id": [a["id"]],
+            "worker_id": [owner.worker_id, admin.worker_id],
+        },
+    )
+
+
+def real_ids(route: Any, ids: dict[str, list[str]]) -> list[dict[str, str]]:
+    """Every combination of A's real ids for the route's parameters."""
+    names = route.parameters
+    return [
+        dict(zip(names, combo, strict=True))
+        for combo in itertools.product(*(ids[name] for name in names))
+    ]
+
+
+def under_test(route: Any, outsider: str) -> bool:
+    if route.operation_id in PUBLIC:
+        return False
+    return not (outsider == "B" and "referral_id" in route.parameters)
+
+
+def test_the_matrix_covers_every_id_route_of_the_served_document(id_routes: list[Any]) -> None:
+    operations = {r.operation_id for r in id_routes}
+    assert len(id_routes) >= 25, [str(r) for r in id_routes]
+    assert operations >= PUBLIC
+    for outsider in OUTSIDERS:
+        tested = {r.operation_id for r in id_routes if under_test(r, outsider)}
+        excluded = operations - tested
+        if outsider == "B":
+            assert excluded == PUBLIC | {
+                r.operation_id for r in id_routes if r.template.startswith("/v1/referrals/")
+            }
+        else:
+            assert excluded == PUBLIC
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("outsider", OUTSIDERS)
+def test_an_outsider_cannot_tell_real_ids_from_random_ones(
+    world: SimpleNamespace, id_routes: list[Any], probe: Any, outsider: str, role: str
+) -> None:
+    caller = world.callers[outsider][role]
+    calls = 0
+    for route in id_routes:
+        if not under_test(route, outsider):
+            continue
+        for ids in real_ids(route, world.ids):
+            for headers in route.header_variants():
+                real, _ = probe.indistinguishable(route, caller, ids, caller.agency_id, headers)
+                calls += 1
+                # Not a 400/415/422: the body was valid, authorization is what answered.
+                expected = (403, 404) if route.template.startswith(AGENCY_SCOPED) else (404,)
+                if real.status_code not in expected:
+                    probe.failures.append(
+                        f"{caller!r} {route}: {real.status_code}, expected one of {expected}"
+                    )
+    # Ids in the query string, too.
+    case_id, client_id = world.case["id"], world.case["client_id"]
+    for path, real_id in (
+        (f"/v1/disclosures?case_id={case_id}", case_id),
+        (f"/v1/audit/export?case_id={case_id}", case_id),
+        (f"/v1/audit/export?client_id={client_id}", client_id),
+        (f"/v1/cases/{case_id}/access?at=2030-01-01T00:00:00Z", case_id),
+    ):
+        real = caller.request("GET", path)
+        random = caller.request("GET", path.replace(real_id, str(uuid4())))
+        if 200 <= real.status_code < 300 or (real.status_code, real.content) != (
+            random.status_code,
+            random.content,
+        ):
+            probe.failures.append(f"{caller!r} GET {path}: {real.text} vs {random.text}")
+    assert calls >= (15 if outsider == "B" else 25)
+    probe.check()
+
+
+def test_the_ids_are_real_for_the_owner(world: SimpleNamespace, id_routes: list[Any]) -> None:
+    """Every GET with A's ids answers 200 to A's supervisor (404 with random ids): the
+    matrix above compares existing resources with missing ones, not two missing ones."""
+    for route in id_routes:
+        if route.method != "GET":
+            continue
+        for ids in real_ids(route, world.ids):
+            world.supervisor.expect(200, "GET", route.path(ids))
+            if route.operation_id not in PUBLIC:
+                world.supervisor.expect(404, "GET", route.random_path())
+
+
+def test_the_directory_entry_is_public_and_discloses_no_case(world: SimpleNamespace) -> None:
+    """The one route excluded for everyone: an agency is public (the directory)."""
+    for outsider in OUTSIDERS:
+        for role in ROLES:
+            caller = world.callers[outsider][role]
+            entry = caller.get(f"/v1/agencies/{world.a['id']}")
+            assert set(entry) == {"id", "version", "name", "kind", "restricted", "services"}
+            caller.expect(404, "GET", f"/v1/agencies/{uuid4()}")
+
+
+def test_b_still_sees_its_referral_but_not_the_client(world: SimpleNamespace) -> None:
+    """Why the referral routes are excluded for B, and what B may not see there."""
+    referral_id = world.referral["id"]
+    for role in ROLES:
+        caller = world.callers["B"][role]
+        seen = caller.get(f"/v1/referrals/{referral_id}")
+        assert seen["id"] == referral_id
+        assert "client" not in seen
+        assert "Noor" not in str(seen)
+        assert caller.get(f"/v1/referrals/{referral_id}/messages")["items"]
+        missing = caller.expect(404, "GET", f"/v1/cases/{world.case['id']}")
+        assert missing.content == caller.expect(404, "GET", f"/v1/cases/{uuid4()}").content
+        assert caller.get("/v1/shared-cases")["items"] == []
