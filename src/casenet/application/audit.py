@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import msgspec
-
 from casenet.application.actor import AUDITOR, Actor
 from casenet.application.store import CasenetApplication
 from casenet.domain.agency import AgencyRegistered
@@ -294,10 +292,11 @@ def canonical_line(record: dict[str, Any]) -> bytes:
     return canonical(record) + b"\n"
 
 
-def _read_spool(path: Path) -> Iterator[dict[str, Any]]:
+def _read_spool(path: Path) -> Iterator[bytes]:
+    """The spooled records, as the canonical bytes they were written in."""
     with path.open("rb") as handle:
         for line in handle:
-            yield msgspec.json.decode(line)
+            yield line[:-1]
 
 
 def access_from_bundle(bundle: Path, case_id: UUID, at: datetime) -> list[Grant]:
