@@ -13,6 +13,7 @@ from casenet.application.pages import Page, check_limit, decode_cursor, page_of
 from casenet.application.store import CasenetApplication
 from casenet.domain.agency import Agency, Service, Worker
 from casenet.domain.errors import NotFound, NotPermitted, TokenLost, check_expected_version
+from casenet.infrastructure.projections.runner import POSITIONS
 
 
 def hash_token(token: str) -> str:
@@ -109,16 +110,22 @@ class DirectoryQueries:
         The directory read model is caught up first, so a worker added a moment ago
         is known and a worker revoked a moment ago is not.
         """
-        self.app.projections.ensure_current(["directory"])
-        rows = self.app.database.run(
-            "SELECT worker_id, agency_id, role FROM rm_workers "
-            "WHERE token_hash = %s AND active = 1",
-            (hash_token(token),),
-            commit=False,
+        projections = self.app.projections
+        # One round trip in the common case: the worker, and whether the directory is
+        # current (its position against the log's head).
+        head = projections.head_sql
+        query = (
+            f"SELECT w.worker_id, w.agency_id, w.role, p.position, {head} AS head "  # noqa: S608
+            f"FROM {POSITIONS} p LEFT JOIN rm_workers w ON w.token_hash = %s AND w.active = 1 "
+            "WHERE p.name = 'directory'"
         )
-        if not rows:
+        params = (hash_token(token),)
+        row = self.app.database.run(query, params, commit=False)[0]
+        if int(row["position"]) < int(row["head"]):
+            projections.catch_up("directory", until=int(row["head"]))
+            row = self.app.database.run(query, params, commit=False)[0]
+        if row["worker_id"] is None:
             return None
-        row = rows[0]
         return Actor(UUID(row["agency_id"]), UUID(row["worker_id"]), row["role"])
 
     def agency(self, agency_id: UUID) -> Agency:

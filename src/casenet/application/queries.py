@@ -119,7 +119,7 @@ class CaseQueries:
             # The owner sees everything whatever its consents say: skip the lookups.
             facts, consents = CaseFacts(case.id, case.owner_agency_id, False), []
         else:
-            self.app.projections.ensure_current()
+            self.app.projections.ensure_current(["consents", "directory"])
             facts = self.case_facts(case)
             consents = self.consent_facts(case_id, actor.agency_id)
         grant = sections_visible_to(facts, consents, actor.agency_id, at or utcnow())
@@ -216,7 +216,7 @@ class CaseQueries:
         limit = check_limit(limit)
         if status is not None and status not in ("open", "closed"):
             raise InvalidInput("status", "must be open or closed")
-        self.app.projections.ensure_current()
+        self.app.projections.ensure_current(["cases"])
         query = (
             "SELECT c.case_id, c.version, c.status, c.client_id, c.needs, c.note_count, "
             "c.created_at, c.updated_at, k.name_ciphertext, k.erased FROM rm_cases c "
@@ -260,7 +260,7 @@ class CaseQueries:
         agency_id = actor.require_agency()
         limit = check_limit(limit)
         now = utcnow()
-        self.app.projections.ensure_current()
+        self.app.projections.ensure_current(["consents", "directory"])
         cursor = decode_cursor(after, 1)
         query = (
             "SELECT DISTINCT case_id FROM rm_consents WHERE grantee_agency_id = %s "
@@ -304,7 +304,8 @@ class CaseQueries:
         instant = at or utcnow()
         if instant.tzinfo is None:
             raise InvalidInput("at", "must carry a timezone")
-        self.app.projections.ensure_current()  # the owner's read skipped it: read your writes
+        # The owner's read skipped the read models: read your writes here.
+        self.app.projections.ensure_current(["consents", "directory"])
         grants = access_at(self.case_facts(case), self.consent_facts(case_id), instant)
         return Access(
             at=instant,
@@ -324,7 +325,7 @@ class CaseQueries:
     def consents_of_case(self, actor: Actor, case_id: UUID) -> list[ConsentView]:
         """GET /v1/cases/{id}/consents: every consent of the case, for the owner."""
         self.owned_case(actor, case_id)
-        self.app.projections.ensure_current()  # as in access(): the owner's read skipped it
+        self.app.projections.ensure_current(["consents"])  # as in access()
         rows = self._rows(
             "SELECT consent_id FROM rm_consents WHERE case_id = %s ORDER BY granted_at, consent_id",
             (str(case_id),),
@@ -393,7 +394,7 @@ class ReferralQueries:
         column = {"incoming": "to_agency_id", "outgoing": "from_agency_id"}.get(direction)
         if column is None:
             raise InvalidInput("direction", "must be incoming or outgoing")
-        self.app.projections.ensure_current()
+        self.app.projections.ensure_current(["referrals"])
         query = f"SELECT * FROM rm_referrals WHERE {column} = %s"  # noqa: S608 (fixed names)
         params: tuple[Any, ...] = (str(agency_id),)
         if status is not None:

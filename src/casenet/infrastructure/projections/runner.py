@@ -28,7 +28,7 @@ from eventsourcing.utils import get_topic
 
 from casenet.domain.aggregate import DomainEvent, event_types
 from casenet.infrastructure.mapper import upcast
-from casenet.infrastructure.sql import Database
+from casenet.infrastructure.sql import SQLITE, Database
 
 logger = logging.getLogger("casenet.projections")
 
@@ -120,6 +120,10 @@ class Projections:
         self.models = {model.name: model for model in models}
         self._locks = {name: threading.Lock() for name in self.models}
         self._follows = {name: frozenset(model.follows) for name, model in self.models.items()}
+        table = getattr(recorder, "events_table_name", "stored_events")
+        column = "rowid" if database.dialect == SQLITE else "notification_id"
+        #: The log's head as a scalar subquery, to ask it in the same round trip as more.
+        self.head_sql = f"(SELECT COALESCE(MAX({column}), 0) FROM {table})"
 
     def setup(self) -> None:
         """Create the positions table and every read model's tables (idempotent)."""
@@ -169,11 +173,18 @@ class Projections:
         Called at the start of a read, so a read model that is behind is caught up
         (by this thread, or by whoever holds the model's lock) before it is queried.
         """
-        head = self.head()
-        positions = self.positions()
-        for name in self.names(names):
-            if positions.get(name, (0, False))[0] < head:
-                self.catch_up(name, until=head)
+        wanted = self.names(names)
+        marks = ", ".join(["%s"] * len(wanted))
+        # One round trip: each model's position beside the log's head.
+        rows = self.db.run(
+            f"SELECT name, position, {self.head_sql} AS head FROM {POSITIONS} "
+            f"WHERE name IN ({marks})",
+            tuple(wanted),
+            commit=False,
+        )
+        for row in rows:
+            if int(row["position"]) < int(row["head"]):
+                self.catch_up(str(row["name"]), until=int(row["head"]))
 
     def catch_up(
         self,
