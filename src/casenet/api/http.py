@@ -9,7 +9,8 @@ from uuid import UUID, uuid5
 
 import msgspec
 from litestar import Request, Response
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, QueryParameter
 
 from casenet.api.errors import problem
 from casenet.application import Actor, Casenet
@@ -18,10 +19,15 @@ from casenet.infrastructure.idempotency import KeyReused, ResponseGone, StoredRe
 
 T = TypeVar("T")
 
+#: The caller, resolved from the bearer token by the app's ``actor`` dependency.
+CallerActor = NamedDependency[Actor]
+#: The application services, the app's ``casenet`` dependency.
+Services = NamedDependency[Casenet]
+
 IfMatch = Annotated[
     str | None,
-    Parameter(
-        header="If-Match",
+    HeaderParameter(
+        name="If-Match",
         required=False,
         description='The ETag of the resource (its version, e.g. "3"): the change applies only '
         "to that version, else 412.",
@@ -29,8 +35,8 @@ IfMatch = Annotated[
 ]
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         required=False,
         max_length=200,
         description="A retry with the same key and body returns the first response and "
@@ -39,11 +45,13 @@ IdempotencyKey = Annotated[
 ]
 Limit = Annotated[
     int | None,
-    Parameter(query="limit", required=False, ge=1, le=500, description="Page size (default 50)."),
+    QueryParameter(
+        name="limit", required=False, ge=1, le=500, description="Page size (default 50)."
+    ),
 ]
 After = Annotated[
     str | None,
-    Parameter(query="after", required=False, max_length=500, description="The `next` cursor."),
+    QueryParameter(name="after", required=False, max_length=500, description="The `next` cursor."),
 ]
 
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')

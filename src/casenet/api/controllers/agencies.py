@@ -6,14 +6,16 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from casenet.api.docs import ACTION, READ, WRITE, problems
 from casenet.api.http import (
     After,
+    CallerActor,
     IdempotencyKey,
     IfMatch,
     Limit,
+    Services,
     expected_version,
     idempotent,
     with_etag,
@@ -28,7 +30,6 @@ from casenet.api.structs import (
     WorkerCreated,
     WorkerView,
 )
-from casenet.application import Actor, Casenet
 from casenet.domain.agency import Agency, Worker
 
 
@@ -43,7 +44,7 @@ def agency_view(agency: Agency) -> AgencyView:
     )
 
 
-def worker_view(agency_id: UUID, worker: Worker) -> WorkerView:
+def worker_view(agency_id: FromPath[UUID], worker: Worker) -> WorkerView:
     return WorkerView(
         id=worker.id, name=worker.name, role=worker.role, agency_id=agency_id, active=worker.active
     )
@@ -65,9 +66,9 @@ class AgencyController(Controller):
     def register(
         self,
         request: Request[Any, Any, Any],
-        data: AgencyCreate,
-        actor: Actor,
-        casenet: Casenet,
+        data: JSONBody[AgencyCreate],
+        actor: CallerActor,
+        casenet: Services,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[AgencyView]:
         """Register an agency; a ``restricted`` one never discloses identifying sections."""
@@ -95,10 +96,12 @@ class AgencyController(Controller):
     )
     def directory(
         self,
-        actor: Actor,
-        casenet: Casenet,
-        service_type: Annotated[str | None, Parameter(query="service_type", required=False)] = None,
-        area: Annotated[str | None, Parameter(query="area", required=False)] = None,
+        actor: CallerActor,
+        casenet: Services,
+        service_type: Annotated[
+            str | None, QueryParameter(name="service_type", required=False)
+        ] = None,
+        area: Annotated[str | None, QueryParameter(name="area", required=False)] = None,
         limit: Limit = None,
         after: After = None,
     ) -> AgencyPage:
@@ -115,7 +118,9 @@ class AgencyController(Controller):
         sync_to_thread=True,
         responses=problems(*READ),
     )
-    def get_agency(self, agency_id: UUID, actor: Actor, casenet: Casenet) -> Response[AgencyView]:
+    def get_agency(
+        self, agency_id: FromPath[UUID], actor: CallerActor, casenet: Services
+    ) -> Response[AgencyView]:
         """Any worker may read an agency's directory entry."""
         agency = casenet.directory.agency(agency_id)
         return with_etag(agency_view(agency), agency.version)
@@ -130,10 +135,10 @@ class AgencyController(Controller):
     def add_worker(
         self,
         request: Request[Any, Any, Any],
-        agency_id: UUID,
-        data: WorkerCreate,
-        actor: Actor,
-        casenet: Casenet,
+        agency_id: FromPath[UUID],
+        data: JSONBody[WorkerCreate],
+        actor: CallerActor,
+        casenet: Services,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[WorkerCreated]:
         """The operator, or an admin of that agency, adds a worker with one role."""
@@ -158,7 +163,11 @@ class AgencyController(Controller):
         responses=problems(400, 401, 403, 404, 409),
     )
     def revoke_worker(
-        self, agency_id: UUID, worker_id: UUID, actor: Actor, casenet: Casenet
+        self,
+        agency_id: FromPath[UUID],
+        worker_id: FromPath[UUID],
+        actor: CallerActor,
+        casenet: Services,
     ) -> WorkerView:
         """The operator, or an admin of that agency."""
         agency = casenet.agencies.revoke_worker(actor, agency_id, worker_id)
@@ -173,10 +182,10 @@ class AgencyController(Controller):
     )
     def replace_services(
         self,
-        agency_id: UUID,
-        data: ServicesReplace,
-        actor: Actor,
-        casenet: Casenet,
+        agency_id: FromPath[UUID],
+        data: JSONBody[ServicesReplace],
+        actor: CallerActor,
+        casenet: Services,
         if_match: IfMatch = None,
     ) -> Response[AgencyView]:
         """An admin of the agency speaks for what it offers."""
@@ -202,7 +211,7 @@ class MeController(Controller):
         sync_to_thread=True,
         responses=problems(401),
     )
-    def me(self, actor: Actor, casenet: Casenet) -> Me:
+    def me(self, actor: CallerActor, casenet: Services) -> Me:
         """Any valid token; the operator has no agency."""
         if actor.agency_id is None or actor.worker_id is None:
             return Me(role=actor.role)

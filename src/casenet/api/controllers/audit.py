@@ -14,11 +14,11 @@ from uuid import UUID
 from litestar import Controller, get
 from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from casenet.api.docs import problems
-from casenet.application import Actor, Casenet
+from casenet.api.http import CallerActor, Services
 
 _CHUNK = 64 * 1024
 
@@ -53,12 +53,12 @@ class AuditController(Controller):
     )
     def export(
         self,
-        actor: Actor,
-        casenet: Casenet,
-        case_id: Annotated[UUID | None, Parameter(query="case_id", required=False)] = None,
-        client_id: Annotated[UUID | None, Parameter(query="client_id", required=False)] = None,
-        since: Annotated[datetime | None, Parameter(query="from", required=False)] = None,
-        until: Annotated[datetime | None, Parameter(query="to", required=False)] = None,
+        actor: CallerActor,
+        casenet: Services,
+        case_id: Annotated[UUID | None, QueryParameter(name="case_id", required=False)] = None,
+        client_id: Annotated[UUID | None, QueryParameter(name="client_id", required=False)] = None,
+        since: Annotated[datetime | None, QueryParameter(name="from", required=False)] = None,
+        until: Annotated[datetime | None, QueryParameter(name="to", required=False)] = None,
     ) -> Stream:
         """Auditors of the owning agency (their agency's cases), or the operator; exactly
         one of ``case_id`` and ``client_id``."""

@@ -7,14 +7,16 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from casenet.api.docs import ACTION, READ, WRITE, problems
 from casenet.api.http import (
     After,
+    CallerActor,
     IdempotencyKey,
     IfMatch,
     Limit,
+    Services,
     expected_version,
     idempotent,
     with_etag,
@@ -28,7 +30,7 @@ from casenet.api.structs import (
     Reason,
     SharedCasePage,
 )
-from casenet.application import Actor, Casenet, ClientDetails
+from casenet.application import ClientDetails
 from casenet.application.pages import check_limit, decode_cursor, page_of
 from casenet.application.queries import render_case, render_consent
 from casenet.application.views import Access, CaseView, ConsentView, NoteView
@@ -38,7 +40,7 @@ from casenet.domain.sections import SECTIONS
 from casenet.domain.visibility import OWNER, Grant
 
 
-def owner_view(casenet: Casenet, case: Case) -> CaseView:
+def owner_view(casenet: Services, case: Case) -> CaseView:
     """The case as its owner sees it: every section."""
     client = casenet.app.get(Client, case.client_id)
     return render_case(case, client, Grant(case.owner_agency_id, SECTIONS, OWNER))
@@ -60,9 +62,9 @@ class CaseController(Controller):
     def open_case(
         self,
         request: Request[Any, Any, Any],
-        data: CaseCreate,
-        actor: Actor,
-        casenet: Casenet,
+        data: JSONBody[CaseCreate],
+        actor: CallerActor,
+        casenet: Services,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[CaseView]:
         """Caseworkers and supervisors register the client and open the case at once."""
@@ -95,9 +97,9 @@ class CaseController(Controller):
     )
     def list_cases(
         self,
-        actor: Actor,
-        casenet: Casenet,
-        status: Annotated[str | None, Parameter(query="status", required=False)] = None,
+        actor: CallerActor,
+        casenet: Services,
+        status: Annotated[str | None, QueryParameter(name="status", required=False)] = None,
         limit: Limit = None,
         after: After = None,
     ) -> CasePage:
@@ -112,7 +114,9 @@ class CaseController(Controller):
         sync_to_thread=True,
         responses=problems(*READ),
     )
-    def get_case(self, case_id: UUID, actor: Actor, casenet: Casenet) -> Response[CaseView]:
+    def get_case(
+        self, case_id: FromPath[UUID], actor: CallerActor, casenet: Services
+    ) -> Response[CaseView]:
         """The owner sees everything; another agency only the sections its active consents
         grant (the others absent, ``shared_under`` naming the consents), and the read is
         recorded as a disclosure; with no active consent the case does not exist (404)."""
@@ -129,10 +133,10 @@ class CaseController(Controller):
     def add_note(
         self,
         request: Request[Any, Any, Any],
-        case_id: UUID,
-        data: NoteCreate,
-        actor: Actor,
-        casenet: Casenet,
+        case_id: FromPath[UUID],
+        data: JSONBody[NoteCreate],
+        actor: CallerActor,
+        casenet: Services,
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[NoteView]:
@@ -167,7 +171,12 @@ class CaseController(Controller):
         responses=problems(*ACTION),
     )
     def close_case(
-        self, case_id: UUID, data: Reason, actor: Actor, casenet: Casenet, if_match: IfMatch = None
+        self,
+        case_id: FromPath[UUID],
+        data: JSONBody[Reason],
+        actor: CallerActor,
+        casenet: Services,
+        if_match: IfMatch = None,
     ) -> Response[CaseView]:
         """Caseworkers and supervisors of the owner."""
         case = casenet.cases.close_case(
@@ -184,7 +193,12 @@ class CaseController(Controller):
         responses=problems(*ACTION),
     )
     def reopen_case(
-        self, case_id: UUID, data: Reason, actor: Actor, casenet: Casenet, if_match: IfMatch = None
+        self,
+        case_id: FromPath[UUID],
+        data: JSONBody[Reason],
+        actor: CallerActor,
+        casenet: Services,
+        if_match: IfMatch = None,
     ) -> Response[CaseView]:
         """Caseworkers and supervisors of the owner."""
         case = casenet.cases.reopen_case(
@@ -201,10 +215,10 @@ class CaseController(Controller):
     )
     def access(
         self,
-        case_id: UUID,
-        actor: Actor,
-        casenet: Casenet,
-        at: Annotated[datetime | None, Parameter(query="at", required=False)] = None,
+        case_id: FromPath[UUID],
+        actor: CallerActor,
+        casenet: Services,
+        at: Annotated[datetime | None, QueryParameter(name="at", required=False)] = None,
     ) -> Access:
         """Supervisors and auditors of the owner; ``at`` defaults to now."""
         return casenet.case_queries.access(actor, case_id, at)
@@ -219,10 +233,10 @@ class CaseController(Controller):
     def grant_consent(
         self,
         request: Request[Any, Any, Any],
-        case_id: UUID,
-        data: ConsentCreate,
-        actor: Actor,
-        casenet: Casenet,
+        case_id: FromPath[UUID],
+        data: JSONBody[ConsentCreate],
+        actor: CallerActor,
+        casenet: Services,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[ConsentView]:
         """Caseworkers and supervisors of the owner (no re-disclosure by a grantee)."""
@@ -254,9 +268,9 @@ class CaseController(Controller):
     )
     def list_consents(
         self,
-        case_id: UUID,
-        actor: Actor,
-        casenet: Casenet,
+        case_id: FromPath[UUID],
+        actor: CallerActor,
+        casenet: Services,
         limit: Limit = None,
         after: After = None,
     ) -> ConsentPage:
@@ -286,7 +300,7 @@ class SharedCaseController(Controller):
         responses=problems(*READ),
     )
     def shared_cases(
-        self, actor: Actor, casenet: Casenet, limit: Limit = None, after: After = None
+        self, actor: CallerActor, casenet: Services, limit: Limit = None, after: After = None
     ) -> SharedCasePage:
         """Any worker; only consents active now count."""
         page = casenet.case_queries.shared_cases(actor, limit=limit, after=after)

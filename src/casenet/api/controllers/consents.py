@@ -5,11 +5,11 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, Response, get, post
+from litestar.params import FromPath, JSONBody
 
 from casenet.api.docs import ACTION, READ, problems
-from casenet.api.http import IfMatch, expected_version, with_etag
+from casenet.api.http import CallerActor, IfMatch, Services, expected_version, with_etag
 from casenet.api.structs import ConsentReceipt, Reason
-from casenet.application import Actor, Casenet
 from casenet.application.queries import render_consent
 from casenet.application.views import ConsentView
 from casenet.domain.agency import Agency
@@ -55,7 +55,7 @@ class ConsentController(Controller):
         responses=problems(*READ),
     )
     def get_consent(
-        self, consent_id: UUID, actor: Actor, casenet: Casenet
+        self, consent_id: FromPath[UUID], actor: CallerActor, casenet: Services
     ) -> Response[ConsentView]:
         """Workers of the agency that owns the case."""
         consent = casenet.case_queries.consent(actor, consent_id)
@@ -71,10 +71,10 @@ class ConsentController(Controller):
     )
     def withdraw(
         self,
-        consent_id: UUID,
-        data: Reason,
-        actor: Actor,
-        casenet: Casenet,
+        consent_id: FromPath[UUID],
+        data: JSONBody[Reason],
+        actor: CallerActor,
+        casenet: Services,
         if_match: IfMatch = None,
     ) -> Response[ConsentView]:
         """Effective for every read that starts after this answer."""
@@ -90,7 +90,9 @@ class ConsentController(Controller):
         sync_to_thread=True,
         responses=problems(*READ),
     )
-    def receipt(self, consent_id: UUID, actor: Actor, casenet: Casenet) -> ConsentReceipt:
+    def receipt(
+        self, consent_id: FromPath[UUID], actor: CallerActor, casenet: Services
+    ) -> ConsentReceipt:
         """What was granted, to whom, why, until when, how, and how to withdraw it."""
         consent = casenet.case_queries.consent(actor, consent_id)
         grantee = casenet.app.get(Agency, consent.grantee_agency_id)

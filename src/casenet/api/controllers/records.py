@@ -7,12 +7,11 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from casenet.api.docs import READ, WRITE, problems
-from casenet.api.http import After, Limit
+from casenet.api.http import After, CallerActor, Limit, Services
 from casenet.api.structs import DisclosurePage, Erasure, FeedPage
-from casenet.application import Actor, Casenet
 
 
 class ClientController(Controller):
@@ -29,7 +28,7 @@ class ClientController(Controller):
         sync_to_thread=True,
         responses=problems(*WRITE),
     )
-    def erase(self, client_id: UUID, actor: Actor, casenet: Casenet) -> Erasure:
+    def erase(self, client_id: FromPath[UUID], actor: CallerActor, casenet: Services) -> Erasure:
         """An admin of the agency that registered the client. Their data key is destroyed:
         every read then shows ``erased: true`` and null for personal values. Final."""
         client = casenet.clients.erase(actor, client_id)
@@ -51,11 +50,11 @@ class DisclosureController(Controller):
     )
     def disclosures(
         self,
-        actor: Actor,
-        casenet: Casenet,
-        case_id: Annotated[UUID | None, Parameter(query="case_id", required=False)] = None,
-        since: Annotated[datetime | None, Parameter(query="from", required=False)] = None,
-        until: Annotated[datetime | None, Parameter(query="to", required=False)] = None,
+        actor: CallerActor,
+        casenet: Services,
+        case_id: Annotated[UUID | None, QueryParameter(name="case_id", required=False)] = None,
+        since: Annotated[datetime | None, QueryParameter(name="from", required=False)] = None,
+        until: Annotated[datetime | None, QueryParameter(name="to", required=False)] = None,
         limit: Limit = None,
         after: After = None,
     ) -> DisclosurePage:
@@ -80,7 +79,7 @@ class FeedController(Controller):
         responses=problems(*READ),
     )
     def feed(
-        self, actor: Actor, casenet: Casenet, limit: Limit = None, after: After = None
+        self, actor: CallerActor, casenet: Services, limit: Limit = None, after: After = None
     ) -> FeedPage:
         """Referrals to or from the agency; consents granted to or withdrawn from it."""
         page = casenet.feed.feed(actor, limit=limit, after=after)

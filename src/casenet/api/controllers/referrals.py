@@ -6,14 +6,16 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from casenet.api.docs import ACTION, READ, WRITE, problems
 from casenet.api.http import (
     After,
+    CallerActor,
     IdempotencyKey,
     IfMatch,
     Limit,
+    Services,
     expected_version,
     idempotent,
     with_etag,
@@ -26,7 +28,6 @@ from casenet.api.structs import (
     ReferralCreate,
     ReferralPage,
 )
-from casenet.application import Actor, Casenet
 from casenet.application.pages import check_limit, decode_cursor, page_of
 from casenet.application.views import MessageView, ReferralView
 from casenet.domain.referral import Message
@@ -58,9 +59,9 @@ class ReferralController(Controller):
     def request_referral(
         self,
         request: Request[Any, Any, Any],
-        data: ReferralCreate,
-        actor: Actor,
-        casenet: Casenet,
+        data: JSONBody[ReferralCreate],
+        actor: CallerActor,
+        casenet: Services,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[ReferralView]:
         """Caseworkers and supervisors of the case owner."""
@@ -91,12 +92,12 @@ class ReferralController(Controller):
     )
     def list_referrals(
         self,
-        actor: Actor,
-        casenet: Casenet,
+        actor: CallerActor,
+        casenet: Services,
         direction: Annotated[
-            str, Parameter(query="direction", description="incoming or outgoing")
+            str, QueryParameter(name="direction", description="incoming or outgoing")
         ] = "incoming",
-        status: Annotated[str | None, Parameter(query="status", required=False)] = None,
+        status: Annotated[str | None, QueryParameter(name="status", required=False)] = None,
         limit: Limit = None,
         after: After = None,
     ) -> ReferralPage:
@@ -114,7 +115,7 @@ class ReferralController(Controller):
         responses=problems(*READ),
     )
     def get_referral(
-        self, referral_id: UUID, actor: Actor, casenet: Casenet
+        self, referral_id: FromPath[UUID], actor: CallerActor, casenet: Services
     ) -> Response[ReferralView]:
         """The receiving agency sees client sections only as its consents grant."""
         view = casenet.referral_queries.read(actor, referral_id)
@@ -122,9 +123,9 @@ class ReferralController(Controller):
 
     def _move(
         self,
-        casenet: Casenet,
-        actor: Actor,
-        referral_id: UUID,
+        casenet: Services,
+        actor: CallerActor,
+        referral_id: FromPath[UUID],
         action: str,
         if_match: str | None,
         **details: str | None,
@@ -144,7 +145,11 @@ class ReferralController(Controller):
         responses=problems(*ACTION),
     )
     def accept(
-        self, referral_id: UUID, actor: Actor, casenet: Casenet, if_match: IfMatch = None
+        self,
+        referral_id: FromPath[UUID],
+        actor: CallerActor,
+        casenet: Services,
+        if_match: IfMatch = None,
     ) -> Response[ReferralView]:
         """The receiving agency: requested → accepted."""
         return self._move(casenet, actor, referral_id, "accept", if_match)
@@ -159,10 +164,10 @@ class ReferralController(Controller):
     )
     def reject(
         self,
-        referral_id: UUID,
-        data: Reason,
-        actor: Actor,
-        casenet: Casenet,
+        referral_id: FromPath[UUID],
+        data: JSONBody[Reason],
+        actor: CallerActor,
+        casenet: Services,
         if_match: IfMatch = None,
     ) -> Response[ReferralView]:
         """The receiving agency: requested → rejected."""
@@ -177,7 +182,11 @@ class ReferralController(Controller):
         responses=problems(*ACTION),
     )
     def start(
-        self, referral_id: UUID, actor: Actor, casenet: Casenet, if_match: IfMatch = None
+        self,
+        referral_id: FromPath[UUID],
+        actor: CallerActor,
+        casenet: Services,
+        if_match: IfMatch = None,
     ) -> Response[ReferralView]:
         """The receiving agency: accepted or on_hold → in_progress."""
         return self._move(casenet, actor, referral_id, "start", if_match)
@@ -192,10 +201,10 @@ class ReferralController(Controller):
     )
     def hold(
         self,
-        referral_id: UUID,
-        data: Reason,
-        actor: Actor,
-        casenet: Casenet,
+        referral_id: FromPath[UUID],
+        data: JSONBody[Reason],
+        actor: CallerActor,
+        casenet: Services,
         if_match: IfMatch = None,
     ) -> Response[ReferralView]:
         """The receiving agency: accepted or in_progress → on_hold."""
@@ -211,10 +220,10 @@ class ReferralController(Controller):
     )
     def complete(
         self,
-        referral_id: UUID,
-        data: Complete,
-        actor: Actor,
-        casenet: Casenet,
+        referral_id: FromPath[UUID],
+        data: JSONBody[Complete],
+        actor: CallerActor,
+        casenet: Services,
         if_match: IfMatch = None,
     ) -> Response[ReferralView]:
         """The receiving agency: in_progress → completed; an unknown outcome is 409."""
@@ -232,10 +241,10 @@ class ReferralController(Controller):
     )
     def fail(
         self,
-        referral_id: UUID,
-        data: Reason,
-        actor: Actor,
-        casenet: Casenet,
+        referral_id: FromPath[UUID],
+        data: JSONBody[Reason],
+        actor: CallerActor,
+        casenet: Services,
         if_match: IfMatch = None,
     ) -> Response[ReferralView]:
         """The receiving agency: in_progress → failed."""
@@ -251,10 +260,10 @@ class ReferralController(Controller):
     )
     def cancel(
         self,
-        referral_id: UUID,
-        data: Reason,
-        actor: Actor,
-        casenet: Casenet,
+        referral_id: FromPath[UUID],
+        data: JSONBody[Reason],
+        actor: CallerActor,
+        casenet: Services,
         if_match: IfMatch = None,
     ) -> Response[ReferralView]:
         """The referring agency: requested, accepted or in_progress → cancelled."""
@@ -270,10 +279,10 @@ class ReferralController(Controller):
     def post_message(
         self,
         request: Request[Any, Any, Any],
-        referral_id: UUID,
-        data: MessageCreate,
-        actor: Actor,
-        casenet: Casenet,
+        referral_id: FromPath[UUID],
+        data: JSONBody[MessageCreate],
+        actor: CallerActor,
+        casenet: Services,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[MessageView]:
         """Either party, in every status."""
@@ -295,9 +304,9 @@ class ReferralController(Controller):
     )
     def list_messages(
         self,
-        referral_id: UUID,
-        actor: Actor,
-        casenet: Casenet,
+        referral_id: FromPath[UUID],
+        actor: CallerActor,
+        casenet: Services,
         limit: Limit = None,
         after: After = None,
     ) -> MessagePage:
