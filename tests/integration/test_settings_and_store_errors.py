@@ -1,0 +1,281 @@
+"""What an operator sees when a setting is wrong or the database is not there.
+
+Every error is one line they can act on, and no error ever shows a password.
+"""
+
+from __future__ import annotations
+
+import base64
+import gc
+import stat
+import time
+import traceback
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from casenet.bootstrap import StoreUnavailable, build_casenet
+from casenet.settings import Settings, SettingsError, load_settings
+
+PASSWORD = "s3cret"
+#: Nothing listens on port 1: the connection is refused at once.
+UNREACHABLE_URL = f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/casenet"
+#: How long an operator may wait to be told the database is not there.
+UNREACHABLE_BOUND_SECONDS = 10.0
+
+VALID_MASTER_KEYS = "k1:" + base64.b64encode(b"\x01" * 32).decode()
+VALID_SIGNING_KEY = base64.b64encode(b"\x02" * 32).decode()
+VALID_OPERATOR_TOKEN = "t" * 40
+
+
+def every_message(error: BaseException) -> str:
+    """The error's text and everything chained to it, as a traceback would show it."""
+    parts = ["".join(traceback.format_exception_only(error)), repr(error)]
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        parts += [str(link), repr(link), repr(getattr(link, "args", ()))]
+        link = link.__cause__ or link.__context__
+    return "\n".join(parts)
+
+
+def assert_one_safe_line(error: BaseException) -> str:
+    message = str(error)
+    assert message.strip()
+    assert "\n" not in message
+    assert PASSWORD not in every_message(error)
+    return message
+
+
+def store_unavailable(settings: Settings) -> str:
+    """The one safe line ``build_casenet`` fails with.
+
+    The half-opened store (its connection pool) is finalised here, in this thread,
+    rather than by a later garbage collection inside some other test.
+    """
+    try:
+        build_casenet(settings).close()
+    except StoreUnavailable as error:
+        message = assert_one_safe_line(error)
+    else:
+        pytest.fail("the store opened")
+    gc.collect()
+    return message
+
+
+# --- the database URL --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        pytest.param(f"mysql://root:{PASSWORD}@db/casenet", "must start with", id="scheme"),
+        pytest.param("casenet.sqlite3", "must start with", id="no-scheme"),
+        pytest.param("sqlite:///", "file path", id="sqlite-without-path"),
+        pytest.param(f"postgresql://:{PASSWORD}@db:5432/casenet", "user, host", id="no-user"),
+        pytest.param(f"postgresql://app:{PASSWORD}@:5432/casenet", "user, host", id="no-host"),
+        pytest.param(f"postgresql://app:{PASSWORD}@db:5432/", "user, host", id="no-database"),
+        pytest.param(f"postgresql://app:{PASSWORD}@db:port/casenet", "port", id="port"),
+        pytest.param(f"postgresql://app:{PASSWORD}@db:99999/casenet", "port", id="port-range"),
+    ],
+)
+def test_a_malformed_database_url_is_one_line_without_the_password(
+    url: str, says: str, tmp_path: Path
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"CASENET_DATABASE_URL": url, "CASENET_DATA_DIR": str(tmp_path)})
+
+    message = assert_one_safe_line(refused.value)
+    assert "CASENET_DATABASE_URL" in message
+    assert says in message
+
+
+def test_an_unreachable_database_is_one_line_without_the_password_and_fails_fast(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        {"CASENET_DATABASE_URL": UNREACHABLE_URL, "CASENET_DATA_DIR": str(tmp_path)}
+    )
+
+    started = time.monotonic()
+    message = store_unavailable(settings)
+    elapsed = time.monotonic() - started
+
+    assert "postgresql://postgres@127.0.0.1:1/casenet" in message
+    print(f"[measure] unreachable database reported after {elapsed:.2f} s")
+    assert elapsed < UNREACHABLE_BOUND_SECONDS
+
+
+@pytest.mark.xfail(
+    reason="src bug: DatabaseSettings.url keeps the whole URL, password included, and is "
+    "in the dataclass repr (only .password has repr=False), so logging the settings or a "
+    "traceback that shows locals prints the password",
+    raises=AssertionError,
+    strict=True,
+)
+def test_the_settings_repr_never_shows_the_database_password(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"CASENET_DATABASE_URL": UNREACHABLE_URL, "CASENET_DATA_DIR": str(tmp_path)}
+    )
+
+    assert settings.database.password == PASSWORD
+    assert PASSWORD not in repr(settings)
+    assert PASSWORD not in repr(settings.database)
+
+
+@pytest.mark.postgres
+def test_a_missing_database_on_a_live_server_is_store_unavailable(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    # Same server and role as the tests use, a database that does not exist, a password.
+    parts = urlsplit(postgres_url)
+    url = (
+        f"postgresql://{parts.username}:{PASSWORD}@{parts.hostname}:{parts.port or 5432}"
+        "/casenet_test_does_not_exist"
+    )
+    settings = load_settings({"CASENET_DATABASE_URL": url, "CASENET_DATA_DIR": str(tmp_path)})
+
+    message = store_unavailable(settings)
+
+    assert "casenet_test_does_not_exist" in message
+
+
+def test_a_sqlite_file_that_cannot_be_opened_is_store_unavailable(tmp_path: Path) -> None:
+    directory = tmp_path / "a-directory.sqlite3"
+    directory.mkdir()
+    settings = load_settings(
+        {"CASENET_DATABASE_URL": f"sqlite:///{directory}", "CASENET_DATA_DIR": str(tmp_path)}
+    )
+
+    message = store_unavailable(settings)
+
+    assert str(directory) in message
+
+
+@pytest.mark.xfail(
+    reason="src bug: build_casenet creates the SQLite file's folder outside its try, so an "
+    "OSError (a file where the folder should be, no permission) escapes as a traceback "
+    "instead of StoreUnavailable",
+    raises=OSError,
+    strict=True,
+)
+def test_a_sqlite_folder_that_cannot_be_made_is_store_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the database's folder should be")
+    settings = load_settings(
+        {
+            "CASENET_DATABASE_URL": f"sqlite:///{blocker / 'casenet.sqlite3'}",
+            "CASENET_DATA_DIR": str(tmp_path / "data"),
+        }
+    )
+
+    assert store_unavailable(settings)
+
+
+# --- production refuses to start without real secrets ----------------------------------
+
+
+PRODUCTION_SECRETS = {
+    "CASENET_MASTER_KEYS": VALID_MASTER_KEYS,
+    "CASENET_SIGNING_KEY": VALID_SIGNING_KEY,
+    "CASENET_OPERATOR_TOKEN": VALID_OPERATOR_TOKEN,
+}
+
+
+@pytest.mark.parametrize("missing", sorted(PRODUCTION_SECRETS))
+def test_production_without_a_secret_refuses_to_start_and_names_it(
+    missing: str, tmp_path: Path
+) -> None:
+    environ = {
+        "CASENET_ENV": "production",
+        "CASENET_DATABASE_URL": f"postgresql://casenet_app:{PASSWORD}@db:5432/casenet",
+        "CASENET_DATA_DIR": str(tmp_path / "data"),
+        **{name: value for name, value in PRODUCTION_SECRETS.items() if name != missing},
+    }
+
+    with pytest.raises(SettingsError) as refused:
+        load_settings(environ)
+
+    message = assert_one_safe_line(refused.value)
+    assert missing in message
+    assert "production" in message
+    assert not (tmp_path / "data").exists(), "production must not write dev secrets"
+
+
+def test_production_with_every_secret_starts_from_the_environment_alone(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "CASENET_ENV": "production",
+            "CASENET_DATABASE_URL": f"sqlite:///{tmp_path / 'casenet.sqlite3'}",
+            "CASENET_DATA_DIR": str(tmp_path / "data"),
+            **PRODUCTION_SECRETS,
+        }
+    )
+
+    assert settings.is_production
+    assert settings.generated == frozenset()
+    assert settings.master_keys == (("k1", b"\x01" * 32),)
+    assert settings.signing_key == b"\x02" * 32
+    assert settings.operator_token == VALID_OPERATOR_TOKEN
+    assert not (tmp_path / "data").exists()
+
+
+def test_production_refuses_a_short_operator_token(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="CASENET_OPERATOR_TOKEN"):
+        load_settings(
+            {
+                "CASENET_ENV": "production",
+                "CASENET_DATA_DIR": str(tmp_path),
+                **PRODUCTION_SECRETS,
+                "CASENET_OPERATOR_TOKEN": "short",
+            }
+        )
+
+
+# --- development makes its secrets once -------------------------------------------------
+
+
+DEV_SECRET_FILES = {
+    "CASENET_MASTER_KEYS": "master_keys",
+    "CASENET_SIGNING_KEY": "signing_key",
+    "CASENET_OPERATOR_TOKEN": "operator_token",
+}
+
+
+def test_development_generates_private_secrets_once_and_reuses_them(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    environ = {"CASENET_DATA_DIR": str(data_dir)}  # nothing else: a dev start
+
+    first = load_settings(environ)
+    files = {setting: data_dir / name for setting, name in DEV_SECRET_FILES.items()}
+    contents = {setting: path.read_text() for setting, path in files.items()}
+    second = load_settings(environ)
+
+    assert first.env == "development"
+    assert first.generated == frozenset(DEV_SECRET_FILES)
+    for setting, path in files.items():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, setting
+        assert path.read_text() == contents[setting], f"{setting} was rewritten"
+    assert [len(key) for _, key in first.master_keys] == [32]
+    assert len(first.signing_key) == 32
+    assert len(first.operator_token) >= 32
+    assert (second.master_keys, second.signing_key, second.operator_token) == (
+        first.master_keys, first.signing_key, first.operator_token,
+    )
+    assert first.database.url == f"sqlite:///{data_dir / 'casenet.sqlite3'}"
+    # Secrets never show in the settings' repr (what a log line or a traceback prints).
+    shown = repr(first)
+    assert first.operator_token not in shown
+    assert base64.b64encode(first.signing_key).decode() not in shown
+
+
+def test_development_takes_a_secret_from_the_environment_over_the_file(tmp_path: Path) -> None:
+    environ = {"CASENET_DATA_DIR": str(tmp_path), "CASENET_MASTER_KEYS": VALID_MASTER_KEYS}
+
+    settings = load_settings(environ)
+
+    assert settings.master_keys == (("k1", b"\x01" * 32),)
+    assert "CASENET_MASTER_KEYS" not in settings.generated
+    assert not (tmp_path / "master_keys").exists()
