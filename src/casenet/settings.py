@@ -42,7 +42,7 @@ class SettingsError(Exception):
 class DatabaseSettings:
     """Where the event store lives: one SQLite file, or a PostgreSQL database."""
 
-    url: str
+    url: str = field(repr=False)  # may hold the password: shown as ``display``
     kind: str  # "sqlite" or "postgresql"
     path: Path | None = None
     host: str = ""
@@ -50,6 +50,9 @@ class DatabaseSettings:
     user: str = ""
     password: str = field(default="", repr=False)
     dbname: str = ""
+
+    def __repr__(self) -> str:
+        return f"DatabaseSettings({self.display!r})"
 
     @property
     def display(self) -> str:

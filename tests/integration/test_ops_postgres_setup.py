@@ -37,6 +37,7 @@ OPS = Path(__file__).resolve().parents[2] / "ops" / "postgres"
 CASENET_TABLES = {
     "casenet_events",
     "casenet_data_keys",
+    "casenet_schema",
     "casenet_idempotency",
     "casenet_projection_positions",
     "rm_agencies",
@@ -279,14 +280,6 @@ def test_the_owner_cannot_rewrite_history_by_accident(
     )
 
 
-@pytest.mark.xfail(
-    reason="src: casenet creates its tables at every start (CasenetApplication.__init__: "
-    "recorder.create_table, projections.setup, key and idempotency tables), and the "
-    "library's CREATE OR REPLACE FUNCTION needs the owner; it needs a setting to skip "
-    "table creation so that casenet_app can start",
-    raises=AssertionError,
-    strict=True,
-)
 def test_the_app_role_starts_casenet_through_its_settings_alone(
     installation: Installation, tmp_path: Path
 ) -> None:

@@ -108,13 +108,6 @@ def test_an_unreachable_database_is_one_line_without_the_password_and_fails_fast
     assert elapsed < UNREACHABLE_BOUND_SECONDS
 
 
-@pytest.mark.xfail(
-    reason="src bug: DatabaseSettings.url keeps the whole URL, password included, and is "
-    "in the dataclass repr (only .password has repr=False), so logging the settings or a "
-    "traceback that shows locals prints the password",
-    raises=AssertionError,
-    strict=True,
-)
 def test_the_settings_repr_never_shows_the_database_password(tmp_path: Path) -> None:
     settings = load_settings(
         {"CASENET_DATABASE_URL": UNREACHABLE_URL, "CASENET_DATA_DIR": str(tmp_path)}
@@ -154,13 +147,6 @@ def test_a_sqlite_file_that_cannot_be_opened_is_store_unavailable(tmp_path: Path
     assert str(directory) in message
 
 
-@pytest.mark.xfail(
-    reason="src bug: build_casenet creates the SQLite file's folder outside its try, so an "
-    "OSError (a file where the folder should be, no permission) escapes as a traceback "
-    "instead of StoreUnavailable",
-    raises=OSError,
-    strict=True,
-)
 def test_a_sqlite_folder_that_cannot_be_made_is_store_unavailable(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the database's folder should be")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any, TypeVar
 from uuid import UUID
@@ -22,6 +23,18 @@ from casenet.infrastructure.sql import Database
 from casenet.infrastructure.store import dialect_of
 
 A = TypeVar("A", bound=Aggregate)
+
+
+#: Bump when a table of casenet's own changes in a way the DDL below cannot tell.
+SCHEMA_REVISION = 1
+
+
+def schema_fingerprint(projections: Projections) -> str:
+    """A digest of every table casenet creates: equal schemas, equal fingerprints."""
+    parts = [str(SCHEMA_REVISION), type(projections.recorder).__qualname__]
+    for model in projections.models.values():
+        parts.extend(model.create_statements(projections.db))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 class CasenetApplication(Application[UUID]):
@@ -45,23 +58,39 @@ class CasenetApplication(Application[UUID]):
         #: casenet's own tables (data keys, read models) live in the store's database.
         self.database = Database(datastore, dialect_of(env))
         self.projections = Projections(self.recorder, self.database, read_models())
+        #: Retried creates (Idempotency-Key) answer with their first response.
+        self.idempotency = IdempotencyRecords(self.database, keyring, server_key or os.urandom(32))
         try:
             with self.database.schema_lock():
-                self.recorder.create_table()  # type: ignore[attr-defined]
-                self.projections.setup()
+                self._create_tables(keyring)
                 if keyring is not None:
                     keyring.attach(KeyTable(self.database))
                     # New clients' keys go in with their events: one commit, not two.
                     self.recorder.staged_keys = keyring.take_staged  # type: ignore[attr-defined]
                     keyring.stages_new_keys = True
-                #: Retried creates (Idempotency-Key) answer with their first response.
-                self.idempotency = IdempotencyRecords(
-                    self.database, keyring, server_key or os.urandom(32)
-                )
-                self.idempotency.create_table()
         except BaseException:
             self.close()  # a failed start (a wrong master key, say) leaves nothing open
             raise
+
+    def _create_tables(self, keyring: KeyRing | None) -> None:
+        """Create every table, once per schema fingerprint.
+
+        When the database already has this schema (its fingerprint is recorded), no DDL
+        runs, so a role that owns nothing (ops/: casenet_app) can start; the owner role
+        creates or changes the tables by starting once after an upgrade.
+        """
+        fingerprint = schema_fingerprint(self.projections)
+        if self.database.schema_fingerprint() == fingerprint:
+            # The tables exist; the library only needs its composite types registered.
+            register = getattr(self.recorder.datastore, "register_type_adapters", None)  # type: ignore[attr-defined]
+            if register is not None:
+                register()
+            return
+        self.recorder.create_table()  # type: ignore[attr-defined]
+        self.projections.setup()
+        KeyTable(self.database).create_table()
+        self.idempotency.create_table()
+        self.database.record_schema_fingerprint(fingerprint)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         return Environment(name, dict(env or {}))

@@ -154,8 +154,7 @@ class KeyRing:
         self.stages_new_keys = False
 
     def attach(self, table: KeyTable) -> None:
-        """Use ``table`` for storage (the store's database), and check the master keys."""
-        table.create_table()
+        """Use ``table`` (created with the store's tables) and check the master keys."""
         self._table = table
         self.check_master_keys()
 

@@ -13,8 +13,13 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 from uuid import UUID
 
+from eventsourcing.persistence import PersistenceError
+
 #: Advisory lock key held while casenet creates its tables ("casenet" in ASCII).
 _SCHEMA_LOCK = 0x636173656E6574
+
+#: One row: the fingerprint of the tables casenet created (see application.store).
+SCHEMA_TABLE = "casenet_schema"
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -62,6 +67,20 @@ class Database:
                 yield
             finally:
                 connection.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+
+    def schema_fingerprint(self) -> str | None:
+        """The fingerprint of the schema casenet last created here; None if none yet."""
+        try:
+            rows = self.run(f"SELECT fingerprint FROM {SCHEMA_TABLE}", commit=False)
+        except PersistenceError:  # no table yet (or no right to read it)
+            return None
+        return str(rows[0]["fingerprint"]) if rows else None
+
+    def record_schema_fingerprint(self, fingerprint: str) -> None:
+        with self.cursor(commit=True) as cursor:
+            cursor.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (fingerprint TEXT NOT NULL)")
+            cursor.execute(f"DELETE FROM {SCHEMA_TABLE}")
+            cursor.execute(self.sql(f"INSERT INTO {SCHEMA_TABLE} VALUES (%s)"), (fingerprint,))
 
     def run(self, query: str, params: tuple[Any, ...] = (), *, commit: bool) -> list[Any]:
         """Run one statement in its own transaction; rows (mapping-like) if any."""
