@@ -9,6 +9,7 @@ import msgspec
 # Litestar's own msgspec plugin (not re-exported); litestar is pinned below 3.
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 
 from casenet.api.errors import PROBLEM_JSON, TITLES, Problem
 
@@ -36,6 +37,19 @@ WRITE = (400, 401, 403, 404, 409, 413, 415, 422)
 ACTION = (*WRITE, 412)
 
 
+def _example(code: int) -> dict[str, object]:
+    title = TITLES.get(code, "Error")
+    example: dict[str, object] = {
+        "type": f"urn:casenet:problem:{title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": code,
+        "detail": _WHY.get(code, title),
+    }
+    if code in (400, 422):
+        example["errors"] = [{"field": "sections", "message": "unknown section 'notes.x'"}]
+    return example
+
+
 def problems(*codes: int) -> dict[int, ResponseSpec]:
     """Response specs for the given problem statuses."""
     return {
@@ -43,6 +57,10 @@ def problems(*codes: int) -> dict[int, ResponseSpec]:
             data_container=Problem,
             description=_WHY.get(code, TITLES.get(code, "Error")),
             media_type=PROBLEM_JSON,
+            # A fixed example: generated ones are random, and the checked-in copy of
+            # the document must be reproducible.
+            generate_examples=False,
+            examples=[Example(summary=TITLES.get(code, "Error"), value=_example(code))],
         )
         for code in sorted(set(codes))
     }

@@ -45,6 +45,7 @@ class AuditController(Controller):
         responses={
             200: ResponseSpec(
                 data_container=bytes,
+                generate_examples=False,
                 media_type="application/x-tar",
                 description="A tar archive of the bundle; verify with `casenet audit verify`.",
             ),
