@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import platform
 import sys
@@ -49,7 +50,72 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_json(name, options, produced, time.perf_counter() - started)
         rows.extend(produced)
     print_table(rows)
+    refresh_markdown()
     return 0
+
+
+MARKDOWN = Path("BENCHMARKS.md")
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def machine() -> str:
+    """Cores, CPU model, Python and PostgreSQL versions: what the figures were taken on."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    postgres = "not reachable"
+    try:
+        import psycopg
+
+        from benchmarks.encryption import postgres_admin_url
+
+        with psycopg.connect(postgres_admin_url(), connect_timeout=3) as connection:
+            row = connection.execute("SHOW server_version").fetchone()
+            postgres = str(row[0]) if row else postgres
+    except Exception as error:  # noqa: BLE001  (a report without PostgreSQL is still useful)
+        postgres = f"not reachable ({type(error).__name__})"
+    return (
+        f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, "
+        f"PostgreSQL {postgres}"
+    )
+
+
+def refresh_markdown() -> None:
+    """Rewrite the results block of BENCHMARKS.md from every var/bench/*.json."""
+    if not MARKDOWN.exists():
+        return
+    lines = [
+        BEGIN,
+        f"Last refreshed {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.",
+        "",
+        "| workload | store | figure | value | ceiling | ratio | target | run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for path in sorted(OUTPUT_DIR.glob("*.json")):
+        document = json.loads(path.read_text())
+        if not isinstance(document, dict) or "rows" not in document:
+            continue  # written by a workload run on its own, in its own shape
+        run = "quick" if document.get("quick") else "full"
+        for row in document["rows"]:
+            target = row.get("target")
+            verdict = "-" if target is None else (
+                f">= {target:.2f} " + ("met" if row.get("meets_target") else "**missed**")
+            )
+            lines.append(
+                f"| {row['workload']} | {row['store']} | {row['figure']} | {row['value']:,.0f} "
+                f"| {row['ceiling']:,.0f} | {row['ratio']:.3f} | {verdict} | {run} |"
+            )
+    lines.append(END)
+    text = MARKDOWN.read_text()
+    if BEGIN in text and END in text:
+        before, rest = text.split(BEGIN, 1)
+        after = rest.split(END, 1)[1]
+        MARKDOWN.write_text(before + "\n".join(lines) + after)
 
 
 def write_json(name: str, options: Options, rows: list[Row], seconds: float) -> Path:
