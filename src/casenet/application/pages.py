@@ -6,7 +6,8 @@ import base64
 import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
+from uuid import UUID
 
 import msgspec
 
@@ -51,6 +52,27 @@ def decode_cursor(cursor: str | None, parts: int) -> tuple[str, ...] | None:
     if len(key) != parts:
         raise InvalidInput("after", "is not a cursor this list gave")
     return tuple(key)
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> UUID: ...
+
+
+Identified = TypeVar("Identified", bound=HasId)
+
+
+def page_in_memory(
+    items: list[Identified], limit: int | None, after: str | None
+) -> Page[Identified]:
+    """A page of a short list already loaded (a case's consents, a referral's
+    messages), in its own order; the cursor is the last item's id."""
+    limit = check_limit(limit)
+    cursor = decode_cursor(after, 1)
+    if cursor is not None:
+        ids = [str(item.id) for item in items]
+        items = items[ids.index(cursor[0]) + 1 :] if cursor[0] in ids else []
+    return page_of(items[: limit + 1], limit, lambda item: (str(item.id),))
 
 
 def page_of(rows: list[T], limit: int, key_of: Callable[[T], tuple[str, ...]]) -> Page[T]:

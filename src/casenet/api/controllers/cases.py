@@ -31,7 +31,7 @@ from casenet.api.structs import (
     SharedCasePage,
 )
 from casenet.application import ClientDetails
-from casenet.application.pages import check_limit, decode_cursor, page_of
+from casenet.application.pages import page_in_memory
 from casenet.application.queries import render_case, render_consent
 from casenet.application.views import Access, CaseView, ConsentView, NoteView
 from casenet.domain.case import Case
@@ -275,14 +275,8 @@ class CaseController(Controller):
         after: After = None,
     ) -> ConsentPage:
         """Workers of the owner; ``status`` is computed now (active, withdrawn, expired)."""
-        limit = check_limit(limit)
         consents = casenet.case_queries.consents_of_case(actor, case_id)
-        cursor = decode_cursor(after, 1)
-        if cursor is not None:
-            ids = [str(c.id) for c in consents]
-            start = ids.index(cursor[0]) + 1 if cursor[0] in ids else len(ids)
-            consents = consents[start:]
-        page = page_of(consents[: limit + 1], limit, lambda c: (str(c.id),))
+        page = page_in_memory(consents, limit, after)
         return ConsentPage(items=page.items, next=page.next)
 
 

@@ -28,7 +28,7 @@ from casenet.api.structs import (
     ReferralCreate,
     ReferralPage,
 )
-from casenet.application.pages import check_limit, decode_cursor, page_of
+from casenet.application.pages import page_in_memory
 from casenet.application.views import MessageView, ReferralView
 from casenet.domain.referral import Message
 
@@ -311,13 +311,6 @@ class ReferralController(Controller):
         after: After = None,
     ) -> MessagePage:
         """Either party; oldest first."""
-        limit = check_limit(limit)
         messages = casenet.referral_queries.party_referral(actor, referral_id).messages
-        cursor = decode_cursor(after, 1)
-        if cursor is not None:
-            ids = [str(m.id) for m in messages]
-            messages = messages[ids.index(cursor[0]) + 1 :] if cursor[0] in ids else []
-        page = page_of(
-            [message_view(m) for m in messages[: limit + 1]], limit, lambda m: (str(m.id),)
-        )
+        page = page_in_memory([message_view(m) for m in messages], limit, after)
         return MessagePage(items=page.items, next=page.next)
