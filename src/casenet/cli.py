@@ -98,21 +98,25 @@ def cmd_projections_rebuild(args: argparse.Namespace, settings: Settings) -> Non
         projections = casenet.app.projections
         names = _projection_names(projections, args.names)
         head = projections.head()
+        positions = projections.positions()
+        # Resuming: the models start from the least advanced one's committed position.
+        resumed = (
+            min(positions[n][0] for n in names if positions[n][1])
+            if any(positions[n][1] for n in names)
+            else 0
+        )
         with Progress(
-            TextColumn("{task.description:<10}"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             console=Console(stderr=True),  # stdout keeps only the result lines
             transient=not sys.stderr.isatty(),
         ) as progress:
-            for name in names:
-                resumed = projections.positions()[name]
-                task = progress.add_task(name, total=head)
-                if resumed[1]:
-                    progress.advance(task, resumed[0])
-                projections.rebuild(name, progress=functools.partial(progress.advance, task))
-                progress.update(task, completed=head)
+            # One pass over the log for every model named: read and decode once.
+            task = progress.add_task(", ".join(names), total=head, completed=resumed)
+            projections.rebuild(names, progress=functools.partial(progress.advance, task))
+            progress.update(task, completed=head)
         for name in names:
             print(f"{name} rebuilt to position {projections.positions()[name][0]}")
 

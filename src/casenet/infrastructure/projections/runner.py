@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -182,58 +183,74 @@ class Projections:
             tuple(wanted),
             commit=False,
         )
-        for row in rows:
-            if int(row["position"]) < int(row["head"]):
-                self.catch_up(str(row["name"]), until=int(row["head"]))
+        behind = [str(r["name"]) for r in rows if int(r["position"]) < int(r["head"])]
+        if behind:
+            self.catch_up(behind, until=int(rows[0]["head"]))
 
     def catch_up(
         self,
-        name: str,
+        names: str | Iterable[str],
         *,
         until: int | None = None,
         batch_size: int = BATCH_SIZE,
         progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Apply every notification after the model's position (up to ``until``)."""
+        """Apply every notification after the models' positions (up to ``until``).
+
+        Models at the same position move in lockstep: each batch of the log is read
+        and decoded once for all of them and applied in one transaction. A model
+        behind the others catches up to the next one's position first, then joins it.
+        """
+        group = [names] if isinstance(names, str) else sorted(set(names))
         applied = 0
-        with self._locks[name]:
+        with ExitStack() as held:
+            for name in group:  # always in name order: no two callers deadlock
+                held.enter_context(self._locks[name])
             while True:
+                positions = {n: p for n, (p, _) in self.positions().items() if n in group}
+                start = min(positions.values())
+                if until is not None and start >= until:
+                    return applied
+                movers = [n for n in group if positions[n] == start]
+                stops = [p for p in positions.values() if p > start]
+                if until is not None:
+                    stops.append(until)
                 try:
-                    count = self._apply_batch(name, until, batch_size)
+                    count = self._apply_batch(movers, start, min(stops, default=None), batch_size)
                 except PositionConflict:
-                    continue  # someone else advanced it: re-read the position and go on
+                    continue  # someone else advanced one: re-read the positions and go on
                 if count == 0:
                     return applied
                 applied += count
                 if progress is not None:
                     progress(count)
 
-    def _apply_batch(self, name: str, until: int | None, batch_size: int) -> int:
-        start = self.position(name)
-        if until is not None and start >= until:
-            return 0
+    def _apply_batch(self, names: list[str], start: int, stop: int | None, batch_size: int) -> int:
         notifications = self.recorder.select_notifications(
-            start=start + 1, limit=batch_size, stop=until
+            start=start + 1, limit=batch_size, stop=stop
         )
         if not notifications:
             return 0
-        follows = self._follows[name]
+        follows = frozenset().union(*(self._follows[name] for name in names))
         facts = [f for n in notifications if (f := to_fact(n, follows)) is not None]
-        model = self.models[name]
         with self.db.cursor(commit=True) as cursor:
-            # Move the position first: it takes the write lock at once (SQLite cannot
+            # Move the positions first: that takes the write lock at once (SQLite cannot
             # upgrade a stale read to a write), and it is the compare-and-swap that
             # makes a batch apply once however many runners race for it.
-            cursor.execute(
-                self.db.sql(
-                    f"UPDATE {POSITIONS} SET position = %s WHERE name = %s AND position = %s"
-                ),
-                (notifications[-1].id, name, start),
-            )
-            if cursor.rowcount != 1:
-                raise PositionConflict(name)
-            for fact in facts:
-                model.apply(self.db, cursor, fact)
+            for name in names:
+                cursor.execute(
+                    self.db.sql(
+                        f"UPDATE {POSITIONS} SET position = %s WHERE name = %s AND position = %s"
+                    ),
+                    (notifications[-1].id, name, start),
+                )
+                if cursor.rowcount != 1:
+                    raise PositionConflict(name)
+            for name in names:
+                model, followed = self.models[name], self._follows[name]
+                for fact in facts:
+                    if fact.event_type in followed:
+                        model.apply(self.db, cursor, fact)
         return len(notifications)
 
     def position(self, name: str) -> int:
@@ -257,12 +274,21 @@ class Projections:
                 (name,),
             )
 
-    def rebuild(self, name: str, *, progress: Callable[[int], None] | None = None) -> int:
-        """Replay the whole log into ``name``; resumes an interrupted rebuild."""
-        if not self.positions().get(name, (0, False))[1]:
-            self.reset(name)
-        applied = self.catch_up(name, progress=progress)
-        self.db.run(f"UPDATE {POSITIONS} SET rebuilding = 0 WHERE name = %s", (name,), commit=True)
+    def rebuild(
+        self, names: str | Iterable[str], *, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Replay the whole log into the models (in one pass for all of them); an
+        interrupted rebuild resumes from where each model's last batch committed."""
+        group = [names] if isinstance(names, str) else list(names)
+        positions = self.positions()
+        for name in group:
+            if not positions.get(name, (0, False))[1]:
+                self.reset(name)
+        applied = self.catch_up(group, progress=progress)
+        for name in group:
+            self.db.run(
+                f"UPDATE {POSITIONS} SET rebuilding = 0 WHERE name = %s", (name,), commit=True
+            )
         return applied
 
     def checksum(self, name: str) -> str:
@@ -292,8 +318,8 @@ class Projections:
                 head = self.head()
                 positions = self.positions()
                 behind = [n for n in self.models if positions.get(n, (0, False))[0] < head]
-                for name in behind:
-                    self.catch_up(name, until=head)
+                if behind:
+                    self.catch_up(behind, until=head)
             except Exception as error:  # noqa: BLE001  (the loop's top-level handler)
                 if stop.is_set():
                     return  # shutting down: the store may already be closed
