@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -246,12 +246,22 @@ class Projections:
                 )
                 if cursor.rowcount != 1:
                     raise PositionConflict(name)
-            for name in names:
-                model, followed = self.models[name], self._follows[name]
-                for fact in facts:
-                    if fact.event_type in followed:
-                        model.apply(self.db, cursor, fact)
+            with self._pipelined(cursor):
+                for name in names:
+                    model, followed = self.models[name], self._follows[name]
+                    for fact in facts:
+                        if fact.event_type in followed:
+                            model.apply(self.db, cursor, fact)
         return len(notifications)
+
+    def _pipelined(self, cursor: Any) -> AbstractContextManager[Any]:
+        """On PostgreSQL, send a batch's statements without waiting for each answer
+        (psycopg's pipeline mode): one round trip per statement was the bound."""
+        connection = getattr(cursor, "connection", None)
+        if self.db.dialect == SQLITE or connection is None:
+            return nullcontext()
+        pipeline: AbstractContextManager[Any] = connection.pipeline()
+        return pipeline
 
     def position(self, name: str) -> int:
         rows = self.db.run(
