@@ -72,7 +72,7 @@ def machine() -> str:
     try:
         import psycopg
 
-        from benchmarks.encryption import postgres_admin_url
+        from benchmarks.stores import postgres_admin_url
 
         with psycopg.connect(postgres_admin_url(), connect_timeout=3) as connection:
             row = connection.execute("SHOW server_version").fetchone()

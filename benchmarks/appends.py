@@ -19,7 +19,7 @@ from uuid import uuid4
 import psycopg
 
 from benchmarks import Options, Row, workload
-from benchmarks.encryption import postgres_admin_url, postgres_database, postgres_unreachable
+from benchmarks.stores import postgres_admin_url, postgres_database, postgres_unreachable
 from casenet.bootstrap import build_casenet
 from casenet.domain.agency import Agency
 from casenet.settings import load_settings

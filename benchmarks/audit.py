@@ -25,21 +25,22 @@ import hashlib
 import io
 import os
 import pstats
-import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-import psycopg
-from psycopg import sql
 
 from benchmarks import Options, Row, workload
+from benchmarks.stores import (
+    postgres_admin_url,
+    postgres_database,
+    postgres_unreachable,
+    sqlite_database,
+)
 from casenet.application import OPERATOR_ACTOR, Casenet
 from casenet.application.audit import Scope
 from casenet.bootstrap import build_casenet
@@ -54,8 +55,6 @@ from casenet.settings import load_settings
 NAME = "audit"
 TARGET = 0.25
 UNIT = "records/s"
-POSTGRES_URL_VARIABLES = ("CASENET_BENCH_POSTGRES_URL", "CASENET_TEST_POSTGRES_URL")
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SAVE_BATCH = 500  # aggregates per save while filling the store
 
 
@@ -139,10 +138,13 @@ def measure(
                     # set the ceiling.
                     ceiling_times.append(min(sha256_seconds(bodies) for _ in range(5)))
                 if profile:
-                    print_profile(f"{store} export", lambda: casenet.audit.export(
-                        directory / "profiled", Scope("all")))
-                    print_profile(f"{store} verify", lambda: verify(
-                        directory / "profiled", public_key))
+                    print_profile(
+                        f"{store} export",
+                        lambda: casenet.audit.export(directory / "profiled", Scope("all")),
+                    )
+                    print_profile(
+                        f"{store} verify", lambda: verify(directory / "profiled", public_key)
+                    )
             finally:
                 casenet.close()
     ceiling = records / min(ceiling_times)
@@ -181,8 +183,7 @@ def fill(casenet: Casenet, target: int) -> int:
     """At least ``target`` audit records: per case ~1,000 of them, mostly disclosures."""
     app = casenet.app
     agencies = [
-        casenet.agencies.register(OPERATOR_ACTOR, name=f"Agency {i}", kind="ngo")
-        for i in range(4)
+        casenet.agencies.register(OPERATOR_ACTOR, name=f"Agency {i}", kind="ngo") for i in range(4)
     ]
     owner, grantees = agencies[0], agencies[1:]
     worker, _ = casenet.agencies.add_worker(OPERATOR_ACTOR, owner.id, name="W", role="caseworker")
@@ -191,18 +192,29 @@ def fill(casenet: Casenet, target: int) -> int:
     )
     made = len(agencies)
     while made < target:
-        client = Client.register(agency_id=owner.id, name="Client", date_of_birth=None,
-                                 phone=None, address=None)
-        case = Case.open(owner_agency_id=owner.id, worker_id=worker.id, client_id=client.id,
-                         summary="Summary", needs=["housing"])
+        client = Client.register(
+            agency_id=owner.id, name="Client", date_of_birth=None, phone=None, address=None
+        )
+        case = Case.open(
+            owner_agency_id=owner.id,
+            worker_id=worker.id,
+            client_id=client.id,
+            summary="Summary",
+            needs=["housing"],
+        )
         app.save(client, case)
         made += 1
         consents = [
             Consent.grant(
-                case_id=case.id, client_id=client.id, owner_agency_id=owner.id,
-                recording_agency_id=owner.id, grantee_agency_id=grantees[i % 3].id,
+                case_id=case.id,
+                client_id=client.id,
+                owner_agency_id=owner.id,
+                recording_agency_id=owner.id,
+                grantee_agency_id=grantees[i % 3].id,
                 sections=["identity", "needs", "notes.health"][: 1 + i % 3],
-                purpose="referral", method="written", worker_id=worker.id,
+                purpose="referral",
+                method="written",
+                worker_id=worker.id,
             )
             for i in range(60)
         ]
@@ -213,23 +225,34 @@ def fill(casenet: Casenet, target: int) -> int:
         referrals = []
         for i in range(10):
             referral = Referral.request(
-                case_id=case.id, client_id=client.id, from_agency_id=owner.id,
-                to_agency_id=grantees[i % 3].id, service_type="housing", reason="Help",
-                urgency="routine", worker_id=worker.id,
+                case_id=case.id,
+                client_id=client.id,
+                from_agency_id=owner.id,
+                to_agency_id=grantees[i % 3].id,
+                service_type="housing",
+                reason="Help",
+                urgency="routine",
+                worker_id=worker.id,
             )
             for action in ("accept", "start"):
                 referral.move(action, agency_id=grantees[i % 3].id, worker_id=reader.id)
-            referral.move("complete", agency_id=grantees[i % 3].id, worker_id=reader.id,
-                          outcome="got_help")
+            referral.move(
+                "complete", agency_id=grantees[i % 3].id, worker_id=reader.id, outcome="got_help"
+            )
             referrals.append(referral)
         save_in_batches(casenet, referrals)
         made += 40
         under = tuple(c.id for c in consents[1:4:2])
         disclosures = [
             Disclosure.record(
-                case_id=case.id, client_id=client.id, owner_agency_id=owner.id,
-                recipient_agency_id=grantees[0].id, worker_id=reader.id,
-                sections=("identity", "needs"), consent_ids=under, purposes=("referral",),
+                case_id=case.id,
+                client_id=client.id,
+                owner_agency_id=owner.id,
+                recipient_agency_id=grantees[0].id,
+                worker_id=reader.id,
+                sections=("identity", "needs"),
+                consent_ids=under,
+                purposes=("referral",),
             )
             for _ in range(min(859, max(0, target - made)))
         ]
@@ -278,44 +301,6 @@ def print_profile(label: str, call: Callable[[], object], top: int = 14) -> None
 
 
 # --- stores ------------------------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_database(directory: Path) -> Iterator[str]:
-    yield f"sqlite:///{directory / 'casenet.sqlite3'}"
-
-
-def postgres_admin_url() -> str:
-    for variable in POSTGRES_URL_VARIABLES:
-        if os.environ.get(variable):
-            return os.environ[variable]
-    return DEFAULT_POSTGRES_URL
-
-
-def postgres_unreachable(admin_url: str) -> str | None:
-    """Why PostgreSQL cannot be used (one line), or None when it can."""
-    try:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as connection:
-            connection.execute("SELECT 1")
-    except psycopg.Error as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        parts = urlsplit(admin_url)
-        return f"not reachable at {parts.hostname}:{parts.port or 5432} ({first})"
-    return None
-
-
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    """A fresh database on the server, dropped afterwards."""
-    dbname = f"casenet_bench_{secrets.token_hex(6)}"
-    name = sql.Identifier(dbname)
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    try:
-        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{dbname}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,6 @@ less than 10% (ratio >= 0.90).
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 import statistics
 import tempfile
@@ -23,13 +22,15 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
-import psycopg
-from psycopg import sql
-
 from benchmarks import Options, Row, workload
+from benchmarks.stores import (
+    postgres_admin_url,
+    postgres_database,
+    postgres_unreachable,
+    sqlite_database,
+)
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.bootstrap import build_casenet
 from casenet.settings import load_settings
@@ -37,8 +38,6 @@ from casenet.settings import load_settings
 NAME = "encryption"
 TARGET = 0.90
 EVENTS_PER_UNIT = 6  # ClientRegistered, CaseOpened, 3 x CaseNoteAdded, ConsentGranted
-POSTGRES_URL_VARIABLES = ("CASENET_BENCH_POSTGRES_URL", "CASENET_TEST_POSTGRES_URL")
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @dataclass(frozen=True)
@@ -94,9 +93,7 @@ def measure(store: str, fresh_database: FreshDatabase, size: Size, master_keys: 
             "encrypted_events_per_second": encrypted,
             "clear_events_per_second": clear,
             "ratio_per_round": [e / c for e, c in zip(encrypted, clear, strict=True)],
-            "median_ratio": statistics.median(
-                e / c for e, c in zip(encrypted, clear, strict=True)
-            ),
+            "median_ratio": statistics.median(e / c for e, c in zip(encrypted, clear, strict=True)),
         },
     )
 
@@ -198,42 +195,3 @@ def one_client(casenet: Casenet, caseworker: Actor, grantee_id: UUID) -> None:
 
 
 # --- stores ------------------------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_database(data_dir: Path) -> Iterator[str]:
-    """A fresh SQLite file (removed with the temporary directory)."""
-    yield f"sqlite:///{data_dir / 'casenet.sqlite3'}"
-
-
-def postgres_admin_url() -> str:
-    for variable in POSTGRES_URL_VARIABLES:
-        if os.environ.get(variable):
-            return os.environ[variable]
-    return DEFAULT_POSTGRES_URL
-
-
-def postgres_unreachable(admin_url: str) -> str | None:
-    """Why PostgreSQL cannot be used (one line), or None when it can."""
-    try:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as connection:
-            connection.execute("SELECT 1")
-    except psycopg.Error as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        parts = urlsplit(admin_url)
-        return f"not reachable at {parts.hostname}:{parts.port or 5432} ({first})"
-    return None
-
-
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database on the server, dropped afterwards."""
-    dbname = f"casenet_bench_{secrets.token_hex(6)}"
-    name = sql.Identifier(dbname)
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    try:
-        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{dbname}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))

@@ -47,16 +47,19 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from benchmarks import Options, Row, workload
+from benchmarks.stores import (
+    postgres_admin_url,
+    postgres_database,
+    postgres_unreachable,
+    sqlite_database,
+)
 
 NAME = "http"
 CONNECTIONS = 32
 OWNER_READ_TARGET = 0.30  # owner read req/s over the trivial route's
 P99_TARGET_MS = 20.0
-POSTGRES_URL_VARIABLES = ("CASENET_BENCH_POSTGRES_URL", "CASENET_TEST_POSTGRES_URL")
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 HOST = "127.0.0.1"
 
 
@@ -172,47 +175,6 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 # --- the stores ----------------------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_database(data_dir: Path) -> Iterator[str]:
-    yield f"sqlite:///{data_dir / 'casenet.sqlite3'}"
-
-
-def postgres_admin_url() -> str:
-    for variable in POSTGRES_URL_VARIABLES:
-        if os.environ.get(variable):
-            return os.environ[variable]
-    return DEFAULT_POSTGRES_URL
-
-
-def postgres_unreachable(admin_url: str) -> str | None:
-    import psycopg
-
-    try:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as connection:
-            connection.execute("SELECT 1")
-    except psycopg.Error as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        return f"not reachable ({first})"
-    return None
-
-
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    """A fresh database, dropped (WITH (FORCE)) afterwards."""
-    import psycopg
-    from psycopg import sql
-
-    dbname = f"casenet_bench_http_{secrets.token_hex(6)}"
-    name = sql.Identifier(dbname)
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    try:
-        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{dbname}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 # --- the seed ------------------------------------------------------------------------------

@@ -32,14 +32,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
 from benchmarks import Options, workload
+from benchmarks.stores import (
+    postgres_admin_url,
+    postgres_database,
+    postgres_unreachable,
+    sqlite_database,
+)
 
 NAME = "rebuild"
 TARGET = 0.50
@@ -48,8 +51,6 @@ FLAT_MEMORY_SLACK = 1.25
 FULL_SIZES = (100_000, 1_000_000)
 QUICK_SIZES = (20_000, 100_000)
 BATCH = 1000
-POSTGRES_URL_VARIABLES = ("CASENET_BENCH_POSTGRES_URL", "CASENET_TEST_POSTGRES_URL")
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Notes per case; with the rest of a client's history this makes EVENTS_PER_CLIENT.
@@ -66,18 +67,20 @@ def run(quick: bool) -> list[dict[str, Any]]:
     sizes = QUICK_SIZES if quick else FULL_SIZES
     master_keys = f"bench:{base64.b64encode(secrets.token_bytes(32)).decode()}"
     rows: list[dict[str, Any]] = []
-    stores: list[tuple[str, Any]] = [("sqlite", sqlite_store)]
+    stores: list[tuple[str, Any]] = [("sqlite", sqlite_database)]
     admin_url = postgres_admin_url()
     unreachable = postgres_unreachable(admin_url)
     if unreachable:
         print(f"note: {NAME}: PostgreSQL skipped: {unreachable}", flush=True)
     else:
-        stores.append(("postgresql", lambda directory: postgres_store(admin_url)))
+        stores.append(("postgresql", lambda directory: postgres_database(admin_url)))
     for store, fresh_store in stores:
         peaks: list[tuple[int, dict[str, Any]]] = []
         for size in sizes:
-            with tempfile.TemporaryDirectory(prefix="casenet-bench-") as directory, \
-                    fresh_store(Path(directory)) as url:
+            with (
+                tempfile.TemporaryDirectory(prefix="casenet-bench-") as directory,
+                fresh_store(Path(directory)) as url,
+            ):
                 environ = {
                     "CASENET_DATABASE_URL": url,
                     "CASENET_DATA_DIR": str(Path(directory) / "data"),
@@ -87,8 +90,10 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 started = time.perf_counter()
                 events = measure("generate", environ, size)["events"]
                 generated_in = time.perf_counter() - started
-                print(f"{NAME}: {store}: {events:,} events written in {generated_in:.1f} s",
-                      flush=True)
+                print(
+                    f"{NAME}: {store}: {events:,} events written in {generated_in:.1f} s",
+                    flush=True,
+                )
                 # The ceiling is cheap: take it twice before the rebuild and once after,
                 # and keep the best, so a busy minute of the machine does not flatter
                 # the ratio.
@@ -100,30 +105,32 @@ def run(quick: bool) -> list[dict[str, Any]]:
             models = len(rebuild["models"])
             # One pass over the log feeds every read model: the figure is events/s.
             per_pass = events / rebuild["seconds"]
-            rows.append({
-                "workload": NAME,
-                "store": store,
-                "name": f"rebuild of every read model, {events:,} events: events/s",
-                "figure": per_pass,
-                "unit": "events/s",
-                "ceiling": ceiling["events_per_second"],
-                "ratio": per_pass / ceiling["events_per_second"],
-                "target": TARGET,
-                "meets_target": per_pass / ceiling["events_per_second"] >= TARGET,
-                "events": events,
-                "read_models": models,
-                "rebuild_seconds": rebuild["seconds"],
-                "wall_events_per_second": events / rebuild["seconds"],
-                "wall_ratio": events / rebuild["seconds"] / ceiling["events_per_second"],
-                "per_model_events_per_second": {
-                    name: events / seconds for name, seconds in rebuild["models"].items()
-                },
-                "ceiling_samples": [c["events_per_second"] for c in ceilings],
-                "peak_rss_mib": rebuild["peak_rss_kib"] / 1024,
-                "baseline_rss_mib": rebuild["baseline_rss_kib"] / 1024,
-                "ceiling_peak_rss_mib": ceiling["peak_rss_kib"] / 1024,
-                "generate_seconds": generated_in,
-            })
+            rows.append(
+                {
+                    "workload": NAME,
+                    "store": store,
+                    "name": f"rebuild of every read model, {events:,} events: events/s",
+                    "figure": per_pass,
+                    "unit": "events/s",
+                    "ceiling": ceiling["events_per_second"],
+                    "ratio": per_pass / ceiling["events_per_second"],
+                    "target": TARGET,
+                    "meets_target": per_pass / ceiling["events_per_second"] >= TARGET,
+                    "events": events,
+                    "read_models": models,
+                    "rebuild_seconds": rebuild["seconds"],
+                    "wall_events_per_second": events / rebuild["seconds"],
+                    "wall_ratio": events / rebuild["seconds"] / ceiling["events_per_second"],
+                    "per_model_events_per_second": {
+                        name: events / seconds for name, seconds in rebuild["models"].items()
+                    },
+                    "ceiling_samples": [c["events_per_second"] for c in ceilings],
+                    "peak_rss_mib": rebuild["peak_rss_kib"] / 1024,
+                    "baseline_rss_mib": rebuild["baseline_rss_kib"] / 1024,
+                    "ceiling_peak_rss_mib": ceiling["peak_rss_kib"] / 1024,
+                    "generate_seconds": generated_in,
+                }
+            )
             peaks.append((events, rebuild))
         rows.append(memory_row(store, peaks))
     return rows
@@ -145,9 +152,7 @@ def memory_row(store: str, peaks: list[tuple[int, dict[str, Any]]]) -> dict[str,
         "ratio": large_mib / small_mib,
         "target": None,  # lower is better: see "flat"
         "flat": large_mib <= small_mib * FLAT_MEMORY_SLACK,
-        "peak_rss_mib_by_events": {
-            str(events): m["peak_rss_kib"] / 1024 for events, m in peaks
-        },
+        "peak_rss_mib_by_events": {str(events): m["peak_rss_kib"] / 1024 for events, m in peaks},
         "growth_above_baseline_mib": {str(small): growth_small, str(large): growth_large},
     }
 
@@ -156,11 +161,19 @@ def to_row(row: dict[str, Any]) -> Any:
     """A row of this module as the benchmark runner's ``Row`` (for its registry)."""
     from benchmarks import Row
 
-    details = {k: v for k, v in row.items()
-               if k not in ("workload", "store", "name", "figure", "unit", "ceiling", "target")}
+    details = {
+        k: v
+        for k, v in row.items()
+        if k not in ("workload", "store", "name", "figure", "unit", "ceiling", "target")
+    }
     return Row(
-        workload=row["workload"], store=row["store"], figure=f"{row['name']} ({row['unit']})",
-        value=row["figure"], ceiling=row["ceiling"], target=row["target"], details=details,
+        workload=row["workload"],
+        store=row["store"],
+        figure=f"{row['name']} ({row['unit']})",
+        value=row["figure"],
+        ceiling=row["ceiling"],
+        target=row["target"],
+        details=details,
     )
 
 
@@ -191,38 +204,60 @@ def generate(environ: dict[str, str], events: int) -> int:
             owner, other = agencies[i % 4].id, agencies[(i + 1) % 4].id
             worker, receiver = workers[i % 4], workers[(i + 1) % 4]
             client = Client.register(
-                agency_id=owner, name=f"Client {i}", date_of_birth="1984-02-29",
-                phone="+254 700 000000", address=f"{i} River Road",
+                agency_id=owner,
+                name=f"Client {i}",
+                date_of_birth="1984-02-29",
+                phone="+254 700 000000",
+                address=f"{i} River Road",
             )
             case = Case.open(
-                owner_agency_id=owner, worker_id=worker, client_id=client.id,
+                owner_agency_id=owner,
+                worker_id=worker,
+                client_id=client.id,
                 summary="Her job clashes with her husband's hospital appointments",
                 needs=["employment", "healthcare_access"],
             )
             for n in range(NOTES_PER_CASE):
                 case.add_note(
-                    worker_id=worker, category=NOTE_CATEGORIES[n % len(NOTE_CATEGORIES)],
+                    worker_id=worker,
+                    category=NOTE_CATEGORIES[n % len(NOTE_CATEGORIES)],
                     text="Called the client; she will bring the forms on Monday.",
                 )
             consents = [
                 Consent.grant(
-                    case_id=case.id, client_id=client.id, owner_agency_id=owner,
-                    recording_agency_id=owner, grantee_agency_id=other, sections=sections,
-                    purpose="referral", method="written", worker_id=worker,
+                    case_id=case.id,
+                    client_id=client.id,
+                    owner_agency_id=owner,
+                    recording_agency_id=owner,
+                    grantee_agency_id=other,
+                    sections=sections,
+                    purpose="referral",
+                    method="written",
+                    worker_id=worker,
                     evidence="Signed form, scanned",
                 )
                 for sections in (["identity", "needs"], ["summary", "notes.health"])
             ]
             consents[1].withdraw(recording_agency_id=owner, worker_id=worker, reason="Asked")
             referral = Referral.request(
-                case_id=case.id, client_id=client.id, from_agency_id=owner, to_agency_id=other,
-                service_type="appointment_rescheduling", reason="Move the Tuesday slot",
-                urgency="routine", worker_id=worker, consent_id=consents[0].id,
+                case_id=case.id,
+                client_id=client.id,
+                from_agency_id=owner,
+                to_agency_id=other,
+                service_type="appointment_rescheduling",
+                reason="Move the Tuesday slot",
+                urgency="routine",
+                worker_id=worker,
+                consent_id=consents[0].id,
             )
             for action in ("accept", "start"):
                 referral.move(action, agency_id=other, worker_id=receiver)
-            for side, by in ((other, receiver), (owner, worker), (other, receiver),
-                             (owner, worker)):
+            for side, by in (
+                (other, receiver),
+                (owner, worker),
+                (other, receiver),
+                (owner, worker),
+            ):
                 referral.post_message(agency_id=side, worker_id=by, text="Which Tuesday?")
             referral.move("complete", agency_id=other, worker_id=receiver, outcome="got_help")
             case.close(worker_id=worker, reason="Resolved")
@@ -245,7 +280,11 @@ def measure(kind: str, environ: dict[str, str], events: int = 0) -> dict[str, An
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CASENET_")}
     result = subprocess.run(  # noqa: S603  (this interpreter, this module)
         [sys.executable, "-m", "benchmarks.rebuild", "--measure", kind, "--events", str(events)],
-        env={**clean, **environ}, cwd=ROOT, capture_output=True, text=True, check=False,
+        env={**clean, **environ},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         raise RuntimeError(f"{kind} measurement failed: {result.stderr.strip()[-2000:]}")
@@ -311,72 +350,35 @@ def measure_here(kind: str) -> dict[str, Any]:
     }
 
 
-# --- stores --------------------------------------------------------------------------------
-
-
-@contextmanager
-def sqlite_store(directory: Path) -> Iterator[str]:
-    yield f"sqlite:///{directory / 'casenet.sqlite3'}"
-
-
-def postgres_admin_url() -> str:
-    for variable in POSTGRES_URL_VARIABLES:
-        if os.environ.get(variable):
-            return os.environ[variable]
-    return DEFAULT_POSTGRES_URL
-
-
-def postgres_unreachable(url: str) -> str | None:
-    """None if PostgreSQL answers at ``url``; else one line saying why not."""
-    import psycopg
-
-    try:
-        with psycopg.connect(url, connect_timeout=5) as connection:
-            connection.execute("SELECT 1")
-    except psycopg.Error as error:
-        return (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return None
-
-
-@contextmanager
-def postgres_store(admin_url: str) -> Iterator[str]:
-    """A fresh database on the server, dropped afterwards."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"casenet_bench_{uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
 # --- running it alone ----------------------------------------------------------------------
 
 
 def print_rows(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         if row["unit"] == "MiB":
-            print(f"{row['store']:<10} {row['name']}: {row['figure']:.1f} MiB vs "
-                  f"{row['ceiling']:.1f} MiB (x{row['ratio']:.2f}, "
-                  f"{'flat' if row['flat'] else 'NOT flat'}); above baseline: "
-                  + ", ".join(f"{k} events {v:.1f} MiB"
-                              for k, v in row["growth_above_baseline_mib"].items()))
+            print(
+                f"{row['store']:<10} {row['name']}: {row['figure']:.1f} MiB vs "
+                f"{row['ceiling']:.1f} MiB (x{row['ratio']:.2f}, "
+                f"{'flat' if row['flat'] else 'NOT flat'}); above baseline: "
+                + ", ".join(
+                    f"{k} events {v:.1f} MiB" for k, v in row["growth_above_baseline_mib"].items()
+                )
+            )
             continue
         verdict = "ok" if row["meets_target"] else "MISSED"
-        print(f"{row['store']:<10} {row['name']}: {row['figure']:,.0f} vs ceiling "
-              f"{row['ceiling']:,.0f} {row['unit']} = {row['ratio']:.2f} "
-              f"(target >= {row['target']:.2f}: {verdict}); wall {row['rebuild_seconds']:.1f} s "
-              f"= {row['wall_events_per_second']:,.0f} events/s "
-              f"({row['wall_ratio']:.2f} of ceiling); peak RSS {row['peak_rss_mib']:.1f} MiB")
-        print("           per read model: " + ", ".join(
-            f"{name} {rate:,.0f}" for name, rate in row["per_model_events_per_second"].items()
-        ))
+        print(
+            f"{row['store']:<10} {row['name']}: {row['figure']:,.0f} vs ceiling "
+            f"{row['ceiling']:,.0f} {row['unit']} = {row['ratio']:.2f} "
+            f"(target >= {row['target']:.2f}: {verdict}); wall {row['rebuild_seconds']:.1f} s "
+            f"= {row['wall_events_per_second']:,.0f} events/s "
+            f"({row['wall_ratio']:.2f} of ceiling); peak RSS {row['peak_rss_mib']:.1f} MiB"
+        )
+        print(
+            "           per read model: "
+            + ", ".join(
+                f"{name} {rate:,.0f}" for name, rate in row["per_model_events_per_second"].items()
+            )
+        )
 
 
 def _registered(options: Options) -> list[Any]:

@@ -111,7 +111,9 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         route_handlers=CONTROLLERS,
         state=State({"casenet": services, "settings": settings}),
         dependencies={
-            "actor": Provide(resolve_actor, sync_to_thread=True),
+            # Authentication is one indexed query: measured, a thread hop for it cost
+            # more than it (owner reads on SQLite 500 -> 677 req/s without the hop).
+            "actor": Provide(resolve_actor, sync_to_thread=False),
             "casenet": Provide(provide_casenet, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
