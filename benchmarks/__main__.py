@@ -107,8 +107,8 @@ def refresh_markdown() -> None:
                 f">= {target:.2f} " + ("met" if row.get("meets_target") else "**missed**")
             )
             lines.append(
-                f"| {row['workload']} | {row['store']} | {row['figure']} | {row['value']:,.0f} "
-                f"| {row['ceiling']:,.0f} | {row['ratio']:.3f} | {verdict} | {run} |"
+                f"| {row['workload']} | {row['store']} | {row['figure']} | {number(row['value'])} "
+                f"| {number(row['ceiling'])} | {row['ratio']:.3f} | {verdict} | {run} |"
             )
     lines.append(END)
     text = MARKDOWN.read_text()
@@ -137,6 +137,11 @@ def write_json(name: str, options: Options, rows: list[Row], seconds: float) -> 
     return path
 
 
+def number(value: float) -> str:
+    """Rates as whole numbers; small figures (milliseconds) with two decimals."""
+    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
 def print_table(rows: list[Row]) -> None:
     header = ("workload", "store", "figure", "value", "ceiling", "ratio", "target")
     lines = [
@@ -144,8 +149,8 @@ def print_table(rows: list[Row]) -> None:
             row.workload,
             row.store,
             row.figure,
-            f"{row.value:,.0f}",
-            f"{row.ceiling:,.0f}",
+            number(row.value),
+            number(row.ceiling),
             f"{row.ratio:.3f}",
             "-" if row.target is None else f">={row.target:.2f} "
             + ("ok" if row.meets_target else "MISSED"),

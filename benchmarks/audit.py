@@ -64,7 +64,7 @@ class Size:
     rounds: int  # measurements of each figure; the best counts
 
 
-QUICK = Size(records=20_000, rounds=2)
+QUICK = Size(records=10_000, rounds=2)
 FULL = Size(records=100_000, rounds=3)
 
 FreshDatabase = Callable[[Path], AbstractContextManager[str]]

@@ -69,7 +69,7 @@ class Size:
     warmup: float
 
 
-QUICK = Size(seconds=3, warmup=1)
+QUICK = Size(seconds=2, warmup=1)
 FULL = Size(seconds=10, warmup=2)
 
 

@@ -49,7 +49,7 @@ TARGET = 0.50
 #: Memory is "flat" if the large size's peak is at most this much above the small one's.
 FLAT_MEMORY_SLACK = 1.25
 FULL_SIZES = (100_000, 1_000_000)
-QUICK_SIZES = (20_000, 100_000)
+QUICK_SIZES = (5_000, 20_000)
 BATCH = 1000
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -225,7 +225,7 @@ class ProjectionsContract:
     ) -> None:
         projections = casenet.app.projections
         write_history(casenet)
-        projections.ensure_current()
+        projections.catch_up(projections.names())
         caught_up = projections.head()
         actor_agency = casenet.agencies.register(OPERATOR_ACTOR, name="Late", kind="ngo")
         worker, _ = casenet.agencies.add_worker(
@@ -243,7 +243,7 @@ class ProjectionsContract:
             (caught_up, head, head - caught_up, False)
         ] * len(projections.models)
 
-        projections.ensure_current()
+        projections.catch_up(projections.names())
 
         after = projections.status()
         assert [(s.position, s.lag, s.rebuilding) for s in after] == [

@@ -121,7 +121,7 @@ class DirectoryQueries:
         )
         params = (hash_token(token),)
         row = self.app.database.run(query, params, commit=False)[0]
-        if int(row["position"]) < int(row["head"]):
+        if projections.has_pending("directory", int(row["position"]), int(row["head"])):
             projections.catch_up("directory", until=int(row["head"]))
             row = self.app.database.run(query, params, commit=False)[0]
         if row["worker_id"] is None:

@@ -121,6 +121,9 @@ class Projections:
         self.models = {model.name: model for model in models}
         self._locks = {name: threading.Lock() for name in self.models}
         self._follows = {name: frozenset(model.follows) for name, model in self.models.items()}
+        self._topics = {
+            name: sorted(get_topic(t) for t in follows) for name, follows in self._follows.items()
+        }
         table = getattr(recorder, "events_table_name", "stored_events")
         column = "rowid" if database.dialect == SQLITE else "notification_id"
         #: The log's head as a scalar subquery, to ask it in the same round trip as more.
@@ -183,9 +186,26 @@ class Projections:
             tuple(wanted),
             commit=False,
         )
-        behind = [str(r["name"]) for r in rows if int(r["position"]) < int(r["head"])]
+        behind = [
+            str(r["name"])
+            for r in rows
+            if self.has_pending(str(r["name"]), int(r["position"]), int(r["head"]))
+        ]
         if behind:
             self.catch_up(behind, until=int(rows[0]["head"]))
+
+    def has_pending(self, name: str, position: int, head: int) -> bool:
+        """Whether the log holds, after ``position`` and up to ``head``, an event the
+        model follows. A model behind only by events it ignores (a disclosure, for
+        the directory) answers exactly as if current: no write is needed to read it,
+        and the background runner moves its position later."""
+        if position >= head:
+            return False
+        return bool(
+            self.recorder.select_notifications(
+                start=position + 1, limit=1, stop=head, topics=self._topics[name]
+            )
+        )
 
     def catch_up(
         self,
