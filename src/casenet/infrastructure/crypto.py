@@ -220,10 +220,6 @@ class KeyRing:
         with self._lock:
             self._cache[subject_id] = (time.monotonic(), None)
 
-    def forget_cache(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
     def rotate(self) -> int:
         """Re-wrap every data key under the newest master key; returns how many moved."""
         moved = 0

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
@@ -382,13 +381,3 @@ def to_fact(notification: Notification, follows: frozenset[type[DomainEvent]]) -
         version=notification.originator_version,
         state=state,
     )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    """Poll ``condition`` until true or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
