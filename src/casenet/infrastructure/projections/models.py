@@ -461,13 +461,20 @@ class FeedModel(ReadModel):
         )
 
     def _parties(self, db: Database, cursor: Any, aggregate_id: str) -> tuple[str, str]:
-        _execute(
-            db,
-            cursor,
-            "SELECT first_agency_id, second_agency_id FROM rm_feed_parties WHERE aggregate_id = %s",
-            (aggregate_id,),
-        )
-        row = cursor.fetchone()
+        # A cursor of its own, in the same transaction: in PostgreSQL's pipeline mode
+        # the batch's shared cursor may still hold an earlier statement's result.
+        reader = cursor.connection.cursor()
+        try:
+            _execute(
+                db,
+                reader,
+                "SELECT first_agency_id, second_agency_id FROM rm_feed_parties "
+                "WHERE aggregate_id = %s",
+                (aggregate_id,),
+            )
+            row = reader.fetchone()
+        finally:
+            reader.close()
         return (str(row["first_agency_id"]), str(row["second_agency_id"]))
 
 
