@@ -84,10 +84,13 @@ def test_a_follower_never_skips_while_threads_commit_in_groups(casenet: Casenet)
     def follow() -> None:
         nonlocal polls_with_news
         while True:
+            # Read the flag before polling: an empty poll that began after every writer
+            # had finished proves the follower has seen everything.
+            writers_done = stop.is_set()
             batch = recorder.select_notifications(start=(seen[-1] if seen else 0) + 1, limit=500)
             seen.extend(n.id for n in batch)
             polls_with_news += bool(batch)
-            if stop.is_set() and not batch:
+            if writers_done and not batch:
                 return
 
     def write(saves: int, failures: list[Any]) -> None:
