@@ -35,7 +35,7 @@ class Casenet:
         self.feed = FeedQueries(app)
         self.cases = CaseService(app, self.case_queries)
         self.consents = ConsentService(app, self.cases)
-        self.referrals = ReferralService(app, self.cases, self.consents)
+        self.referrals = ReferralService(app, self.cases, self.consents, self.referral_queries)
 
     def close(self) -> None:
         self.app.close()

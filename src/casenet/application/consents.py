@@ -63,10 +63,7 @@ class ConsentService:
 
     def owned_consent(self, actor: Actor, consent_id: UUID) -> Consent:
         """The consent, if the actor's agency owns its case; else it does not exist for them."""
-        consent = self.app.get(Consent, consent_id)
-        if actor.agency_id != consent.owner_agency_id:
-            raise NotFound("consent not found")
-        return consent
+        return self.cases.queries.consent(actor, consent_id)
 
     def withdraw(
         self, actor: Actor, consent_id: UUID, *, reason: str, expected_version: int | None = None

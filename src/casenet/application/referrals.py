@@ -7,6 +7,7 @@ from uuid import UUID
 from casenet.application.actor import CASE_WRITERS, Actor
 from casenet.application.cases import CaseService
 from casenet.application.consents import ConsentService
+from casenet.application.queries import ReferralQueries
 from casenet.application.store import CasenetApplication
 from casenet.domain.consent import Consent
 from casenet.domain.errors import InvalidInput, NotFound, check_expected_version
@@ -17,9 +18,14 @@ class ReferralService:
     """The closed loop between the referring and the receiving agency."""
 
     def __init__(
-        self, app: CasenetApplication, cases: CaseService, consents: ConsentService
+        self,
+        app: CasenetApplication,
+        cases: CaseService,
+        consents: ConsentService,
+        queries: ReferralQueries,
     ) -> None:
         self.app = app
+        self.queries = queries
         self.cases = cases
         self.consents = consents
 
@@ -67,10 +73,7 @@ class ReferralService:
 
     def party_referral(self, actor: Actor, referral_id: UUID) -> Referral:
         """The referral, if the actor's agency is one of its two parties."""
-        referral = self.app.get(Referral, referral_id)
-        if actor.agency_id is None or referral.party_of(actor.agency_id) is None:
-            raise NotFound("referral not found")
-        return referral
+        return self.queries.party_referral(actor, referral_id)
 
     def move(
         self,
