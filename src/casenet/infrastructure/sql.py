@@ -8,7 +8,7 @@ setting (``CASENET_DATABASE_URL``) selects everything. Queries are written with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 from uuid import UUID
@@ -81,6 +81,27 @@ class Database:
             cursor.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (fingerprint TEXT NOT NULL)")
             cursor.execute(f"DELETE FROM {SCHEMA_TABLE}")
             cursor.execute(self.sql(f"INSERT INTO {SCHEMA_TABLE} VALUES (%s)"), (fingerprint,))
+
+    def write_many(self, cursor: Any, query: str, rows: Collection[Sequence[Any]]) -> None:
+        """Run one statement once per row, in one go (nothing is sent for no rows)."""
+        if rows:
+            cursor.executemany(self.sql(query), rows)
+
+    def insert_rows(self, cursor: Any, table: str, rows: Collection[Sequence[Any]]) -> None:
+        """Insert ``rows`` (values in the table's column order) into ``table``.
+
+        PostgreSQL gets them by COPY: psycopg's executemany costs some 15 µs a row in
+        Python, COPY about 1. SQLite's executemany loops in C already.
+        """
+        if not rows:
+            return
+        if self.dialect == SQLITE:
+            marks = ", ".join("?" * len(next(iter(rows))))
+            cursor.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+            return
+        with cursor.copy(f"COPY {table} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def run(self, query: str, params: tuple[Any, ...] = (), *, commit: bool) -> list[Any]:
         """Run one statement in its own transaction; rows (mapping-like) if any."""

@@ -8,11 +8,13 @@ is erased.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import msgspec
 
 from casenet.domain.agency import AgencyRegistered, ServicesReplaced, WorkerAdded, WorkerRevoked
+from casenet.domain.aggregate import DomainEvent
 from casenet.domain.case import CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened
 from casenet.domain.client import ClientErased, ClientRegistered
 from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
@@ -33,8 +35,12 @@ def as_json(value: Any) -> str:
     return _JSON.encode(value).decode()
 
 
-def _execute(db: Database, cursor: Any, query: str, params: tuple[Any, ...]) -> None:
-    cursor.execute(db.sql(query), params)
+# How a model applies a batch: rows its batch creates are built in memory and the
+# batch's later events change them there; events on rows from earlier batches are
+# folded into one UPDATE per row, whose effect is that of the events one at a time
+# (counts add up, the last version and time win, COALESCE keeps the last value set).
+# Those UPDATEs go first, then the INSERTs: an UPDATE of a key the batch creates later
+# meets the table as it was before the batch, as it would have one event at a time.
 
 
 class DirectoryModel(ReadModel):
@@ -58,14 +64,15 @@ class DirectoryModel(ReadModel):
     def primary_keys(self) -> dict[str, str]:
         return {"rm_agencies": "agency_id", "rm_workers": "worker_id"}
 
-    def apply(self, db: Database, cursor: Any, fact: StoredFact) -> None:
-        s = fact.state
-        if fact.event_type is AgencyRegistered:
-            _execute(
-                db,
-                cursor,
-                "INSERT INTO rm_agencies VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (
+    def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
+        agencies: dict[str, list[Any]] = {}  # created by this batch
+        changed: dict[str, list[Any]] = {}  # earlier agencies: [services or None, version, at]
+        workers: dict[str, list[Any]] = {}
+        revoked: dict[str, None] = {}  # earlier workers
+        for fact in facts:
+            s, kind = fact.state, fact.event_type
+            if kind is AgencyRegistered:
+                agencies[fact.aggregate_id] = [
                     fact.aggregate_id,
                     s["name"],
                     s["kind"],
@@ -74,35 +81,55 @@ class DirectoryModel(ReadModel):
                     fact.version,
                     fact.at,
                     fact.at,
-                ),
-            )
-            return
-        if fact.event_type is ServicesReplaced:
-            _execute(
-                db,
-                cursor,
-                "UPDATE rm_agencies SET services = %s WHERE agency_id = %s",
-                (as_json(s["services"]), fact.aggregate_id),
-            )
-        elif fact.event_type is WorkerAdded:
-            _execute(
-                db,
-                cursor,
-                "INSERT INTO rm_workers VALUES (%s, %s, %s, %s, %s, 1, %s)",
-                (s["worker_id"], fact.aggregate_id, s["name"], s["role"], s["token_hash"], fact.at),
-            )
-        elif fact.event_type is WorkerRevoked:
-            _execute(
-                db,
-                cursor,
-                "UPDATE rm_workers SET active = 0 WHERE worker_id = %s",
-                (s["worker_id"],),
-            )
-        _execute(
-            db,
+                ]
+                continue
+            services = as_json(s["services"]) if kind is ServicesReplaced else None
+            if kind is WorkerAdded:
+                worker_id = s["worker_id"]
+                workers[worker_id] = [
+                    worker_id,
+                    fact.aggregate_id,
+                    s["name"],
+                    s["role"],
+                    s["token_hash"],
+                    1,
+                    fact.at,
+                ]
+            elif kind is WorkerRevoked:
+                if (worker := workers.get(s["worker_id"])) is not None:
+                    worker[5] = 0
+                else:
+                    revoked[s["worker_id"]] = None
+            if (agency := agencies.get(fact.aggregate_id)) is not None:
+                if services is not None:
+                    agency[4] = services
+                agency[5], agency[7] = fact.version, fact.at
+            elif (change := changed.get(fact.aggregate_id)) is not None:
+                if services is not None:
+                    change[0] = services
+                change[1], change[2] = fact.version, fact.at
+            else:
+                changed[fact.aggregate_id] = [services, fact.version, fact.at]
+        db.write_many(
             cursor,
-            "UPDATE rm_agencies SET version = %s, updated_at = %s WHERE agency_id = %s",
-            (fact.version, fact.at, fact.aggregate_id),
+            "UPDATE rm_agencies SET services = COALESCE(%s, services), version = %s, "
+            "updated_at = %s WHERE agency_id = %s",
+            [(*change, agency_id) for agency_id, change in changed.items()],
+        )
+        db.write_many(
+            cursor,
+            "UPDATE rm_workers SET active = 0 WHERE worker_id = %s",
+            [(worker_id,) for worker_id in revoked],
+        )
+        db.insert_rows(
+            cursor,
+            "rm_agencies",
+            list(agencies.values()),
+        )
+        db.insert_rows(
+            cursor,
+            "rm_workers",
+            list(workers.values()),
         )
 
 
@@ -137,54 +164,83 @@ class CasesModel(ReadModel):
     def primary_keys(self) -> dict[str, str]:
         return {"rm_clients": "client_id", "rm_cases": "case_id"}
 
-    def apply(self, db: Database, cursor: Any, fact: StoredFact) -> None:
-        s = fact.state
-        kind = fact.event_type
-        if kind is ClientRegistered:
-            _execute(
-                db,
-                cursor,
-                "INSERT INTO rm_clients VALUES (%s, %s, %s, 0, %s)",
-                (fact.aggregate_id, s["registered_by_agency_id"], s["name"], fact.at),
-            )
-            return
-        if kind is ClientErased:
-            _execute(
-                db,
-                cursor,
-                "UPDATE rm_clients SET erased = 1, name_ciphertext = NULL WHERE client_id = %s",
-                (fact.aggregate_id,),
-            )
-            return
-        if kind is CaseOpened:
-            _execute(
-                db,
-                cursor,
-                "INSERT INTO rm_cases VALUES (%s, %s, %s, 'open', %s, 0, %s, %s, %s)",
-                (
+    def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
+        clients: dict[str, list[Any]] = {}  # created by this batch
+        erased: dict[str, None] = {}  # earlier clients
+        cases: dict[str, list[Any]] = {}
+        changed: dict[str, list[Any]] = {}  # earlier cases: [notes, version, at, status]
+        for fact in facts:
+            kind = fact.event_type
+            status = _CASE_STATUS.get(kind)
+            if status is not None:  # a note (most of a log), a closing or a reopening
+                notes = 1 if kind is CaseNoteAdded else 0
+                if (case := cases.get(fact.aggregate_id)) is not None:
+                    case[5] += notes
+                    case[6], case[8] = fact.version, fact.at
+                    if status:
+                        case[3] = status
+                elif (change := changed.get(fact.aggregate_id)) is not None:
+                    change[0] += notes
+                    change[1], change[2] = fact.version, fact.at
+                    if status:
+                        change[3] = status
+                else:
+                    changed[fact.aggregate_id] = [notes, fact.version, fact.at, status or None]
+                continue
+            s = fact.state
+            if kind is CaseOpened:
+                cases[fact.aggregate_id] = [
                     fact.aggregate_id,
                     s["owner_agency_id"],
                     s["client_id"],
+                    "open",
                     as_json(s["needs"]),
+                    0,
                     fact.version,
                     fact.at,
                     fact.at,
-                ),
-            )
-            return
-        change = {
-            CaseNoteAdded: "",
-            CaseClosed: ", status = 'closed'",
-            CaseReopened: ", status = 'open'",
-        }[kind]
-        notes = 1 if kind is CaseNoteAdded else 0
-        _execute(
-            db,
+                ]
+            elif kind is ClientRegistered:
+                clients[fact.aggregate_id] = [
+                    fact.aggregate_id,
+                    s["registered_by_agency_id"],
+                    s["name"],
+                    0,
+                    fact.at,
+                ]
+            elif (client := clients.get(fact.aggregate_id)) is not None:  # ClientErased
+                client[2], client[3] = None, 1
+            else:
+                erased[fact.aggregate_id] = None
+        db.write_many(
             cursor,
-            f"UPDATE rm_cases SET note_count = note_count + %s, version = %s, updated_at = %s"
-            f"{change} WHERE case_id = %s",
-            (notes, fact.version, fact.at, fact.aggregate_id),
+            "UPDATE rm_clients SET erased = 1, name_ciphertext = NULL WHERE client_id = %s",
+            [(client_id,) for client_id in erased],
         )
+        db.write_many(
+            cursor,
+            "UPDATE rm_cases SET note_count = note_count + %s, version = %s, updated_at = %s, "
+            "status = COALESCE(%s, status) WHERE case_id = %s",
+            [(*change, case_id) for case_id, change in changed.items()],
+        )
+        db.insert_rows(
+            cursor,
+            "rm_clients",
+            list(clients.values()),
+        )
+        db.insert_rows(
+            cursor,
+            "rm_cases",
+            list(cases.values()),
+        )
+
+
+#: The status a case's event leaves it in ("" for a note: unchanged).
+_CASE_STATUS: dict[type[DomainEvent], str] = {
+    CaseNoteAdded: "",
+    CaseClosed: "closed",
+    CaseReopened: "open",
+}
 
 
 class ConsentsModel(ReadModel):
@@ -213,16 +269,14 @@ class ConsentsModel(ReadModel):
     def primary_keys(self) -> dict[str, str]:
         return {"rm_consents": "consent_id"}
 
-    def apply(self, db: Database, cursor: Any, fact: StoredFact) -> None:
-        s = fact.state
-        if fact.event_type is ConsentGranted:
-            valid_until = s["valid_until"]
-            _execute(
-                db,
-                cursor,
-                "INSERT INTO rm_consents VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s)",
-                (
+    def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
+        consents: dict[str, list[Any]] = {}  # granted in this batch
+        withdrawn: dict[str, tuple[str, int]] = {}  # earlier consents: (at, version)
+        for fact in facts:
+            s = fact.state
+            if fact.event_type is ConsentGranted:
+                valid_until = s["valid_until"]
+                consents[fact.aggregate_id] = [
                     fact.aggregate_id,
                     s["case_id"],
                     s["client_id"],
@@ -233,17 +287,24 @@ class ConsentsModel(ReadModel):
                     s["method"],
                     None if valid_until is None else normalise_time(valid_until),
                     fact.at,
+                    None,
                     s["recorded_by_worker_id"],
                     fact.version,
-                ),
-            )
-        else:
-            _execute(
-                db,
-                cursor,
-                "UPDATE rm_consents SET withdrawn_at = %s, version = %s WHERE consent_id = %s",
-                (fact.at, fact.version, fact.aggregate_id),
-            )
+                ]
+            elif (consent := consents.get(fact.aggregate_id)) is not None:
+                consent[10], consent[12] = fact.at, fact.version
+            else:
+                withdrawn[fact.aggregate_id] = (fact.at, fact.version)
+        db.write_many(
+            cursor,
+            "UPDATE rm_consents SET withdrawn_at = %s, version = %s WHERE consent_id = %s",
+            [(*change, consent_id) for consent_id, change in withdrawn.items()],
+        )
+        db.insert_rows(
+            cursor,
+            "rm_consents",
+            list(consents.values()),
+        )
 
 
 class ReferralsModel(ReadModel):
@@ -272,15 +333,15 @@ class ReferralsModel(ReadModel):
     def primary_keys(self) -> dict[str, str]:
         return {"rm_referrals": "referral_id", "rm_referral_history": "referral_id, version"}
 
-    def apply(self, db: Database, cursor: Any, fact: StoredFact) -> None:
-        s = fact.state
-        if fact.event_type is ReferralRequested:
-            _execute(
-                db,
-                cursor,
-                "INSERT INTO rm_referrals VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, 'requested', %s, NULL, 0, %s, %s, %s)",
-                (
+    def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
+        referrals: dict[str, list[Any]] = {}  # requested in this batch
+        # Earlier referrals: [messages, status or None, outcome or None, version, at].
+        changed: dict[str, list[Any]] = {}
+        history: list[tuple[Any, ...]] = []
+        for fact in facts:
+            s, kind = fact.state, fact.event_type
+            if kind is ReferralRequested:
+                referrals[fact.aggregate_id] = [
                     fact.aggregate_id,
                     s["case_id"],
                     s["client_id"],
@@ -288,56 +349,73 @@ class ReferralsModel(ReadModel):
                     s["to_agency_id"],
                     s["service_type"],
                     s["urgency"],
+                    "requested",
                     s["consent_id"],
+                    None,
+                    0,
                     fact.version,
                     fact.at,
                     fact.at,
-                ),
-            )
-            self._history(db, cursor, fact, "requested", s["from_agency_id"], None)
-            return
-        if fact.event_type is ReferralMessagePosted:
-            _execute(
-                db,
-                cursor,
-                "UPDATE rm_referrals SET message_count = message_count + 1, version = %s, "
-                "updated_at = %s WHERE referral_id = %s",
-                (fact.version, fact.at, fact.aggregate_id),
-            )
-            return
-        status = STATUS_OF_EVENT[fact.event_type]  # type: ignore[index]
-        outcome = s.get("outcome") if fact.event_type is ReferralCompleted else None
-        _execute(
-            db,
+                ]
+                history.append(
+                    (
+                        fact.aggregate_id,
+                        fact.version,
+                        "requested",
+                        fact.at,
+                        s["from_agency_id"],
+                        s["worker_id"],
+                        None,
+                    )
+                )
+                continue
+            messages = 1 if kind is ReferralMessagePosted else 0
+            status = None if messages else STATUS_OF_EVENT[kind]  # type: ignore[index]
+            outcome = s.get("outcome") if kind is ReferralCompleted else None
+            if (referral := referrals.get(fact.aggregate_id)) is not None:
+                referral[10] += messages
+                if status is not None:
+                    referral[7] = status
+                if outcome is not None:
+                    referral[9] = outcome
+                referral[11], referral[13] = fact.version, fact.at
+            elif (change := changed.get(fact.aggregate_id)) is not None:
+                change[0] += messages
+                if status is not None:
+                    change[1] = status
+                if outcome is not None:
+                    change[2] = outcome
+                change[3], change[4] = fact.version, fact.at
+            else:
+                changed[fact.aggregate_id] = [messages, status, outcome, fact.version, fact.at]
+            if status is not None:
+                history.append(
+                    (
+                        fact.aggregate_id,
+                        fact.version,
+                        status,
+                        fact.at,
+                        s["agency_id"],
+                        s["worker_id"],
+                        outcome,
+                    )
+                )
+        db.write_many(
             cursor,
-            "UPDATE rm_referrals SET status = %s, outcome = COALESCE(%s, outcome), version = %s, "
+            "UPDATE rm_referrals SET message_count = message_count + %s, "
+            "status = COALESCE(%s, status), outcome = COALESCE(%s, outcome), version = %s, "
             "updated_at = %s WHERE referral_id = %s",
-            (status, outcome, fact.version, fact.at, fact.aggregate_id),
+            [(*change, referral_id) for referral_id, change in changed.items()],
         )
-        self._history(db, cursor, fact, status, s["agency_id"], outcome)
-
-    def _history(
-        self,
-        db: Database,
-        cursor: Any,
-        fact: StoredFact,
-        status: str,
-        agency: str,
-        outcome: str | None,
-    ) -> None:
-        _execute(
-            db,
+        db.insert_rows(
             cursor,
-            "INSERT INTO rm_referral_history VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (
-                fact.aggregate_id,
-                fact.version,
-                status,
-                fact.at,
-                agency,
-                fact.state["worker_id"],
-                outcome,
-            ),
+            "rm_referrals",
+            list(referrals.values()),
+        )
+        db.insert_rows(
+            cursor,
+            "rm_referral_history",
+            history,
         )
 
 
@@ -362,23 +440,24 @@ class DisclosuresModel(ReadModel):
     def primary_keys(self) -> dict[str, str]:
         return {"rm_disclosures": "disclosure_id"}
 
-    def apply(self, db: Database, cursor: Any, fact: StoredFact) -> None:
-        s = fact.state
-        _execute(
-            db,
+    def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
+        db.insert_rows(
             cursor,
-            "INSERT INTO rm_disclosures VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                fact.aggregate_id,
-                s["case_id"],
-                s["owner_agency_id"],
-                s["recipient_agency_id"],
-                s["worker_id"],
-                as_json(s["sections"]),
-                as_json(s["consent_ids"]),
-                as_json(s["purposes"]),
-                fact.at,
-            ),
+            "rm_disclosures",
+            [
+                (
+                    fact.aggregate_id,
+                    fact.state["case_id"],
+                    fact.state["owner_agency_id"],
+                    fact.state["recipient_agency_id"],
+                    fact.state["worker_id"],
+                    as_json(fact.state["sections"]),
+                    as_json(fact.state["consent_ids"]),
+                    as_json(fact.state["purposes"]),
+                    fact.at,
+                )
+                for fact in facts
+            ],
         )
 
 
@@ -408,74 +487,93 @@ class FeedModel(ReadModel):
     def primary_keys(self) -> dict[str, str]:
         return {"rm_feed": "agency_id, position", "rm_feed_parties": "aggregate_id"}
 
-    def apply(self, db: Database, cursor: Any, fact: StoredFact) -> None:
-        s = fact.state
-        kind = fact.event_type
-        if kind is ReferralRequested:
-            parties = (s["from_agency_id"], s["to_agency_id"])
-            self._remember(db, cursor, fact.aggregate_id, parties)
-            body = {
-                "referral_id": fact.aggregate_id,
-                "case_id": s["case_id"],
-                "from_agency_id": parties[0],
-                "to_agency_id": parties[1],
-                "service_type": s["service_type"],
-                "urgency": s["urgency"],
-                "status": "requested",
-            }
-        elif kind is ConsentGranted:
-            parties = (s["owner_agency_id"], s["grantee_agency_id"])
-            self._remember(db, cursor, fact.aggregate_id, parties)
-            body = {
-                "consent_id": fact.aggregate_id,
-                "case_id": s["case_id"],
-                "owner_agency_id": parties[0],
-                "grantee_agency_id": parties[1],
-                "sections": s["sections"],
-                "purpose": s["purpose"],
-                "valid_until": s["valid_until"],
-            }
-        else:
-            parties = self._parties(db, cursor, fact.aggregate_id)
-            key = "consent_id" if kind is ConsentWithdrawn else "referral_id"
-            body = {key: fact.aggregate_id}
-            if kind in STATUS_OF_EVENT:
-                body["status"] = STATUS_OF_EVENT[kind]
-                if s.get("outcome") is not None:
-                    body["outcome"] = s["outcome"]
-            if kind is ReferralMessagePosted:
-                body["message_id"], body["from_agency_id"] = s["message_id"], s["agency_id"]
-        for agency_id in dict.fromkeys(parties):
-            _execute(
-                db,
-                cursor,
-                "INSERT INTO rm_feed VALUES (%s, %s, %s, %s, %s)",
-                (agency_id, fact.position, kind.__name__, fact.at, as_json(body)),
-            )
+    def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
+        parties: dict[str, tuple[str, str]] = {}  # referrals and consents of this batch
+        earlier: set[str] = set()  # those of earlier batches that this batch's events touch
+        entries: list[tuple[str, int, str, str, str]] = []  # (aggregate, position, type, at, body)
+        for fact in facts:
+            s, kind = fact.state, fact.event_type
+            if kind is ReferralRequested:
+                parties[fact.aggregate_id] = (s["from_agency_id"], s["to_agency_id"])
+                body = {
+                    "referral_id": fact.aggregate_id,
+                    "case_id": s["case_id"],
+                    "from_agency_id": s["from_agency_id"],
+                    "to_agency_id": s["to_agency_id"],
+                    "service_type": s["service_type"],
+                    "urgency": s["urgency"],
+                    "status": "requested",
+                }
+            elif kind is ConsentGranted:
+                parties[fact.aggregate_id] = (s["owner_agency_id"], s["grantee_agency_id"])
+                body = {
+                    "consent_id": fact.aggregate_id,
+                    "case_id": s["case_id"],
+                    "owner_agency_id": s["owner_agency_id"],
+                    "grantee_agency_id": s["grantee_agency_id"],
+                    "sections": s["sections"],
+                    "purpose": s["purpose"],
+                    "valid_until": s["valid_until"],
+                }
+            else:
+                if fact.aggregate_id not in parties:
+                    earlier.add(fact.aggregate_id)
+                key = "consent_id" if kind is ConsentWithdrawn else "referral_id"
+                body = {key: fact.aggregate_id}
+                if kind in STATUS_OF_EVENT:
+                    body["status"] = STATUS_OF_EVENT[kind]
+                    if s.get("outcome") is not None:
+                        body["outcome"] = s["outcome"]
+                if kind is ReferralMessagePosted:
+                    body["message_id"], body["from_agency_id"] = s["message_id"], s["agency_id"]
+            body_json = as_json(body)
+            entries.append((fact.aggregate_id, fact.position, kind.__name__, fact.at, body_json))
+        remembered = [(aggregate_id, *pair) for aggregate_id, pair in parties.items()]
+        if earlier:
+            parties.update(self._parties(db, cursor, earlier))
+        rows = []
+        for aggregate_id, *entry in entries:
+            first, second = parties[aggregate_id]
+            rows.append((first, *entry))
+            if second != first:
+                rows.append((second, *entry))
+        db.insert_rows(cursor, "rm_feed_parties", remembered)
+        db.insert_rows(cursor, "rm_feed", rows)
 
-    def _remember(
-        self, db: Database, cursor: Any, aggregate_id: str, parties: tuple[str, str]
-    ) -> None:
-        _execute(
-            db, cursor, "INSERT INTO rm_feed_parties VALUES (%s, %s, %s)", (aggregate_id, *parties)
-        )
-
-    def _parties(self, db: Database, cursor: Any, aggregate_id: str) -> tuple[str, str]:
+    def _parties(
+        self, db: Database, cursor: Any, aggregate_ids: Collection[str]
+    ) -> dict[str, tuple[str, str]]:
+        """The parties recorded by earlier batches, of each of ``aggregate_ids``."""
         # A cursor of its own, in the same transaction: in PostgreSQL's pipeline mode
         # the batch's shared cursor may still hold an earlier statement's result.
         reader = cursor.connection.cursor()
+        found: dict[str, tuple[str, str]] = {}
+        wanted = sorted(aggregate_ids)
         try:
-            _execute(
-                db,
-                reader,
-                "SELECT first_agency_id, second_agency_id FROM rm_feed_parties "
-                "WHERE aggregate_id = %s",
-                (aggregate_id,),
-            )
-            row = reader.fetchone()
+            for at in range(0, len(wanted), _LOOKUP_CHUNK):
+                chunk = wanted[at : at + _LOOKUP_CHUNK]
+                reader.execute(
+                    db.sql(
+                        "SELECT aggregate_id, first_agency_id, second_agency_id FROM "
+                        f"rm_feed_parties WHERE aggregate_id IN ({', '.join(['%s'] * len(chunk))})"
+                    ),
+                    chunk,
+                )
+                for row in reader.fetchall():
+                    found[str(row["aggregate_id"])] = (
+                        str(row["first_agency_id"]),
+                        str(row["second_agency_id"]),
+                    )
         finally:
             reader.close()
-        return (str(row["first_agency_id"]), str(row["second_agency_id"]))
+        missing = set(aggregate_ids) - found.keys()
+        if missing:
+            raise LookupError(f"no parties recorded for {min(missing)} (a log out of order?)")
+        return found
+
+
+#: Ids per SELECT of earlier parties: well under any store's limit on parameters.
+_LOOKUP_CHUNK = 500
 
 
 def read_models() -> list[ReadModel]:
