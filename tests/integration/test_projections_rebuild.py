@@ -214,8 +214,7 @@ class ProjectionsContract:
         counts = row_counts(casenet)
 
         for batch_size in (1, 2, 3, 5, 8):
-            for name in names:
-                projections.reset(name)
+            projections.reset(names)
             applied = projections.catch_up(names, batch_size=batch_size)
 
             assert applied == projections.head()
