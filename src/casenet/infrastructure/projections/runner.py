@@ -271,6 +271,12 @@ class Projections:
         follows = frozenset().union(*(self._follows[name] for name in names))
         facts = to_facts(notifications, follows)
         with self.db.cursor(commit=True) as cursor:
+            if self.db.dialect != SQLITE:
+                # The batch's rows and positions are lost together or kept together:
+                # a batch lost to a server crash is applied again from the log (whose
+                # own commits stay synchronous). So this commit need not wait for its
+                # WAL to reach the disk: that wait was 8% of a rebuild.
+                cursor.execute("SET LOCAL synchronous_commit = off")
             # Move the positions first: that takes the write lock at once (SQLite cannot
             # upgrade a stale read to a write), and it is the compare-and-swap that
             # makes a batch apply once however many runners race for it.
@@ -285,11 +291,17 @@ class Projections:
             moved = {str(row["name"]) for row in cursor.fetchall()}
             if len(moved) != len(names):
                 raise PositionConflict(min(set(names) - moved))
+            mine: dict[str, list[StoredFact]] = {name: [] for name in names}
+            routes = {
+                kind: [mine[name] for name in names if kind in self._follows[name]]
+                for kind in follows
+            }
+            for fact in facts:
+                for bucket in routes[fact.event_type]:
+                    bucket.append(fact)
             for name in names:
-                followed = self._follows[name]
-                mine = [fact for fact in facts if fact.event_type in followed]
-                if mine:
-                    self.models[name].apply_batch(self.db, cursor, mine)
+                if mine[name]:
+                    self.models[name].apply_batch(self.db, cursor, mine[name])
         return len(notifications)
 
     def position(self, name: str) -> int:
