@@ -507,3 +507,22 @@ def test_timestamps_in_other_zones_project_as_utc(casenet: Casenet) -> None:
         assert row["valid_until"] == consent.valid_until.astimezone(UTC).strftime(
             "%Y-%m-%dT%H:%M:%S.%fZ"
         )
+
+
+class TestSQLiteBulkWrites:
+    @pytest.fixture
+    def database_url(self, sqlite_url: str) -> str:
+        return sqlite_url
+
+    def test_a_bulk_write_checkpoints_the_wal_less_often_and_only_while_it_lasts(
+        self, casenet: Casenet
+    ) -> None:
+        from casenet.infrastructure.sql import BULK_CHECKPOINT_PAGES
+
+        with casenet.app.database.bulk_cursor() as cursor:
+            connection = cursor.connection
+            during = connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            cursor.execute("UPDATE casenet_projection_positions SET position = position")
+
+        assert during == BULK_CHECKPOINT_PAGES > 1000
+        assert connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000

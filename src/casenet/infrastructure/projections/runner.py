@@ -270,7 +270,7 @@ class Projections:
             return 0
         follows = frozenset().union(*(self._follows[name] for name in names))
         facts = to_facts(notifications, follows)
-        with self.db.cursor(commit=True) as cursor:
+        with self.db.bulk_cursor() as cursor:
             if self.db.dialect != SQLITE:
                 # The batch's rows and positions are lost together or kept together:
                 # a batch lost to a server crash is applied again from the log (whose
