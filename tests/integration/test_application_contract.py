@@ -11,12 +11,13 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.application.agencies import hash_token
+from casenet.application.views import ClientView
 from casenet.domain import case as case_module
 from casenet.domain.agency import Agency, Service
 from casenet.domain.case import Case
@@ -225,6 +226,54 @@ class ApplicationContract:
                 network.hospital_worker, case.id, category="general", text="Not mine"
             )
         assert casenet.cases.owned_case(network.welfare_worker, case.id).version == 1
+
+    def test_several_aggregates_load_together_in_the_order_asked(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet]
+    ) -> None:
+        network = register_network(casenet)
+        case = open_case(casenet, network.welfare_worker)
+        casenet.cases.add_note(network.welfare_worker, case.id, category="general", text="One")
+        app = open_casenet().app
+
+        client, loaded, agency = app.get_all(
+            (Client, case.client_id), (Case, case.id), (Agency, network.welfare.id)
+        )
+        assert isinstance(client, Client)
+        assert isinstance(loaded, Case)
+        assert isinstance(agency, Agency)
+        assert (client.id, client.name, client.address) == (
+            case.client_id, "Amina Njeri", "12 River Road"
+        )
+        assert (loaded.id, loaded.version, [n.text for n in loaded.notes]) == (
+            case.id, 2, ["One"]
+        )
+        assert agency.id == network.welfare.id
+        missing = uuid4()
+        with pytest.raises(NotFound, match=r"^case not found$"):
+            app.get_all((Client, case.client_id), (Case, missing))
+        with pytest.raises(NotFound, match=r"^case not found$"):
+            app.get_all((Case, case.client_id))  # a client's id is not a case's
+
+    def test_the_owners_repeated_read_equals_its_first_and_others_still_see_nothing(
+        self, casenet: Casenet
+    ) -> None:
+        # The owner's second read loads case and client in one statement (the case's
+        # parties are remembered after the first): same view; another agency's read
+        # after it still finds nothing.
+        network = register_network(casenet)
+        case = open_case(casenet, network.welfare_worker)
+        first = casenet.case_queries.read_case(network.welfare_worker, case.id)
+        casenet.cases.add_note(network.welfare_worker, case.id, category="general", text="Two")
+        second = casenet.case_queries.read_case(network.welfare_worker, case.id)
+
+        assert second.version == first.version + 1
+        assert second.client == first.client
+        assert isinstance(second.client, ClientView)
+        assert second.client.name == "Amina Njeri"
+        assert isinstance(second.notes, list)
+        assert [n.text for n in second.notes] == ["Two"]
+        with pytest.raises(NotFound):
+            casenet.case_queries.read_case(network.hospital_worker, case.id)
 
     # --- consent -----------------------------------------------------------------------
 
