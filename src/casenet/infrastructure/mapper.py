@@ -100,17 +100,19 @@ class EventMapper(Mapper[UUID]):
         fields: tuple[str, ...],
     ) -> None:
         assert self.keyring is not None
-        aggregate_id = UUID(str(stored_event.originator_id))
+        stored_fields = [(name, state.get(name)) for name in fields]
+        if all(stored is None for _, stored in stored_fields):
+            return  # nothing stored (absent, or written after the client's erasure)
+        aggregate_id = stored_event.originator_id
+        if not isinstance(aggregate_id, UUID):
+            aggregate_id = UUID(str(aggregate_id))
         subject_id = (
             aggregate_id
             if event_type.subject_field == "originator_id"
             else UUID(state[event_type.subject_field])
         )
-        if all(state.get(name) is None for name in fields):
-            return  # nothing stored (absent, or written after the client's erasure)
         key = self.keyring.key_for_reading(subject_id)
-        for name in fields:
-            stored = state.get(name)
+        for name, stored in stored_fields:
             if stored is None or key is None:
                 state[name] = None
                 continue
