@@ -33,7 +33,7 @@ from casenet.application.views import (
     SharedCase,
     StatusChangeView,
 )
-from casenet.domain.aggregate import utcnow
+from casenet.domain.aggregate import shown, utcnow
 from casenet.domain.case import Case
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent
@@ -134,12 +134,15 @@ class CaseQueries:
         ]
 
     def visible_case(
-        self, actor: Actor, case_id: UUID, at: datetime | None = None
+        self, actor: Actor, case_id: UUID, at: datetime | None = None, *, personal: bool = True
     ) -> tuple[Case, Grant]:
-        """The case and what the actor's agency may see of it now; NotFound if nothing."""
+        """The case and what the actor's agency may see of it now; NotFound if nothing.
+
+        ``personal=False``: the case sealed, for a caller that will not show it.
+        """
         if actor.agency_id is None:
             raise NotFound("case not found")
-        case = self.app.get(Case, case_id)
+        case = self.app.get(Case, case_id, personal=personal)
         self._parties[case_id] = (case.owner_agency_id, case.client_id)
         return case, self._grant(actor, case, at)
 
@@ -219,7 +222,7 @@ class CaseQueries:
         """GET /v1/disclosures: the accounting of disclosures of the agency's cases."""
         agency_id = actor.require_agency()
         if case_id is not None:
-            self.owned_case(actor, case_id)
+            self.owned_case(actor, case_id, personal=False)
         actor.require_role(CASE_OVERSEERS, "see the accounting of disclosures")
         limit = check_limit(limit)
         self.app.projections.ensure_current(["disclosures"])
@@ -335,10 +338,11 @@ class CaseQueries:
                 )
         return Page(items, page.next)
 
-    def owned_case(self, actor: Actor, case_id: UUID) -> Case:
+    def owned_case(self, actor: Actor, case_id: UUID, *, personal: bool = True) -> Case:
         """The case for its owner: NotFound if the actor's agency cannot see it at all,
-        NotPermitted if it sees it as a grantee (existence is never disclosed)."""
-        case, grant = self.visible_case(actor, case_id)
+        NotPermitted if it sees it as a grantee (existence is never disclosed).
+        ``personal=False``: sealed, for a command or a check that shows nothing of it."""
+        case, grant = self.visible_case(actor, case_id, personal=personal)
         if grant.basis != OWNER:
             raise NotPermitted("only the owning agency may do this")
         return case
@@ -370,7 +374,7 @@ class CaseQueries:
 
     def consents_of_case(self, actor: Actor, case_id: UUID) -> list[ConsentView]:
         """GET /v1/cases/{id}/consents: every consent of the case, for the owner."""
-        self.owned_case(actor, case_id)
+        self.owned_case(actor, case_id, personal=False)
         self.app.projections.ensure_current(["consents"])  # as in access()
         rows = self._rows(
             "SELECT consent_id FROM rm_consents WHERE case_id = %s ORDER BY granted_at, consent_id",
@@ -484,7 +488,7 @@ class ReferralQueries:
         assert actor.agency_id is not None
         client_view: ClientView | msgspec.UnsetType = msgspec.UNSET
         try:
-            case, grant = self.cases.visible_case(actor, referral.case_id)
+            case, grant = self.cases.visible_case(actor, referral.case_id, personal=False)
         except NotFound:
             pass
         else:
@@ -498,6 +502,7 @@ class ReferralQueries:
 
 
 def render_client(client: Client, sections: tuple[str, ...]) -> ClientView | msgspec.UnsetType:
+    shown(client)
     view = ClientView()
     if IDENTITY in sections:
         view.name, view.date_of_birth = client.name, client.date_of_birth
@@ -510,6 +515,7 @@ def render_client(client: Client, sections: tuple[str, ...]) -> ClientView | msg
 
 def render_case(case: Case, client: Client, grant: Grant) -> CaseView:
     """The case view with every section outside ``grant`` left out."""
+    shown(case)
     sections = grant.sections
     view = CaseView(
         id=case.id,
@@ -544,6 +550,7 @@ def render_case(case: Case, client: Client, grant: Grant) -> CaseView:
 
 
 def render_consent(consent: Consent) -> ConsentView:
+    shown(consent)
     return ConsentView(
         id=consent.id,
         version=consent.version,
@@ -565,6 +572,7 @@ def render_consent(consent: Consent) -> ConsentView:
 
 
 def render_referral(referral: Referral, client: ClientView | msgspec.UnsetType) -> ReferralView:
+    shown(referral)
     return ReferralView(
         id=referral.id,
         version=referral.version,

@@ -99,11 +99,18 @@ class CasenetApplication(Application[UUID]):
     def construct_mapper(self) -> Mapper[UUID]:
         return EventMapper(self.keyring)
 
-    def get(self, aggregate_type: type[A], aggregate_id: UUID) -> A:
-        """Load an aggregate of ``aggregate_type``, or raise :class:`NotFound`."""
-        return self.get_all((aggregate_type, aggregate_id))[0]  # type: ignore[return-value]
+    def get(self, aggregate_type: type[A], aggregate_id: UUID, *, personal: bool = True) -> A:
+        """Load an aggregate of ``aggregate_type``, or raise :class:`NotFound`.
 
-    def get_all(self, *wanted: tuple[type[Aggregate], UUID]) -> list[Aggregate]:
+        ``personal=False``: sealed, for a command that needs no personal field (see
+        ``Aggregate.sealed``): nothing is decrypted.
+        """
+        found = self.get_all((aggregate_type, aggregate_id), personal=personal)
+        return found[0]  # type: ignore[return-value]
+
+    def get_all(
+        self, *wanted: tuple[type[Aggregate], UUID], personal: bool = True
+    ) -> list[Aggregate]:
         """Load several aggregates from one statement: one snapshot of the log, one round
         trip (the library's repository takes a transaction per aggregate, three round
         trips each on PostgreSQL). :class:`NotFound` names the first one missing."""
@@ -117,7 +124,7 @@ class CasenetApplication(Application[UUID]):
             tuple(i.hex if sqlite else i for i in ids),
         )
         events: dict[UUID, list[DomainEvent]] = {}
-        to_domain_event = self.mapper.to_domain_event
+        decode = self.mapper.decode  # type: ignore[attr-defined]
         for row in rows:
             originator_id = UUID(row["originator_id"]) if sqlite else row["originator_id"]
             stored = StoredEvent(
@@ -126,12 +133,13 @@ class CasenetApplication(Application[UUID]):
                 topic=row["topic"],
                 state=bytes(row["state"]),
             )
-            events.setdefault(originator_id, []).append(to_domain_event(stored))  # type: ignore[arg-type]
+            events.setdefault(originator_id, []).append(decode(stored, personal=personal))
         found: list[Aggregate] = []
         for aggregate_type, aggregate_id in wanted:
             aggregate = project_aggregate(None, events.get(aggregate_id, ()))
             if not isinstance(aggregate, aggregate_type):
                 raise NotFound(f"{aggregate_type.__name__.lower()} not found")
+            aggregate.sealed = not personal
             found.append(aggregate)
         return found
 

@@ -70,10 +70,18 @@ class EventMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        return self.decode(stored_event, personal=True)
+
+    def decode(self, stored_event: StoredEvent, *, personal: bool) -> DomainEvent:
+        """The domain event; ``personal=False`` leaves its personal fields None without
+        looking at them (no key is fetched, nothing is decrypted)."""
         event_type: type[DomainEvent] = resolve_topic(stored_event.topic)
         state = _DECODER.decode(stored_event.state)
         fields = personal_fields(event_type)
-        if fields and self.keyring is not None:
+        if fields and not personal:
+            for name in fields:
+                state[name] = None
+        elif fields and self.keyring is not None:
             self._decrypt(event_type, stored_event, state, fields)
         upcast(event_type, state)
         state["originator_id"] = stored_event.originator_id
