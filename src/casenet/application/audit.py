@@ -9,12 +9,16 @@ decrypts nothing: records carry ids, times, statuses, sections and purposes only
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+
+import msgspec
+from eventsourcing.utils import get_topic
 
 from casenet.application.actor import AUDITOR, Actor
 from casenet.application.store import CasenetApplication
@@ -27,22 +31,13 @@ from casenet.domain.disclosure import DisclosureRecorded
 from casenet.domain.errors import InvalidInput, NotFound
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralRequested
 from casenet.domain.visibility import CaseFacts, ConsentFacts, Grant, access_at
-from casenet.infrastructure.audit_bundle import FILES, BundleWriter, canonical, read_records
-from casenet.infrastructure.projections.runner import StoredFact, normalise_time, to_fact
+from casenet.infrastructure.audit_bundle import FILES, BundleWriter, read_records
+from casenet.infrastructure.mapper import upcast
+from casenet.infrastructure.projections.runner import normalise_time
+from casenet.infrastructure.raw_log import stored_rows
 
-_FOLLOWED: frozenset[type[DomainEvent]] = frozenset(
-    {
-        AgencyRegistered,
-        CaseOpened,
-        ConsentGranted,
-        ConsentWithdrawn,
-        DisclosureRecorded,
-        ReferralRequested,
-        ClientErased,
-        *STATUS_OF_EVENT,
-    }
-)
-_BATCH = 2_000
+#: Records buffered per file before they are encoded (in one call) and spooled.
+_SPOOL_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -73,14 +68,14 @@ class _Selection:
     consents: set[str] = field(default_factory=set)
     referrals: set[str] = field(default_factory=set)
 
-    def takes_case(self, state: dict[str, Any], case_id: str) -> bool:
+    def takes_case(self, opened: _CaseOpened, case_id: str) -> bool:
         owner = self.scope.owner_agency_id
-        if owner is not None and state["owner_agency_id"] != str(owner):
+        if owner is not None and opened.owner_agency_id != str(owner):
             return False
         if self.scope.kind == "case":
             return case_id == str(self.scope.id)
         if self.scope.kind == "client":
-            return bool(state["client_id"] == str(self.scope.id))
+            return opened.client_id == str(self.scope.id)
         return True
 
 
@@ -131,18 +126,21 @@ class AuditService:
         # One pass over the log, spooling each file's records to a scratch file so
         # that memory stays flat whatever the size of the log.
         with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
-            spools = {name: (Path(scratch) / name).open("wb") for name in _FILE_OF.values()}
+            spools = {name: _Spool(Path(scratch) / name) for name in FILES}
             try:
-                for fact in self._facts(head):
-                    record = self._record(fact, selection)
+                rows = stored_rows(self.app.projections.db, self.app.recorder, _READERS, stop=head)
+                for position, topic, aggregate_id, version, state in rows:
+                    read = _READERS[topic]
+                    record = read.record(selection, read.decode(state), aggregate_id)
                     if record is None:
                         continue
-                    if fact.event_type not in (AgencyRegistered, CaseOpened) and (
-                        (lower is not None and record["at"] < lower)
-                        or (upper is not None and record["at"] >= upper)
+                    record.position, record.version = position, version
+                    if read.dated and (
+                        (lower is not None and record.at < lower)
+                        or (upper is not None and record.at >= upper)
                     ):
                         continue
-                    spools[_FILE_OF[fact.event_type]].write(canonical_line(record))
+                    spools[read.file].add(record)
             finally:
                 for spool in spools.values():
                     spool.close()
@@ -159,137 +157,342 @@ class AuditService:
             }
         )
 
-    def _facts(self, head: int) -> Iterator[StoredFact]:
-        position = 0
-        while position < head:
-            notifications = self.app.recorder.select_notifications(
-                start=position + 1, limit=_BATCH, stop=head
-            )
-            if not notifications:
-                return
-            for notification in notifications:
-                fact = to_fact(notification, _FOLLOWED)
-                if fact is not None:
-                    yield fact
-            position = notifications[-1].id
 
-    def _record(self, fact: StoredFact, sel: _Selection) -> dict[str, Any] | None:
-        s, kind, base = fact.state, fact.event_type, _base(fact)
-        if kind is AgencyRegistered:
-            return {
-                **base,
-                "agency_id": fact.aggregate_id,
-                "name": s["name"],
-                "kind": s["kind"],
-                "restricted": s["restricted"],
-            }
-        if kind is CaseOpened:
-            if not sel.takes_case(s, fact.aggregate_id):
-                return None
-            sel.cases.add(fact.aggregate_id)
-            sel.clients.add(s["client_id"])
-            return {
-                **base,
-                "case_id": fact.aggregate_id,
-                "client_id": s["client_id"],
-                "owner_agency_id": s["owner_agency_id"],
-            }
-        if kind is ConsentGranted:
-            if s["case_id"] not in sel.cases:
-                return None
-            sel.consents.add(fact.aggregate_id)
-            return {
-                **base,
-                "consent_id": fact.aggregate_id,
-                "case_id": s["case_id"],
-                "client_id": s["client_id"],
-                "owner_agency_id": s["owner_agency_id"],
-                "grantee_agency_id": s["grantee_agency_id"],
-                "sections": s["sections"],
-                "purpose": s["purpose"],
-                "method": s["method"],
-                "valid_until": None
-                if s["valid_until"] is None
-                else normalise_time(s["valid_until"]),
-                "worker_id": s["recorded_by_worker_id"],
-            }
-        if kind is ConsentWithdrawn:
-            if fact.aggregate_id not in sel.consents:
-                return None
-            return {
-                **base,
-                "consent_id": fact.aggregate_id,
-                "worker_id": s["recorded_by_worker_id"],
-            }
-        if kind is DisclosureRecorded:
-            if s["case_id"] not in sel.cases:
-                return None
-            return {
-                **base,
-                "disclosure_id": fact.aggregate_id,
-                "case_id": s["case_id"],
-                "recipient_agency_id": s["recipient_agency_id"],
-                "worker_id": s["worker_id"],
-                "sections": s["sections"],
-                "consent_ids": s["consent_ids"],
-                "purposes": s["purposes"],
-            }
-        if kind is ReferralRequested:
-            if s["case_id"] not in sel.cases:
-                return None
-            sel.referrals.add(fact.aggregate_id)
-            return {
-                **base,
-                "referral_id": fact.aggregate_id,
-                "case_id": s["case_id"],
-                "from_agency_id": s["from_agency_id"],
-                "to_agency_id": s["to_agency_id"],
-                "service_type": s["service_type"],
-                "urgency": s["urgency"],
-                "consent_id": s["consent_id"],
-                "status": "requested",
-                "agency_id": s["from_agency_id"],
-                "worker_id": s["worker_id"],
-            }
-        if kind is ClientErased:
-            if fact.aggregate_id not in sel.clients:
-                return None
-            return {**base, "client_id": fact.aggregate_id, "worker_id": s["erased_by_worker_id"]}
-        if fact.aggregate_id not in sel.referrals:
+# --- what the export reads of each event, and the record it writes for it -----------------
+#
+# Stored states are decoded straight into small structs holding only the fields a record
+# needs (the rest, ciphertexts included, is skipped unparsed); records are structs that
+# the canonical encoder writes with sorted keys, as the bundle format wants.
+
+
+class _Stored(msgspec.Struct):
+    timestamp: str
+
+    @property
+    def at(self) -> str:
+        """The timestamp normalised (see ``normalise_time``), without parsing it when it
+        already is: msgspec writes UTC instants with their microseconds that way."""
+        text = self.timestamp
+        if len(text) == 27 and text[-1] == "Z" and text[10] == "T" and text[19] == ".":
+            return text
+        return normalise_time(text)
+
+
+class _AgencyRegistered(_Stored):
+    name: str
+    kind: str
+    restricted: bool
+
+
+class _CaseOpened(_Stored):
+    client_id: str
+    owner_agency_id: str
+
+
+class _ConsentGranted(_Stored):
+    case_id: str
+    client_id: str
+    owner_agency_id: str
+    grantee_agency_id: str
+    sections: list[str]
+    purpose: str
+    method: str
+    valid_until: str | None
+    recorded_by_worker_id: str
+
+
+class _ConsentWithdrawn(_Stored):
+    recorded_by_worker_id: str
+
+
+class _DisclosureRecorded(_Stored):
+    case_id: str
+    recipient_agency_id: str
+    worker_id: str
+    sections: list[str]
+    consent_ids: list[str]
+    purposes: list[str]
+
+
+class _ReferralRequested(_Stored):
+    case_id: str
+    from_agency_id: str
+    to_agency_id: str
+    service_type: str
+    urgency: str
+    consent_id: str | None
+    worker_id: str
+
+
+class _ReferralStatusChanged(_Stored):
+    agency_id: str
+    worker_id: str
+    outcome: str | None = None
+
+
+class _ClientErased(_Stored):
+    erased_by_worker_id: str | None
+
+
+class _Record(msgspec.Struct, kw_only=True):
+    """Every record's common fields; position and version are set from the row."""
+
+    type: str
+    at: str
+    position: int = 0
+    version: int = 0
+
+
+class _AgencyRecord(_Record, kw_only=True):
+    agency_id: str
+    name: str
+    kind: str
+    restricted: bool
+
+
+class _CaseRecord(_Record, kw_only=True):
+    case_id: str
+    client_id: str
+    owner_agency_id: str
+
+
+class _ConsentGrantedRecord(_Record, kw_only=True):
+    consent_id: str
+    case_id: str
+    client_id: str
+    owner_agency_id: str
+    grantee_agency_id: str
+    sections: list[str]
+    purpose: str
+    method: str
+    valid_until: str | None
+    worker_id: str
+
+
+class _ConsentWithdrawnRecord(_Record, kw_only=True):
+    consent_id: str
+    worker_id: str
+
+
+class _DisclosureRecord(_Record, kw_only=True):
+    disclosure_id: str
+    case_id: str
+    recipient_agency_id: str
+    worker_id: str
+    sections: list[str]
+    consent_ids: list[str]
+    purposes: list[str]
+
+
+class _ReferralRequestedRecord(_Record, kw_only=True):
+    referral_id: str
+    case_id: str
+    from_agency_id: str
+    to_agency_id: str
+    service_type: str
+    urgency: str
+    consent_id: str | None
+    status: str
+    agency_id: str
+    worker_id: str
+
+
+class _ReferralStatusRecord(_Record, kw_only=True):
+    referral_id: str
+    status: str
+    outcome: str | None
+    agency_id: str
+    worker_id: str
+
+
+class _ErasureRecord(_Record, kw_only=True):
+    client_id: str
+    worker_id: str | None
+
+
+def _agency(sel: _Selection, s: _AgencyRegistered, id_: str) -> _Record | None:
+    return _AgencyRecord(
+        type="AgencyRegistered",
+        at=s.at,
+        agency_id=id_,
+        name=s.name,
+        kind=s.kind,
+        restricted=s.restricted,
+    )
+
+
+def _case(sel: _Selection, s: _CaseOpened, id_: str) -> _Record | None:
+    if not sel.takes_case(s, id_):
+        return None
+    sel.cases.add(id_)
+    sel.clients.add(s.client_id)
+    return _CaseRecord(
+        type="CaseOpened",
+        at=s.at,
+        case_id=id_,
+        client_id=s.client_id,
+        owner_agency_id=s.owner_agency_id,
+    )
+
+
+def _consent_granted(sel: _Selection, s: _ConsentGranted, id_: str) -> _Record | None:
+    if s.case_id not in sel.cases:
+        return None
+    sel.consents.add(id_)
+    return _ConsentGrantedRecord(
+        type="ConsentGranted",
+        at=s.at,
+        consent_id=id_,
+        case_id=s.case_id,
+        client_id=s.client_id,
+        owner_agency_id=s.owner_agency_id,
+        grantee_agency_id=s.grantee_agency_id,
+        sections=s.sections,
+        purpose=s.purpose,
+        method=s.method,
+        valid_until=None if s.valid_until is None else normalise_time(s.valid_until),
+        worker_id=s.recorded_by_worker_id,
+    )
+
+
+def _consent_withdrawn(sel: _Selection, s: _ConsentWithdrawn, id_: str) -> _Record | None:
+    if id_ not in sel.consents:
+        return None
+    return _ConsentWithdrawnRecord(
+        type="ConsentWithdrawn", at=s.at, consent_id=id_, worker_id=s.recorded_by_worker_id
+    )
+
+
+def _disclosure(sel: _Selection, s: _DisclosureRecorded, id_: str) -> _Record | None:
+    if s.case_id not in sel.cases:
+        return None
+    return _DisclosureRecord(
+        type="DisclosureRecorded",
+        at=s.at,
+        disclosure_id=id_,
+        case_id=s.case_id,
+        recipient_agency_id=s.recipient_agency_id,
+        worker_id=s.worker_id,
+        sections=s.sections,
+        consent_ids=s.consent_ids,
+        purposes=s.purposes,
+    )
+
+
+def _referral_requested(sel: _Selection, s: _ReferralRequested, id_: str) -> _Record | None:
+    if s.case_id not in sel.cases:
+        return None
+    sel.referrals.add(id_)
+    return _ReferralRequestedRecord(
+        type="ReferralRequested",
+        at=s.at,
+        referral_id=id_,
+        case_id=s.case_id,
+        from_agency_id=s.from_agency_id,
+        to_agency_id=s.to_agency_id,
+        service_type=s.service_type,
+        urgency=s.urgency,
+        consent_id=s.consent_id,
+        status="requested",
+        agency_id=s.from_agency_id,
+        worker_id=s.worker_id,
+    )
+
+
+def _status_changed(event_type: type[DomainEvent]) -> Callable[..., _Record | None]:
+    name, status = event_type.__name__, STATUS_OF_EVENT[event_type]  # type: ignore[index]
+
+    def record(sel: _Selection, s: _ReferralStatusChanged, id_: str) -> _Record | None:
+        if id_ not in sel.referrals:
             return None
-        return {
-            **base,
-            "referral_id": fact.aggregate_id,
-            "status": STATUS_OF_EVENT[kind],  # type: ignore[index]
-            "outcome": s.get("outcome"),
-            "agency_id": s["agency_id"],
-            "worker_id": s["worker_id"],
-        }
+        return _ReferralStatusRecord(
+            type=name,
+            at=s.at,
+            referral_id=id_,
+            status=status,
+            outcome=s.outcome,
+            agency_id=s.agency_id,
+            worker_id=s.worker_id,
+        )
+
+    return record
 
 
-def _base(fact: StoredFact) -> dict[str, Any]:
-    return {
-        "position": fact.position,
-        "type": fact.event_type.__name__,
-        "at": fact.at,
-        "version": fact.version,
-    }
+def _erasure(sel: _Selection, s: _ClientErased, id_: str) -> _Record | None:
+    if id_ not in sel.clients:
+        return None
+    return _ErasureRecord(
+        type="ClientErased", at=s.at, client_id=id_, worker_id=s.erased_by_worker_id
+    )
 
 
-_FILE_OF: dict[type[DomainEvent], str] = {
-    AgencyRegistered: "agencies.jsonl",
-    CaseOpened: "cases.jsonl",
-    ConsentGranted: "consents.jsonl",
-    ConsentWithdrawn: "consents.jsonl",
-    DisclosureRecorded: "disclosures.jsonl",
-    ReferralRequested: "referrals.jsonl",
-    ClientErased: "erasures.jsonl",
-    **dict.fromkeys(STATUS_OF_EVENT, "referrals.jsonl"),
+@dataclass(frozen=True)
+class _Reader:
+    """How the export reads one event type: its file, its decoding, its record."""
+
+    file: str
+    event_type: type[DomainEvent]
+    stored: type[_Stored]
+    record: Callable[[_Selection, Any, str], _Record | None]
+    #: Kept only inside the export's time range (agencies and cases always are).
+    dated: bool = True
+
+    def decode(self, state: bytes) -> Any:
+        if self.event_type.class_version == 1:
+            return _decoder(self.stored).decode(state)
+        # A later version's shape: upcast the stored dict first, as the mapper does.
+        as_dict: dict[str, Any] = msgspec.json.decode(state)
+        upcast(self.event_type, as_dict)
+        return msgspec.convert(as_dict, self.stored)
+
+
+@cache
+def _decoder(stored: type[_Stored]) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(stored)
+
+
+_READERS: dict[str, _Reader] = {
+    get_topic(reader.event_type): reader
+    for reader in (
+        _Reader("agencies.jsonl", AgencyRegistered, _AgencyRegistered, _agency, dated=False),
+        _Reader("cases.jsonl", CaseOpened, _CaseOpened, _case, dated=False),
+        _Reader("consents.jsonl", ConsentGranted, _ConsentGranted, _consent_granted),
+        _Reader("consents.jsonl", ConsentWithdrawn, _ConsentWithdrawn, _consent_withdrawn),
+        _Reader("disclosures.jsonl", DisclosureRecorded, _DisclosureRecorded, _disclosure),
+        _Reader("referrals.jsonl", ReferralRequested, _ReferralRequested, _referral_requested),
+        *(
+            _Reader("referrals.jsonl", changed, _ReferralStatusChanged, _status_changed(changed))
+            for changed in STATUS_OF_EVENT
+        ),
+        _Reader("erasures.jsonl", ClientErased, _ClientErased, _erasure),
+    )
 }
 
 
-def canonical_line(record: dict[str, Any]) -> bytes:
-    return canonical(record) + b"\n"
+class _Spool:
+    """One file's records in canonical JSON Lines, encoded a batch at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = path.open("wb")
+        self._pending: list[_Record] = []
+
+    def add(self, record: _Record) -> None:
+        self._pending.append(record)
+        if len(self._pending) == _SPOOL_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._handle.write(_LINES.encode_lines(self._pending))
+        self._pending.clear()
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self._flush()
+            self._handle.close()
+
+
+#: Canonical (sorted keys, compact) JSON Lines, as ``audit_bundle.canonical`` writes.
+_LINES = msgspec.json.Encoder(order="sorted")
 
 
 def _read_spool(path: Path) -> Iterator[bytes]:
