@@ -12,7 +12,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -165,7 +164,7 @@ class AuditService:
 # the canonical encoder writes with sorted keys, as the bundle format wants.
 
 
-class _Stored(msgspec.Struct):
+class _Stored(msgspec.Struct, gc=False):
     timestamp: str
 
     @property
@@ -234,7 +233,7 @@ class _ClientErased(_Stored):
     erased_by_worker_id: str | None
 
 
-class _Record(msgspec.Struct, kw_only=True):
+class _Record(msgspec.Struct, kw_only=True, gc=False):
     """Every record's common fields; position and version are set from the row."""
 
     type: str
@@ -436,19 +435,24 @@ class _Reader:
     record: Callable[[_Selection, Any, str], _Record | None]
     #: Kept only inside the export's time range (agencies and cases always are).
     dated: bool = True
+    #: Stored state bytes -> ``stored``.
+    decode: Callable[[bytes], Any] = field(init=False)
 
-    def decode(self, state: bytes) -> Any:
-        if self.event_type.class_version == 1:
-            return _decoder(self.stored).decode(state)
-        # A later version's shape: upcast the stored dict first, as the mapper does.
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "decode", _decoding(self.event_type, self.stored))
+
+
+def _decoding(event_type: type[DomainEvent], stored: type[_Stored]) -> Callable[[bytes], Any]:
+    if event_type.class_version == 1:
+        return msgspec.json.Decoder(stored).decode
+
+    def upcast_first(state: bytes) -> Any:
+        """A later version's shape: upcast the stored dict first, as the mapper does."""
         as_dict: dict[str, Any] = msgspec.json.decode(state)
-        upcast(self.event_type, as_dict)
-        return msgspec.convert(as_dict, self.stored)
+        upcast(event_type, as_dict)
+        return msgspec.convert(as_dict, stored)
 
-
-@cache
-def _decoder(stored: type[_Stored]) -> msgspec.json.Decoder[Any]:
-    return msgspec.json.Decoder(stored)
+    return upcast_first
 
 
 _READERS: dict[str, _Reader] = {
