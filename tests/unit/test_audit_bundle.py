@@ -223,16 +223,32 @@ def test_an_empty_bundle_verifies(tmp_path: Path, seed: bytes, public: Any) -> N
     assert all((out / name).read_bytes() == b"" for name in FILES)
 
 
-def resign_as_v1(bundle: Path, seed: bytes) -> None:
-    """Rewrite the manifest as the first format wrote it: no per-file digests."""
+def resign(bundle: Path, seed: bytes, edit: Any) -> None:
+    """Edit the manifest with ``edit`` and sign it again with the genuine key."""
     manifest = read_manifest(bundle)
     del manifest["signature"]
-    manifest["format"] = FORMAT_V1
-    for entry in manifest["files"]:
-        del entry["sha256"]
+    edit(manifest)
     private = Ed25519PrivateKey.from_private_bytes(seed)
     manifest["signature"] = base64.b64encode(private.sign(canonical(manifest))).decode()
     (bundle / "manifest.json").write_bytes(canonical(manifest) + b"\n")
+
+
+def resign_as_v1(bundle: Path, seed: bytes) -> None:
+    """Rewrite the manifest as the first format wrote it: no per-file digests."""
+
+    def as_v1(manifest: dict[str, Any]) -> None:
+        manifest["format"] = FORMAT_V1
+        for entry in manifest["files"]:
+            del entry["sha256"]
+
+    resign(bundle, seed, as_v1)
+
+
+def test_a_signed_manifest_of_the_second_format_without_a_file_digest_fails(
+    bundle: Path, seed: bytes, public: Any
+) -> None:
+    resign(bundle, seed, lambda manifest: manifest["files"][2].pop("sha256"))
+    assert fails(bundle, public) == "manifest.json: consents.jsonl has no digest"
 
 
 def test_a_bundle_of_the_first_format_still_verifies_link_by_link(

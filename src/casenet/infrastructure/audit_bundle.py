@@ -204,7 +204,10 @@ def verify(bundle: Path, public_key: Ed25519PublicKey) -> Verified:
         entry = declared.get(name)
         if entry is None:
             raise BundleInvalid(f"manifest.json: {name} is not listed")
-        if format_ == FORMAT and _file_digest(bundle / name) == entry["sha256"]:
+        digest = entry.get("sha256")
+        if format_ == FORMAT and not isinstance(digest, str):
+            raise BundleInvalid(f"manifest.json: {name} has no digest")
+        if format_ == FORMAT and _file_digest(bundle / name) == digest:
             # Exactly the signed bytes: every link in it is the signer's.
             counts[name] = entry["records"]
             link = bytes.fromhex(entry["last_link"])
