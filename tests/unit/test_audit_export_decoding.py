@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from casenet.application.audit import _decoding, _Stored
+from casenet.application.audit_records import _Stored, decoding
 from casenet.domain.case import CaseNoteAdded
 from casenet.infrastructure.projections.runner import normalise_time
 
@@ -27,7 +27,7 @@ class _Note(_Stored):
 
 def test_a_later_event_version_is_upcast_before_it_is_read() -> None:
     assert CaseNoteAdded.class_version == 2  # version 1 notes had no category
-    decode = _decoding(CaseNoteAdded, _Note)
+    decode = decoding(CaseNoteAdded, _Note)
     version_1 = msgspec.json.encode({"timestamp": "2025-01-02T03:04:05Z", "text": None})
     assert decode(version_1) == _Note(timestamp="2025-01-02T03:04:05Z", category="general")
     version_2 = msgspec.json.encode(
