@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -124,7 +124,7 @@ class CasenetApplication(Application[UUID]):
             tuple(i.hex if sqlite else i for i in ids),
         )
         events: dict[UUID, list[DomainEvent]] = {}
-        decode = self.mapper.decode  # type: ignore[attr-defined]
+        decode = cast(EventMapper, self.mapper).decode
         for row in rows:
             originator_id = UUID(row["originator_id"]) if sqlite else row["originator_id"]
             stored = StoredEvent(
