@@ -42,6 +42,11 @@ BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@# The HTTP workload needs wrk to load the server (Python's own generator tops out
+	@# near 400 req/s here, below the server); installed from Debian packages when root.
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get install -y -qq wrk >/dev/null; } \
+		|| echo "note: wrk is not installed (apt-get install wrk); HTTP falls back to Python"
 	@touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP) ## Benchmarks: ratios against ceilings measured in the same run

@@ -11,12 +11,14 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.application.agencies import hash_token
+from casenet.application.queries import render_case
+from casenet.application.views import ClientView
 from casenet.domain import case as case_module
 from casenet.domain.agency import Agency, Service
 from casenet.domain.case import Case
@@ -30,6 +32,8 @@ from casenet.domain.errors import (
     VersionConflict,
 )
 from casenet.domain.referral import Referral
+from casenet.domain.sections import SECTIONS
+from casenet.domain.visibility import OWNER, Grant
 
 ALL = 10_000  # more than any test writes: "the whole log" in one select
 
@@ -225,6 +229,119 @@ class ApplicationContract:
                 network.hospital_worker, case.id, category="general", text="Not mine"
             )
         assert casenet.cases.owned_case(network.welfare_worker, case.id).version == 1
+
+    def test_several_aggregates_load_together_in_the_order_asked(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet]
+    ) -> None:
+        network = register_network(casenet)
+        case = open_case(casenet, network.welfare_worker)
+        casenet.cases.add_note(network.welfare_worker, case.id, category="general", text="One")
+        app = open_casenet().app
+
+        client, loaded, agency = app.get_all(
+            (Client, case.client_id), (Case, case.id), (Agency, network.welfare.id)
+        )
+        assert isinstance(client, Client)
+        assert isinstance(loaded, Case)
+        assert isinstance(agency, Agency)
+        assert (client.id, client.name, client.address) == (
+            case.client_id, "Amina Njeri", "12 River Road"
+        )
+        assert (loaded.id, loaded.version, [n.text for n in loaded.notes]) == (
+            case.id, 2, ["One"]
+        )
+        assert agency.id == network.welfare.id
+        missing = uuid4()
+        with pytest.raises(NotFound, match=r"^case not found$"):
+            app.get_all((Client, case.client_id), (Case, missing))
+        with pytest.raises(NotFound, match=r"^case not found$"):
+            app.get_all((Case, case.client_id))  # a client's id is not a case's
+
+    def test_the_owners_repeated_read_equals_its_first_and_others_still_see_nothing(
+        self, casenet: Casenet
+    ) -> None:
+        # The owner's second read loads case and client in one statement (the case's
+        # parties are remembered after the first): same view; another agency's read
+        # after it still finds nothing.
+        network = register_network(casenet)
+        case = open_case(casenet, network.welfare_worker)
+        first = casenet.case_queries.read_case(network.welfare_worker, case.id)
+        casenet.cases.add_note(network.welfare_worker, case.id, category="general", text="Two")
+        second = casenet.case_queries.read_case(network.welfare_worker, case.id)
+
+        assert second.version == first.version + 1
+        assert second.client == first.client
+        assert isinstance(second.client, ClientView)
+        assert second.client.name == "Amina Njeri"
+        assert isinstance(second.notes, list)
+        assert [n.text for n in second.notes] == ["Two"]
+        with pytest.raises(NotFound):
+            casenet.case_queries.read_case(network.hospital_worker, case.id)
+
+    def test_a_sealed_load_has_the_same_state_but_no_personal_field_and_cannot_be_shown(
+        self, casenet: Casenet
+    ) -> None:
+        network = register_network(casenet)
+        case = open_case(casenet, network.welfare_worker)
+        casenet.cases.add_note(network.welfare_worker, case.id, category="general", text="One")
+
+        full = casenet.app.get(Case, case.id)
+        sealed = casenet.app.get(Case, case.id, personal=False)
+        assert (sealed.sealed, full.sealed) == (True, False)
+        assert (sealed.version, sealed.status, sealed.client_id, sealed.needs) == (
+            full.version, full.status, full.client_id, full.needs
+        )
+        assert [(n.id, n.category) for n in sealed.notes] == [
+            (n.id, n.category) for n in full.notes
+        ]
+        assert (sealed.summary, [n.text for n in sealed.notes]) == (None, [None])
+        assert full.summary is not None
+        client = casenet.app.get(Client, case.client_id)
+        grant = Grant(network.welfare.id, SECTIONS, OWNER)
+        assert render_case(full, client, grant).summary == full.summary
+        with pytest.raises(RuntimeError, match="sealed Case"):
+            render_case(sealed, client, grant)
+        with pytest.raises(RuntimeError, match="sealed Client"):
+            render_case(full, casenet.app.get(Client, case.client_id, personal=False), grant)
+
+    def test_commands_decrypt_nothing_but_a_retried_note_answers_as_written(
+        self, casenet: Casenet, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Adding notes, recording a consent and referring read ids and states only: no
+        # personal field of the case's history is decrypted for them.
+        network = register_network(casenet)
+        worker = network.welfare_worker
+        case = open_case(casenet, worker)
+        decrypted: list[str] = []
+        mapper = casenet.app.mapper
+        decrypt = mapper._decrypt  # type: ignore[attr-defined]
+
+        def counting(event_type: type, *args: object) -> None:
+            decrypted.append(event_type.__name__)
+            decrypt(event_type, *args)
+
+        monkeypatch.setattr(mapper, "_decrypt", counting)
+        note_id = uuid4()
+        for text in ("One", "Two"):
+            casenet.cases.add_note(worker, case.id, category="general", text=text)
+        casenet.cases.add_note(worker, case.id, category="general", text="Three", new_id=note_id)
+        consent = casenet.consents.grant(
+            worker, case.id, grantee_agency_id=network.hospital.id, sections=["identity"],
+            purpose="referral", method="verbal", evidence="Said yes on the phone",
+        )
+        casenet.referrals.request(
+            worker, case_id=case.id, to_agency_id=network.hospital.id,
+            service_type="appointment_rescheduling", reason="Clashing shifts",
+            urgency="routine", consent_id=consent.id,
+        )
+        assert decrypted == []
+
+        _, retried = casenet.cases.add_note(
+            worker, case.id, category="general", text="Three", new_id=note_id
+        )
+        assert (retried.id, retried.text) == (note_id, "Three")
+        assert decrypted  # the retry's answer was read back from the store
+        assert casenet.app.get(Case, case.id).version == 4  # opened, three notes: no fourth
 
     # --- consent -----------------------------------------------------------------------
 

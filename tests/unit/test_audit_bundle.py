@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from casenet.infrastructure.audit_bundle import (
     FILES,
     FORMAT,
+    FORMAT_V1,
     GENESIS,
     BundleInvalid,
     BundleWriter,
@@ -203,6 +204,8 @@ def test_the_chain_is_sha256_of_the_previous_link_and_the_canonical_record(
         if RECORDS[name]:
             assert declared[name]["last_link"] == link.hex()
         assert declared[name]["records"] == len(RECORDS[name])
+        digest = hashlib.sha256((bundle / name).read_bytes()).hexdigest()
+        assert declared[name]["sha256"] == digest
     assert manifest["chain_head"] == link.hex()
     assert "Café Solidarité".encode() in (bundle / "agencies.jsonl").read_bytes()  # UTF-8
     unsigned = {k: v for k, v in manifest.items() if k != "signature"}
@@ -218,6 +221,49 @@ def test_an_empty_bundle_verifies(tmp_path: Path, seed: bytes, public: Any) -> N
     assert verified.files == dict.fromkeys(FILES, 0)
     assert verified.chain_head == GENESIS.hex()
     assert all((out / name).read_bytes() == b"" for name in FILES)
+
+
+def resign(bundle: Path, seed: bytes, edit: Any) -> None:
+    """Edit the manifest with ``edit`` and sign it again with the genuine key."""
+    manifest = read_manifest(bundle)
+    del manifest["signature"]
+    edit(manifest)
+    private = Ed25519PrivateKey.from_private_bytes(seed)
+    manifest["signature"] = base64.b64encode(private.sign(canonical(manifest))).decode()
+    (bundle / "manifest.json").write_bytes(canonical(manifest) + b"\n")
+
+
+def resign_as_v1(bundle: Path, seed: bytes) -> None:
+    """Rewrite the manifest as the first format wrote it: no per-file digests."""
+
+    def as_v1(manifest: dict[str, Any]) -> None:
+        manifest["format"] = FORMAT_V1
+        for entry in manifest["files"]:
+            del entry["sha256"]
+
+    resign(bundle, seed, as_v1)
+
+
+def test_a_signed_manifest_of_the_second_format_without_a_file_digest_fails(
+    bundle: Path, seed: bytes, public: Any
+) -> None:
+    resign(bundle, seed, lambda manifest: manifest["files"][2].pop("sha256"))
+    assert fails(bundle, public) == "manifest.json: consents.jsonl has no digest"
+
+
+def test_a_bundle_of_the_first_format_still_verifies_link_by_link(
+    bundle: Path, seed: bytes, public: Any, tampered: Any
+) -> None:
+    expected = verify(bundle, public)
+    resign_as_v1(bundle, seed)
+    assert read_manifest(bundle)["format"] == "casenet-audit/1"
+    assert verify(bundle, public) == expected
+    lines = lines_of(bundle / "consents.jsonl")
+    changed = lines[1].replace(b"ConsentWithdrawn", b"ConsentWithdrawm")
+    tampered("consents.jsonl", lines[0] + changed)
+    assert fails(bundle, public).startswith("consents.jsonl line 2: the record or its link")
+    tampered("consents.jsonl", lines[1])
+    assert fails(bundle, public).startswith("consents.jsonl line 1:")
 
 
 # --- single bytes ------------------------------------------------------------------------
@@ -436,6 +482,8 @@ def manifest_edits(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
                 manifest, ("files", index, "records"), entry["records"] - 1)))
         edits.append((f"{entry['name']} last link", edited(
             manifest, ("files", index, "last_link"), "0" * 64)))
+        edits.append((f"{entry['name']} digest", edited(
+            manifest, ("files", index, "sha256"), hashlib.sha256(b"other").hexdigest())))
         edits.append((f"{entry['name']} renamed", edited(
             manifest, ("files", index, "name"), "other.jsonl")))
     swapped = list(files)
@@ -452,7 +500,8 @@ def manifest_edits(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
         ("from", {**manifest, "from": "2025-01-01T00:00:00.000000Z"}),
         ("to", {**manifest, "to": "2026-01-01T00:00:00.000000Z"}),
         ("generated at", {**manifest, "generated_at": "2025-01-02T03:05:00.000001Z"}),
-        ("format", {**manifest, "format": "casenet-audit/2"}),
+        ("format", {**manifest, "format": "casenet-audit/3"}),
+        ("format downgraded", {**manifest, "format": FORMAT_V1}),
         ("key id", {**manifest, "key_id": "0" * 16}),
         ("an extra field", {**manifest, "note": "nothing to see"}),
         ("no signature", {k: v for k, v in manifest.items() if k != "signature"}),

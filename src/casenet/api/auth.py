@@ -6,24 +6,29 @@ import hmac
 from typing import Any
 
 from litestar import Request
-from litestar.datastructures import State
 
 from casenet.api.errors import Unauthenticated
-from casenet.application import OPERATOR_ACTOR, Actor, Casenet
+from casenet.api.http import Services
+from casenet.application import OPERATOR_ACTOR, Actor
 from casenet.settings import Settings
 
 
-def resolve_actor(request: Request[Any, Any, Any], state: State) -> Actor:
-    """The caller, from ``Authorization: Bearer <token>``; 401 for anything else."""
+def resolve_actor(request: Request[Any, Any, Any], casenet: Services) -> Actor:
+    """The caller, from ``Authorization: Bearer <token>``; 401 for anything else.
+
+    It takes ``casenet`` (another dependency) so that Litestar resolves the two one
+    after the other: independent dependencies are resolved concurrently, in an anyio
+    task group per request, which cost more than both (owner reads on SQLite:
+    2,256 -> 2,421 req/s).
+    """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("send Authorization: Bearer <token>")
-    settings: Settings = state.settings
+    settings: Settings = request.app.state.settings
     if hmac.compare_digest(token.encode(), settings.operator_token.encode()):
         return OPERATOR_ACTOR
-    casenet: Casenet = state.casenet
     actor = casenet.directory.authenticate(token)
     if actor is None:
         raise Unauthenticated("the token is unknown or was revoked")

@@ -10,78 +10,29 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import msgspec
+
 from casenet.application.actor import AUDITOR, Actor
+from casenet.application.audit_records import READERS, Record, Scope, Selection
 from casenet.application.store import CasenetApplication
-from casenet.domain.agency import AgencyRegistered
-from casenet.domain.aggregate import DomainEvent, utcnow
-from casenet.domain.case import Case, CaseOpened
-from casenet.domain.client import Client, ClientErased
-from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
-from casenet.domain.disclosure import DisclosureRecorded
+from casenet.domain.aggregate import utcnow
+from casenet.domain.case import Case
+from casenet.domain.client import Client
 from casenet.domain.errors import InvalidInput, NotFound
-from casenet.domain.referral import STATUS_OF_EVENT, ReferralRequested
 from casenet.domain.visibility import CaseFacts, ConsentFacts, Grant, access_at
-from casenet.infrastructure.audit_bundle import FILES, BundleWriter, canonical, read_records
-from casenet.infrastructure.projections.runner import StoredFact, normalise_time, to_fact
+from casenet.infrastructure.audit_bundle import FILES, BundleWriter, read_records
+from casenet.infrastructure.projections.runner import normalise_time
+from casenet.infrastructure.raw_log import stored_rows
 
-_FOLLOWED: frozenset[type[DomainEvent]] = frozenset(
-    {
-        AgencyRegistered,
-        CaseOpened,
-        ConsentGranted,
-        ConsentWithdrawn,
-        DisclosureRecorded,
-        ReferralRequested,
-        ClientErased,
-        *STATUS_OF_EVENT,
-    }
-)
-_BATCH = 2_000
+__all__ = ["AuditService", "Scope", "access_from_bundle"]
 
-
-@dataclass(frozen=True)
-class Scope:
-    """What an export covers: one case, one client's cases, or everything."""
-
-    kind: str  # "case", "client" or "all"
-    id: UUID | None = None
-    #: Restrict to cases this agency owns (an agency's auditor); None for the operator.
-    owner_agency_id: UUID | None = None
-
-    def describe(self) -> dict[str, Any]:
-        described: dict[str, Any] = {"kind": self.kind}
-        if self.id is not None:
-            described["id"] = str(self.id)
-        if self.owner_agency_id is not None:
-            described["owner_agency_id"] = str(self.owner_agency_id)
-        return described
-
-
-@dataclass
-class _Selection:
-    """The ids in scope, grown as the log is read in order (creation comes first)."""
-
-    scope: Scope
-    cases: set[str] = field(default_factory=set)
-    clients: set[str] = field(default_factory=set)
-    consents: set[str] = field(default_factory=set)
-    referrals: set[str] = field(default_factory=set)
-
-    def takes_case(self, state: dict[str, Any], case_id: str) -> bool:
-        owner = self.scope.owner_agency_id
-        if owner is not None and state["owner_agency_id"] != str(owner):
-            return False
-        if self.scope.kind == "case":
-            return case_id == str(self.scope.id)
-        if self.scope.kind == "client":
-            return bool(state["client_id"] == str(self.scope.id))
-        return True
+#: Records buffered per file before they are encoded (in one call) and spooled.
+_SPOOL_BATCH = 4096
 
 
 class AuditService:
@@ -125,24 +76,27 @@ class AuditService:
         out_dir.mkdir(parents=True, exist_ok=True)
         head = self.app.projections.head()
         generated_at = utcnow()
-        selection = _Selection(scope)
+        selection = Selection(scope)
         lower = None if since is None else normalise_time(since)
         upper = None if until is None else normalise_time(until)
         # One pass over the log, spooling each file's records to a scratch file so
         # that memory stays flat whatever the size of the log.
         with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
-            spools = {name: (Path(scratch) / name).open("wb") for name in _FILE_OF.values()}
+            spools = {name: _Spool(Path(scratch) / name) for name in FILES}
             try:
-                for fact in self._facts(head):
-                    record = self._record(fact, selection)
+                rows = stored_rows(self.app.projections.db, self.app.recorder, READERS, stop=head)
+                for position, topic, aggregate_id, version, state in rows:
+                    read = READERS[topic]
+                    record = read.record(selection, read.decode(state), aggregate_id)
                     if record is None:
                         continue
-                    if fact.event_type not in (AgencyRegistered, CaseOpened) and (
-                        (lower is not None and record["at"] < lower)
-                        or (upper is not None and record["at"] >= upper)
+                    record.position, record.version = position, version
+                    if read.dated and (
+                        (lower is not None and record.at < lower)
+                        or (upper is not None and record.at >= upper)
                     ):
                         continue
-                    spools[_FILE_OF[fact.event_type]].write(canonical_line(record))
+                    spools[read.file].add(record)
             finally:
                 for spool in spools.values():
                     spool.close()
@@ -159,137 +113,31 @@ class AuditService:
             }
         )
 
-    def _facts(self, head: int) -> Iterator[StoredFact]:
-        position = 0
-        while position < head:
-            notifications = self.app.recorder.select_notifications(
-                start=position + 1, limit=_BATCH, stop=head
-            )
-            if not notifications:
-                return
-            for notification in notifications:
-                fact = to_fact(notification, _FOLLOWED)
-                if fact is not None:
-                    yield fact
-            position = notifications[-1].id
 
-    def _record(self, fact: StoredFact, sel: _Selection) -> dict[str, Any] | None:
-        s, kind, base = fact.state, fact.event_type, _base(fact)
-        if kind is AgencyRegistered:
-            return {
-                **base,
-                "agency_id": fact.aggregate_id,
-                "name": s["name"],
-                "kind": s["kind"],
-                "restricted": s["restricted"],
-            }
-        if kind is CaseOpened:
-            if not sel.takes_case(s, fact.aggregate_id):
-                return None
-            sel.cases.add(fact.aggregate_id)
-            sel.clients.add(s["client_id"])
-            return {
-                **base,
-                "case_id": fact.aggregate_id,
-                "client_id": s["client_id"],
-                "owner_agency_id": s["owner_agency_id"],
-            }
-        if kind is ConsentGranted:
-            if s["case_id"] not in sel.cases:
-                return None
-            sel.consents.add(fact.aggregate_id)
-            return {
-                **base,
-                "consent_id": fact.aggregate_id,
-                "case_id": s["case_id"],
-                "client_id": s["client_id"],
-                "owner_agency_id": s["owner_agency_id"],
-                "grantee_agency_id": s["grantee_agency_id"],
-                "sections": s["sections"],
-                "purpose": s["purpose"],
-                "method": s["method"],
-                "valid_until": None
-                if s["valid_until"] is None
-                else normalise_time(s["valid_until"]),
-                "worker_id": s["recorded_by_worker_id"],
-            }
-        if kind is ConsentWithdrawn:
-            if fact.aggregate_id not in sel.consents:
-                return None
-            return {
-                **base,
-                "consent_id": fact.aggregate_id,
-                "worker_id": s["recorded_by_worker_id"],
-            }
-        if kind is DisclosureRecorded:
-            if s["case_id"] not in sel.cases:
-                return None
-            return {
-                **base,
-                "disclosure_id": fact.aggregate_id,
-                "case_id": s["case_id"],
-                "recipient_agency_id": s["recipient_agency_id"],
-                "worker_id": s["worker_id"],
-                "sections": s["sections"],
-                "consent_ids": s["consent_ids"],
-                "purposes": s["purposes"],
-            }
-        if kind is ReferralRequested:
-            if s["case_id"] not in sel.cases:
-                return None
-            sel.referrals.add(fact.aggregate_id)
-            return {
-                **base,
-                "referral_id": fact.aggregate_id,
-                "case_id": s["case_id"],
-                "from_agency_id": s["from_agency_id"],
-                "to_agency_id": s["to_agency_id"],
-                "service_type": s["service_type"],
-                "urgency": s["urgency"],
-                "consent_id": s["consent_id"],
-                "status": "requested",
-                "agency_id": s["from_agency_id"],
-                "worker_id": s["worker_id"],
-            }
-        if kind is ClientErased:
-            if fact.aggregate_id not in sel.clients:
-                return None
-            return {**base, "client_id": fact.aggregate_id, "worker_id": s["erased_by_worker_id"]}
-        if fact.aggregate_id not in sel.referrals:
-            return None
-        return {
-            **base,
-            "referral_id": fact.aggregate_id,
-            "status": STATUS_OF_EVENT[kind],  # type: ignore[index]
-            "outcome": s.get("outcome"),
-            "agency_id": s["agency_id"],
-            "worker_id": s["worker_id"],
-        }
+class _Spool:
+    """One file's records in canonical JSON Lines, encoded a batch at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = path.open("wb")
+        self._pending: list[Record] = []
+
+    def add(self, record: Record) -> None:
+        self._pending.append(record)
+        if len(self._pending) == _SPOOL_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._handle.write(_LINES.encode_lines(self._pending))
+        self._pending.clear()
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self._flush()
+            self._handle.close()
 
 
-def _base(fact: StoredFact) -> dict[str, Any]:
-    return {
-        "position": fact.position,
-        "type": fact.event_type.__name__,
-        "at": fact.at,
-        "version": fact.version,
-    }
-
-
-_FILE_OF: dict[type[DomainEvent], str] = {
-    AgencyRegistered: "agencies.jsonl",
-    CaseOpened: "cases.jsonl",
-    ConsentGranted: "consents.jsonl",
-    ConsentWithdrawn: "consents.jsonl",
-    DisclosureRecorded: "disclosures.jsonl",
-    ReferralRequested: "referrals.jsonl",
-    ClientErased: "erasures.jsonl",
-    **dict.fromkeys(STATUS_OF_EVENT, "referrals.jsonl"),
-}
-
-
-def canonical_line(record: dict[str, Any]) -> bytes:
-    return canonical(record) + b"\n"
+#: Canonical (sorted keys, compact) JSON Lines, as ``audit_bundle.canonical`` writes.
+_LINES = msgspec.json.Encoder(order="sorted")
 
 
 def _read_spool(path: Path) -> Iterator[bytes]:

@@ -66,9 +66,10 @@ class CaseService:
         self.app.save(registered, case)
         return case
 
-    def owned_case(self, actor: Actor, case_id: UUID) -> Case:
-        """The case for its owner (NotFound if invisible, NotPermitted for a grantee)."""
-        return self.queries.owned_case(actor, case_id)
+    def owned_case(self, actor: Actor, case_id: UUID, *, personal: bool = True) -> Case:
+        """The case for its owner (NotFound if invisible, NotPermitted for a grantee);
+        ``personal=False``: sealed, for a command whose answer does not show it."""
+        return self.queries.owned_case(actor, case_id, personal=personal)
 
     def add_note(
         self,
@@ -80,10 +81,15 @@ class CaseService:
         expected_version: int | None = None,
         new_id: UUID | None = None,
     ) -> tuple[Case, Note]:
-        case = self.owned_case(actor, case_id)
+        # Adding a note reads no personal field: the case's earlier notes stay sealed.
+        case = self.owned_case(actor, case_id, personal=False)
         actor.require_role(CASE_WRITERS, "write notes")
-        if new_id is not None and (written := case.note(new_id)) is not None:
-            return case, written  # a retry of a note that was written
+        if new_id is not None and case.note(new_id) is not None:
+            # A retry of a note that was written: answered with the note as stored.
+            case = self.owned_case(actor, case_id)
+            written = case.note(new_id)
+            assert written is not None
+            return case, written
         check_expected_version(expected_version, case.version)
         note = case.add_note(
             worker_id=actor.require_worker(), category=category, text=text, new_id=new_id

@@ -33,7 +33,7 @@ class ConsentService:
         evidence: str | None = None,
         new_id: UUID | None = None,
     ) -> Consent:
-        case = self.cases.owned_case(actor, case_id)
+        case = self.cases.owned_case(actor, case_id, personal=False)
         actor.require_role(CASE_WRITERS, "record a consent")
         if (existing := self.app.find(Consent, new_id)) is not None:
             return self.owned_consent(actor, existing.id)

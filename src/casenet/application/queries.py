@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -33,7 +33,7 @@ from casenet.application.views import (
     SharedCase,
     StatusChangeView,
 )
-from casenet.domain.aggregate import utcnow
+from casenet.domain.aggregate import shown, utcnow
 from casenet.domain.case import Case
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent
@@ -63,6 +63,29 @@ from casenet.infrastructure.mapper import decrypt_stored_field
 from casenet.infrastructure.projections.runner import normalise_time, parse_time
 
 CASE_OVERSEERS = frozenset({SUPERVISOR, AUDITOR})
+#: Cases whose owner and client a process remembers (about 250 bytes each).
+PARTIES_KEPT = 20_000
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedMap(Generic[K, V]):
+    """Facts that never change (ids only), the oldest forgotten past ``size`` entries."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: dict[K, V] = {}
+
+    def get(self, key: K) -> V | None:
+        return self._entries.get(key)
+
+    def __setitem__(self, key: K, value: V) -> None:
+        entries = self._entries
+        if key not in entries and len(entries) >= self.size:
+            # Threads share the map: another may have removed the same oldest key.
+            entries.pop(next(iter(entries), key), None)
+        entries[key] = value
 
 
 def _time(value: str) -> datetime:
@@ -77,6 +100,8 @@ class CaseQueries:
     def __init__(self, app: CasenetApplication) -> None:
         self.app = app
         self.db = app.database
+        #: case id -> (owning agency, client): fixed when the case opens, never personal.
+        self._parties: BoundedMap[UUID, tuple[UUID, UUID]] = BoundedMap(PARTIES_KEPT)
 
     def _rows(self, query: str, params: tuple[Any, ...]) -> list[Any]:
         return self.db.run(query, params, commit=False)
@@ -109,31 +134,55 @@ class CaseQueries:
         ]
 
     def visible_case(
-        self, actor: Actor, case_id: UUID, at: datetime | None = None
+        self, actor: Actor, case_id: UUID, at: datetime | None = None, *, personal: bool = True
     ) -> tuple[Case, Grant]:
-        """The case and what the actor's agency may see of it now; NotFound if nothing."""
+        """The case and what the actor's agency may see of it now; NotFound if nothing.
+
+        ``personal=False``: the case sealed, for a caller that will not show it.
+        """
         if actor.agency_id is None:
             raise NotFound("case not found")
-        case = self.app.get(Case, case_id)
+        case = self.app.get(Case, case_id, personal=personal)
+        self._parties[case_id] = (case.owner_agency_id, case.client_id)
+        return case, self._grant(actor, case, at)
+
+    def _grant(self, actor: Actor, case: Case, at: datetime | None = None) -> Grant:
+        assert actor.agency_id is not None
         if actor.agency_id == case.owner_agency_id:
             # The owner sees everything whatever its consents say: skip the lookups.
             facts, consents = CaseFacts(case.id, case.owner_agency_id, False), []
         else:
             self.app.projections.ensure_current(["consents", "directory"])
             facts = self.case_facts(case)
-            consents = self.consent_facts(case_id, actor.agency_id)
+            consents = self.consent_facts(case.id, actor.agency_id)
         grant = sections_visible_to(facts, consents, actor.agency_id, at or utcnow())
         if not grant.visible:
             raise NotFound("case not found")
-        return case, grant
+        return grant
+
+    def is_owner_read(self, actor: Actor, case_id: UUID) -> bool:
+        """Whether ``actor``'s agency is known to own the case: its read then loads case
+        and client in one statement and writes nothing."""
+        parties = self._parties.get(case_id)
+        return parties is not None and actor.agency_id == parties[0]
 
     def read_case(self, actor: Actor, case_id: UUID) -> CaseView:
         """GET /v1/cases/{id}: the owner everything, a grantee its granted sections.
 
         A grantee's read is recorded as a disclosure before anything is returned.
         """
-        case, grant = self.visible_case(actor, case_id)
-        client = self.app.get(Client, case.client_id)
+        if self.is_owner_read(actor, case_id):
+            parties = self._parties.get(case_id)
+            assert parties is not None
+            # The owner's read (most reads): case and client in one statement.
+            case, client = self.app.get_all((Case, case_id), (Client, parties[1]))
+            assert isinstance(case, Case)
+            assert isinstance(client, Client)
+            grant = self._grant(actor, case)
+        else:
+            # Anyone else's: the policy decides before the client is even loaded.
+            case, grant = self.visible_case(actor, case_id)
+            client = self.app.get(Client, case.client_id)
         self.record_disclosure(actor, case, grant)
         return render_case(case, client, grant)
 
@@ -173,7 +222,7 @@ class CaseQueries:
         """GET /v1/disclosures: the accounting of disclosures of the agency's cases."""
         agency_id = actor.require_agency()
         if case_id is not None:
-            self.owned_case(actor, case_id)
+            self.owned_case(actor, case_id, personal=False)
         actor.require_role(CASE_OVERSEERS, "see the accounting of disclosures")
         limit = check_limit(limit)
         self.app.projections.ensure_current(["disclosures"])
@@ -289,10 +338,11 @@ class CaseQueries:
                 )
         return Page(items, page.next)
 
-    def owned_case(self, actor: Actor, case_id: UUID) -> Case:
+    def owned_case(self, actor: Actor, case_id: UUID, *, personal: bool = True) -> Case:
         """The case for its owner: NotFound if the actor's agency cannot see it at all,
-        NotPermitted if it sees it as a grantee (existence is never disclosed)."""
-        case, grant = self.visible_case(actor, case_id)
+        NotPermitted if it sees it as a grantee (existence is never disclosed).
+        ``personal=False``: sealed, for a command or a check that shows nothing of it."""
+        case, grant = self.visible_case(actor, case_id, personal=personal)
         if grant.basis != OWNER:
             raise NotPermitted("only the owning agency may do this")
         return case
@@ -324,7 +374,7 @@ class CaseQueries:
 
     def consents_of_case(self, actor: Actor, case_id: UUID) -> list[ConsentView]:
         """GET /v1/cases/{id}/consents: every consent of the case, for the owner."""
-        self.owned_case(actor, case_id)
+        self.owned_case(actor, case_id, personal=False)
         self.app.projections.ensure_current(["consents"])  # as in access()
         rows = self._rows(
             "SELECT consent_id FROM rm_consents WHERE case_id = %s ORDER BY granted_at, consent_id",
@@ -438,7 +488,7 @@ class ReferralQueries:
         assert actor.agency_id is not None
         client_view: ClientView | msgspec.UnsetType = msgspec.UNSET
         try:
-            case, grant = self.cases.visible_case(actor, referral.case_id)
+            case, grant = self.cases.visible_case(actor, referral.case_id, personal=False)
         except NotFound:
             pass
         else:
@@ -452,6 +502,7 @@ class ReferralQueries:
 
 
 def render_client(client: Client, sections: tuple[str, ...]) -> ClientView | msgspec.UnsetType:
+    shown(client)
     view = ClientView()
     if IDENTITY in sections:
         view.name, view.date_of_birth = client.name, client.date_of_birth
@@ -464,6 +515,7 @@ def render_client(client: Client, sections: tuple[str, ...]) -> ClientView | msg
 
 def render_case(case: Case, client: Client, grant: Grant) -> CaseView:
     """The case view with every section outside ``grant`` left out."""
+    shown(case)
     sections = grant.sections
     view = CaseView(
         id=case.id,
@@ -498,6 +550,7 @@ def render_case(case: Case, client: Client, grant: Grant) -> CaseView:
 
 
 def render_consent(consent: Consent) -> ConsentView:
+    shown(consent)
     return ConsentView(
         id=consent.id,
         version=consent.version,
@@ -519,6 +572,7 @@ def render_consent(consent: Consent) -> ConsentView:
 
 
 def render_referral(referral: Referral, client: ClientView | msgspec.UnsetType) -> ReferralView:
+    shown(referral)
     return ReferralView(
         id=referral.id,
         version=referral.version,

@@ -41,7 +41,7 @@ class ReferralService:
         consent_id: UUID | None = None,
         new_id: UUID | None = None,
     ) -> Referral:
-        case = self.cases.owned_case(actor, case_id)
+        case = self.cases.owned_case(actor, case_id, personal=False)
         actor.require_role(CASE_WRITERS, "refer a client")
         if (existing := self.app.find(Referral, new_id)) is not None:
             return self.party_referral(actor, existing.id)
@@ -65,7 +65,7 @@ class ReferralService:
 
     def check_consent_covers(self, consent_id: UUID, case_id: UUID, agency_id: UUID) -> None:
         try:
-            consent = self.app.get(Consent, consent_id)
+            consent = self.app.get(Consent, consent_id, personal=False)
         except NotFound:
             raise InvalidInput("consent_id", "no such consent") from None
         if consent.case_id != case_id or consent.grantee_agency_id != agency_id:

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Mapper, Recording
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, Mapper, Recording, StoredEvent
 from eventsourcing.utils import Environment, EnvType
 
 import casenet.domain  # noqa: F401  (registers every aggregate and event type)
-from casenet.domain.aggregate import Aggregate, project_aggregate
+from casenet.domain.aggregate import Aggregate, DomainEvent, project_aggregate
 from casenet.domain.errors import NotFound, VersionConflict
 from casenet.infrastructure.crypto import KeyRing
 from casenet.infrastructure.idempotency import IdempotencyRecords
 from casenet.infrastructure.keytable import KeyTable
 from casenet.infrastructure.mapper import EventMapper
 from casenet.infrastructure.projections import Projections, read_models
-from casenet.infrastructure.sql import Database
+from casenet.infrastructure.sql import SQLITE, Database
 from casenet.infrastructure.store import dialect_of
 
 A = TypeVar("A", bound=Aggregate)
@@ -57,6 +57,7 @@ class CasenetApplication(Application[UUID]):
         datastore = self.recorder.datastore  # type: ignore[attr-defined]
         #: casenet's own tables (data keys, read models) live in the store's database.
         self.database = Database(datastore, dialect_of(env))
+        self._events_table: str = self.recorder.events_table_name  # type: ignore[attr-defined]
         self.projections = Projections(self.recorder, self.database, read_models())
         #: Retried creates (Idempotency-Key) answer with their first response.
         self.idempotency = IdempotencyRecords(self.database, keyring, server_key or os.urandom(32))
@@ -98,18 +99,49 @@ class CasenetApplication(Application[UUID]):
     def construct_mapper(self) -> Mapper[UUID]:
         return EventMapper(self.keyring)
 
-    def get(self, aggregate_type: type[A], aggregate_id: UUID) -> A:
-        """Load an aggregate of ``aggregate_type``, or raise :class:`NotFound`."""
-        try:
-            aggregate: Aggregate = self.repository.get(
-                aggregate_id,
-                projector_func=project_aggregate,  # type: ignore[arg-type]
+    def get(self, aggregate_type: type[A], aggregate_id: UUID, *, personal: bool = True) -> A:
+        """Load an aggregate of ``aggregate_type``, or raise :class:`NotFound`.
+
+        ``personal=False``: sealed, for a command that needs no personal field (see
+        ``Aggregate.sealed``): nothing is decrypted.
+        """
+        found = self.get_all((aggregate_type, aggregate_id), personal=personal)
+        return found[0]  # type: ignore[return-value]
+
+    def get_all(
+        self, *wanted: tuple[type[Aggregate], UUID], personal: bool = True
+    ) -> list[Aggregate]:
+        """Load several aggregates from one statement: one snapshot of the log, one round
+        trip (the library's repository takes a transaction per aggregate, three round
+        trips each on PostgreSQL). :class:`NotFound` names the first one missing."""
+        ids = list(dict.fromkeys(aggregate_id for _, aggregate_id in wanted))
+        sqlite = self.database.dialect == SQLITE
+        marks = ", ".join(["%s"] * len(ids))
+        rows = self.database.read(
+            "SELECT originator_id, originator_version, topic, state "  # noqa: S608
+            f"FROM {self._events_table} WHERE originator_id IN ({marks}) "
+            "ORDER BY originator_id, originator_version",
+            tuple(i.hex if sqlite else i for i in ids),
+        )
+        events: dict[UUID, list[DomainEvent]] = {}
+        decode = cast(EventMapper, self.mapper).decode
+        for row in rows:
+            originator_id = UUID(row["originator_id"]) if sqlite else row["originator_id"]
+            stored = StoredEvent(
+                originator_id=originator_id,
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
             )
-        except AggregateNotFoundError:
-            raise NotFound(f"{aggregate_type.__name__.lower()} not found") from None
-        if not isinstance(aggregate, aggregate_type):
-            raise NotFound(f"{aggregate_type.__name__.lower()} not found")
-        return aggregate
+            events.setdefault(originator_id, []).append(decode(stored, personal=personal))
+        found: list[Aggregate] = []
+        for aggregate_type, aggregate_id in wanted:
+            aggregate = project_aggregate(None, events.get(aggregate_id, ()))
+            if not isinstance(aggregate, aggregate_type):
+                raise NotFound(f"{aggregate_type.__name__.lower()} not found")
+            aggregate.sealed = not personal
+            found.append(aggregate)
+        return found
 
     def find(self, aggregate_type: type[A], aggregate_id: UUID | None) -> A | None:
         """The aggregate if it exists (a retried create looks for its first result)."""

@@ -76,6 +76,10 @@ class Aggregate:
 
     _handlers: ClassVar[dict[type[DomainEvent], Handler]] = {}
 
+    #: Loaded without its personal fields (None, never decrypted), for a command that
+    #: needs only ids and states. A sealed aggregate is never shown (``shown``).
+    sealed: bool = False
+
     id: UUID
     version: int
     created_on: datetime
@@ -130,6 +134,13 @@ class Aggregate:
 
 
 A = TypeVar("A", bound=Aggregate)
+
+
+def shown(aggregate: A) -> A:
+    """``aggregate``, for a view; a sealed one (personal fields not loaded) is a bug."""
+    if aggregate.sealed:
+        raise RuntimeError(f"a sealed {type(aggregate).__name__} cannot be shown")
+    return aggregate
 
 
 def project_aggregate(aggregate: A | None, events: Iterable[DomainEvent]) -> A | None:

@@ -70,10 +70,18 @@ class EventMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        return self.decode(stored_event, personal=True)
+
+    def decode(self, stored_event: StoredEvent, *, personal: bool) -> DomainEvent:
+        """The domain event; ``personal=False`` leaves its personal fields None without
+        looking at them (no key is fetched, nothing is decrypted)."""
         event_type: type[DomainEvent] = resolve_topic(stored_event.topic)
         state = _DECODER.decode(stored_event.state)
         fields = personal_fields(event_type)
-        if fields and self.keyring is not None:
+        if fields and not personal:
+            for name in fields:
+                state[name] = None
+        elif fields and self.keyring is not None:
             self._decrypt(event_type, stored_event, state, fields)
         upcast(event_type, state)
         state["originator_id"] = stored_event.originator_id
@@ -100,17 +108,19 @@ class EventMapper(Mapper[UUID]):
         fields: tuple[str, ...],
     ) -> None:
         assert self.keyring is not None
-        aggregate_id = UUID(str(stored_event.originator_id))
+        stored_fields = [(name, state.get(name)) for name in fields]
+        if all(stored is None for _, stored in stored_fields):
+            return  # nothing stored (absent, or written after the client's erasure)
+        aggregate_id = stored_event.originator_id
+        if not isinstance(aggregate_id, UUID):
+            aggregate_id = UUID(str(aggregate_id))
         subject_id = (
             aggregate_id
             if event_type.subject_field == "originator_id"
             else UUID(state[event_type.subject_field])
         )
-        if all(state.get(name) is None for name in fields):
-            return  # nothing stored (absent, or written after the client's erasure)
         key = self.keyring.key_for_reading(subject_id)
-        for name in fields:
-            stored = state.get(name)
+        for name, stored in stored_fields:
             if stored is None or key is None:
                 state[name] = None
                 continue

@@ -1,0 +1,73 @@
+"""The notification log read with plain SQL: only the wanted topics, in big batches.
+
+The library's ``select_notifications`` builds a ``Notification`` per row (every column,
+UUIDs parsed) and cannot be told to skip topics without a query per topic; a reader
+that walks the whole log, such as the audit export, pays that per event. This one
+asks the database for the five columns it needs, filters topics in SQL, and hands
+back plain tuples. It reads events as stored and decrypts nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from eventsourcing.persistence import ApplicationRecorder
+from psycopg.rows import tuple_row
+
+from casenet.infrastructure.sql import SQLITE, Database
+
+#: (position, topic, aggregate id as text, aggregate version, stored state)
+StoredRow = tuple[int, str, str, int, bytes]
+
+#: Positions read per query: few round trips, bounded memory.
+BATCH = 10_000
+
+
+def stored_rows(
+    db: Database,
+    recorder: ApplicationRecorder,
+    topics: Iterable[str],
+    *,
+    stop: int,
+    batch: int = BATCH,
+) -> Iterator[StoredRow]:
+    """The log's events of ``topics`` at positions up to ``stop``, in position order."""
+    wanted = sorted(topics)
+    table = getattr(recorder, "events_table_name", "stored_events")
+    # Only the library's table name is interpolated; every value is a parameter. Each
+    # query reads a window of positions, not "the next N after": with LIMIT, PostgreSQL
+    # (misled by stale statistics) sorted everything up to the head for every batch.
+    if db.dialect == SQLITE:
+        marks = ", ".join("?" * len(wanted))
+        query = (
+            "SELECT rowid, topic, originator_id, originator_version, state "  # noqa: S608
+            f"FROM {table} WHERE rowid > ? AND rowid <= ? AND topic IN ({marks}) "
+            "ORDER BY rowid"
+        )
+    else:
+        query = (
+            "SELECT notification_id, topic, originator_id::text, originator_version, state "  # noqa: S608
+            f"FROM {table} WHERE notification_id > %s AND notification_id <= %s "
+            "AND topic = ANY(%s) ORDER BY notification_id"
+        )
+    for start in range(0, stop, batch):
+        end = min(start + batch, stop)
+        params = (start, end, *wanted) if db.dialect == SQLITE else (start, end, wanted)
+        with db.cursor(commit=False) as cursor:
+            if db.dialect == SQLITE:
+                cursor.row_factory = None  # plain tuples
+                cursor.execute(query, params)
+                rows = [(p, t, _uuid_text(i), v, s) for p, t, i, v, s in cursor.fetchall()]
+            else:  # plain tuples, binary: no text to parse for ids and states
+                cursor.row_factory = tuple_row
+                cursor.execute(query, params, binary=True)
+                rows = cursor.fetchall()
+        yield from rows
+
+
+def _uuid_text(stored: str) -> str:
+    """SQLite: the library keeps a UUID as its 32 hex digits; this gives ``str(UUID)``
+    (slicing costs a fraction of a UUID object)."""
+    if len(stored) != 32:
+        return stored
+    return f"{stored[:8]}-{stored[8:12]}-{stored[12:16]}-{stored[16:20]}-{stored[20:]}"
