@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.persistence import PersistenceError
 
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.application.agencies import hash_token
@@ -342,6 +343,23 @@ class ApplicationContract:
         assert (retried.id, retried.text) == (note_id, "Three")
         assert decrypted  # the retry's answer was read back from the store
         assert casenet.app.get(Case, case.id).version == 4  # opened, three notes: no fourth
+
+    def test_a_one_statement_read_sees_every_commit_and_raises_the_librarys_errors(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet]
+    ) -> None:
+        # Database.read runs without an explicit transaction: it must never hold on to an
+        # old snapshot, and a driver's error must reach callers as the library's.
+        db = casenet.app.database
+        other = open_casenet().app.database
+        db.run("CREATE TABLE read_probe (n INTEGER NOT NULL)", commit=True)
+        for n in (1, 2, 3):
+            other.run("INSERT INTO read_probe VALUES (%s)", (n,), commit=True)
+            assert [r["n"] for r in db.read("SELECT n FROM read_probe ORDER BY n")] == list(
+                range(1, n + 1)
+            )
+        with pytest.raises(PersistenceError) as raised:
+            db.read("SELECT n FROM no_such_table")
+        assert type(raised.value).__module__ == "eventsourcing.persistence"
 
     # --- consent -----------------------------------------------------------------------
 
