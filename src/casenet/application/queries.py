@@ -160,22 +160,27 @@ class CaseQueries:
             raise NotFound("case not found")
         return grant
 
+    def _owners_client(self, actor: Actor, case_id: UUID) -> UUID | None:
+        """The case's client if ``actor``'s agency is known to own the case, else None."""
+        parties = self._parties.get(case_id)
+        if parties is None or actor.agency_id != parties[0]:
+            return None
+        return parties[1]
+
     def is_owner_read(self, actor: Actor, case_id: UUID) -> bool:
         """Whether ``actor``'s agency is known to own the case: its read then loads case
         and client in one statement and writes nothing."""
-        parties = self._parties.get(case_id)
-        return parties is not None and actor.agency_id == parties[0]
+        return self._owners_client(actor, case_id) is not None
 
     def read_case(self, actor: Actor, case_id: UUID) -> CaseView:
         """GET /v1/cases/{id}: the owner everything, a grantee its granted sections.
 
         A grantee's read is recorded as a disclosure before anything is returned.
         """
-        if self.is_owner_read(actor, case_id):
-            parties = self._parties.get(case_id)
-            assert parties is not None
+        client_id = self._owners_client(actor, case_id)
+        if client_id is not None:
             # The owner's read (most reads): case and client in one statement.
-            case, client = self.app.get_all((Case, case_id), (Client, parties[1]))
+            case, client = self.app.get_all((Case, case_id), (Client, client_id))
             assert isinstance(case, Case)
             assert isinstance(client, Client)
             grant = self._grant(actor, case)
