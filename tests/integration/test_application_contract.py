@@ -8,6 +8,7 @@ is asserted is what the store kept, not what an object remembered.
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -608,6 +609,35 @@ class TestSQLite(ApplicationContract):
     @pytest.fixture
     def database_url(self, sqlite_url: str) -> str:
         return sqlite_url
+
+    def test_sqlite_reads_go_through_a_read_only_connection_per_thread(
+        self, casenet: Casenet
+    ) -> None:
+        # On an SQLite file Database.read uses a connection of the calling thread's own,
+        # outside the library's pool: it must refuse writes, serve each thread its own
+        # connection, see other threads' commits, and be closed with the store.
+        db = casenet.app.database
+        db.run("CREATE TABLE reader_probe (n INTEGER NOT NULL)", commit=True)
+        with pytest.raises(PersistenceError):
+            db.read("INSERT INTO reader_probe VALUES (1)")
+        assert db.read("SELECT count(*) AS n FROM reader_probe")[0]["n"] == 0
+
+        seen: dict[str, object] = {}
+
+        def in_a_thread() -> None:
+            seen["rows"] = [r["n"] for r in db.read("SELECT n FROM reader_probe")]
+            seen["reader"] = db._reader()
+
+        db.run("INSERT INTO reader_probe VALUES (7)", commit=True)
+        thread = threading.Thread(target=in_a_thread)
+        thread.start()
+        thread.join()
+        assert seen["rows"] == [7]
+        assert seen["reader"] is not db._reader()
+
+        casenet.close()
+        with pytest.raises(PersistenceError):
+            db.read("SELECT 1")
 
 
 @pytest.mark.postgres

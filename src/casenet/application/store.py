@@ -143,6 +143,10 @@ class CasenetApplication(Application[UUID]):
             found.append(aggregate)
         return found
 
+    def close(self) -> None:
+        self.database.close()
+        super().close()
+
     def find(self, aggregate_type: type[A], aggregate_id: UUID | None) -> A | None:
         """The aggregate if it exists (a retried create looks for its first result)."""
         if aggregate_id is None:

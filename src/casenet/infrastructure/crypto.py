@@ -62,15 +62,17 @@ class Binding:
     field: str
 
     def associated_data(self) -> bytes:
-        return b"|".join(
-            (
-                b"casenet-field-v1",
-                self.subject_id.bytes,
-                self.aggregate_id.bytes,
-                str(self.version).encode(),
-                self.field.encode(),
-            )
+        return binding_prefix(self.subject_id, self.aggregate_id, self.version) + (
+            self.field.encode()
         )
+
+
+def binding_prefix(subject_id: UUID, aggregate_id: UUID, version: int) -> bytes:
+    """The associated data of every field of one event, but the field's name: an
+    event's fields are sealed with ``prefix + name`` (see :class:`Binding`)."""
+    return b"|".join(
+        (b"casenet-field-v1", subject_id.bytes, aggregate_id.bytes, str(version).encode(), b"")
+    )
 
 
 class MasterKeys:
@@ -270,8 +272,14 @@ class KeyRing:
 
 def encrypt_field(key: DataKey, binding: Binding, plaintext: bytes) -> str:
     """Encrypt one field's JSON bytes; returns the base64 text stored in the event."""
+    return seal(key, binding.associated_data(), plaintext)
+
+
+def seal(key: DataKey, associated_data: bytes, plaintext: bytes) -> str:
+    """:func:`encrypt_field` with the associated data already built (an event's fields
+    share all of it but the field's name: see :func:`binding_prefix`)."""
     nonce = os.urandom(_NONCE)
-    sealed = key.cipher.encrypt(nonce, plaintext, binding.associated_data())
+    sealed = key.cipher.encrypt(nonce, plaintext, associated_data)
     blob = bytes((FORMAT_VERSION,)) + key.key_id + nonce + sealed
     return base64.b64encode(blob).decode("ascii")
 
@@ -284,13 +292,16 @@ def data_key_id_of(stored: str) -> bytes:
 
 def decrypt_field(key: DataKey, binding: Binding, stored: str) -> bytes:
     """Decrypt one field; :class:`CiphertextInvalid` when it does not authenticate."""
+    return unseal(key, binding.associated_data(), stored)
+
+
+def unseal(key: DataKey, associated_data: bytes, stored: str) -> bytes:
+    """:func:`decrypt_field` with the associated data already built."""
     blob = _decode(stored)
     if blob[1 : 1 + _KEY_ID] != key.key_id:
         raise CiphertextInvalid("the ciphertext names another data key")
     try:
-        return key.cipher.decrypt(
-            blob[1 + _KEY_ID : _HEADER], blob[_HEADER:], binding.associated_data()
-        )
+        return key.cipher.decrypt(blob[1 + _KEY_ID : _HEADER], blob[_HEADER:], associated_data)
     except InvalidTag:
         raise CiphertextInvalid("a personal field failed to authenticate") from None
 

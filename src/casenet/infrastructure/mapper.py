@@ -21,7 +21,14 @@ from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
 from casenet.domain.aggregate import PERSONAL, DomainEvent
-from casenet.infrastructure.crypto import Binding, KeyRing, decrypt_field, encrypt_field
+from casenet.infrastructure.crypto import (
+    Binding,
+    KeyRing,
+    binding_prefix,
+    decrypt_field,
+    seal,
+    unseal,
+)
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(dict[str, Any])
@@ -93,12 +100,13 @@ class EventMapper(Mapper[UUID]):
         subject_id = getattr(event, event.subject_field)
         registers_subject = event.subject_field == "originator_id" and event.originator_version == 1
         key = self.keyring.key_for_writing(subject_id, new_subject=registers_subject)
-        for name in fields:
-            if key is None:  # erased: personal data of an erased client is not kept
+        if key is None:  # erased: personal data of an erased client is not kept
+            for name in fields:
                 state[name] = None
-                continue
-            binding = Binding(subject_id, event.originator_id, event.originator_version, name)
-            state[name] = encrypt_field(key, binding, _ENCODER.encode(state[name]))
+            return
+        prefix = binding_prefix(subject_id, event.originator_id, event.originator_version)
+        for name in fields:
+            state[name] = seal(key, prefix + name.encode(), _ENCODER.encode(state[name]))
 
     def _decrypt(
         self,
@@ -120,12 +128,12 @@ class EventMapper(Mapper[UUID]):
             else UUID(state[event_type.subject_field])
         )
         key = self.keyring.key_for_reading(subject_id)
+        prefix = binding_prefix(subject_id, aggregate_id, stored_event.originator_version)
         for name, stored in stored_fields:
             if stored is None or key is None:
                 state[name] = None
                 continue
-            binding = Binding(subject_id, aggregate_id, stored_event.originator_version, name)
-            state[name] = msgspec.json.decode(decrypt_field(key, binding, stored))
+            state[name] = msgspec.json.decode(unseal(key, prefix + name.encode(), stored))
 
 
 def decrypt_stored_field(keyring: KeyRing | None, binding: Binding, stored: str | None) -> Any:
