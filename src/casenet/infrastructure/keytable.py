@@ -70,7 +70,8 @@ class KeyTable:
             "master_key_id TEXT NOT NULL, "
             f"wrapped {self.database.blob}, "
             f"created_at {self.database.time} NOT NULL, "
-            f"erased_at {self.database.time})",
+            f"erased_at {self.database.time})"
+            + (" WITHOUT ROWID" if self.database.dialect == SQLITE else ""),
             commit=True,
         )
 
