@@ -172,7 +172,9 @@ class ProjectionsContract:
     """Written once; each subclass names the store."""
 
     #: Clients (35 events each) for the kill test: enough for the rebuild of the cases
-    #: read model to take many batches, on the store's speed.
+    #: read model to take several batches of REBUILD_BATCH_SIZE (5,000) events, so that
+    #: at least one whole batch remains between the first position the test sees and
+    #: the head (otherwise the rebuild can finish before the kill lands).
     kill_clients = 700
 
     @pytest.fixture
@@ -445,7 +447,7 @@ class TestSQLite(ProjectionsContract):
 
 @pytest.mark.postgres
 class TestPostgres(ProjectionsContract):
-    kill_clients = 150
+    kill_clients = 500  # 150 (5,250 events) left one batch after the first: it raced
 
     @pytest.fixture
     def database_url(self, postgres_database_url: str) -> str:
