@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -179,6 +180,26 @@ class TestErasureOnSQLite(ErasureContract):
     @pytest.fixture
     def database_url(self, sqlite_url: str) -> str:
         return sqlite_url
+
+    def test_the_erased_key_is_in_no_file_of_the_store(
+        self, casenet: Casenet, sqlite_url: str
+    ) -> None:
+        # SQLite keeps what a write overwrote in the page's free space and, until a
+        # checkpoint restarts it, in the WAL: the wrapped key must be in neither.
+        network = register_network(casenet)
+        stories = [write_client_story(casenet, network) for _ in range(3)]
+        erased, kept = stories[1], stories[0]
+        [row] = key_rows(casenet, erased)
+        wrapped = bytes(row["wrapped"])
+        store = Path(sqlite_url.removeprefix("sqlite:///")).parent
+
+        def files_holding_the_key() -> list[str]:
+            return sorted(f.name for f in store.iterdir() if wrapped in f.read_bytes())
+
+        assert files_holding_the_key(), "the scan must find the key before the erasure"
+        casenet.clients.erase(OPERATOR_ACTOR, erased.client_id)
+        assert files_holding_the_key() == []
+        assert casenet.app.get(Client, kept.client_id).name in kept.canaries
 
 
 @pytest.mark.postgres

@@ -36,6 +36,7 @@ from test_encryption_story import (
 from casenet.application import OPERATOR_ACTOR, Casenet, ClientDetails
 from casenet.bootstrap import build_casenet
 from casenet.domain.case import Case
+from casenet.domain.client import Client
 from casenet.infrastructure.crypto import KeyRing, MasterKeyMismatch, MasterKeyMissing
 from casenet.infrastructure.keytable import TABLE as DATA_KEYS
 from casenet.settings import load_settings
@@ -232,6 +233,32 @@ class TestRotationOnSQLite(RotationContract):
     @pytest.fixture
     def database_url(self, sqlite_url: str) -> str:
         return sqlite_url
+
+    def test_no_old_wrapping_is_left_in_the_stores_files(
+        self, build: Build, sqlite_url: str
+    ) -> None:
+        # Once rotated, a key wrapped by the old master key must not stay on disk (in
+        # a page's free space or in the WAL): the old master key may be retired.
+        k1, k2 = new_master_key("k1"), new_master_key("k2")
+        first = build(k1)
+        network = register_network(first)
+        stories = [write_client_story(first, network) for _ in range(3)]
+        old = [bytes(row["wrapped"]) for row in data_keys(first).values()]
+        assert len(old) == 3
+        first.close()
+        store = Path(sqlite_url.removeprefix("sqlite:///")).parent
+
+        def files_holding_an_old_wrapping() -> list[str]:
+            return sorted(
+                f.name for f in store.iterdir() if any(w in f.read_bytes() for w in old)
+            )
+
+        assert files_holding_an_old_wrapping(), "the scan must find them before"
+        rotated = build(k1, k2)
+        assert keyring(rotated).rotate() == 3
+        assert files_holding_an_old_wrapping() == []
+        assert keyring(rotated).table.counts() == {"k2": 3}
+        assert rotated.app.get(Client, stories[2].client_id).name in stories[2].canaries
 
 
 @pytest.mark.postgres

@@ -232,6 +232,8 @@ class KeyRing:
             )
             if self.table.rewrap(row, master_key_id, wrapped):
                 moved += 1
+        if moved:  # the old wrappings leave the WAL too
+            self.table.truncate_wal()
         return moved
 
     def _new_row(self, subject_id: UUID) -> tuple[DataKeyRow, AESGCM]:

@@ -8,6 +8,7 @@ tells every reader the client is erased).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from uuid import UUID
 from casenet.infrastructure.sql import SQLITE, Database
 
 TABLE = "casenet_data_keys"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,14 +117,29 @@ class KeyTable:
         return stored
 
     def erase(self, subject_id: UUID) -> None:
-        """Destroy the wrapped key; a client that never had a key gets a tombstone too."""
-        self._run(
-            f"INSERT INTO {TABLE} (subject_id, data_key_id, master_key_id, wrapped, created_at, "
-            "erased_at) VALUES (%s, %s, '', NULL, %s, %s) ON CONFLICT (subject_id) DO UPDATE "
-            f"SET wrapped = NULL, erased_at = COALESCE({TABLE}.erased_at, excluded.erased_at)",
-            (self._id_param(subject_id), b"", self._now(), self._now()),
-            commit=True,
-        )
+        """Destroy the wrapped key; a client that never had a key gets a tombstone too.
+
+        On SQLite the old bytes are zeroed in the page and the WAL is truncated (see
+        ``Database.erasing_cursor``), so the wrapped key is in no file of the store.
+        """
+        with self.database.erasing_cursor() as cursor:
+            cursor.execute(
+                self.database.sql(
+                    f"INSERT INTO {TABLE} (subject_id, data_key_id, master_key_id, wrapped, "
+                    "created_at, erased_at) VALUES (%s, %s, '', NULL, %s, %s) "
+                    "ON CONFLICT (subject_id) DO UPDATE SET wrapped = NULL, "
+                    f"erased_at = COALESCE({TABLE}.erased_at, excluded.erased_at)"
+                ),
+                (self._id_param(subject_id), b"", self._now(), self._now()),
+            )
+        self.truncate_wal()
+
+    def truncate_wal(self) -> None:
+        if not self.database.truncate_wal():
+            logger.warning(
+                "data keys: the WAL checkpoint after an erasure or rotation was "
+                "kept from completing by readers; the next one completes it"
+            )
 
     def master_key_ids(self) -> list[str]:
         rows = self._run(
@@ -158,7 +176,7 @@ class KeyTable:
 
     def rewrap(self, old: DataKeyRow, master_key_id: str, wrapped: bytes) -> bool:
         """Swap in the re-wrapped key, unless the row changed (erased, rotated) meanwhile."""
-        with self.database.cursor(commit=True) as cursor:
+        with self.database.erasing_cursor() as cursor:  # the old wrapping is zeroed
             cursor.execute(
                 self.database.sql(
                     f"UPDATE {TABLE} SET master_key_id = %s, wrapped = %s "

@@ -105,6 +105,42 @@ class Database:
                     raw.execute(f"PRAGMA wal_autocheckpoint = {before}")
 
     @contextmanager
+    def erasing_cursor(self) -> Iterator[Any]:
+        """A cursor in one committed transaction for writes that destroy data (a data
+        key erased or re-wrapped): on SQLite, what they overwrite or delete is zeroed
+        in the page (``secure_delete``), not left in its free space. The WAL still
+        holds the pages as they were: :meth:`truncate_wal` after. The connection gets
+        its setting back before it returns to the pool.
+        """
+        if self.dialect != SQLITE:
+            with self.cursor(commit=True) as cursor:
+                yield cursor
+            return
+        with self.datastore.get_connection(commit=True) as connection:  # type: ignore[attr-defined]
+            raw = connection.cursor().sqlite_cursor
+            raw.execute("PRAGMA secure_delete = ON")
+            try:
+                with connection.transaction(commit=True) as wrapped:
+                    yield wrapped.sqlite_cursor
+            finally:
+                raw.execute("PRAGMA secure_delete = OFF")
+
+    def truncate_wal(self) -> bool:
+        """SQLite: copy the WAL into the database and truncate it to nothing, so that no
+        page image from before an erasure stays on disk; False if readers kept it from
+        completing within the lock timeout (the next checkpoint finishes the job).
+        PostgreSQL: nothing to do here (its old row versions go at VACUUM)."""
+        if self.dialect != SQLITE:
+            return True
+        with (
+            _sqlite_errors(),
+            self.datastore.get_connection(commit=True) as connection,  # type: ignore[attr-defined]
+        ):
+            raw = connection.cursor().sqlite_cursor
+            busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return not busy
+
+    @contextmanager
     def schema_lock(self) -> Iterator[None]:
         """Serialise table creation between processes starting together (PostgreSQL's
         DDL races: 'tuple concurrently updated'); SQLite's file lock already does."""
