@@ -33,6 +33,9 @@ SCHEMA_TABLE = "casenet_schema"
 #: WAL pages (4 KiB) after which a bulk write's commit checkpoints (see bulk_cursor).
 BULK_CHECKPOINT_PAGES = 10_000
 
+#: Page cache of each SQLite reader connection (KiB).
+READER_CACHE_KIB = 1024
+
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 
@@ -251,6 +254,9 @@ class Database:
             )
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA query_only = ON")
+            # A server may read from dozens of threads: 1 MiB of page cache each (the
+            # default is 2), over the operating system's cache of the same file.
+            connection.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
             self._reader_connections.add(connection)
         self._readers.connection = connection
         return connection
