@@ -15,6 +15,7 @@ and gets no row, as the export from the log keeps none. An erasure keeps its cli
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
@@ -257,6 +258,9 @@ def exported_chunks(
     ``FILES`` and in position order, in chunks: (file, count, bytes), a page's each."""
     if scope.kind == "all" and scope.owner_agency_id is None and lower is None is upper:
         # Everything: every page is a chunk, as stored; no row is read.
+        if db.dialect != SQLITE:
+            yield from _copied_pages(cursor)
+            return
         query = db.sql(
             "SELECT file, page, records, data FROM rm_audit_pages WHERE file > %s OR "
             f"(file = %s AND page > %s) ORDER BY file, page LIMIT {FETCH_PAGES}"
@@ -273,6 +277,51 @@ def exported_chunks(
         number = _FILE_NUMBER[name]
         for records, data in _lines_by_page(db, cursor, number, scope, lower, upper, 0, stop):
             yield name, records, data
+
+
+def _copied_pages(cursor: Any) -> Iterator[tuple[str, int, bytes]]:
+    """PostgreSQL: every page in one binary COPY (SELECTs of pages cost half as much
+    again, in the server's and psycopg's handling of each result)."""
+    query = (
+        "COPY (SELECT file, records, data FROM rm_audit_pages ORDER BY file, page) "
+        "TO STDOUT (FORMAT binary)"
+    )
+    rest = b""  # of a message that ended inside a row (the server sends whole rows)
+    header, ended = True, False
+    with cursor.copy(query) as copy:
+        for message in copy:
+            data = memoryview(rest + bytes(message)) if rest else memoryview(message)
+            at = 0
+            if header:
+                if len(data) < len(_COPY_HEADER):
+                    rest = bytes(data)
+                    continue
+                if bytes(data[: len(_COPY_SIGNATURE)]) != _COPY_SIGNATURE:
+                    raise ValueError("not a binary COPY stream")
+                at, header = len(_COPY_HEADER), False
+            while at < len(data):
+                if bytes(data[at : at + 2]) == _COPY_TRAILER:
+                    at, ended = at + 2, True
+                    break
+                if len(data) - at < _ROW_HEAD.size:
+                    break
+                fields, _, file, _, records, size = _ROW_HEAD.unpack_from(data, at)
+                start = at + _ROW_HEAD.size
+                if fields != 3 or start + size > len(data):
+                    break
+                yield FILES[file], records, bytes(data[start : start + size])
+                at = start + size
+            rest = bytes(data[at:])
+    if rest or not ended:
+        raise ValueError("the binary COPY stream ended inside a row")
+
+
+#: The binary COPY header: signature, flags, header extension length (0).
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_COPY_HEADER = _COPY_SIGNATURE + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
+#: A row's head: 3 fields; file and records (4-byte integers), then the data's length.
+_ROW_HEAD = struct.Struct(">hiiiii")
 
 
 def _lines_by_page(
