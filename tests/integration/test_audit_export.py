@@ -441,7 +441,15 @@ class AuditExportContract:
         casenet = story.casenet
         alpha, beta = story.cases["alpha"], story.cases["beta"]
         story.casenet.clients.erase(OPERATOR_ACTOR, beta.client_id)
+        # A client erased without a case: in no scope, so in no bundle.
+        lone = Client.register(
+            agency_id=story.agencies["welfare"], name=story.canary(), date_of_birth=None,
+            phone=None, address=None,
+        )
+        casenet.app.save(lone)
+        casenet.clients.erase(OPERATOR_ACTOR, lone.id)
         whole = records(export(Scope("all")))
+        assert [r["client_id"] for r in whole["erasures.jsonl"]] == [str(beta.client_id)]
         timed = sorted(r["at"] for n in FILES[2:] for r in whole[n])
         middle = datetime.fromisoformat(timed[len(timed) // 2])
         asks: list[tuple[Scope, dict[str, datetime | None]]] = [

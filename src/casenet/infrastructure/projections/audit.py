@@ -3,14 +3,18 @@
 A record is the same in every bundle it is in (ids, times, statuses, sections,
 purposes, its store position and version: no personal data), so it is rendered once,
 when its event is projected, as the exact line a ``casenet-audit/3`` bundle holds
-(``audit_bundle.record_line``: the canonical bytes beside their own SHA-256). Each row
-is keyed by what an export's scope asks: the file, the position (log order), the case
-and its client and owner (denormalised from the case's ``CaseOpened``, as the export
-from the log selects), and the time for records the ``from``/``to`` range applies to.
-An export then reads lines in bulk, in position order, and does no work per record.
+(``audit_bundle.record_line``: the canonical bytes beside their digest). Each row is
+keyed by what an export's scope asks: the file, the position (log order), the case
+(and on case rows its client and owner, as the export from the log selects), the
+client of an erasure, and the time for records the ``from``/``to`` range applies to.
+Each file's lines are also kept joined per page of ``PAGE_POSITIONS`` log positions:
+an export of everything reads those pages whole; one of a case, a client or a time
+range reads rows by index and joins them per page itself. The pages are the bundle's
+chunks either way, so an export does no work per record.
 
-A record whose case was never opened before it (none in practice) belongs to no scope
-and gets no row, as the export from the log keeps none. An erasure keeps its client.
+A record whose case was never opened before it (none in practice), and the erasure
+of a client none of whose cases was opened before it, belong to no scope and get no
+row, as the export from the log keeps none.
 """
 
 from __future__ import annotations
