@@ -49,7 +49,13 @@ from casenet.domain.client import Client
 from casenet.domain.consent import Consent
 from casenet.domain.disclosure import Disclosure
 from casenet.domain.referral import Referral
-from casenet.infrastructure.audit_bundle import FILES, load_public_key, public_key_text, verify
+from casenet.infrastructure.audit_bundle import (
+    FILES,
+    load_public_key,
+    public_key_text,
+    record_body,
+    verify,
+)
 from casenet.settings import load_settings
 
 NAME = "audit"
@@ -274,7 +280,7 @@ def record_bytes(bundle: Path) -> list[bytes]:
     bodies = []
     for name in FILES:
         with (bundle / name).open("rb") as handle:
-            bodies.extend(line[84:-2] for line in handle)
+            bodies.extend(record_body(line) for line in handle)
     return bodies
 
 

@@ -106,7 +106,9 @@ class Story:
         case = self.casenet.cases.open_case(
             actor,
             client=ClientDetails(
-                name=self.canary(), date_of_birth=self.canary(), phone=self.canary(),
+                name=self.canary(),
+                date_of_birth=self.canary(),
+                phone=self.canary(),
                 address=self.canary(),
             ),
             summary=self.canary(),
@@ -119,13 +121,16 @@ class Story:
         self.cases[key] = record
         return record
 
-    def grant(
-        self, case: CaseRecord, grantee: str, sections: list[str], **extra: Any
-    ) -> Consent:
+    def grant(self, case: CaseRecord, grantee: str, sections: list[str], **extra: Any) -> Consent:
         consent = self.casenet.consents.grant(
-            case.owner, case.case_id, grantee_agency_id=self.agencies[grantee],
-            sections=sections, purpose=extra.pop("purpose", "referral"), method="written",
-            evidence=self.canary(), **extra,
+            case.owner,
+            case.case_id,
+            grantee_agency_id=self.agencies[grantee],
+            sections=sections,
+            purpose=extra.pop("purpose", "referral"),
+            method="written",
+            evidence=self.canary(),
+            **extra,
         )
         case.consents.append(("ConsentGranted", consent.id))
         case.instants += around(consent.granted_at)
@@ -160,12 +165,19 @@ class Story:
         case.disclosures.append((actor.require_agency(), shown, grant.consent_ids))
 
     def refer(
-        self, case: CaseRecord, to: str, steps: list[tuple[str, dict[str, Any]]],
+        self,
+        case: CaseRecord,
+        to: str,
+        steps: list[tuple[str, dict[str, Any]]],
         consent_id: UUID | None = None,
     ) -> Referral:
         referral = self.casenet.referrals.request(
-            case.owner, case_id=case.case_id, to_agency_id=self.agencies[to],
-            service_type="appointment_rescheduling", reason=self.canary(), urgency="urgent",
+            case.owner,
+            case_id=case.case_id,
+            to_agency_id=self.agencies[to],
+            service_type="appointment_rescheduling",
+            reason=self.canary(),
+            urgency="urgent",
             consent_id=consent_id,
         )
         case.referrals.append((referral.id, "requested"))
@@ -206,9 +218,16 @@ def tell(casenet: Casenet) -> Story:
     story.withdraw(alpha, brief)
     story.read(alpha, "hospital")
     completed = story.refer(
-        alpha, "hospital",
-        [("message", {}), ("accept", {}), ("start", {}), ("hold", {"reason": True}),
-         ("start", {}), ("complete", {"outcome": "got_help", "note": True})],
+        alpha,
+        "hospital",
+        [
+            ("message", {}),
+            ("accept", {}),
+            ("start", {}),
+            ("hold", {"reason": True}),
+            ("start", {}),
+            ("complete", {"outcome": "got_help", "note": True}),
+        ],
         consent_id=lasting.id,
     )
     story.read_referral(alpha, completed.id, "hospital")
@@ -328,8 +347,11 @@ def texts_in_log(casenet: Casenet) -> set[str]:
     while page := casenet.app.recorder.select_notifications(start=start, limit=500):
         for notification in page:
             event = casenet.app.mapper.to_domain_event(notification)
-            texts.update(v for v in msgspec.structs.asdict(event).values()  # type: ignore[arg-type]
-                         if isinstance(v, str))
+            texts.update(
+                v
+                for v in msgspec.structs.asdict(event).values()  # type: ignore[arg-type]
+                if isinstance(v, str)
+            )
         start = page[-1].id + 1
     return texts
 
@@ -356,9 +378,7 @@ class AuditExportContract:
         return load_public_key(public_key_text(load_settings(casenet_environ).signing_key))
 
     @pytest.fixture
-    def export(
-        self, casenet: Casenet, tmp_path: Path, public_key: Any
-    ) -> Callable[..., Path]:
+    def export(self, casenet: Casenet, tmp_path: Path, public_key: Any) -> Callable[..., Path]:
         """Export into a new folder, check it verifies and holds only bundle files."""
         made: list[Path] = []
 
@@ -411,6 +431,77 @@ class AuditExportContract:
             "erasures.jsonl": 0,
         }
 
+    def test_the_read_model_gives_the_bytes_the_log_gives_in_every_scope_and_range(
+        self, story: Story, export: Callable[..., Path]
+    ) -> None:
+        """The audit records read model against the export that reads the log record by
+        record (what export falls back to while the model is rebuilt): the same files,
+        chunks and chain, byte for byte, for every scope and range, and again after a
+        rebuild of the model."""
+        casenet = story.casenet
+        alpha, beta = story.cases["alpha"], story.cases["beta"]
+        story.casenet.clients.erase(OPERATOR_ACTOR, beta.client_id)
+        # A client erased without a case: in no scope, so in no bundle.
+        lone = Client.register(
+            agency_id=story.agencies["welfare"], name=story.canary(), date_of_birth=None,
+            phone=None, address=None,
+        )
+        casenet.app.save(lone)
+        casenet.clients.erase(OPERATOR_ACTOR, lone.id)
+        whole = records(export(Scope("all")))
+        assert [r["client_id"] for r in whole["erasures.jsonl"]] == [str(beta.client_id)]
+        timed = sorted(r["at"] for n in FILES[2:] for r in whole[n])
+        middle = datetime.fromisoformat(timed[len(timed) // 2])
+        asks: list[tuple[Scope, dict[str, datetime | None]]] = [
+            (scope, range_)
+            for scope in (
+                Scope("all"),
+                Scope("case", alpha.case_id),
+                Scope("client", beta.client_id),
+                Scope("all", owner_agency_id=story.agencies["welfare"]),
+                Scope("client", alpha.client_id, owner_agency_id=story.agencies["shelter"]),
+            )
+            for range_ in ({}, {"since": middle}, {"until": middle})
+        ]
+
+        def made(bundle: Path) -> tuple[dict[str, bytes], dict[str, Any]]:
+            manifest = read_manifest(bundle)
+            kept = {k: manifest[k] for k in ("files", "chain_head", "scope", "from", "to")}
+            return {n: (bundle / n).read_bytes() for n in FILES}, kept
+
+        from_model = [made(export(scope, **range_)) for scope, range_ in asks]
+        assert any(files["erasures.jsonl"] for files, _ in from_model)
+        assert sum(1 for files, _ in from_model if not any(files.values())) == 0
+        projections = casenet.app.projections
+        projections.reset("audit")  # rows gone, marked rebuilding: exports read the log
+        tables = ("rm_audit_records", "rm_audit_pages", "rm_audit_subjects")
+        for table in tables:
+            rows = casenet.app.database.run(f"SELECT COUNT(*) AS n FROM {table}", commit=False)
+            assert int(rows[0]["n"]) == 0, table
+        from_log = [made(export(scope, **range_)) for scope, range_ in asks]
+        assert from_log == from_model
+        projections.rebuild("audit")
+        assert [made(export(scope, **range_)) for scope, range_ in asks] == from_model
+
+    def test_records_at_rest_are_the_bundle_lines_and_hold_only_ids(
+        self, story: Story, export: Callable[..., Path]
+    ) -> None:
+        """Every row of the read model is a line of the "everything" bundle, and its
+        pages are those lines joined: nothing else is stored about a record."""
+        bundle = export(Scope("all"))
+        lines = {line for name in FILES for line in (bundle / name).read_bytes().splitlines(True)}
+        db = story.casenet.app.database
+        stored = [
+            bytes(r["line"]) for r in db.run("SELECT line FROM rm_audit_records", commit=False)
+        ]
+        assert sorted(stored) == sorted(lines)
+        pages = b"".join(
+            bytes(r["data"])
+            for r in db.run("SELECT data FROM rm_audit_pages ORDER BY file, page", commit=False)
+        )
+        assert pages == b"".join((bundle / name).read_bytes() for name in FILES)
+        assert canaries_in(bundle, story.canaries) == {}
+
     def test_an_agencys_auditor_may_export_only_its_own_cases(self, story: Story) -> None:
         audit = story.casenet.audit
         alpha, gamma = story.cases["alpha"], story.cases["gamma"]
@@ -430,11 +521,13 @@ class AuditExportContract:
         with pytest.raises(NotFound):
             audit.scope_for(auditor, case_id=None, client_id=gamma.client_id)
         with pytest.raises(NotFound):  # a grantee of the case is not its owner
-            audit.scope_for(story.actors["hospital caseworker"], case_id=alpha.case_id,
-                            client_id=None)
+            audit.scope_for(
+                story.actors["hospital caseworker"], case_id=alpha.case_id, client_id=None
+            )
         with pytest.raises(NotPermitted):
-            audit.scope_for(story.actors["welfare caseworker"], case_id=alpha.case_id,
-                            client_id=None)
+            audit.scope_for(
+                story.actors["welfare caseworker"], case_id=alpha.case_id, client_id=None
+            )
         for case_id, client_id in ((None, None), (alpha.case_id, alpha.client_id)):
             with pytest.raises(InvalidInput):
                 audit.scope_for(auditor, case_id=case_id, client_id=client_id)
@@ -453,7 +546,8 @@ class AuditExportContract:
         def kept(lower: str | None, upper: str | None) -> dict[str, list[dict[str, Any]]]:
             return {
                 name: [
-                    r for r in rs
+                    r
+                    for r in rs
                     if name in ("agencies.jsonl", "cases.jsonl")  # context: always there
                     or ((lower is None or r["at"] >= lower) and (upper is None or r["at"] < upper))
                 ]
@@ -470,13 +564,20 @@ class AuditExportContract:
             manifest = read_manifest(bundle)
             assert (manifest["from"], manifest["to"]) == (lower_text, upper_text)
         # The boundary record itself: in from, out of to.
-        assert any(r["at"] == since_text for n in FILES[2:] for r in records(
-            export(Scope("all"), since=since))[n])
-        assert all(r["at"] != until_text for n in FILES[2:] for r in records(
-            export(Scope("all"), until=until))[n])
+        assert any(
+            r["at"] == since_text
+            for n in FILES[2:]
+            for r in records(export(Scope("all"), since=since))[n]
+        )
+        assert all(
+            r["at"] != until_text
+            for n in FILES[2:]
+            for r in records(export(Scope("all"), until=until))[n]
+        )
         with pytest.raises(InvalidInput):
-            story.casenet.audit.export(Path("/nonexistent/never"), Scope("all"),
-                                       since=until, until=since)
+            story.casenet.audit.export(
+                Path("/nonexistent/never"), Scope("all"), since=until, until=since
+            )
 
     def test_erasure_is_recorded_and_changes_no_other_record(
         self, story: Story, export: Callable[..., Path], public_key: Any
@@ -489,9 +590,7 @@ class AuditExportContract:
 
         # Made before the erasure, the bundles still verify after it (and nothing in the
         # store could change them: they hold no ciphertext to lose).
-        assert verify(before, public_key).records == sum(
-            len(v) for v in records(before).values()
-        )
+        assert verify(before, public_key).records == sum(len(v) for v in records(before).values())
         verify(before_case, public_key)
         assert {p.name: p.read_bytes() for p in before.iterdir()} == before_bytes
 
@@ -596,11 +695,14 @@ class AuditExportContract:
                     if r["case_id"] == str(case.case_id):
                         assert f"<tr><td>{r['at']}</td>" in html
             rows = sum(table.count("<tr>") - 1 for table in disclosure_tables)
-            assert rows == len(bundle_disclosures) == sum(
-                len(story.cases[k].disclosures) for k in keys
+            assert (
+                rows
+                == len(bundle_disclosures)
+                == sum(len(story.cases[k].disclosures) for k in keys)
             )
-            withdrawn = sum(1 for k in keys for t, _ in story.cases[k].consents
-                            if t == "ConsentWithdrawn")
+            withdrawn = sum(
+                1 for k in keys for t, _ in story.cases[k].consents if t == "ConsentWithdrawn"
+            )
             assert html.count("<td class=withdrawn>withdrawn</td>") == withdrawn
             assert ("<td class=expired>expired</td>" in html) == ("alpha" in keys)
 

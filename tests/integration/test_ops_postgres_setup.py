@@ -50,6 +50,9 @@ CASENET_TABLES = {
     "rm_disclosures",
     "rm_feed",
     "rm_feed_parties",
+    "rm_audit_records",
+    "rm_audit_pages",
+    "rm_audit_subjects",
 }
 
 

@@ -1,4 +1,5 @@
-"""The audit bundle on its own: written by ``BundleWriter``, checked by ``verify``.
+"""The ``casenet-audit/2`` bundle on its own: written by ``BundleWriterV2``, checked by
+``verify`` (casenet writes ``/3`` now; ``/2`` bundles must keep verifying).
 
 No store: small hand-made bundles in temporary folders. The bundle must verify as
 written, and every kind of tampering the design names must fail verification with a
@@ -24,11 +25,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from casenet.infrastructure.audit_bundle import (
     FILES,
-    FORMAT,
     FORMAT_V1,
     GENESIS,
     BundleInvalid,
-    BundleWriter,
+    BundleWriterV2,
     Verified,
     canonical,
     key_id,
@@ -38,6 +38,11 @@ from casenet.infrastructure.audit_bundle import (
     read_records,
     verify,
 )
+from casenet.infrastructure.audit_bundle import FORMAT_V2 as FORMAT
+
+#: This file holds ``/2`` bundles to the checks they passed when ``/2`` was written;
+#: ``/3`` (what casenet writes now) has its own, in test_audit_bundle_v3.py.
+BundleWriter = BundleWriterV2
 
 AGENCY_A = "0b6c5f84-2d4b-4c8e-9a44-6f1f0e7d2a01"
 AGENCY_B = "5d2e8b1a-7c3f-4e6d-8b9a-1a2b3c4d5e02"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from casenet.application.audit_records import _Stored, decoding
 from casenet.domain.case import CaseNoteAdded
+from casenet.infrastructure.audit_records import _Stored, decoding
 from casenet.infrastructure.projections.runner import normalise_time
 
 

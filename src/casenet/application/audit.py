@@ -1,9 +1,12 @@
 """The consent audit export: what was consented, shared, read and erased, provably.
 
-The export streams the notification log once, in order, up to the head at its start
-(the store position the bundle reflects), keeps the records in scope, and writes a
-signed bundle (``infrastructure.audit_bundle``). It reads events as stored and
-decrypts nothing: records carry ids, times, statuses, sections and purposes only.
+The export reads the audit records read model (``projections.audit``: each record's
+bundle line, rendered once when its event was projected) up to the log's head at its
+start (the store position the bundle reflects), in bulk and in log order, and writes a
+signed ``casenet-audit/3`` bundle (``infrastructure.audit_bundle``) without touching a
+record. While that read model is rebuilt it reads the log itself instead, record by
+record, into the same bytes. Nothing is decrypted: records carry ids, times, statuses,
+sections and purposes only.
 """
 
 from __future__ import annotations
@@ -18,21 +21,24 @@ from uuid import UUID
 import msgspec
 
 from casenet.application.actor import AUDITOR, Actor
-from casenet.application.audit_records import READERS, Record, Scope, Selection
 from casenet.application.store import CasenetApplication
 from casenet.domain.aggregate import utcnow
 from casenet.domain.case import Case
 from casenet.domain.client import Client
 from casenet.domain.errors import InvalidInput, NotFound
 from casenet.domain.visibility import CaseFacts, ConsentFacts, Grant, access_at
-from casenet.infrastructure.audit_bundle import FILES, BundleWriter, read_records
-from casenet.infrastructure.projections.runner import normalise_time
+from casenet.infrastructure.audit_bundle import FILES, BundleWriter, read_records, record_line
+from casenet.infrastructure.audit_records import READERS, Record, Scope, Selection
+from casenet.infrastructure.projections.audit import begin_export, exported_chunks, page_of
+from casenet.infrastructure.projections.runner import POSITIONS, normalise_time
 from casenet.infrastructure.raw_log import stored_rows
 
 __all__ = ["AuditService", "Scope", "access_from_bundle"]
 
 #: Records buffered per file before they are encoded (in one call) and spooled.
 _SPOOL_BATCH = 4096
+#: The read model that holds every record's line (``projections.audit``).
+AUDIT_MODEL = "audit"
 
 
 class AuditService:
@@ -74,35 +80,26 @@ class AuditService:
         if since is not None and until is not None and since >= until:
             raise InvalidInput("from", "must be before to")
         out_dir.mkdir(parents=True, exist_ok=True)
-        head = self.app.projections.head()
+        projections = self.app.projections
+        head = projections.head()
         generated_at = utcnow()
-        selection = Selection(scope)
         lower = None if since is None else normalise_time(since)
         upper = None if until is None else normalise_time(until)
-        # One pass over the log, spooling each file's records to a scratch file so
-        # that memory stays flat whatever the size of the log.
-        with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
-            spools = {name: _Spool(Path(scratch) / name) for name in FILES}
-            try:
-                rows = stored_rows(self.app.projections.db, self.app.recorder, READERS, stop=head)
-                for position, topic, aggregate_id, version, state in rows:
-                    read = READERS[topic]
-                    record = read.record(selection, read.decode(state), aggregate_id)
-                    if record is None:
-                        continue
-                    record.position, record.version = position, version
-                    if read.dated and (
-                        (lower is not None and record.at < lower)
-                        or (upper is not None and record.at >= upper)
-                    ):
-                        continue
-                    spools[read.file].add(record)
-            finally:
-                for spool in spools.values():
-                    spool.close()
-            writer = BundleWriter(out_dir, self._signing_seed)
-            for name in FILES:
-                writer.write_file(name, _read_spool(Path(scratch) / name))
+        projections.ensure_current([AUDIT_MODEL])
+        writer = BundleWriter(out_dir, self._signing_seed)
+        db = projections.db
+        with db.cursor(commit=False) as cursor:
+            begin_export(db, cursor)
+            position = self._model_position(cursor, head)
+            if position is not None:
+                # The model holds every record up to its position and none after: the
+                # bundle reflects the store there (at head, or a little after).
+                head = max(head, position)
+                writer.write_files(
+                    exported_chunks(db, cursor, scope, lower=lower, upper=upper, stop=head)
+                )
+            else:
+                self._export_from_log(writer, out_dir, scope, lower, upper, head)
         return writer.sign(
             {
                 "scope": scope.describe(),
@@ -113,21 +110,98 @@ class AuditService:
             }
         )
 
+    def _model_position(self, cursor: Any, head: int) -> int | None:
+        """The audit records read model's position in this transaction's snapshot, if
+        it holds every record up to ``head`` (None while it is being rebuilt)."""
+        projections = self.app.projections
+        cursor.execute(
+            projections.db.sql(
+                f"SELECT position, rebuilding FROM {POSITIONS} WHERE name = %s"  # noqa: S608
+            ),
+            (AUDIT_MODEL,),
+        )
+        row = cursor.fetchone()
+        position, rebuilding = int(row["position"]), bool(row["rebuilding"])
+        if rebuilding:
+            return None
+        if position >= head or not projections.has_pending(AUDIT_MODEL, position, head):
+            return position
+        return None  # another runner moved it back (a reset) since it was caught up
+
+    def _export_from_log(
+        self,
+        writer: BundleWriter,
+        out_dir: Path,
+        scope: Scope,
+        lower: str | None,
+        upper: str | None,
+        head: int,
+    ) -> None:
+        """The same files read from the log itself, record by record: while the read
+        model is rebuilt (and, in the tests, to check the read model against)."""
+        # One pass over the log, spooling each file's lines to a scratch file so that
+        # memory stays flat whatever the size of the log.
+        with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
+            spools = {name: _Spool(Path(scratch) / name) for name in FILES}
+            try:
+                for name, record in records_from_log(self.app, scope, lower, upper, head):
+                    spools[name].add(record)
+            finally:
+                for spool in spools.values():
+                    spool.close()
+            for name in FILES:
+                writer.write_file(name, spools[name].chunks())
+
+
+def records_from_log(
+    app: CasenetApplication, scope: Scope, lower: str | None, upper: str | None, head: int
+) -> Iterator[tuple[str, Record]]:
+    """(file, record) of every record in ``scope`` and ``[lower, upper)``, read from
+    the log up to ``head`` and selected in log order."""
+    selection = Selection(scope)
+    rows = stored_rows(app.projections.db, app.recorder, READERS, stop=head)
+    for position, topic, aggregate_id, version, state in rows:
+        read = READERS[topic]
+        record = read.record(selection, read.decode(state), aggregate_id)
+        if record is None:
+            continue
+        record.position, record.version = position, version
+        if read.dated and (
+            (lower is not None and record.at < lower) or (upper is not None and record.at >= upper)
+        ):
+            continue
+        yield read.file, record
+
 
 class _Spool:
-    """One file's records in canonical JSON Lines, encoded a batch at a time."""
+    """One file's records as ``/3`` lines, encoded a batch at a time, and how many
+    fall in each page (``projections.audit.page_of``: the bundle's chunks)."""
 
     def __init__(self, path: Path) -> None:
+        self._path = path
         self._handle = path.open("wb")
         self._pending: list[Record] = []
+        self._pages: list[list[int]] = []  # [page, records]
 
     def add(self, record: Record) -> None:
         self._pending.append(record)
+        page = page_of(record.position)
+        if self._pages and self._pages[-1][0] == page:
+            self._pages[-1][1] += 1
+        else:
+            self._pages.append([page, 1])
         if len(self._pending) == _SPOOL_BATCH:
             self._flush()
 
+    def chunks(self) -> Iterator[tuple[int, bytes]]:
+        """The spooled lines, a page's at a time: (count, bytes)."""
+        with self._path.open("rb") as handle:
+            for _, records in self._pages:
+                yield records, b"".join(handle.readline() for _ in range(records))
+
     def _flush(self) -> None:
-        self._handle.write(_LINES.encode_lines(self._pending))
+        bodies = _LINES.encode_lines(self._pending).split(b"\n")[:-1]
+        self._handle.write(b"".join([record_line(body) for body in bodies]))
         self._pending.clear()
 
     def close(self) -> None:
@@ -138,13 +212,6 @@ class _Spool:
 
 #: Canonical (sorted keys, compact) JSON Lines, as ``audit_bundle.canonical`` writes.
 _LINES = msgspec.json.Encoder(order="sorted")
-
-
-def _read_spool(path: Path) -> Iterator[bytes]:
-    """The spooled records, as the canonical bytes they were written in."""
-    with path.open("rb") as handle:
-        for line in handle:
-            yield line[:-1]
 
 
 def access_from_bundle(bundle: Path, case_id: UUID, at: datetime) -> list[Grant]:

@@ -578,6 +578,10 @@ _LOOKUP_CHUNK = 500
 
 def read_models() -> list[ReadModel]:
     """A fresh instance of every read model, in the order they are built."""
+    # Imported here: the audit model renders records with ``audit_records``, which
+    # itself imports from this package (the runner's time format).
+    from casenet.infrastructure.projections.audit import AuditRecordsModel
+
     return [
         DirectoryModel(),
         CasesModel(),
@@ -585,4 +589,5 @@ def read_models() -> list[ReadModel]:
         ReferralsModel(),
         DisclosuresModel(),
         FeedModel(),
+        AuditRecordsModel(),
     ]

@@ -216,7 +216,12 @@ class _ErasureRecord(Record, kw_only=True):
     worker_id: str | None
 
 
-def _agency(sel: Selection, s: _AgencyRegistered, id_: str) -> Record | None:
+# Each event type has a rendering (the record, the same whatever the scope: the audit
+# records read model stores it once) and a rule for whether a selection keeps it (the
+# export from the log applies it as it reads, in log order).
+
+
+def _agency(s: _AgencyRegistered, id_: str) -> Record:
     return _AgencyRecord(
         type="AgencyRegistered",
         at=s.at,
@@ -227,11 +232,11 @@ def _agency(sel: Selection, s: _AgencyRegistered, id_: str) -> Record | None:
     )
 
 
-def _case(sel: Selection, s: _CaseOpened, id_: str) -> Record | None:
-    if not sel.takes_case(s, id_):
-        return None
-    sel.cases.add(id_)
-    sel.clients.add(s.client_id)
+def _keep_agency(sel: Selection, s: _AgencyRegistered, id_: str) -> bool:
+    return True
+
+
+def _case(s: _CaseOpened, id_: str) -> Record:
     return _CaseRecord(
         type="CaseOpened",
         at=s.at,
@@ -241,10 +246,15 @@ def _case(sel: Selection, s: _CaseOpened, id_: str) -> Record | None:
     )
 
 
-def _consent_granted(sel: Selection, s: _ConsentGranted, id_: str) -> Record | None:
-    if s.case_id not in sel.cases:
-        return None
-    sel.consents.add(id_)
+def _keep_case(sel: Selection, s: _CaseOpened, id_: str) -> bool:
+    if not sel.takes_case(s, id_):
+        return False
+    sel.cases.add(id_)
+    sel.clients.add(s.client_id)
+    return True
+
+
+def _consent_granted(s: _ConsentGranted, id_: str) -> Record:
     return _ConsentGrantedRecord(
         type="ConsentGranted",
         at=s.at,
@@ -261,17 +271,24 @@ def _consent_granted(sel: Selection, s: _ConsentGranted, id_: str) -> Record | N
     )
 
 
-def _consent_withdrawn(sel: Selection, s: _ConsentWithdrawn, id_: str) -> Record | None:
-    if id_ not in sel.consents:
-        return None
+def _keep_consent_granted(sel: Selection, s: _ConsentGranted, id_: str) -> bool:
+    if s.case_id not in sel.cases:
+        return False
+    sel.consents.add(id_)
+    return True
+
+
+def _consent_withdrawn(s: _ConsentWithdrawn, id_: str) -> Record:
     return _ConsentWithdrawnRecord(
         type="ConsentWithdrawn", at=s.at, consent_id=id_, worker_id=s.recorded_by_worker_id
     )
 
 
-def _disclosure(sel: Selection, s: _DisclosureRecorded, id_: str) -> Record | None:
-    if s.case_id not in sel.cases:
-        return None
+def _keep_consent_withdrawn(sel: Selection, s: _ConsentWithdrawn, id_: str) -> bool:
+    return id_ in sel.consents
+
+
+def _disclosure(s: _DisclosureRecorded, id_: str) -> Record:
     return _DisclosureRecord(
         type="DisclosureRecorded",
         at=s.at,
@@ -285,10 +302,11 @@ def _disclosure(sel: Selection, s: _DisclosureRecorded, id_: str) -> Record | No
     )
 
 
-def _referral_requested(sel: Selection, s: _ReferralRequested, id_: str) -> Record | None:
-    if s.case_id not in sel.cases:
-        return None
-    sel.referrals.add(id_)
+def _keep_disclosure(sel: Selection, s: _DisclosureRecorded, id_: str) -> bool:
+    return s.case_id in sel.cases
+
+
+def _referral_requested(s: _ReferralRequested, id_: str) -> Record:
     return _ReferralRequestedRecord(
         type="ReferralRequested",
         at=s.at,
@@ -305,12 +323,17 @@ def _referral_requested(sel: Selection, s: _ReferralRequested, id_: str) -> Reco
     )
 
 
-def _status_changed(event_type: type[DomainEvent]) -> Callable[..., Record | None]:
+def _keep_referral_requested(sel: Selection, s: _ReferralRequested, id_: str) -> bool:
+    if s.case_id not in sel.cases:
+        return False
+    sel.referrals.add(id_)
+    return True
+
+
+def _status_changed(event_type: type[DomainEvent]) -> Callable[[Any, str], Record]:
     name, status = event_type.__name__, STATUS_OF_EVENT[event_type]  # type: ignore[index]
 
-    def record(sel: Selection, s: _ReferralStatusChanged, id_: str) -> Record | None:
-        if id_ not in sel.referrals:
-            return None
+    def record(s: _ReferralStatusChanged, id_: str) -> Record:
         return _ReferralStatusRecord(
             type=name,
             at=s.at,
@@ -324,12 +347,18 @@ def _status_changed(event_type: type[DomainEvent]) -> Callable[..., Record | Non
     return record
 
 
-def _erasure(sel: Selection, s: _ClientErased, id_: str) -> Record | None:
-    if id_ not in sel.clients:
-        return None
+def _keep_status_changed(sel: Selection, s: _ReferralStatusChanged, id_: str) -> bool:
+    return id_ in sel.referrals
+
+
+def _erasure(s: _ClientErased, id_: str) -> Record:
     return _ErasureRecord(
         type="ClientErased", at=s.at, client_id=id_, worker_id=s.erased_by_worker_id
     )
+
+
+def _keep_erasure(sel: Selection, s: _ClientErased, id_: str) -> bool:
+    return id_ in sel.clients
 
 
 @dataclass(frozen=True)
@@ -339,7 +368,10 @@ class Reader:
     file: str
     event_type: type[DomainEvent]
     stored: type[_Stored]
-    record: Callable[[Selection, Any, str], Record | None]
+    #: The record (position and version left for the caller to set).
+    render: Callable[[Any, str], Record]
+    #: Whether a selection keeps the event (and what it adds to the selection).
+    keeps: Callable[[Selection, Any, str], bool]
     #: Kept only inside the export's time range (agencies and cases always are).
     dated: bool = True
     #: Stored state bytes -> ``stored``.
@@ -347,6 +379,10 @@ class Reader:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "decode", decoding(self.event_type, self.stored))
+
+    def record(self, sel: Selection, stored: Any, id_: str) -> Record | None:
+        """The record, if ``sel`` keeps it."""
+        return self.render(stored, id_) if self.keeps(sel, stored, id_) else None
 
 
 def decoding(event_type: type[DomainEvent], stored: type[_Stored]) -> Callable[[bytes], Any]:
@@ -367,16 +403,53 @@ def decoding(event_type: type[DomainEvent], stored: type[_Stored]) -> Callable[[
 READERS: dict[str, Reader] = {
     get_topic(reader.event_type): reader
     for reader in (
-        Reader("agencies.jsonl", AgencyRegistered, _AgencyRegistered, _agency, dated=False),
-        Reader("cases.jsonl", CaseOpened, _CaseOpened, _case, dated=False),
-        Reader("consents.jsonl", ConsentGranted, _ConsentGranted, _consent_granted),
-        Reader("consents.jsonl", ConsentWithdrawn, _ConsentWithdrawn, _consent_withdrawn),
-        Reader("disclosures.jsonl", DisclosureRecorded, _DisclosureRecorded, _disclosure),
-        Reader("referrals.jsonl", ReferralRequested, _ReferralRequested, _referral_requested),
+        Reader(
+            "agencies.jsonl",
+            AgencyRegistered,
+            _AgencyRegistered,
+            _agency,
+            _keep_agency,
+            dated=False,
+        ),
+        Reader("cases.jsonl", CaseOpened, _CaseOpened, _case, _keep_case, dated=False),
+        Reader(
+            "consents.jsonl",
+            ConsentGranted,
+            _ConsentGranted,
+            _consent_granted,
+            _keep_consent_granted,
+        ),
+        Reader(
+            "consents.jsonl",
+            ConsentWithdrawn,
+            _ConsentWithdrawn,
+            _consent_withdrawn,
+            _keep_consent_withdrawn,
+        ),
+        Reader(
+            "disclosures.jsonl",
+            DisclosureRecorded,
+            _DisclosureRecorded,
+            _disclosure,
+            _keep_disclosure,
+        ),
+        Reader(
+            "referrals.jsonl",
+            ReferralRequested,
+            _ReferralRequested,
+            _referral_requested,
+            _keep_referral_requested,
+        ),
         *(
-            Reader("referrals.jsonl", changed, _ReferralStatusChanged, _status_changed(changed))
+            Reader(
+                "referrals.jsonl",
+                changed,
+                _ReferralStatusChanged,
+                _status_changed(changed),
+                _keep_status_changed,
+            )
             for changed in STATUS_OF_EVENT
         ),
-        Reader("erasures.jsonl", ClientErased, _ClientErased, _erasure),
+        Reader("erasures.jsonl", ClientErased, _ClientErased, _erasure, _keep_erasure),
     )
 }

@@ -1,0 +1,416 @@
+"""The audit records read model: every audit record's bundle line, ready to export.
+
+A record is the same in every bundle it is in (ids, times, statuses, sections,
+purposes, its store position and version: no personal data), so it is rendered once,
+when its event is projected, as the exact line a ``casenet-audit/3`` bundle holds
+(``audit_bundle.record_line``: the canonical bytes beside their digest). Each row is
+keyed by what an export's scope asks: the file, the position (log order), the case
+(and on case rows its client and owner, as the export from the log selects), the
+client of an erasure, and the time for records the ``from``/``to`` range applies to.
+Each file's lines are also kept joined per page of ``PAGE_POSITIONS`` log positions:
+an export of everything reads those pages whole; one of a case, a client or a time
+range reads rows by index and joins them per page itself. The pages are the bundle's
+chunks either way, so an export does no work per record.
+
+A record whose case was never opened before it (none in practice), and the erasure
+of a client none of whose cases was opened before it, belong to no scope and get no
+row, as the export from the log keeps none.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any
+
+import msgspec
+from psycopg.rows import tuple_row
+
+from casenet.domain.agency import AgencyRegistered
+from casenet.domain.aggregate import DomainEvent
+from casenet.domain.case import CaseOpened
+from casenet.domain.client import ClientErased
+from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
+from casenet.domain.disclosure import DisclosureRecorded
+from casenet.domain.referral import STATUS_OF_EVENT, ReferralRequested
+from casenet.infrastructure.audit_bundle import FILES, record_line
+from casenet.infrastructure.audit_records import READERS, Reader, Scope
+from casenet.infrastructure.projections.runner import ReadModel, StoredFact
+from casenet.infrastructure.sql import SQLITE, Database
+
+#: (case_id, client_id, owner_agency_id) of a case, or of a consent or referral's case.
+Keys = tuple[str, str, str]
+
+_BY_TYPE: dict[type[DomainEvent], Reader] = {r.event_type: r for r in READERS.values()}
+_FILE_NUMBER = {name: number for number, name in enumerate(FILES)}
+_CASES = _FILE_NUMBER["cases.jsonl"]
+_ERASURES = _FILE_NUMBER["erasures.jsonl"]
+_AGENCIES = _FILE_NUMBER["agencies.jsonl"]
+#: Events whose record belongs to the case named in the event.
+_OF_CASE = (ConsentGranted, DisclosureRecorded, ReferralRequested)
+#: Events whose aggregate is then looked up by later events (withdrawals, status changes).
+_SUBJECTS = (CaseOpened, ConsentGranted, ReferralRequested)
+_ENCODER = msgspec.json.Encoder(order="sorted")
+#: Appending to a page's bytes (SQLite's || gives text: cast back to a blob).
+_CONCAT = {
+    SQLITE: "CAST(rm_audit_pages.data || excluded.data AS BLOB)",
+    "postgresql": "rm_audit_pages.data || excluded.data",
+}
+#: PostgreSQL: pages compressed with lz4 where the server has it (pglz, the default,
+#: where not). An export of everything reads every page: 50 MB of lines COPY out in
+#: 0.032-0.041 s with lz4, 0.045-0.062 uncompressed or with pglz, and take a fifth of
+#: the room.
+_LZ4_PAGES = (
+    "DO $$ BEGIN EXECUTE 'ALTER TABLE rm_audit_pages ALTER COLUMN data SET COMPRESSION lz4'; "
+    "EXCEPTION WHEN feature_not_supported OR syntax_error THEN NULL; END $$"
+)
+#: Ids per SELECT of earlier subjects: well under any store's limit on parameters.
+_LOOKUP_CHUNK = 500
+#: Lines read per query while exporting.
+FETCH = 8192
+#: Pages read per query while exporting (at most PAGE_POSITIONS lines each).
+FETCH_PAGES = 32
+#: Log positions per page: a page holds a file's lines of those positions, joined, and
+#: is one chunk (one link of the chain) of every bundle that has any of its records.
+PAGE_POSITIONS = 256
+
+
+def page_of(position: int) -> int:
+    """The page (and the bundle chunk) a record at ``position`` belongs to."""
+    return position // PAGE_POSITIONS
+
+
+class AuditRecordsModel(ReadModel):
+    """Every audit record's bundle line, keyed by file, position, case and time."""
+
+    name = "audit"
+    tables = ("rm_audit_records", "rm_audit_pages", "rm_audit_subjects")
+    follows = tuple(_BY_TYPE)
+
+    def create_statements(self, db: Database) -> list[str]:
+        # SQLite keeps the rows in key order (no rowid): a file's lines are read in one
+        # sweep of the table's leaves, not through an index and back to the table.
+        clustered = " WITHOUT ROWID" if db.dialect == SQLITE else ""
+        return [
+            "CREATE TABLE IF NOT EXISTS rm_audit_records (file INTEGER NOT NULL, "
+            "position BIGINT NOT NULL, case_id TEXT, client_id TEXT, owner_agency_id TEXT, "
+            f"at TEXT, line {db.blob} NOT NULL, PRIMARY KEY (file, position)){clustered}",
+            "CREATE INDEX IF NOT EXISTS rm_audit_records_case ON rm_audit_records "
+            "(case_id, file, position)",
+            "CREATE INDEX IF NOT EXISTS rm_audit_records_client ON rm_audit_records "
+            f"(client_id, position) WHERE file = {_CASES}",
+            "CREATE TABLE IF NOT EXISTS rm_audit_pages (file INTEGER NOT NULL, page BIGINT "
+            f"NOT NULL, records INTEGER NOT NULL, data {db.blob} NOT NULL, "
+            "PRIMARY KEY (file, page))",
+            *([] if db.dialect == SQLITE else [_LZ4_PAGES]),
+            "CREATE TABLE IF NOT EXISTS rm_audit_subjects (subject_id TEXT PRIMARY KEY, "
+            "case_id TEXT NOT NULL, client_id TEXT NOT NULL, owner_agency_id TEXT NOT NULL)",
+        ]
+
+    def primary_keys(self) -> dict[str, str]:
+        return {
+            "rm_audit_records": "file, position",
+            "rm_audit_pages": "file, page",
+            "rm_audit_subjects": "subject_id",
+        }
+
+    def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
+        # Subjects this batch creates are known in memory; those of earlier batches are
+        # looked up once. One made later in the batch than an event naming it is not
+        # yet known to that event, as one event at a time would have it.
+        created: set[str] = set()
+        clients: set[str] = set()  # with a case opened so far in this batch
+        wanted: set[str] = set()
+        wanted_clients: set[str] = set()
+        stored: list[Any] = []
+        for fact in facts:
+            kind, reader = fact.event_type, _BY_TYPE[fact.event_type]
+            s: Any = msgspec.convert(fact.state, reader.stored)
+            stored.append(s)
+            subject = _subject_named(kind, s, fact.aggregate_id)
+            if subject is not None and subject not in created:
+                wanted.add(subject)
+            if kind in _SUBJECTS:
+                created.add(fact.aggregate_id)
+            if kind is CaseOpened:
+                clients.add(s.client_id)
+            elif kind is ClientErased and fact.aggregate_id not in clients:
+                wanted_clients.add(fact.aggregate_id)
+        known = self._subjects(db, cursor, wanted)
+        with_cases = self._clients_with_cases(db, cursor, wanted_clients)
+        subjects, rows = [], []
+        pages: dict[tuple[int, int], list[bytes]] = {}
+        for fact, s in zip(facts, stored, strict=True):
+            kind, id_ = fact.event_type, fact.aggregate_id
+            reader = _BY_TYPE[kind]
+            keys: tuple[str | None, str | None, str | None]
+            if kind is AgencyRegistered:
+                keys = (None, None, None)
+            elif kind is ClientErased:
+                if id_ not in with_cases:
+                    continue  # no case of theirs was opened before: in no scope
+                keys = (None, id_, None)
+            elif kind is CaseOpened:
+                keys = (id_, s.client_id, s.owner_agency_id)
+                with_cases.add(s.client_id)
+            else:
+                subject = _subject_named(kind, s, id_)
+                assert subject is not None
+                found = known.get(subject)
+                if found is None:
+                    continue  # its case was never opened: in no scope
+                keys = found
+            if kind in _SUBJECTS:
+                subject_keys: Keys = keys  # type: ignore[assignment]
+                known[id_] = subject_keys
+                subjects.append((id_, *subject_keys))
+            record = reader.render(s, id_)
+            record.position, record.version = fact.position, fact.version
+            line = record_line(_ENCODER.encode(record))
+            at = record.at if reader.dated else None
+            if kind is not CaseOpened:  # scopes reach other records through their case
+                keys = (keys[0], keys[1] if kind is ClientErased else None, None)
+            file = _FILE_NUMBER[reader.file]
+            rows.append((file, fact.position, *keys, at, line))
+            pages.setdefault((file, page_of(fact.position)), []).append(line)
+        db.insert_rows(cursor, "rm_audit_subjects", subjects)
+        db.insert_rows(cursor, "rm_audit_records", rows)
+        # A page an earlier batch began gets this batch's lines appended; the bytes
+        # come out the same however the log was cut into batches.
+        db.write_many(
+            cursor,
+            "INSERT INTO rm_audit_pages (file, page, records, data) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (file, page) DO UPDATE SET records = rm_audit_pages.records + "
+            f"excluded.records, data = {_CONCAT[db.dialect]}",
+            [(file, page, len(lines), b"".join(lines)) for (file, page), lines in pages.items()],
+        )
+
+    def _clients_with_cases(self, db: Database, cursor: Any, ids: Collection[str]) -> set[str]:
+        """Which of ``ids`` have a case whose record earlier batches wrote."""
+        rows = self._lookup(
+            db,
+            cursor,
+            f"SELECT DISTINCT client_id FROM rm_audit_records WHERE file = {_CASES} "
+            "AND client_id IN",
+            ids,
+        )
+        return {str(row["client_id"]) for row in rows}
+
+    def _subjects(self, db: Database, cursor: Any, ids: Collection[str]) -> dict[str, Keys]:
+        """The keys recorded by earlier batches for ``ids`` (absent: none recorded)."""
+        rows = self._lookup(
+            db,
+            cursor,
+            "SELECT subject_id, case_id, client_id, owner_agency_id FROM "
+            "rm_audit_subjects WHERE subject_id IN",
+            ids,
+        )
+        return {
+            str(row["subject_id"]): (
+                str(row["case_id"]),
+                str(row["client_id"]),
+                str(row["owner_agency_id"]),
+            )
+            for row in rows
+        }
+
+    def _lookup(self, db: Database, cursor: Any, query: str, ids: Collection[str]) -> list[Any]:
+        """Rows of ``query ({ids})``, a few hundred ids per statement."""
+        # A cursor of its own, in the same transaction (see FeedModel._parties).
+        reader = cursor.connection.cursor()
+        found: list[Any] = []
+        wanted = sorted(ids)
+        try:
+            for at in range(0, len(wanted), _LOOKUP_CHUNK):
+                chunk = wanted[at : at + _LOOKUP_CHUNK]
+                reader.execute(db.sql(f"{query} ({', '.join(['%s'] * len(chunk))})"), chunk)
+                found += reader.fetchall()
+        finally:
+            reader.close()
+        return found
+
+
+def _subject_named(kind: type[DomainEvent], s: Any, id_: str) -> str | None:
+    """The earlier aggregate whose keys the event's record takes, if any."""
+    if kind in _OF_CASE:
+        return str(s.case_id)
+    if kind is ConsentWithdrawn or kind in STATUS_OF_EVENT:
+        return id_
+    return None
+
+
+def begin_export(db: Database, cursor: Any) -> None:
+    """Start an export's transaction: one snapshot for every file's queries, and on
+    PostgreSQL a plan that reads a file's rows in key order."""
+    if db.dialect == SQLITE:
+        return  # a read transaction is one snapshot already
+    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    # Before its first ANALYZE a fresh table looks empty to the planner, which then
+    # gathers every remaining row of a file and sorts it (on disk) for each fetch.
+    cursor.execute("SET LOCAL enable_bitmapscan = off")
+    cursor.execute("SET LOCAL work_mem = '32MB'")
+
+
+def exported_chunks(
+    db: Database,
+    cursor: Any,
+    scope: Scope,
+    *,
+    lower: str | None,
+    upper: str | None,
+    stop: int,
+) -> Iterator[tuple[str, int, bytes]]:
+    """Every file's lines for ``scope`` and ``[lower, upper)`` up to position ``stop``
+    (at least the model's position in this snapshot), file by file in the order of
+    ``FILES`` and in position order, in chunks: (file, count, bytes), a page's each."""
+    if scope.kind == "all" and scope.owner_agency_id is None and lower is None is upper:
+        # Everything: every page is a chunk, as stored; no row is read.
+        if db.dialect != SQLITE:
+            yield from _copied_pages(cursor)
+            return
+        query = db.sql(
+            "SELECT file, page, records, data FROM rm_audit_pages WHERE file > %s OR "
+            f"(file = %s AND page > %s) ORDER BY file, page LIMIT {FETCH_PAGES}"
+        )
+        file, page = -1, -1
+        while True:
+            rows = _fetch(db, cursor, query, (file, file, page))
+            for number, _, records, data in rows:
+                yield FILES[number], records, bytes(data)
+            if len(rows) < FETCH_PAGES:
+                return
+            file, page = rows[-1][0], rows[-1][1]
+    for name in FILES:
+        number = _FILE_NUMBER[name]
+        for records, data in _lines_by_page(db, cursor, number, scope, lower, upper, 0, stop):
+            yield name, records, data
+
+
+def _copied_pages(cursor: Any) -> Iterator[tuple[str, int, bytes]]:
+    """PostgreSQL: every page in one binary COPY (SELECTs of pages cost half as much
+    again, in the server's and psycopg's handling of each result)."""
+    query = (
+        "COPY (SELECT file, records, data FROM rm_audit_pages ORDER BY file, page) "
+        "TO STDOUT (FORMAT binary)"
+    )
+    rest = b""  # of a message that ended inside a row (the server sends whole rows)
+    header, ended = True, False
+    with cursor.copy(query) as copy:
+        for message in copy:
+            data = memoryview(rest + bytes(message)) if rest else memoryview(message)
+            at = 0
+            if header:
+                if len(data) < len(_COPY_HEADER):
+                    rest = bytes(data)
+                    continue
+                if bytes(data[: len(_COPY_SIGNATURE)]) != _COPY_SIGNATURE:
+                    raise ValueError("not a binary COPY stream")
+                at, header = len(_COPY_HEADER), False
+            while at < len(data):
+                if bytes(data[at : at + 2]) == _COPY_TRAILER:
+                    at, ended = at + 2, True
+                    break
+                if len(data) - at < _ROW_HEAD.size:
+                    break
+                fields, _, file, _, records, size = _ROW_HEAD.unpack_from(data, at)
+                start = at + _ROW_HEAD.size
+                if fields != 3 or start + size > len(data):
+                    break
+                yield FILES[file], records, bytes(data[start : start + size])
+                at = start + size
+            rest = bytes(data[at:])
+    if rest or not ended:
+        raise ValueError("the binary COPY stream ended inside a row")
+
+
+#: The binary COPY header: signature, flags, header extension length (0).
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_COPY_HEADER = _COPY_SIGNATURE + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
+#: A row's head: 3 fields; file and records (4-byte integers), then the data's length.
+_ROW_HEAD = struct.Struct(">hiiiii")
+
+
+def _lines_by_page(
+    db: Database,
+    cursor: Any,
+    number: int,
+    scope: Scope,
+    lower: str | None,
+    upper: str | None,
+    after: int,
+    stop: int,
+) -> Iterator[tuple[int, bytes]]:
+    """The lines in scope after position ``after``, read row by row, joined by page."""
+    where = [f"r.file = {number}", "r.position > %s", "r.position <= %s"]
+    params: list[Any] = []
+    if number != _AGENCIES and number != _CASES:  # dated
+        if lower is not None:
+            where.append("r.at >= %s")
+            params.append(lower)
+        if upper is not None:
+            where.append("r.at < %s")
+            params.append(upper)
+    case_rule, case_params = _case_rule(scope)
+    if number == _CASES:
+        if case_rule:
+            where.append(case_rule.replace("c.", "r."))
+            params += case_params
+    elif number == _ERASURES:
+        where.append(
+            "EXISTS (SELECT 1 FROM rm_audit_records c WHERE c.file = "
+            f"{_CASES} AND c.client_id = r.client_id AND c.position < r.position"
+            + (f" AND {case_rule})" if case_rule else ")")
+        )
+        params += case_params
+    elif number != _AGENCIES and case_rule:
+        where.append(
+            f"r.case_id IN (SELECT c.case_id FROM rm_audit_records c WHERE c.file = {_CASES} "
+            f"AND {case_rule})"
+        )
+        params += case_params
+    query = db.sql(
+        f"SELECT r.position, r.line FROM rm_audit_records r WHERE {' AND '.join(where)} "
+        f"ORDER BY r.position LIMIT {FETCH}"
+    )
+    page, lines = -1, list[bytes]()
+    while True:
+        rows = _fetch(db, cursor, query, (after, stop, *params))
+        for position, line in rows:
+            if position // PAGE_POSITIONS != page:
+                if lines:
+                    yield len(lines), b"".join(lines)
+                page, lines = position // PAGE_POSITIONS, []
+            lines.append(bytes(line))
+        if len(rows) < FETCH:
+            break
+        after = rows[-1][0]
+    if lines:
+        yield len(lines), b"".join(lines)
+
+
+def _fetch(db: Database, cursor: Any, query: str, params: Sequence[Any]) -> list[Any]:
+    """Rows as plain tuples (binary on PostgreSQL: bytes as they are stored)."""
+    if db.dialect == SQLITE:
+        cursor.row_factory = None
+        cursor.execute(query, params)
+    else:
+        cursor.row_factory = tuple_row
+        cursor.execute(query, params, binary=True)
+    rows: list[Any] = cursor.fetchall()
+    return rows
+
+
+def _case_rule(scope: Scope) -> tuple[str, list[str]]:
+    """Which case rows (alias ``c``) the scope takes, as the export from the log does."""
+    rules, params = [], []
+    if scope.kind == "case":
+        rules.append("c.case_id = %s")
+        params.append(str(scope.id))
+    elif scope.kind == "client":
+        rules.append("c.client_id = %s")
+        params.append(str(scope.id))
+    if scope.owner_agency_id is not None:
+        rules.append("c.owner_agency_id = %s")
+        params.append(str(scope.owner_agency_id))
+    return " AND ".join(rules), params
