@@ -221,6 +221,29 @@ class ProjectionsContract:
             assert checksums(projections) == rebuilt, f"batches of {batch_size}"
             assert row_counts(casenet) == counts
 
+    def test_a_batch_read_in_several_chunks_stops_where_it_is_told_and_at_the_head(
+        self, casenet: Casenet
+    ) -> None:
+        # A batch is read READ_CHUNK notifications at a time; one of 2,500 takes three
+        # reads, and the last is cut short by ``until`` or by the end of the log.
+        from casenet.infrastructure.projections.runner import READ_CHUNK
+
+        bulk_history(casenet, clients=170, notes_per_case=30)
+        projections = casenet.app.projections
+        names = projections.names()
+        head = projections.head()
+        assert head > 2 * 2_500 > 4 * READ_CHUNK
+        projections.rebuild(names)
+        rebuilt = checksums(projections)
+        projections.reset(names)
+
+        applied = projections.catch_up(names, until=3_333, batch_size=2_500)
+
+        assert applied == 3_333
+        assert projections.positions() == dict.fromkeys(names, (3_333, True))
+        assert projections.catch_up(names, batch_size=2_500) == head - 3_333
+        assert checksums(projections) == rebuilt
+
     def test_a_batch_touching_more_earlier_referrals_than_one_lookup_takes(
         self, casenet: Casenet
     ) -> None:

@@ -43,6 +43,8 @@ BATCH_SIZE = 1000
 #: paid about a fifth of a rebuild's time in those); memory grows with it, not with
 #: the log.
 REBUILD_BATCH_SIZE = 5000
+#: Notifications read per query within a batch (see ``Projections._read_facts``).
+READ_CHUNK = 1000
 
 _TYPE_OF_TOPIC: dict[str, type[DomainEvent]] = {}
 
@@ -53,10 +55,13 @@ def _event_type(topic: str) -> type[DomainEvent] | None:
     return _TYPE_OF_TOPIC.get(topic)
 
 
-class StoredFact(msgspec.Struct, frozen=True):
+class StoredFact(msgspec.Struct, frozen=True, gc=False):
     """One event as stored: clear fields readable, personal fields still ciphertext.
 
     ``at`` is the event's timestamp, normalised so that text order is time order.
+    Not tracked by the cyclic garbage collector (``gc=False``: it refers to no object
+    that refers back to it): a batch holds thousands of facts, and the collector
+    walked every one of them at each of its passes.
     """
 
     position: int
@@ -263,13 +268,10 @@ class Projections:
                     progress(count)
 
     def _apply_batch(self, names: list[str], start: int, stop: int | None, batch_size: int) -> int:
-        notifications = self.recorder.select_notifications(
-            start=start + 1, limit=batch_size, stop=stop
-        )
-        if not notifications:
-            return 0
         follows = frozenset().union(*(self._follows[name] for name in names))
-        facts = to_facts(notifications, follows)
+        facts, last, count = self._read_facts(follows, start, stop, batch_size)
+        if count == 0:
+            return 0
         with self.db.bulk_cursor() as cursor:
             if self.db.dialect != SQLITE:
                 # The batch's rows and positions are lost together or kept together:
@@ -286,7 +288,7 @@ class Projections:
                     f"UPDATE {POSITIONS} SET position = %s WHERE position = %s "
                     f"AND name IN ({marks}) RETURNING name"
                 ),
-                (notifications[-1].id, start, *names),
+                (last, start, *names),
             )
             moved = {str(row["name"]) for row in cursor.fetchall()}
             if len(moved) != len(names):
@@ -302,7 +304,32 @@ class Projections:
             for name in names:
                 if mine[name]:
                     self.models[name].apply_batch(self.db, cursor, mine[name])
-        return len(notifications)
+        return count
+
+    def _read_facts(
+        self, follows: frozenset[type[DomainEvent]], start: int, stop: int | None, limit: int
+    ) -> tuple[list[StoredFact], int, int]:
+        """The facts of the next ``limit`` notifications after ``start`` (up to ``stop``),
+        the last one's position and how many were read.
+
+        Read READ_CHUNK at a time, each chunk turned into facts at once: a batch holds
+        its facts (untracked by the garbage collector), not thousands of the library's
+        notifications (each a tracked object with a tracked UUID), which the collector
+        walked again and again while a rebuild's batch was being read and applied.
+        """
+        facts: list[StoredFact] = []
+        last, count = start, 0
+        while count < limit:
+            wanted = min(READ_CHUNK, limit - count)
+            notifications = self.recorder.select_notifications(
+                start=last + 1, limit=wanted, stop=stop
+            )
+            if notifications:
+                facts += to_facts(notifications, follows)
+                last, count = notifications[-1].id, count + len(notifications)
+            if len(notifications) < wanted:
+                break  # the log (or the stop) ends here
+        return facts, last, count
 
     def position(self, name: str) -> int:
         rows = self.db.run(
