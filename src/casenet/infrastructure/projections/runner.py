@@ -434,30 +434,32 @@ def to_facts(
     """Decode the notifications of a type in ``follows``, in order; skip the others."""
     if not _TYPE_OF_TOPIC:
         _event_type("")
-    type_of_topic, decode = _TYPE_OF_TOPIC, _DECODER.decode
+    # Every event of a rebuild passes through this loop, so it does each step once,
+    # with names bound locally: only the followed topics in the lookup, the common case
+    # first (a current class version, a timestamp already normal), the rest by the
+    # general functions.
+    wanted = {topic: kind for topic, kind in _TYPE_OF_TOPIC.items() if kind in follows}
+    decode, normal, fact = _DECODER.decode, _NORMAL.fullmatch, StoredFact
     # An aggregate's events come in runs: its id is written out as text once per run
     # (UUID.__str__ was a tenth of a rebuild's time).
     texts: dict[int | str, str] = {}
-    facts = []
+    facts: list[StoredFact] = []
+    append = facts.append
     for notification in notifications:
-        event_type = type_of_topic.get(notification.topic)
-        if event_type is None or event_type not in follows:
+        event_type = wanted.get(notification.topic)
+        if event_type is None:
             continue
         state = decode(notification.state)
-        upcast(event_type, state)
+        version = state.pop("class_version", 1)
+        if version != event_type.class_version:
+            state["class_version"] = version
+            upcast(event_type, state)
         originator = notification.originator_id
         key = originator.int if isinstance(originator, UUID) else originator
         text = texts.get(key)
         if text is None:
             text = texts[key] = str(originator)
-        facts.append(
-            StoredFact(
-                position=notification.id,
-                event_type=event_type,
-                aggregate_id=text,
-                version=notification.originator_version,
-                state=state,
-                at=normalise_time(state["timestamp"]),
-            )
-        )
+        stamp = state["timestamp"]
+        at = stamp if type(stamp) is str and normal(stamp) else normalise_time(stamp)
+        append(fact(notification.id, event_type, text, notification.originator_version, state, at))
     return facts
