@@ -160,6 +160,47 @@ def row_counts(casenet: Casenet) -> dict[str, int]:
     return counts
 
 
+def declared_indexes(projections: Projections) -> set[str]:
+    """Every secondary index the read models declare (CREATE INDEX IF NOT EXISTS name)."""
+    return {
+        statement.split()[5]
+        for model in projections.models.values()
+        for statement in model.create_statements(projections.db)
+        if statement.startswith("CREATE INDEX IF NOT EXISTS ")
+    }
+
+
+def present_indexes(casenet: Casenet) -> set[str]:
+    """The indexes the database holds, from its own catalog."""
+    db = casenet.app.database
+    if db.dialect == "sqlite":
+        rows = db.run("SELECT name FROM sqlite_master WHERE type = 'index'", commit=False)
+        return {str(row["name"]) for row in rows}
+    rows = db.run(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()", commit=False
+    )
+    return {str(row["indexname"]) for row in rows}
+
+
+class ApplyFailed(Exception):
+    """Raised by a read model made to fail half-way through a rebuild."""
+
+
+def fail_after(casenet: Casenet, name: str, batches: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make read model ``name`` raise from its ``batches + 1``-th batch on (in this
+    process only), as a crash half-way through a rebuild would stop it."""
+    model = casenet.app.projections.models[name]
+    apply, calls = model.apply_batch, [0]
+
+    def failing(*args: object) -> None:
+        calls[0] += 1
+        if calls[0] > batches:
+            raise ApplyFailed(name)
+        apply(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model, "apply_batch", failing)
+
+
 def cli_environ(casenet_environ: dict[str, str]) -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CASENET_")}
     return {**environ, **casenet_environ}
@@ -222,6 +263,102 @@ class ProjectionsContract:
             assert applied == projections.head()
             assert checksums(projections) == rebuilt, f"batches of {batch_size}"
             assert row_counts(casenet) == counts
+
+    def test_batches_of_thousands_stop_where_they_are_told_and_at_the_head(
+        self, casenet: Casenet
+    ) -> None:
+        # The last batch is cut short by ``until``, and then by the end of the log.
+        bulk_history(casenet, clients=170, notes_per_case=30)
+        projections = casenet.app.projections
+        names = projections.names()
+        head = projections.head()
+        assert head > 2 * 2_500
+        projections.rebuild(names)
+        rebuilt = checksums(projections)
+        projections.reset(names)
+
+        applied = projections.catch_up(names, until=3_333, batch_size=2_500)
+
+        assert applied == 3_333
+        assert projections.positions() == dict.fromkeys(names, (3_333, True))
+        assert projections.catch_up(names, batch_size=2_500) == head - 3_333
+        assert checksums(projections) == rebuilt
+
+    def test_a_rebuild_ends_with_every_index_its_read_models_declare(
+        self, casenet: Casenet
+    ) -> None:
+        write_history(casenet)
+        projections = casenet.app.projections
+        declared = declared_indexes(projections)
+        assert len(declared) >= 9
+
+        projections.rebuild(projections.names())
+
+        assert declared <= present_indexes(casenet)
+        assert projections.positions() == dict.fromkeys(
+            projections.names(), (projections.head(), False)
+        )
+
+    def test_a_rebuild_that_fails_half_way_is_finished_by_the_next_one(
+        self, casenet: Casenet, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        bulk_history(casenet, clients=450, notes_per_case=30)
+        projections = casenet.app.projections
+        projections.ensure_current()
+        live, counts, head = checksums(projections), row_counts(casenet), projections.head()
+        assert head > 3 * 5_000  # the rebuild's batch: it fails in its third
+        fail_after(casenet, "cases", 2, monkeypatch)
+
+        with pytest.raises(ApplyFailed):
+            projections.rebuild(projections.names())
+
+        stopped = projections.positions()
+        assert stopped == dict.fromkeys(projections.names(), (10_000, True))
+        missing = declared_indexes(projections) - present_indexes(casenet)
+        if casenet.app.database.dialect == "sqlite":  # the bulk load drops them
+            assert missing == declared_indexes(projections)
+        else:
+            assert missing == set()
+        monkeypatch.undo()
+
+        applied = projections.rebuild(projections.names())
+
+        assert applied == head - 10_000, "it must resume, not start over"
+        assert projections.positions() == dict.fromkeys(projections.names(), (head, False))
+        assert declared_indexes(projections) <= present_indexes(casenet)
+        assert checksums(projections) == live
+        assert row_counts(casenet) == counts
+
+    def test_after_a_rebuild_stopped_half_way_reads_are_right_and_a_start_restores_indexes(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        bulk_history(casenet, clients=300, notes_per_case=30)
+        projections = casenet.app.projections
+        projections.ensure_current()
+        live = checksums(projections)
+        fail_after(casenet, "referrals", 1, monkeypatch)
+        with pytest.raises(ApplyFailed):
+            projections.rebuild(projections.names())
+        monkeypatch.undo()
+        assert all(rebuilding for _, rebuilding in projections.positions().values())
+
+        # A read catches the models up before it queries them, as during any rebuild.
+        reader = open_casenet()
+        assert declared_indexes(projections) <= present_indexes(reader)  # the start did it
+        reader.app.projections.ensure_current()
+        assert checksums(reader.app.projections) == live
+        owner = casenet.app.database.run(
+            "SELECT owner_agency_id FROM rm_cases ORDER BY case_id LIMIT 1", commit=False
+        )[0]["owner_agency_id"]
+        listed = reader.app.database.run(
+            "SELECT COUNT(*) AS n FROM rm_cases WHERE owner_agency_id = %s", (owner,),
+            commit=False,
+        )[0]
+        assert int(listed["n"]) == 100  # 300 clients, three agencies in turn
+
+        reader.app.projections.rebuild(reader.app.projections.names())
+        assert checksums(projections) == live
 
     def test_a_batch_touching_more_earlier_referrals_than_one_lookup_takes(
         self, casenet: Casenet
@@ -377,6 +514,7 @@ class ProjectionsContract:
             f"{name} rebuilt to position {head}" for name in projections.names()
         ]
         assert projections.positions() == dict.fromkeys(projections.names(), (head, False))
+        assert declared_indexes(projections) <= present_indexes(casenet)
         assert checksums(projections) == live  # = an uninterrupted rebuild's (test above)
 
     @pytest.mark.parametrize("model", ["cases", "referrals"])

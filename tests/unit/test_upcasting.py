@@ -216,3 +216,36 @@ def test_a_case_with_version_1_notes_rebuilds_with_them_in_the_general_section()
     assert isinstance(rebuilt, Case)
     assert rebuilt.version == 2
     assert [(n.category, n.text) for n in rebuilt.notes] == [("general", "Called the landlord")]
+
+
+def test_read_models_see_a_version_1_note_upcast_and_its_time_normalised() -> None:
+    from eventsourcing.persistence import Notification
+
+    from casenet.infrastructure.projections.runner import to_facts
+
+    case_id = uuid4()
+    old = version_1_note(case_id)
+    current = plain_mapper().to_stored_event(
+        CaseNoteAdded(
+            originator_id=case_id, originator_version=3,
+            timestamp=datetime(2024, 5, 2, 9, 30, 0, 123456, tzinfo=UTC),
+            client_id=uuid4(), note_id=uuid4(), category="health", text="Clinic",
+            author_worker_id=uuid4(),
+        )
+    )
+    notifications = [
+        Notification(id=position, originator_id=stored.originator_id,
+                     originator_version=stored.originator_version, topic=stored.topic,
+                     state=stored.state)
+        for position, stored in enumerate((old, current), start=7)
+    ]
+
+    facts = to_facts(notifications, frozenset({CaseNoteAdded}))
+
+    assert [(f.position, f.event_type, f.aggregate_id, f.version) for f in facts] == [
+        (7, CaseNoteAdded, str(case_id), 2), (8, CaseNoteAdded, str(case_id), 3)
+    ]
+    assert [f.state["category"] for f in facts] == ["general", "health"]
+    assert all("class_version" not in f.state for f in facts)
+    assert [f.at for f in facts] == ["2024-05-01T10:00:00.000000Z", "2024-05-02T09:30:00.123456Z"]
+    assert to_facts(notifications, frozenset({CaseOpened})) == []

@@ -86,6 +86,9 @@ class CasenetApplication(Application[UUID]):
             register = getattr(self.recorder.datastore, "register_type_adapters", None)  # type: ignore[attr-defined]
             if register is not None:
                 register()
+            # A rebuild stopped half-way may have left a read model without the
+            # secondary indexes it drops while it loads (SQLite): build them again.
+            self.projections.restore_indexes()
             return
         self.recorder.create_table()  # type: ignore[attr-defined]
         self.projections.setup()
