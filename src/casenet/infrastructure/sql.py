@@ -121,12 +121,13 @@ class Database:
             return
         with self.datastore.get_connection(commit=True) as connection:  # type: ignore[attr-defined]
             raw = connection.cursor().sqlite_cursor
+            before = int(raw.execute("PRAGMA secure_delete").fetchone()[0])
             raw.execute("PRAGMA secure_delete = ON")
             try:
                 with connection.transaction(commit=True) as wrapped:
                     yield wrapped.sqlite_cursor
             finally:
-                raw.execute("PRAGMA secure_delete = OFF")
+                raw.execute(f"PRAGMA secure_delete = {before}")
 
     def truncate_wal(self) -> bool:
         """SQLite: copy the WAL into the database and truncate it to nothing, so that no
