@@ -8,6 +8,7 @@ is asserted is what the store kept, not what an object remembered.
 from __future__ import annotations
 
 import copy
+import gc
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -634,6 +635,11 @@ class TestSQLite(ApplicationContract):
         thread.join()
         assert seen["rows"] == [7]
         assert seen["reader"] is not db._reader()
+        # A thread's reader goes with the thread: nothing else holds it.
+        assert len(db._reader_connections) == 2
+        del seen["reader"]
+        gc.collect()
+        assert list(db._reader_connections) == [db._reader()]
 
         casenet.close()
         with pytest.raises(PersistenceError):
