@@ -94,18 +94,8 @@ class Database:
             with self.cursor(commit=True) as cursor:
                 yield cursor
             return
-        with self.datastore.get_connection(commit=True) as connection:  # type: ignore[attr-defined]
-            raw, before = None, None
-            try:
-                with connection.transaction(commit=True) as wrapped:
-                    cursor = wrapped.sqlite_cursor
-                    raw = cursor.connection
-                    before = int(raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
-                    raw.execute(f"PRAGMA wal_autocheckpoint = {BULK_CHECKPOINT_PAGES}")
-                    yield cursor
-            finally:
-                if raw is not None and before is not None:
-                    raw.execute(f"PRAGMA wal_autocheckpoint = {before}")
+        with self._sqlite_cursor_with("wal_autocheckpoint", BULK_CHECKPOINT_PAGES) as cursor:
+            yield cursor
 
     @contextmanager
     def erasing_cursor(self) -> Iterator[Any]:
@@ -119,15 +109,23 @@ class Database:
             with self.cursor(commit=True) as cursor:
                 yield cursor
             return
+        with self._sqlite_cursor_with("secure_delete", 1) as cursor:
+            yield cursor
+
+    @contextmanager
+    def _sqlite_cursor_with(self, pragma: str, value: int) -> Iterator[Any]:
+        """SQLite: a cursor in one committed transaction on a pooled connection whose
+        ``pragma`` is ``value`` meanwhile; the connection gets its own setting back
+        before it returns to the pool."""
         with self.datastore.get_connection(commit=True) as connection:  # type: ignore[attr-defined]
             raw = connection.cursor().sqlite_cursor
-            before = int(raw.execute("PRAGMA secure_delete").fetchone()[0])
-            raw.execute("PRAGMA secure_delete = ON")
+            before = int(raw.execute(f"PRAGMA {pragma}").fetchone()[0])
+            raw.execute(f"PRAGMA {pragma} = {value}")
             try:
                 with connection.transaction(commit=True) as wrapped:
                     yield wrapped.sqlite_cursor
             finally:
-                raw.execute(f"PRAGMA secure_delete = {before}")
+                raw.execute(f"PRAGMA {pragma} = {before}")
 
     def truncate_wal(self) -> bool:
         """SQLite: copy the WAL into the database and truncate it to nothing, so that no
