@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,6 +136,32 @@ class ApplicationContract:
         }
         assert reloaded.workers[admin.id].token_hash == hash_token(admin_token)
         assert admin_token not in str(all_notifications(casenet))
+
+    def test_a_token_revoked_or_added_by_another_process_counts_at_once(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet]
+    ) -> None:
+        # The directory answers a repeated token from memory while nothing was committed
+        # (SQLite): a revocation or a new worker committed by another process must still
+        # count at the very next request.
+        agency = casenet.agencies.register(OPERATOR_ACTOR, name="Clinic", kind="health")
+        worker, token = casenet.agencies.add_worker(
+            OPERATOR_ACTOR, agency.id, name="Njoki", role="caseworker"
+        )
+        expected = Actor(agency.id, worker.id, "caseworker")
+        assert casenet.directory.authenticate(token) == expected
+        assert casenet.directory.authenticate(token) == expected
+        assert casenet.directory.authenticate("not-a-token") is None
+
+        other = open_casenet()
+        newcomer, new_token = other.agencies.add_worker(
+            OPERATOR_ACTOR, agency.id, name="Baraka", role="supervisor"
+        )
+        assert casenet.directory.authenticate(new_token) == Actor(
+            agency.id, newcomer.id, "supervisor"
+        )
+        other.agencies.revoke_worker(OPERATOR_ACTOR, agency.id, worker.id)
+        assert casenet.directory.authenticate(token) is None
+        assert casenet.directory.authenticate(new_token) is not None
 
     # --- cases -------------------------------------------------------------------------
 
@@ -644,6 +671,40 @@ class TestSQLite(ApplicationContract):
         casenet.close()
         with pytest.raises(PersistenceError):
             db.read("SELECT 1")
+
+
+    def test_the_memo_of_reads_is_emptied_by_any_commit_of_any_connection(
+        self, casenet: Casenet, sqlite_url: str
+    ) -> None:
+        # Database.memo: what a thread remembers of its reads is kept while nothing was
+        # committed, and dropped when anything was, by this store or by a connection
+        # it does not know (another process).
+        db = casenet.app.database
+        memo = db.memo()
+        assert memo is not None
+        memo["probe"] = 1
+        assert db.memo() == {"probe": 1}
+        db.run("CREATE TABLE memo_probe (n INTEGER NOT NULL)", commit=True)
+        assert db.memo() == {}
+
+        db.memo()["probe"] = 2  # type: ignore[index]
+        assert db.memo() == {"probe": 2}
+        outsider = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
+        with outsider:
+            outsider.execute("INSERT INTO memo_probe VALUES (1)")
+        outsider.close()
+        assert db.memo() == {}
+
+        # A token's answer is remembered once the directory is current (the first read
+        # after a new worker catches it up: a commit, which empties the memo).
+        agency = casenet.agencies.register(OPERATOR_ACTOR, name="School", kind="school")
+        worker, token = casenet.agencies.add_worker(
+            OPERATOR_ACTOR, agency.id, name="Wafula", role="caseworker"
+        )
+        actor = Actor(agency.id, worker.id, "caseworker")
+        assert casenet.directory.authenticate(token) == actor
+        assert casenet.directory.authenticate(token) == actor
+        assert list(db.memo().values()) == [actor]  # type: ignore[union-attr]
 
 
 @pytest.mark.postgres

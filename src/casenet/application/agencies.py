@@ -15,6 +15,10 @@ from casenet.domain.agency import Agency, Service, Worker
 from casenet.domain.errors import NotFound, NotPermitted, TokenLost, check_expected_version
 from casenet.infrastructure.projections.runner import POSITIONS
 
+#: Memo keys and values of :meth:`DirectoryQueries.authenticate` (see Database.memo).
+_TOKEN = "worker-by-token-hash"  # noqa: S105  (a memo key, not a secret)
+_UNKNOWN = "unknown"
+
 
 def hash_token(token: str) -> str:
     """Tokens are stored only as this hash; 256 random bits need no slow KDF."""
@@ -110,6 +114,18 @@ class DirectoryQueries:
         The directory read model is caught up first, so a worker added a moment ago
         is known and a worker revoked a moment ago is not.
         """
+        token_hash = hash_token(token)
+        memo = self.app.database.memo()
+        if memo is not None and (known := memo.get((_TOKEN, token_hash))) is not None:
+            # Nothing was committed since this thread last read this token: the worker,
+            # their revocation and the directory's position are what they were then.
+            return known if isinstance(known, Actor) else None
+        actor = self._authenticate(token_hash)
+        if memo is not None:
+            memo[(_TOKEN, token_hash)] = actor or _UNKNOWN
+        return actor
+
+    def _authenticate(self, token_hash: str) -> Actor | None:
         projections = self.app.projections
         # One round trip in the common case: the worker, and whether the directory is
         # current (its position against the log's head).
@@ -119,7 +135,7 @@ class DirectoryQueries:
             f"FROM {POSITIONS} p LEFT JOIN rm_workers w ON w.token_hash = %s AND w.active = 1 "
             "WHERE p.name = 'directory'"
         )
-        params = (hash_token(token),)
+        params = (token_hash,)
         row = self.app.database.run(query, params, commit=False)[0]
         if projections.has_pending("directory", int(row["position"]), int(row["head"])):
             projections.catch_up("directory", until=int(row["head"]))
