@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, Mapper, Recording, StoredEvent
+from eventsourcing.persistence import IntegrityError, Mapper, Recording
 from eventsourcing.utils import Environment, EnvType
 
 import casenet.domain  # noqa: F401  (registers every aggregate and event type)
@@ -17,7 +17,7 @@ from casenet.domain.errors import NotFound, VersionConflict
 from casenet.infrastructure.crypto import KeyRing
 from casenet.infrastructure.idempotency import IdempotencyRecords
 from casenet.infrastructure.keytable import KeyTable
-from casenet.infrastructure.mapper import EventMapper
+from casenet.infrastructure.mapper import EventMapper, SubjectKeys
 from casenet.infrastructure.projections import Projections, read_models
 from casenet.infrastructure.sql import SQLITE, Database
 from casenet.infrastructure.store import dialect_of
@@ -58,6 +58,7 @@ class CasenetApplication(Application[UUID]):
         #: casenet's own tables (data keys, read models) live in the store's database.
         self.database = Database(datastore, dialect_of(env))
         self._events_table: str = self.recorder.events_table_name  # type: ignore[attr-defined]
+        self._events_queries: dict[int, str] = {}
         self.projections = Projections(self.recorder, self.database, read_models())
         #: Retried creates (Idempotency-Key) answer with their first response.
         self.idempotency = IdempotencyRecords(self.database, keyring, server_key or os.urandom(32))
@@ -118,25 +119,27 @@ class CasenetApplication(Application[UUID]):
         trip (the library's repository takes a transaction per aggregate, three round
         trips each on PostgreSQL). :class:`NotFound` names the first one missing."""
         ids = list(dict.fromkeys(aggregate_id for _, aggregate_id in wanted))
+        # The ids as the events table holds them (SQLite: hex text), to the ids.
         sqlite = self.database.dialect == SQLITE
-        marks = ", ".join(["%s"] * len(ids))
-        rows = self.database.read(
-            "SELECT originator_id, originator_version, topic, state "  # noqa: S608
-            f"FROM {self._events_table} WHERE originator_id IN ({marks}) "
-            "ORDER BY originator_id, originator_version",
-            tuple(i.hex if sqlite else i for i in ids),
-        )
+        by_column: dict[Any, UUID] = {(i.hex if sqlite else i): i for i in ids}
+        rows = self.database.read(self._events_of(len(ids)), tuple(by_column))
         events: dict[UUID, list[DomainEvent]] = {}
-        decode = cast(EventMapper, self.mapper).decode
+        decode = cast(EventMapper, self.mapper).decode_row
+        keys: SubjectKeys = {}
         for row in rows:
-            originator_id = UUID(row["originator_id"]) if sqlite else row["originator_id"]
-            stored = StoredEvent(
-                originator_id=originator_id,
-                originator_version=row["originator_version"],
-                topic=row["topic"],
-                state=bytes(row["state"]),
+            originator_id = by_column[row["originator_id"]]
+            event = decode(
+                originator_id,
+                row["originator_version"],
+                row["topic"],
+                row["state"],
+                personal=personal,
+                keys=keys,
             )
-            events.setdefault(originator_id, []).append(decode(stored, personal=personal))
+            if (history := events.get(originator_id)) is None:
+                events[originator_id] = [event]
+            else:
+                history.append(event)
         found: list[Aggregate] = []
         for aggregate_type, aggregate_id in wanted:
             aggregate = project_aggregate(None, events.get(aggregate_id, ()))
@@ -145,6 +148,17 @@ class CasenetApplication(Application[UUID]):
             aggregate.sealed = not personal
             found.append(aggregate)
         return found
+
+    def _events_of(self, count: int) -> str:
+        """The statement that reads the events of ``count`` aggregates, in the dialect."""
+        if (query := self._events_queries.get(count)) is None:
+            marks = ", ".join(["%s"] * count)
+            query = self._events_queries[count] = self.database.sql(
+                "SELECT originator_id, originator_version, topic, state "  # noqa: S608
+                f"FROM {self._events_table} WHERE originator_id IN ({marks}) "
+                "ORDER BY originator_id, originator_version"
+            )
+        return query
 
     def close(self) -> None:
         self.database.close()

@@ -23,6 +23,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from casenet.domain.aggregate import PERSONAL, DomainEvent
 from casenet.infrastructure.crypto import (
     Binding,
+    DataKey,
     KeyRing,
     binding_prefix,
     decrypt_field,
@@ -82,17 +83,41 @@ class EventMapper(Mapper[UUID]):
     def decode(self, stored_event: StoredEvent, *, personal: bool) -> DomainEvent:
         """The domain event; ``personal=False`` leaves its personal fields None without
         looking at them (no key is fetched, nothing is decrypted)."""
-        event_type: type[DomainEvent] = resolve_topic(stored_event.topic)
-        state = _DECODER.decode(stored_event.state)
+        return self.decode_row(
+            stored_event.originator_id,
+            stored_event.originator_version,
+            stored_event.topic,
+            stored_event.state,
+            personal=personal,
+        )
+
+    def decode_row(
+        self,
+        originator_id: UUID | str,
+        originator_version: int,
+        topic: str,
+        state_bytes: bytes,
+        *,
+        personal: bool,
+        keys: SubjectKeys | None = None,
+    ) -> DomainEvent:
+        """:meth:`decode` from a row's columns, without a StoredEvent in between.
+
+        ``keys`` maps a subject (its id, or its id's text as the state holds it) to its
+        id and data key: events of one client share one lookup in the key ring.
+        """
+        event_type = _event_type(topic)
+        state = _DECODER.decode(state_bytes)
         fields = personal_fields(event_type)
         if fields and not personal:
             for name in fields:
                 state[name] = None
         elif fields and self.keyring is not None:
-            self._decrypt(event_type, stored_event, state, fields)
-        upcast(event_type, state)
-        state["originator_id"] = stored_event.originator_id
-        state["originator_version"] = stored_event.originator_version
+            self._decrypt(event_type, originator_id, originator_version, state, fields, keys)
+        if "class_version" in state or event_type.class_version > 1:
+            upcast(event_type, state)
+        state["originator_id"] = originator_id
+        state["originator_version"] = originator_version
         return msgspec.convert(state, type=event_type)
 
     def _encrypt(self, event: DomainEvent, state: dict[str, Any], fields: tuple[str, ...]) -> None:
@@ -111,29 +136,49 @@ class EventMapper(Mapper[UUID]):
     def _decrypt(
         self,
         event_type: type[DomainEvent],
-        stored_event: StoredEvent,
+        aggregate_id: UUID | str,
+        version: int,
         state: dict[str, Any],
         fields: tuple[str, ...],
+        keys: SubjectKeys | None,
     ) -> None:
         assert self.keyring is not None
         stored_fields = [(name, state.get(name)) for name in fields]
         if all(stored is None for _, stored in stored_fields):
             return  # nothing stored (absent, or written after the client's erasure)
-        aggregate_id = stored_event.originator_id
         if not isinstance(aggregate_id, UUID):
             aggregate_id = UUID(str(aggregate_id))
-        subject_id = (
+        subject: UUID | str = (
             aggregate_id
             if event_type.subject_field == "originator_id"
-            else UUID(state[event_type.subject_field])
+            else state[event_type.subject_field]
         )
-        key = self.keyring.key_for_reading(subject_id)
-        prefix = binding_prefix(subject_id, aggregate_id, stored_event.originator_version)
-        for name, stored in stored_fields:
-            if stored is None or key is None:
+        found = keys.get(subject) if keys is not None else None
+        if found is None:
+            subject_id = subject if isinstance(subject, UUID) else UUID(subject)
+            found = (subject_id, self.keyring.key_for_reading(subject_id))
+            if keys is not None:
+                keys[subject] = found
+        subject_id, key = found
+        if key is None:
+            for name, _ in stored_fields:
                 state[name] = None
-                continue
-            state[name] = msgspec.json.decode(unseal(key, prefix + name.encode(), stored))
+            return
+        prefix = binding_prefix(subject_id, aggregate_id, version)
+        decode = msgspec.json.decode
+        for name, stored in stored_fields:
+            if stored is not None:
+                state[name] = decode(unseal(key, prefix + name.encode(), stored))
+
+
+#: Subject (id, or its text in a stored state) -> (id, data key or None once erased).
+SubjectKeys = dict[UUID | str, tuple[UUID, "DataKey | None"]]
+
+
+@cache
+def _event_type(topic: str) -> type[DomainEvent]:
+    event_type: type[DomainEvent] = resolve_topic(topic)
+    return event_type
 
 
 def decrypt_stored_field(keyring: KeyRing | None, binding: Binding, stored: str | None) -> Any:
