@@ -93,6 +93,12 @@ def all_notifications(casenet: Casenet) -> list[tuple[int, UUID, int, str]]:
     ]
 
 
+def data_key_subjects(casenet: Casenet) -> set[str]:
+    """The clients that have a row in the data keys table (a key or a tombstone)."""
+    rows = casenet.app.database.run("SELECT subject_id FROM casenet_data_keys", commit=False)
+    return {str(r["subject_id"]) for r in rows}
+
+
 class ApplicationContract:
     """The behaviour of casenet's application services over any store."""
 
@@ -166,6 +172,7 @@ class ApplicationContract:
         network = register_network(casenet)
         existing = open_case(casenet, network.welfare_worker)
         before = all_notifications(casenet)
+        keys_before = data_key_subjects(casenet)
         # The next case gets the id of an existing one, so its first event collides with
         # a stored event after the client's has been written in the same transaction.
         monkeypatch.setattr(case_module, "uuid4", lambda: existing.id)
@@ -176,6 +183,9 @@ class ApplicationContract:
         after = all_notifications(casenet)
         assert [n[1:] for n in after] == [n[1:] for n in before]
         assert not any(topic.endswith("ClientRegistered") for *_, topic in after[len(before):])
+        # Nor the new client's data key, which goes in with the events.
+        assert data_key_subjects(casenet) == keys_before
+        assert str(existing.client_id) in keys_before
 
     def test_notes_are_kept_in_order_with_their_category(
         self, casenet: Casenet, open_casenet: Callable[[], Casenet]
