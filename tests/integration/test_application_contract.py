@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import OperationalError, PersistenceError
 
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.application.agencies import hash_token
@@ -186,6 +186,41 @@ class ApplicationContract:
         # Nor the new client's data key, which goes in with the events.
         assert data_key_subjects(casenet) == keys_before
         assert str(existing.client_id) in keys_before
+
+    def test_a_registration_retried_after_a_failed_write_keeps_its_data_readable(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # A retry with the same Idempotency-Key registers the client under the same id.
+        # The first write took the new client's key into its transaction and failed;
+        # the retry must write the key again, not reuse the one the key ring made.
+        network = register_network(casenet)
+        recorder = casenet.app.recorder
+        real_insert = recorder.insert_events
+
+        def fails_once(*args: object, **kwargs: object) -> None:
+            monkeypatch.setattr(recorder, "insert_events", real_insert)
+            recorder.staged_keys()  # type: ignore[attr-defined]
+            raise OperationalError("the connection was lost (injected)")
+
+        monkeypatch.setattr(recorder, "insert_events", fails_once)
+        request_id = uuid4()
+        details = ClientDetails(name="Amina Njeri", phone="+254 700 000000")
+        with pytest.raises(OperationalError):
+            casenet.cases.open_case(
+                network.welfare_worker, client=details, summary="First", needs=[],
+                new_id=request_id,
+            )
+        case = casenet.cases.open_case(
+            network.welfare_worker, client=details, summary="First", needs=[],
+            new_id=request_id,
+        )
+
+        restarted = open_casenet()  # nothing cached: every key comes from the table
+        client = restarted.app.get(Client, case.client_id)
+        assert (client.name, client.phone) == ("Amina Njeri", "+254 700 000000")
+        assert restarted.cases.owned_case(network.welfare_worker, case.id).summary == "First"
+        assert str(case.client_id) in data_key_subjects(restarted)
 
     def test_notes_are_kept_in_order_with_their_category(
         self, casenet: Casenet, open_casenet: Callable[[], Casenet]

@@ -196,6 +196,7 @@ class KeyRing:
         if new_subject and self.stages_new_keys:
             row, data_key = self._new_row(subject_id)
             self._staged_rows().append(row)
+            self._unsettled().append(subject_id)
             return self._remember_key(subject_id, DataKey(subject_id, row.data_key_id, data_key))
         stored = None if new_subject else self.table.get(subject_id)
         return self._remember(subject_id, stored or self._create(subject_id))
@@ -207,11 +208,35 @@ class KeyRing:
         self._staged.rows = []
         return rows
 
+    def settle(self, *, written: bool) -> None:
+        """After a save: the keys this thread staged for it went into the store with its
+        events, or (``written=False``) did not. Keys that were not stored leave the cache
+        too: a retry of the same registration (an Idempotency-Key gives the client the
+        same id) must stage its key again, or its events would be written under a key
+        that no table holds, unreadable for ever.
+        """
+        unsettled: list[UUID] | None = getattr(self._staged, "unsettled", None)
+        if not unsettled:
+            return
+        self._staged.unsettled = []
+        if written:
+            return
+        self._staged.rows = []  # staged for the failed save, and not taken by it
+        with self._lock:
+            for subject_id in unsettled:
+                self._cache.pop(subject_id, None)
+
     def _staged_rows(self) -> list[DataKeyRow]:
         rows: list[DataKeyRow] | None = getattr(self._staged, "rows", None)
         if rows is None:
             rows = self._staged.rows = []
         return rows
+
+    def _unsettled(self) -> list[UUID]:
+        subjects: list[UUID] | None = getattr(self._staged, "unsettled", None)
+        if subjects is None:
+            subjects = self._staged.unsettled = []
+        return subjects
 
     def key_for_reading(self, subject_id: UUID) -> DataKey | None:
         """The subject's data key; None if the subject was erased.
