@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import OperationalError, PersistenceError
 
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.application.agencies import hash_token
@@ -92,6 +92,12 @@ def all_notifications(casenet: Casenet) -> list[tuple[int, UUID, int, str]]:
         (n.id, n.originator_id, n.originator_version, n.topic)
         for n in casenet.app.recorder.select_notifications(start=1, limit=ALL)
     ]
+
+
+def data_key_subjects(casenet: Casenet) -> set[str]:
+    """The clients that have a row in the data keys table (a key or a tombstone)."""
+    rows = casenet.app.database.run("SELECT subject_id FROM casenet_data_keys", commit=False)
+    return {str(r["subject_id"]) for r in rows}
 
 
 class ApplicationContract:
@@ -193,6 +199,7 @@ class ApplicationContract:
         network = register_network(casenet)
         existing = open_case(casenet, network.welfare_worker)
         before = all_notifications(casenet)
+        keys_before = data_key_subjects(casenet)
         # The next case gets the id of an existing one, so its first event collides with
         # a stored event after the client's has been written in the same transaction.
         monkeypatch.setattr(case_module, "uuid4", lambda: existing.id)
@@ -203,6 +210,44 @@ class ApplicationContract:
         after = all_notifications(casenet)
         assert [n[1:] for n in after] == [n[1:] for n in before]
         assert not any(topic.endswith("ClientRegistered") for *_, topic in after[len(before):])
+        # Nor the new client's data key, which goes in with the events.
+        assert data_key_subjects(casenet) == keys_before
+        assert str(existing.client_id) in keys_before
+
+    def test_a_registration_retried_after_a_failed_write_keeps_its_data_readable(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # A retry with the same Idempotency-Key registers the client under the same id.
+        # The first write took the new client's key into its transaction and failed;
+        # the retry must write the key again, not reuse the one the key ring made.
+        network = register_network(casenet)
+        recorder = casenet.app.recorder
+        real_insert = recorder.insert_events
+
+        def fails_once(*args: object, **kwargs: object) -> None:
+            monkeypatch.setattr(recorder, "insert_events", real_insert)
+            recorder.staged_keys()  # type: ignore[attr-defined]
+            raise OperationalError("the connection was lost (injected)")
+
+        monkeypatch.setattr(recorder, "insert_events", fails_once)
+        request_id = uuid4()
+        details = ClientDetails(name="Amina Njeri", phone="+254 700 000000")
+        with pytest.raises(OperationalError):
+            casenet.cases.open_case(
+                network.welfare_worker, client=details, summary="First", needs=[],
+                new_id=request_id,
+            )
+        case = casenet.cases.open_case(
+            network.welfare_worker, client=details, summary="First", needs=[],
+            new_id=request_id,
+        )
+
+        restarted = open_casenet()  # nothing cached: every key comes from the table
+        client = restarted.app.get(Client, case.client_id)
+        assert (client.name, client.phone) == ("Amina Njeri", "+254 700 000000")
+        assert restarted.cases.owned_case(network.welfare_worker, case.id).summary == "First"
+        assert str(case.client_id) in data_key_subjects(restarted)
 
     def test_notes_are_kept_in_order_with_their_category(
         self, casenet: Casenet, open_casenet: Callable[[], Casenet]

@@ -176,6 +176,23 @@ class ErasureContract:
         ))
 
 
+    def test_another_process_reads_none_once_the_key_left_its_cache_by_size(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet]
+    ) -> None:
+        network = register_network(casenet)
+        erased, kept = (write_client_story(casenet, network) for _ in range(2))
+        other = open_casenet()
+        assert other.app.keyring is not None
+        other.app.keyring.cache_size = 1
+        other.app.keyring.cache_seconds = 3600.0  # only the size bound can evict
+        # The case's summary: decrypted with the key, whatever its events say.
+        assert other.app.get(Case, erased.case_id).summary in erased.canaries
+        assert other.app.get(Case, kept.case_id).summary in kept.canaries  # evicts
+
+        casenet.clients.erase(OPERATOR_ACTOR, erased.client_id)
+        assert other.app.get(Case, erased.case_id).summary is None
+        assert other.app.get(Case, kept.case_id).summary in kept.canaries
+
 class TestErasureOnSQLite(ErasureContract):
     @pytest.fixture
     def database_url(self, sqlite_url: str) -> str:

@@ -176,8 +176,18 @@ class CasenetApplication(Application[UUID]):
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Append the aggregates' new events atomically; a lost race is a conflict."""
         try:
-            return super().save(*objs, **kwargs)
+            recordings = super().save(*objs, **kwargs)
         except IntegrityError:
+            self._settle_keys(written=False)
             raise VersionConflict(
                 "another write to the same record won; re-read and retry"
             ) from None
+        except BaseException:
+            self._settle_keys(written=False)
+            raise
+        self._settle_keys(written=True)
+        return recordings
+
+    def _settle_keys(self, *, written: bool) -> None:
+        if self.keyring is not None:
+            self.keyring.settle(written=written)

@@ -13,14 +13,14 @@ deletes its wrapped key and leaves a tombstone, so no later write can bring a ke
 
 from __future__ import annotations
 
-import base64
 import binascii
+import dataclasses
 import os
 import threading
 import time
-from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from casenet.infrastructure.keytable import DataKeyRow, KeyTable
 
 FORMAT_VERSION = 1
+_FORMAT_BYTE = bytes((FORMAT_VERSION,))
 _NONCE = 12
 _KEY_ID = 16
 _HEADER = 1 + _KEY_ID + _NONCE
@@ -128,6 +129,11 @@ class DataKey:
     subject_id: UUID
     key_id: bytes
     cipher: AESGCM
+    #: What each of its ciphertexts starts with: the format version and the key id.
+    header: bytes = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "header", _FORMAT_BYTE + self.key_id)
 
 
 class KeyRing:
@@ -135,7 +141,10 @@ class KeyRing:
 
     The cache holds at most ``cache_size`` keys for at most ``cache_seconds``, so an
     erasure made by another process stops this one decrypting within that time; an
-    erasure made by this process evicts at once.
+    erasure made by this process evicts at once. A key is looked up for every event
+    written or read, so a hit takes no lock (one dict lookup is atomic) and does not
+    reorder the cache: entries expire by age anyway, and past ``cache_size`` the oldest
+    inserted goes first.
     """
 
     def __init__(
@@ -149,8 +158,8 @@ class KeyRing:
         self.cache_size = cache_size
         self.cache_seconds = cache_seconds
         self._table: KeyTable | None = None
-        self._cache: OrderedDict[UUID, tuple[float, DataKey | None]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: dict[UUID, tuple[float, DataKey | None]] = {}
+        self._lock = threading.Lock()  # taken to change the cache, not to read it
         self._staged = threading.local()
         #: Set when the store's recorder writes new keys in the events' own transaction
         #: (see :meth:`take_staged`): a new client then costs no commit of its own.
@@ -186,6 +195,7 @@ class KeyRing:
         if new_subject and self.stages_new_keys:
             row, data_key = self._new_row(subject_id)
             self._staged_rows().append(row)
+            self._unsettled().append(subject_id)
             return self._remember_key(subject_id, DataKey(subject_id, row.data_key_id, data_key))
         stored = None if new_subject else self.table.get(subject_id)
         return self._remember(subject_id, stored or self._create(subject_id))
@@ -197,11 +207,35 @@ class KeyRing:
         self._staged.rows = []
         return rows
 
+    def settle(self, *, written: bool) -> None:
+        """After a save: the keys this thread staged for it went into the store with its
+        events, or (``written=False``) did not. Keys that were not stored leave the cache
+        too: a retry of the same registration (an Idempotency-Key gives the client the
+        same id) must stage its key again, or its events would be written under a key
+        that no table holds, unreadable for ever.
+        """
+        unsettled: list[UUID] | None = getattr(self._staged, "unsettled", None)
+        if not unsettled:
+            return
+        self._staged.unsettled = []
+        if written:
+            return
+        self._staged.rows = []  # staged for the failed save, and not taken by it
+        with self._lock:
+            for subject_id in unsettled:
+                self._cache.pop(subject_id, None)
+
     def _staged_rows(self) -> list[DataKeyRow]:
         rows: list[DataKeyRow] | None = getattr(self._staged, "rows", None)
         if rows is None:
             rows = self._staged.rows = []
         return rows
+
+    def _unsettled(self) -> list[UUID]:
+        subjects: list[UUID] | None = getattr(self._staged, "unsettled", None)
+        if subjects is None:
+            subjects = self._staged.unsettled = []
+        return subjects
 
     def key_for_reading(self, subject_id: UUID) -> DataKey | None:
         """The subject's data key; None if the subject was erased.
@@ -220,8 +254,7 @@ class KeyRing:
     def erase(self, subject_id: UUID) -> None:
         """Destroy the subject's data key for ever (idempotent)."""
         self.table.erase(subject_id)
-        with self._lock:
-            self._cache[subject_id] = (time.monotonic(), None)
+        self._remember_key(subject_id, None)
 
     def rotate(self) -> int:
         """Re-wrap every data key under the newest master key; returns how many moved."""
@@ -238,8 +271,9 @@ class KeyRing:
         return moved
 
     def _new_row(self, subject_id: UUID) -> tuple[DataKeyRow, AESGCM]:
-        data_key_id = uuid4().bytes
-        data_key = AESGCM.generate_key(bit_length=256)
+        # The key's id and the 256-bit key from one call of the system's CSPRNG.
+        material = os.urandom(_KEY_ID + 32)
+        data_key_id, data_key = material[:_KEY_ID], material[_KEY_ID:]
         master_key_id, wrapped = self.master_keys.wrap(subject_id, data_key_id, data_key)
         return DataKeyRow(subject_id, data_key_id, master_key_id, wrapped), AESGCM(data_key)
 
@@ -249,15 +283,10 @@ class KeyRing:
         return self.table.insert_or_get(self._new_row(subject_id)[0])
 
     def _cached(self, subject_id: UUID) -> tuple[float, DataKey | None] | None:
-        with self._lock:
-            entry = self._cache.get(subject_id)
-            if entry is None:
-                return None
-            if time.monotonic() - entry[0] > self.cache_seconds:
-                del self._cache[subject_id]
-                return None
-            self._cache.move_to_end(subject_id)
-            return entry
+        entry = self._cache.get(subject_id)
+        if entry is None or time.monotonic() - entry[0] > self.cache_seconds:
+            return None  # an expired entry is replaced when the key is fetched again
+        return entry
 
     def _remember(self, subject_id: UUID, row: DataKeyRow | None) -> DataKey | None:
         key = None
@@ -267,9 +296,10 @@ class KeyRing:
 
     def _remember_key(self, subject_id: UUID, key: DataKey | None) -> DataKey | None:
         with self._lock:
+            self._cache.pop(subject_id, None)  # to the end of the order: the newest
             self._cache[subject_id] = (time.monotonic(), key)
             while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+                del self._cache[next(iter(self._cache))]
         return key
 
 
@@ -282,9 +312,24 @@ def seal(key: DataKey, associated_data: bytes, plaintext: bytes) -> str:
     """:func:`encrypt_field` with the associated data already built (an event's fields
     share all of it but the field's name: see :func:`binding_prefix`)."""
     nonce = os.urandom(_NONCE)
-    sealed = key.cipher.encrypt(nonce, plaintext, associated_data)
-    blob = bytes((FORMAT_VERSION,)) + key.key_id + nonce + sealed
-    return base64.b64encode(blob).decode("ascii")
+    blob = key.header + nonce + key.cipher.encrypt(nonce, plaintext, associated_data)
+    return binascii.b2a_base64(blob, newline=False).decode("ascii")
+
+
+def seal_each(
+    key: DataKey, prefix: bytes, fields: Sequence[tuple[bytes, bytes]]
+) -> list[str]:
+    """:func:`seal` for each ``(name, plaintext)`` of one event, with the associated
+    data ``prefix + name`` (see :func:`binding_prefix`): each field gets its own random
+    nonce, all of them drawn from the system's CSPRNG in one call."""
+    nonces = os.urandom(_NONCE * len(fields))
+    header, encrypt = key.header, key.cipher.encrypt
+    sealed = []
+    for index, (name, plaintext) in enumerate(fields):
+        nonce = nonces[index * _NONCE : (index + 1) * _NONCE]
+        blob = header + nonce + encrypt(nonce, plaintext, prefix + name)
+        sealed.append(binascii.b2a_base64(blob, newline=False).decode("ascii"))
+    return sealed
 
 
 def data_key_id_of(stored: str) -> bytes:

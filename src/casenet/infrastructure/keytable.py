@@ -19,6 +19,9 @@ from casenet.infrastructure.sql import SQLITE, Database
 
 TABLE = "casenet_data_keys"
 
+#: SQLite's clock as ``datetime.isoformat`` writes UTC (milliseconds, not microseconds).
+SQLITE_NOW = "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')"
+
 logger = logging.getLogger(__name__)
 
 
@@ -33,24 +36,25 @@ class DataKeyRow:
 
 
 def insert_statement(dialect: str) -> str:
-    """INSERT of new data key rows, for recorders writing them with the events."""
-    mark = "?" if dialect == SQLITE else "%s"
+    """INSERT of new data key rows, for recorders writing them with the events.
+
+    ``created_at`` is the database's clock: on SQLite formatting the time in Python
+    (``datetime.now().isoformat()``) cost more than the rest of the row's parameters.
+    """
+    if dialect == SQLITE:
+        return (
+            f"INSERT INTO {TABLE} (subject_id, data_key_id, master_key_id, wrapped, created_at) "
+            f"VALUES (?, ?, ?, ?, {SQLITE_NOW})"
+        )
     return (
         f"INSERT INTO {TABLE} (subject_id, data_key_id, master_key_id, wrapped, created_at) "
-        f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})"
+        "VALUES (%s, %s, %s, %s, now())"
     )
 
 
 def insert_params(row: DataKeyRow, dialect: str) -> tuple[Any, ...]:
-    now = datetime.now(UTC)
     subject = str(row.subject_id) if dialect == SQLITE else row.subject_id
-    return (
-        subject,
-        row.data_key_id,
-        row.master_key_id,
-        row.wrapped,
-        now.isoformat() if dialect == SQLITE else now,
-    )
+    return (subject, row.data_key_id, row.master_key_id, row.wrapped)
 
 
 class KeyTable:

@@ -27,7 +27,7 @@ from casenet.infrastructure.crypto import (
     KeyRing,
     binding_prefix,
     decrypt_field,
-    seal,
+    seal_each,
     unseal,
 )
 
@@ -47,6 +47,12 @@ def personal_fields(event_type: type[DomainEvent]) -> tuple[str, ...]:
     if names and event_type.subject_field not in event_type.__struct_fields__:
         raise TypeError(f"{event_type.__name__} has personal fields but no subject field")
     return names
+
+
+@cache
+def encoded_names(fields: tuple[str, ...]) -> tuple[bytes, ...]:
+    """The field names as they end the associated data (see ``crypto.binding_prefix``)."""
+    return tuple(name.encode() for name in fields)
 
 
 class EventMapper(Mapper[UUID]):
@@ -130,8 +136,13 @@ class EventMapper(Mapper[UUID]):
                 state[name] = None
             return
         prefix = binding_prefix(subject_id, event.originator_id, event.originator_version)
-        for name in fields:
-            state[name] = seal(key, prefix + name.encode(), _ENCODER.encode(state[name]))
+        encode = _ENCODER.encode
+        plaintexts = [
+            (encoded, encode(state[name]))
+            for name, encoded in zip(fields, encoded_names(fields), strict=True)
+        ]
+        for name, ciphertext in zip(fields, seal_each(key, prefix, plaintexts), strict=True):
+            state[name] = ciphertext
 
     def _decrypt(
         self,
