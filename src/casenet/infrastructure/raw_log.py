@@ -65,6 +65,43 @@ def stored_rows(
         yield from rows
 
 
+def next_rows(
+    db: Database,
+    recorder: ApplicationRecorder,
+    start: int,
+    limit: int,
+    stop: int | None = None,
+) -> list[StoredRow]:
+    """The next ``limit`` events of every topic after position ``start`` (up to
+    ``stop``), in position order: the notifications the library's
+    ``select_notifications(start + 1, limit, stop)`` gives, as plain tuples.
+
+    A rebuild reads the whole log this way: the library builds a ``Notification`` and
+    a ``UUID`` per row (from ``sqlite3.Row`` on SQLite), which cost two to four times
+    what the query and a tuple per row do.
+    """
+    table = getattr(recorder, "events_table_name", "stored_events")
+    sqlite = db.dialect == SQLITE
+    column = "rowid" if sqlite else "notification_id"
+    ident = "originator_id" if sqlite else "originator_id::text"
+    bound = "" if stop is None else f" AND {column} <= %s"
+    # As the library asks it (the next N by position), with only the columns needed.
+    query = db.sql(
+        f"SELECT {column}, topic, {ident}, originator_version, state "  # noqa: S608
+        f"FROM {table} WHERE {column} > %s{bound} ORDER BY {column} LIMIT %s"
+    )
+    params = (start, limit) if stop is None else (start, stop, limit)
+    with db.cursor(commit=False) as cursor:
+        if sqlite:
+            cursor.row_factory = None  # plain tuples
+            cursor.execute(query, params)
+            return [(p, t, _uuid_text(i), v, s) for p, t, i, v, s in cursor.fetchall()]
+        cursor.row_factory = tuple_row
+        cursor.execute(query, params, binary=True, prepare=True)
+        rows: list[StoredRow] = cursor.fetchall()
+        return rows
+
+
 def _uuid_text(stored: str) -> str:
     """SQLite: the library keeps a UUID as its 32 hex digits; this gives ``str(UUID)``
     (slicing costs a fraction of a UUID object)."""

@@ -29,6 +29,7 @@ from eventsourcing.utils import get_topic
 
 from casenet.domain.aggregate import DomainEvent, event_types
 from casenet.infrastructure.mapper import upcast
+from casenet.infrastructure.raw_log import StoredRow, next_rows
 from casenet.infrastructure.sql import SQLITE, Database
 
 logger = logging.getLogger("casenet.projections")
@@ -314,19 +315,17 @@ class Projections:
         """The facts of the next ``limit`` notifications after ``start`` (up to ``stop``),
         the last one's position and how many were read.
 
-        The notifications are gone when this returns: a batch is applied holding its
-        facts (untracked by the garbage collector), not also thousands of the library's
-        notifications (a tracked object and a tracked UUID each), which the collector
-        walked again and again while the batch was applied. (Reading a batch in chunks
-        of 1,000 saved a little more collection and cost more on PostgreSQL: a
-        transaction and a pooled connection per query.)
+        The log is read with plain SQL (``raw_log.next_rows``: tuples, ids as text), not
+        with the library's ``select_notifications``, whose ``Notification`` and ``UUID``
+        per row were most of a rebuild's read. The rows are gone when this returns: a
+        batch is applied holding its facts (untracked by the garbage collector) only.
+        (Reading a batch in chunks of 1,000 saved a little collection and cost more on
+        PostgreSQL: a transaction and a pooled connection per query.)
         """
-        notifications = self.recorder.select_notifications(
-            start=start + 1, limit=limit, stop=stop
-        )
-        if not notifications:
+        rows = next_rows(self.db, self.recorder, start, limit, stop)
+        if not rows:
             return [], start, 0
-        return to_facts(notifications, follows), notifications[-1].id, len(notifications)
+        return rows_to_facts(rows, follows), rows[-1][0], len(rows)
 
     def position(self, name: str) -> int:
         rows = self.db.run(
@@ -495,6 +494,20 @@ def to_facts(
     notifications: Iterable[Notification], follows: frozenset[type[DomainEvent]]
 ) -> list[StoredFact]:
     """Decode the notifications of a type in ``follows``, in order; skip the others."""
+    return rows_to_facts(
+        (
+            (n.id, n.topic, str(n.originator_id), n.originator_version, n.state)
+            for n in notifications
+        ),
+        follows,
+    )
+
+
+def rows_to_facts(
+    rows: Iterable[StoredRow], follows: frozenset[type[DomainEvent]]
+) -> list[StoredFact]:
+    """Decode the log's rows (``raw_log.StoredRow``) of a type in ``follows``, in order;
+    skip the others (not decoded)."""
     if not _TYPE_OF_TOPIC:
         _event_type("")
     # Every event of a rebuild passes through this loop, so it does each step once,
@@ -503,26 +516,18 @@ def to_facts(
     # general functions.
     wanted = {topic: kind for topic, kind in _TYPE_OF_TOPIC.items() if kind in follows}
     decode, normal, fact = _DECODER.decode, _NORMAL.fullmatch, StoredFact
-    # An aggregate's events come in runs: its id is written out as text once per run
-    # (UUID.__str__ was a tenth of a rebuild's time).
-    texts: dict[int | str, str] = {}
     facts: list[StoredFact] = []
     append = facts.append
-    for notification in notifications:
-        event_type = wanted.get(notification.topic)
+    for position, topic, aggregate_id, version, stored in rows:
+        event_type = wanted.get(topic)
         if event_type is None:
             continue
-        state = decode(notification.state)
-        version = state.pop("class_version", 1)
-        if version != event_type.class_version:
-            state["class_version"] = version
+        state = decode(stored)
+        class_version = state.pop("class_version", 1)
+        if class_version != event_type.class_version:
+            state["class_version"] = class_version
             upcast(event_type, state)
-        originator = notification.originator_id
-        key = originator.int if isinstance(originator, UUID) else originator
-        text = texts.get(key)
-        if text is None:
-            text = texts[key] = str(originator)
         stamp = state["timestamp"]
         at = stamp if type(stamp) is str and normal(stamp) else normalise_time(stamp)
-        append(fact(notification.id, event_type, text, notification.originator_version, state, at))
+        append(fact(position, event_type, aggregate_id, version, state, at))
     return facts
