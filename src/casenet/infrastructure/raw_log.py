@@ -57,7 +57,7 @@ def stored_rows(
             if db.dialect == SQLITE:
                 cursor.row_factory = None  # plain tuples
                 cursor.execute(query, params)
-                rows = [(p, t, _uuid_text(i), v, s) for p, t, i, v, s in cursor.fetchall()]
+                rows = [(p, t, uuid_text(i), v, s) for p, t, i, v, s in cursor.fetchall()]
             else:  # plain tuples, binary: no text to parse for ids and states
                 cursor.row_factory = tuple_row
                 cursor.execute(query, params, binary=True)
@@ -74,7 +74,9 @@ def next_rows(
 ) -> list[StoredRow]:
     """The next ``limit`` events of every topic after position ``start`` (up to
     ``stop``), in position order: the notifications the library's
-    ``select_notifications(start + 1, limit, stop)`` gives, as plain tuples.
+    ``select_notifications(start + 1, limit, stop)`` gives, as plain tuples, but with
+    the aggregate id as stored: on SQLite its 32 hex digits (``uuid_text`` gives
+    ``str(UUID)``; a rebuild does so once per run of an aggregate's events).
 
     A rebuild reads the whole log this way: the library builds a ``Notification`` and
     a ``UUID`` per row (from ``sqlite3.Row`` on SQLite), which cost two to four times
@@ -95,14 +97,15 @@ def next_rows(
         if sqlite:
             cursor.row_factory = None  # plain tuples
             cursor.execute(query, params)
-            return [(p, t, _uuid_text(i), v, s) for p, t, i, v, s in cursor.fetchall()]
+            stored: list[StoredRow] = cursor.fetchall()
+            return stored
         cursor.row_factory = tuple_row
         cursor.execute(query, params, binary=True, prepare=True)
         rows: list[StoredRow] = cursor.fetchall()
         return rows
 
 
-def _uuid_text(stored: str) -> str:
+def uuid_text(stored: str) -> str:
     """SQLite: the library keeps a UUID as its 32 hex digits; this gives ``str(UUID)``
     (slicing costs a fraction of a UUID object)."""
     if len(stored) != 32:

@@ -29,7 +29,7 @@ from eventsourcing.utils import get_topic
 
 from casenet.domain.aggregate import DomainEvent, event_types
 from casenet.infrastructure.mapper import upcast
-from casenet.infrastructure.raw_log import StoredRow, next_rows
+from casenet.infrastructure.raw_log import StoredRow, next_rows, uuid_text
 from casenet.infrastructure.sql import SQLITE, Database
 
 logger = logging.getLogger("casenet.projections")
@@ -516,12 +516,18 @@ def rows_to_facts(
     # general functions.
     wanted = {topic: kind for topic, kind in _TYPE_OF_TOPIC.items() if kind in follows}
     decode, normal, fact = _DECODER.decode, _NORMAL.fullmatch, StoredFact
+    # An aggregate's events come in runs: its id is written out as str(UUID) once per
+    # run (from SQLite's 32 hex digits; PostgreSQL's text is that already).
+    texts: dict[str, str] = {}
     facts: list[StoredFact] = []
     append = facts.append
-    for position, topic, aggregate_id, version, stored in rows:
+    for position, topic, stored_id, version, stored in rows:
         event_type = wanted.get(topic)
         if event_type is None:
             continue
+        aggregate_id = texts.get(stored_id)
+        if aggregate_id is None:
+            aggregate_id = texts[stored_id] = uuid_text(stored_id)
         state = decode(stored)
         class_version = state.pop("class_version", 1)
         if class_version != event_type.class_version:
