@@ -249,3 +249,38 @@ def test_read_models_see_a_version_1_note_upcast_and_its_time_normalised() -> No
     assert all("class_version" not in f.state for f in facts)
     assert [f.at for f in facts] == ["2024-05-01T10:00:00.000000Z", "2024-05-02T09:30:00.123456Z"]
     assert to_facts(notifications, frozenset({CaseOpened})) == []
+
+
+def test_a_stateless_fact_decodes_only_its_time_unless_it_must_be_upcast() -> None:
+    # A model that declares notes stateless gets them with an empty state and the
+    # same position, aggregate, version and normalised time; a version 1 note is
+    # decoded whole and upcast all the same (an upcast may need every field).
+    from casenet.infrastructure.projections.runner import rows_to_facts
+
+    case_id = uuid4()
+    old = version_1_note(case_id)
+    current = plain_mapper().to_stored_event(
+        CaseNoteAdded(
+            originator_id=case_id, originator_version=3,
+            timestamp=datetime(2024, 5, 2, 9, 30, 0, 123456, tzinfo=UTC),
+            client_id=uuid4(), note_id=uuid4(), category="health", text="Clinic",
+            author_worker_id=uuid4(),
+        )
+    )
+    rows = [
+        (position, stored.topic, stored.originator_id.hex, stored.originator_version,
+         stored.state)
+        for position, stored in enumerate((old, current), start=7)
+    ]
+    notes = frozenset({CaseNoteAdded})
+
+    whole = rows_to_facts(rows, notes)
+    brief = rows_to_facts(rows, notes, stateless=notes)
+
+    key = [(f.position, f.event_type, f.aggregate_id, f.version, f.at) for f in whole]
+    assert [(f.position, f.event_type, f.aggregate_id, f.version, f.at) for f in brief] == key
+    assert key[0][2] == str(case_id)  # SQLite's 32 hex digits, written as str(UUID)
+    assert brief[0].state == whole[0].state  # upcast: decoded whole
+    assert brief[0].state["category"] == "general"
+    assert brief[1].state == {}
+    assert whole[1].state["category"] == "health"

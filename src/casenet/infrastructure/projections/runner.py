@@ -71,6 +71,16 @@ class StoredFact(msgspec.Struct, frozen=True, gc=False):
     at: str
 
 
+class _Timed(msgspec.Struct, gc=False):
+    """Of a stored state, only what a fact of a ``stateless`` event needs."""
+
+    timestamp: Any
+    class_version: int = 1
+
+
+_BRIEF = msgspec.json.Decoder(_Timed)
+
+
 def normalise_time(value: str | datetime) -> str:
     """RFC 3339 UTC with microseconds: equal instants give equal text, order is kept."""
     if isinstance(value, str) and _NORMAL.fullmatch(value):
@@ -96,6 +106,10 @@ class ReadModel:
     name: str = ""
     tables: tuple[str, ...] = ()
     follows: tuple[type[DomainEvent], ...] = ()
+    #: Events it follows but reads no field of the state of (only their type, aggregate,
+    #: version, position and time): when no other model of a batch reads them either,
+    #: their facts come with an empty ``state``, and only their time is decoded.
+    stateless: tuple[type[DomainEvent], ...] = ()
 
     def create_statements(self, db: Database) -> list[str]:
         raise NotImplementedError
@@ -142,6 +156,10 @@ class Projections:
         self.models = {model.name: model for model in models}
         self._locks = {name: threading.Lock() for name in self.models}
         self._follows = {name: frozenset(model.follows) for name, model in self.models.items()}
+        self._stateless = {
+            name: frozenset(model.stateless) & self._follows[name]
+            for name, model in self.models.items()
+        }
         self._topics = {
             name: sorted(get_topic(t) for t in follows) for name, follows in self._follows.items()
         }
@@ -272,7 +290,12 @@ class Projections:
 
     def _apply_batch(self, names: list[str], start: int, stop: int | None, batch_size: int) -> int:
         follows = frozenset().union(*(self._follows[name] for name in names))
-        facts, last, count = self._read_facts(follows, start, stop, batch_size)
+        stateless = frozenset(
+            kind
+            for kind in follows
+            if all(kind in self._stateless[n] for n in names if kind in self._follows[n])
+        )
+        facts, last, count = self._read_facts(follows, start, stop, batch_size, stateless)
         if count == 0:
             return 0
         with self.db.bulk_cursor() as cursor:
@@ -310,7 +333,12 @@ class Projections:
         return count
 
     def _read_facts(
-        self, follows: frozenset[type[DomainEvent]], start: int, stop: int | None, limit: int
+        self,
+        follows: frozenset[type[DomainEvent]],
+        start: int,
+        stop: int | None,
+        limit: int,
+        stateless: frozenset[type[DomainEvent]] = frozenset(),
     ) -> tuple[list[StoredFact], int, int]:
         """The facts of the next ``limit`` notifications after ``start`` (up to ``stop``),
         the last one's position and how many were read.
@@ -325,7 +353,7 @@ class Projections:
         rows = next_rows(self.db, self.recorder, start, limit, stop)
         if not rows:
             return [], start, 0
-        return rows_to_facts(rows, follows), rows[-1][0], len(rows)
+        return rows_to_facts(rows, follows, stateless), rows[-1][0], len(rows)
 
     def position(self, name: str) -> int:
         rows = self.db.run(
@@ -504,10 +532,14 @@ def to_facts(
 
 
 def rows_to_facts(
-    rows: Iterable[StoredRow], follows: frozenset[type[DomainEvent]]
+    rows: Iterable[StoredRow],
+    follows: frozenset[type[DomainEvent]],
+    stateless: frozenset[type[DomainEvent]] = frozenset(),
 ) -> list[StoredFact]:
     """Decode the log's rows (``raw_log.StoredRow``) of a type in ``follows``, in order;
-    skip the others (not decoded)."""
+    skip the others (not decoded). Those of a type in ``stateless`` get an empty state:
+    only their time is decoded (and all of it if their class version is not the
+    current one: an upcast may need every field)."""
     if not _TYPE_OF_TOPIC:
         _event_type("")
     # Every event of a rebuild passes through this loop, so it does each step once,
@@ -516,6 +548,10 @@ def rows_to_facts(
     # general functions.
     wanted = {topic: kind for topic, kind in _TYPE_OF_TOPIC.items() if kind in follows}
     decode, normal, fact = _DECODER.decode, _NORMAL.fullmatch, StoredFact
+    # Most of a log is notes, which the cases model counts without reading them: their
+    # time alone decodes in under half the time of the whole state (and frees faster).
+    brief_topics = {topic for topic, kind in wanted.items() if kind in stateless}
+    brief = _BRIEF.decode
     # An aggregate's events come in runs: its id is written out as str(UUID) once per
     # run (from SQLite's 32 hex digits; PostgreSQL's text is that already).
     texts: dict[str, str] = {}
@@ -528,12 +564,17 @@ def rows_to_facts(
         aggregate_id = texts.get(stored_id)
         if aggregate_id is None:
             aggregate_id = texts[stored_id] = uuid_text(stored_id)
-        state = decode(stored)
-        class_version = state.pop("class_version", 1)
-        if class_version != event_type.class_version:
-            state["class_version"] = class_version
-            upcast(event_type, state)
-        stamp = state["timestamp"]
+        if topic in brief_topics and (
+            (timed := brief(stored)).class_version == event_type.class_version
+        ):
+            state, stamp = {}, timed.timestamp
+        else:
+            state = decode(stored)
+            class_version = state.pop("class_version", 1)
+            if class_version != event_type.class_version:
+                state["class_version"] = class_version
+                upcast(event_type, state)
+            stamp = state["timestamp"]
         at = stamp if type(stamp) is str and normal(stamp) else normalise_time(stamp)
         append(fact(position, event_type, aggregate_id, version, state, at))
     return facts
