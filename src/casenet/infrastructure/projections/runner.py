@@ -94,6 +94,8 @@ def normalise_time(value: str | datetime) -> str:
 #: Text that ``normalise_time`` would give back unchanged (a year's first digit is not
 #: 0: strftime does not pad years before 1000).
 _NORMAL = re.compile(r"[1-9]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII)
+#: Normal texts joined by newlines.
+_NORMAL_RUN = re.compile(rf"(?:{_NORMAL.pattern}\n)*{_NORMAL.pattern}", re.ASCII)
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -547,7 +549,7 @@ def rows_to_facts(
     # first (a current class version, a timestamp already normal), the rest by the
     # general functions.
     wanted = {topic: kind for topic, kind in _TYPE_OF_TOPIC.items() if kind in follows}
-    decode, normal, fact = _DECODER.decode, _NORMAL.fullmatch, StoredFact
+    decode, fact = _DECODER.decode, StoredFact
     # Most of a log is notes, which the cases model counts without reading them: their
     # time alone decodes in under half the time of the whole state (and frees faster).
     brief_topics = {topic for topic, kind in wanted.items() if kind in stateless}
@@ -556,7 +558,8 @@ def rows_to_facts(
     # run (from SQLite's 32 hex digits; PostgreSQL's text is that already).
     texts: dict[str, str] = {}
     facts: list[StoredFact] = []
-    append = facts.append
+    stamps: list[Any] = []  # each fact's timestamp as stored, checked after the loop
+    append, stamped = facts.append, stamps.append
     for position, topic, stored_id, version, stored in rows:
         event_type = wanted.get(topic)
         if event_type is None:
@@ -575,6 +578,28 @@ def rows_to_facts(
                 state["class_version"] = class_version
                 upcast(event_type, state)
             stamp = state["timestamp"]
-        at = stamp if type(stamp) is str and normal(stamp) else normalise_time(stamp)
-        append(fact(position, event_type, aggregate_id, version, state, at))
+        append(fact(position, event_type, aggregate_id, version, state, stamp))
+        stamped(stamp)
+    if not _all_normal(stamps):  # rare: normalise those that are not
+        normal = _NORMAL.fullmatch
+        for at, (stamp, made) in enumerate(zip(stamps, facts, strict=True)):
+            if not (type(stamp) is str and normal(stamp)):
+                facts[at] = msgspec.structs.replace(made, at=normalise_time(stamp))
     return facts
+
+
+def _all_normal(stamps: list[Any]) -> bool:
+    """Whether every one of ``stamps`` is text that ``normalise_time`` gives back as is.
+
+    One regular expression over them all, joined by newlines, instead of one call per
+    stamp (that was 4% of a rebuild): the match makes the text pieces of 27 characters
+    between newlines, and its length that there are as many as stamps, so no stamp
+    holds a newline and each is one piece.
+    """
+    if not stamps:
+        return True
+    try:
+        text = "\n".join(stamps)
+    except TypeError:  # not all text (a datetime, say)
+        return False
+    return len(text) == 28 * len(stamps) - 1 and _NORMAL_RUN.fullmatch(text) is not None
