@@ -12,7 +12,10 @@ own:
   read model must at least do per pass over the log;
 * rebuild: ``projections.rebuild(every name)``, as ``casenet projections rebuild`` does
   it: one pass over the log, each batch read and decoded once and applied to every
-  read model in one transaction.
+  read model in one transaction;
+* plain read (for information, not the target): the same notifications read with
+  plain SQL as projections read them (``raw_log.next_rows``, batches of 1000) and
+  each state msgspec-decoded: how much of a rebuild its own read of the log is.
 
 The figure is events / rebuild seconds (what an operator waits for). Targets: at
 least 50% of the ceiling; the rebuild's peak memory flat from the small to the large
@@ -101,7 +104,11 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 rebuild = measure("rebuild", environ)
                 ceilings.append(measure("ceiling", environ))
                 ceiling = max(ceilings, key=lambda m: m["events_per_second"])
-            assert rebuild["events"] == ceiling["events"] == events
+                plain = max(
+                    (measure("plain", environ) for _ in range(2)),
+                    key=lambda m: m["events_per_second"],
+                )
+            assert rebuild["events"] == ceiling["events"] == plain["events"] == events
             models = len(rebuild["models"])
             # One pass over the log feeds every read model: the figure is events/s.
             per_pass = events / rebuild["seconds"]
@@ -125,6 +132,8 @@ def run(quick: bool) -> list[dict[str, Any]]:
                         name: events / seconds for name, seconds in rebuild["models"].items()
                     },
                     "ceiling_samples": [c["events_per_second"] for c in ceilings],
+                    "plain_read_events_per_second": plain["events_per_second"],
+                    "ratio_to_plain_read": per_pass / plain["events_per_second"],
                     "peak_rss_mib": rebuild["peak_rss_kib"] / 1024,
                     "baseline_rss_mib": rebuild["baseline_rss_kib"] / 1024,
                     "ceiling_peak_rss_mib": ceiling["peak_rss_kib"] / 1024,
@@ -276,7 +285,8 @@ def generate(environ: dict[str, str], events: int) -> int:
 
 
 def measure(kind: str, environ: dict[str, str], events: int = 0) -> dict[str, Any]:
-    """Run ``kind`` (generate, ceiling or rebuild) in a fresh interpreter; its JSON result."""
+    """Run ``kind`` (generate, ceiling, plain or rebuild) in a fresh interpreter; its JSON
+    result."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CASENET_")}
     result = subprocess.run(  # noqa: S603  (this interpreter, this module)
         [sys.executable, "-m", "benchmarks.rebuild", "--measure", kind, "--events", str(events)],
@@ -329,6 +339,16 @@ def measure_here(kind: str) -> dict[str, Any]:
                     decoder.decode(notification.state)
                 events += len(notifications)
                 position = notifications[-1].id
+        elif kind == "plain":
+            from casenet.infrastructure.raw_log import next_rows
+
+            decoder = msgspec.json.Decoder(dict[str, Any])
+            position = events = 0
+            while rows := next_rows(app.projections.db, app.recorder, position, BATCH):
+                for row in rows:
+                    decoder.decode(row[4])
+                events += len(rows)
+                position = rows[-1][0]
         else:
             events = head
             # As `casenet projections rebuild` does: every read model, one pass.
@@ -371,7 +391,9 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
             f"{row['ceiling']:,.0f} {row['unit']} = {row['ratio']:.2f} "
             f"(target >= {row['target']:.2f}: {verdict}); wall {row['rebuild_seconds']:.1f} s "
             f"= {row['wall_events_per_second']:,.0f} events/s "
-            f"({row['wall_ratio']:.2f} of ceiling); peak RSS {row['peak_rss_mib']:.1f} MiB"
+            f"({row['wall_ratio']:.2f} of ceiling); peak RSS {row['peak_rss_mib']:.1f} MiB; "
+            f"plain SQL read {row['plain_read_events_per_second']:,.0f} events/s "
+            f"({row['ratio_to_plain_read']:.2f} of it)"
         )
         print(
             "           per read model: "
@@ -392,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.rebuild", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="20,000 and 100,000 events")
     parser.add_argument(
-        "--measure", choices=["generate", "ceiling", "rebuild"], help=argparse.SUPPRESS
+        "--measure", choices=["generate", "ceiling", "plain", "rebuild"], help=argparse.SUPPRESS
     )
     parser.add_argument("--events", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -27,11 +27,14 @@ import pytest
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.domain.agency import Agency, Service
 from casenet.domain.aggregate import Aggregate, utcnow
-from casenet.domain.case import Case
+from casenet.domain.case import Case, CaseNoteAdded
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent
 from casenet.domain.referral import Referral
 from casenet.infrastructure.projections import Projections
+from casenet.infrastructure.projections.models import CasesModel
+from casenet.infrastructure.projections.runner import ReadModel, StoredFact
+from casenet.infrastructure.sql import Database
 
 CASENET = [sys.executable, "-m", "casenet.cli"]
 ALL = 1_000_000
@@ -263,6 +266,38 @@ class ProjectionsContract:
             assert applied == projections.head()
             assert checksums(projections) == rebuilt, f"batches of {batch_size}"
             assert row_counts(casenet) == counts
+
+    def test_a_model_that_reads_notes_gets_them_whole_beside_one_that_does_not(
+        self, casenet: Casenet
+    ) -> None:
+        # The cases model declares notes stateless (it only counts them): a batch gives
+        # them an empty state only when no other model of the batch follows them.
+        write_history(casenet)
+        bulk_history(casenet, clients=2, notes_per_case=3)
+        seen: list[dict[str, object]] = []
+
+        class NoteTexts(ReadModel):
+            name, follows = "note_texts", (CaseNoteAdded,)
+
+            def create_statements(self, db: Database) -> list[str]:
+                return []
+
+            def apply_batch(self, db: Database, cursor: object, facts: list[StoredFact]) -> None:
+                seen.extend(fact.state for fact in facts)
+
+            def primary_keys(self) -> dict[str, str]:
+                return {}
+
+        app = casenet.app
+        app.projections.ensure_current()
+        live = app.projections.checksum("cases")  # fed one batch at a time, live
+        projections = Projections(app.recorder, app.projections.db, [CasesModel(), NoteTexts()])
+        projections.setup()
+        projections.rebuild(["cases", "note_texts"])
+
+        assert len(seen) >= 6
+        assert all(state["text"] and state["category"] for state in seen)
+        assert projections.checksum("cases") == live
 
     def test_batches_of_thousands_stop_where_they_are_told_and_at_the_head(
         self, casenet: Casenet

@@ -3,7 +3,10 @@
 ``stored_rows`` (used by the audit export) must return, for the topics asked, exactly
 the notifications the library's ``select_notifications`` returns up to ``stop``: same
 positions, topics, versions and state bytes, and the aggregate id as ``str(UUID)``;
-whatever the window size, windows without a wanted event included.
+whatever the window size, windows without a wanted event included. ``next_rows``
+(read by projections and rebuilds) must return the notifications of every topic that
+``select_notifications(start + 1, limit, stop)`` returns, the same way (the id as
+stored, which ``uuid_text`` writes as ``str(UUID)``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from casenet.application import OPERATOR_ACTOR, Casenet
 from casenet.domain.case import Case, CaseOpened
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent, ConsentGranted, ConsentWithdrawn
-from casenet.infrastructure.raw_log import stored_rows
+from casenet.infrastructure.raw_log import next_rows, stored_rows, uuid_text
 
 
 def fill(casenet: Casenet) -> None:
@@ -72,3 +75,25 @@ def test_stored_rows_are_the_librarys_notifications_of_those_topics(
     rows = list(stored_rows(app.projections.db, app.recorder, topics, stop=stop, batch=batch))
     assert [(p, t, i, v, bytes(s)) for p, t, i, v, s in rows] == expected
     assert all(str(UUID(row[2])) == row[2] for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("start", "limit", "stop"),
+    [(0, 10_000, None), (0, 5, None), (4, 7, None), (4, 100, 9), (10, 1, 11), (3, 10, 3)],
+)
+def test_next_rows_are_the_librarys_next_notifications(
+    casenet: Casenet, start: int, limit: int, stop: int | None
+) -> None:
+    fill(casenet)
+    app = casenet.app
+    expected = [
+        (n.id, n.topic, str(n.originator_id), n.originator_version, bytes(n.state))
+        for n in app.recorder.select_notifications(start=start + 1, limit=limit, stop=stop)
+    ]
+    assert expected or stop == start
+    rows = next_rows(app.projections.db, app.recorder, start, limit, stop)
+    # The id as stored (SQLite: 32 hex digits), which uuid_text writes as str(UUID).
+    assert [(p, t, uuid_text(i), v, bytes(s)) for p, t, i, v, s in rows] == expected
+    assert all(UUID(row[2]) == UUID(uuid_text(row[2])) for row in rows)
+    past = next_rows(app.projections.db, app.recorder, app.projections.head(), limit)
+    assert past == []

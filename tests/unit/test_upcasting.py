@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 
 from casenet.domain.agency import Agency, Service
 from casenet.domain.aggregate import DomainEvent, event_types, project_aggregate
@@ -249,3 +250,72 @@ def test_read_models_see_a_version_1_note_upcast_and_its_time_normalised() -> No
     assert all("class_version" not in f.state for f in facts)
     assert [f.at for f in facts] == ["2024-05-01T10:00:00.000000Z", "2024-05-02T09:30:00.123456Z"]
     assert to_facts(notifications, frozenset({CaseOpened})) == []
+
+
+def test_a_stateless_fact_decodes_only_its_time_unless_it_must_be_upcast() -> None:
+    # A model that declares notes stateless gets them with an empty state and the
+    # same position, aggregate, version and normalised time; a version 1 note is
+    # decoded whole and upcast all the same (an upcast may need every field).
+    from casenet.infrastructure.projections.runner import rows_to_facts
+
+    case_id = uuid4()
+    old = version_1_note(case_id)
+    current = plain_mapper().to_stored_event(
+        CaseNoteAdded(
+            originator_id=case_id, originator_version=3,
+            timestamp=datetime(2024, 5, 2, 9, 30, 0, 123456, tzinfo=UTC),
+            client_id=uuid4(), note_id=uuid4(), category="health", text="Clinic",
+            author_worker_id=uuid4(),
+        )
+    )
+    rows = [
+        (position, stored.topic, stored.originator_id.hex, stored.originator_version,
+         stored.state)
+        for position, stored in enumerate((old, current), start=7)
+    ]
+    notes = frozenset({CaseNoteAdded})
+
+    whole = rows_to_facts(rows, notes)
+    brief = rows_to_facts(rows, notes, stateless=notes)
+
+    key = [(f.position, f.event_type, f.aggregate_id, f.version, f.at) for f in whole]
+    assert [(f.position, f.event_type, f.aggregate_id, f.version, f.at) for f in brief] == key
+    assert key[0][2] == str(case_id)  # SQLite's 32 hex digits, written as str(UUID)
+    assert brief[0].state == whole[0].state  # upcast: decoded whole
+    assert brief[0].state["category"] == "general"
+    assert brief[1].state == {}
+    assert whole[1].state["category"] == "health"
+
+
+def test_a_batch_normalises_exactly_the_times_that_are_not_normal_already() -> None:
+    # A batch's times are checked all at once; one that is not normal (another zone,
+    # no microseconds, a newline) sends the batch the long way, stamp by stamp.
+    from casenet.infrastructure.projections.runner import _all_normal, normalise_time
+
+    normal = "2024-05-02T09:30:00.123456Z"
+    assert _all_normal([normal] * 3)
+    assert _all_normal([])
+    odd_ones = (
+        "2024-05-02T11:30:00.123456+02:00", "2024-05-02T09:30:00Z", "0999-05-02T09:30:00.123456Z"
+    )
+    for odd in odd_ones:
+        assert not _all_normal([normal, odd, normal])
+    assert not _all_normal([f"{normal}\n{normal}", normal[:-1], ""])  # the length adds up
+    assert not _all_normal([f"{normal}\n{normal}"])
+
+    from casenet.infrastructure.projections.runner import rows_to_facts
+
+    case_id = uuid4()
+    states = [
+        {"timestamp": stamp, "client_id": str(uuid4()), "note_id": str(uuid4()),
+         "category": "general", "text": "x", "author_worker_id": str(uuid4()),
+         "class_version": 2}
+        for stamp in (normal, "2024-05-02T11:30:00.5+02:00", normal)
+    ]
+    rows = [
+        (position, get_topic(CaseNoteAdded), case_id.hex, position, json.dumps(state).encode())
+        for position, state in enumerate(states, start=1)
+    ]
+    facts = rows_to_facts(rows, frozenset({CaseNoteAdded}))
+    assert [f.at for f in facts] == [normal, "2024-05-02T09:30:00.500000Z", normal]
+    assert [f.at for f in facts] == [normalise_time(s["timestamp"]) for s in states]

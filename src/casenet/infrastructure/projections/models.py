@@ -146,6 +146,8 @@ class CasesModel(ReadModel):
         CaseClosed,
         CaseReopened,
     )
+    #: A case counts its notes and takes its status from the event's type alone.
+    stateless = (CaseNoteAdded, CaseClosed, CaseReopened)
 
     def create_statements(self, db: Database) -> list[str]:
         return [
