@@ -7,15 +7,17 @@ a referral through its lifecycle with messages, the case closed), then two
 measurements run, each in a fresh subprocess so that peak memory is the measurement's
 own:
 
-* ceiling: read every notification in batches of 1000
-  (``recorder.select_notifications``) and msgspec-decode each state: what any
-  read model must at least do per pass over the log;
+* ceiling: read every notification with plain SQL, as projections read the log
+  (``raw_log.next_rows``, batches of 5,000 as a rebuild's), and msgspec-decode each
+  state: what any read model must at least do per pass over the log;
 * rebuild: ``projections.rebuild(every name)``, as ``casenet projections rebuild`` does
   it: one pass over the log, each batch read and decoded once and applied to every
   read model in one transaction;
-* plain read (for information, not the target): the same notifications read with
-  plain SQL as projections read them (``raw_log.next_rows``, batches of 1000) and
-  each state msgspec-decoded: how much of a rebuild its own read of the log is.
+* library read (for comparison, no target): the same notifications read through the
+  event library (``recorder.select_notifications``, batches of 1,000) and decoded. It
+  was the ceiling until projections stopped reading the log through the library (a
+  rebuild now reads faster than it does, so it is no longer an upper bound); its row
+  keeps the earlier figures comparable.
 
 The figure is events / rebuild seconds (what an operator waits for). Targets: at
 least 50% of the ceiling; the rebuild's peak memory flat from the small to the large
@@ -53,7 +55,8 @@ TARGET = 0.50
 FLAT_MEMORY_SLACK = 1.25
 FULL_SIZES = (100_000, 1_000_000)
 QUICK_SIZES = (5_000, 20_000)
-BATCH = 1000
+#: Notifications per read of the library's read (the rebuild and the ceiling read 5,000).
+LIBRARY_BATCH = 1000
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Notes per case; with the rest of a client's history this makes EVENTS_PER_CLIENT.
@@ -104,11 +107,11 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 rebuild = measure("rebuild", environ)
                 ceilings.append(measure("ceiling", environ))
                 ceiling = max(ceilings, key=lambda m: m["events_per_second"])
-                plain = max(
-                    (measure("plain", environ) for _ in range(2)),
+                library = max(
+                    (measure("library", environ) for _ in range(2)),
                     key=lambda m: m["events_per_second"],
                 )
-            assert rebuild["events"] == ceiling["events"] == plain["events"] == events
+            assert rebuild["events"] == ceiling["events"] == library["events"] == events
             models = len(rebuild["models"])
             # One pass over the log feeds every read model: the figure is events/s.
             per_pass = events / rebuild["seconds"]
@@ -132,12 +135,26 @@ def run(quick: bool) -> list[dict[str, Any]]:
                         name: events / seconds for name, seconds in rebuild["models"].items()
                     },
                     "ceiling_samples": [c["events_per_second"] for c in ceilings],
-                    "plain_read_events_per_second": plain["events_per_second"],
-                    "ratio_to_plain_read": per_pass / plain["events_per_second"],
+                    "library_read_events_per_second": library["events_per_second"],
+                    "ratio_to_library_read": per_pass / library["events_per_second"],
                     "peak_rss_mib": rebuild["peak_rss_kib"] / 1024,
                     "baseline_rss_mib": rebuild["baseline_rss_kib"] / 1024,
                     "ceiling_peak_rss_mib": ceiling["peak_rss_kib"] / 1024,
                     "generate_seconds": generated_in,
+                }
+            )
+            rows.append(
+                {
+                    "workload": NAME,
+                    "store": store,
+                    "name": f"rebuild vs the library's read+decode (the earlier ceiling), "
+                    f"{events:,} events: events/s",
+                    "figure": per_pass,
+                    "unit": "events/s",
+                    "ceiling": library["events_per_second"],
+                    "ratio": per_pass / library["events_per_second"],
+                    "target": None,  # for comparison with earlier runs only
+                    "events": events,
                 }
             )
             peaks.append((events, rebuild))
@@ -285,8 +302,8 @@ def generate(environ: dict[str, str], events: int) -> int:
 
 
 def measure(kind: str, environ: dict[str, str], events: int = 0) -> dict[str, Any]:
-    """Run ``kind`` (generate, ceiling, plain or rebuild) in a fresh interpreter; its JSON
-    result."""
+    """Run ``kind`` (generate, ceiling, library or rebuild) in a fresh interpreter; its
+    JSON result."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CASENET_")}
     result = subprocess.run(  # noqa: S603  (this interpreter, this module)
         [sys.executable, "-m", "benchmarks.rebuild", "--measure", kind, "--events", str(events)],
@@ -330,25 +347,28 @@ def measure_here(kind: str) -> dict[str, Any]:
         models: dict[str, float] = {}
         started = time.perf_counter()
         if kind == "ceiling":
+            from casenet.infrastructure.projections.runner import REBUILD_BATCH_SIZE
+            from casenet.infrastructure.raw_log import next_rows
+
+            decoder = msgspec.json.Decoder(dict[str, Any])
+            position = events = 0
+            while rows := next_rows(
+                app.projections.db, app.recorder, position, REBUILD_BATCH_SIZE
+            ):
+                for row in rows:
+                    decoder.decode(row[4])
+                events += len(rows)
+                position = rows[-1][0]
+        elif kind == "library":
             decoder = msgspec.json.Decoder(dict[str, Any])
             position = events = 0
             while notifications := app.recorder.select_notifications(
-                start=position + 1, limit=BATCH
+                start=position + 1, limit=LIBRARY_BATCH
             ):
                 for notification in notifications:
                     decoder.decode(notification.state)
                 events += len(notifications)
                 position = notifications[-1].id
-        elif kind == "plain":
-            from casenet.infrastructure.raw_log import next_rows
-
-            decoder = msgspec.json.Decoder(dict[str, Any])
-            position = events = 0
-            while rows := next_rows(app.projections.db, app.recorder, position, BATCH):
-                for row in rows:
-                    decoder.decode(row[4])
-                events += len(rows)
-                position = rows[-1][0]
         else:
             events = head
             # As `casenet projections rebuild` does: every read model, one pass.
@@ -385,15 +405,19 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
                 )
             )
             continue
+        if row["target"] is None:
+            print(
+                f"{row['store']:<10} {row['name']}: {row['figure']:,.0f} vs "
+                f"{row['ceiling']:,.0f} {row['unit']} = {row['ratio']:.2f}"
+            )
+            continue
         verdict = "ok" if row["meets_target"] else "MISSED"
         print(
             f"{row['store']:<10} {row['name']}: {row['figure']:,.0f} vs ceiling "
             f"{row['ceiling']:,.0f} {row['unit']} = {row['ratio']:.2f} "
             f"(target >= {row['target']:.2f}: {verdict}); wall {row['rebuild_seconds']:.1f} s "
             f"= {row['wall_events_per_second']:,.0f} events/s "
-            f"({row['wall_ratio']:.2f} of ceiling); peak RSS {row['peak_rss_mib']:.1f} MiB; "
-            f"plain SQL read {row['plain_read_events_per_second']:,.0f} events/s "
-            f"({row['ratio_to_plain_read']:.2f} of it)"
+            f"({row['wall_ratio']:.2f} of ceiling); peak RSS {row['peak_rss_mib']:.1f} MiB"
         )
         print(
             "           per read model: "
@@ -414,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.rebuild", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="20,000 and 100,000 events")
     parser.add_argument(
-        "--measure", choices=["generate", "ceiling", "plain", "rebuild"], help=argparse.SUPPRESS
+        "--measure", choices=["generate", "ceiling", "library", "rebuild"], help=argparse.SUPPRESS
     )
     parser.add_argument("--events", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
