@@ -74,6 +74,15 @@ def register_network(casenet: Casenet) -> Network:
     )
 
 
+def agency_with_worker(casenet: Casenet, agency: str, worker: str) -> tuple[Actor, str]:
+    """A new agency with one caseworker: the caseworker and their token."""
+    registered = casenet.agencies.register(OPERATOR_ACTOR, name=agency, kind="ngo")
+    added, token = casenet.agencies.add_worker(
+        OPERATOR_ACTOR, registered.id, name=worker, role="caseworker"
+    )
+    return Actor(registered.id, added.id, "caseworker"), token
+
+
 def open_case(casenet: Casenet, actor: Actor) -> Case:
     return casenet.cases.open_case(
         actor,
@@ -149,11 +158,9 @@ class ApplicationContract:
         # The directory answers a repeated token from memory while nothing was committed
         # (SQLite): a revocation or a new worker committed by another process must still
         # count at the very next request.
-        agency = casenet.agencies.register(OPERATOR_ACTOR, name="Clinic", kind="health")
-        worker, token = casenet.agencies.add_worker(
-            OPERATOR_ACTOR, agency.id, name="Njoki", role="caseworker"
-        )
-        expected = Actor(agency.id, worker.id, "caseworker")
+        expected, token = agency_with_worker(casenet, "Clinic", "Njoki")
+        assert expected.agency_id is not None
+        agency = casenet.app.get(Agency, expected.agency_id)
         assert casenet.directory.authenticate(token) == expected
         assert casenet.directory.authenticate(token) == expected
         assert casenet.directory.authenticate("not-a-token") is None
@@ -165,7 +172,7 @@ class ApplicationContract:
         assert casenet.directory.authenticate(new_token) == Actor(
             agency.id, newcomer.id, "supervisor"
         )
-        other.agencies.revoke_worker(OPERATOR_ACTOR, agency.id, worker.id)
+        other.agencies.revoke_worker(OPERATOR_ACTOR, agency.id, expected.require_worker())
         assert casenet.directory.authenticate(token) is None
         assert casenet.directory.authenticate(new_token) is not None
 
@@ -742,11 +749,7 @@ class TestSQLite(ApplicationContract):
 
         # A token's answer is remembered once the directory is current (the first read
         # after a new worker catches it up: a commit, which empties the memo).
-        agency = casenet.agencies.register(OPERATOR_ACTOR, name="School", kind="school")
-        worker, token = casenet.agencies.add_worker(
-            OPERATOR_ACTOR, agency.id, name="Wafula", role="caseworker"
-        )
-        actor = Actor(agency.id, worker.id, "caseworker")
+        actor, token = agency_with_worker(casenet, "School", "Wafula")
         assert casenet.directory.authenticate(token) == actor
         assert casenet.directory.authenticate(token) == actor
         assert list(db.memo().values()) == [actor]  # type: ignore[union-attr]

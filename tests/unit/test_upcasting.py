@@ -219,13 +219,8 @@ def test_a_case_with_version_1_notes_rebuilds_with_them_in_the_general_section()
     assert [(n.category, n.text) for n in rebuilt.notes] == [("general", "Called the landlord")]
 
 
-def test_read_models_see_a_version_1_note_upcast_and_its_time_normalised() -> None:
-    from eventsourcing.persistence import Notification
-
-    from casenet.infrastructure.projections.runner import to_facts
-
-    case_id = uuid4()
-    old = version_1_note(case_id)
+def old_and_current_notes(case_id: UUID) -> tuple[StoredEvent, StoredEvent]:
+    """A version 1 note (version 2 of the case) and a current one (version 3), as stored."""
     current = plain_mapper().to_stored_event(
         CaseNoteAdded(
             originator_id=case_id, originator_version=3,
@@ -234,6 +229,16 @@ def test_read_models_see_a_version_1_note_upcast_and_its_time_normalised() -> No
             author_worker_id=uuid4(),
         )
     )
+    return version_1_note(case_id), current
+
+
+def test_read_models_see_a_version_1_note_upcast_and_its_time_normalised() -> None:
+    from eventsourcing.persistence import Notification
+
+    from casenet.infrastructure.projections.runner import to_facts
+
+    case_id = uuid4()
+    old, current = old_and_current_notes(case_id)
     notifications = [
         Notification(id=position, originator_id=stored.originator_id,
                      originator_version=stored.originator_version, topic=stored.topic,
@@ -259,15 +264,7 @@ def test_a_stateless_fact_decodes_only_its_time_unless_it_must_be_upcast() -> No
     from casenet.infrastructure.projections.runner import rows_to_facts
 
     case_id = uuid4()
-    old = version_1_note(case_id)
-    current = plain_mapper().to_stored_event(
-        CaseNoteAdded(
-            originator_id=case_id, originator_version=3,
-            timestamp=datetime(2024, 5, 2, 9, 30, 0, 123456, tzinfo=UTC),
-            client_id=uuid4(), note_id=uuid4(), category="health", text="Clinic",
-            author_worker_id=uuid4(),
-        )
-    )
+    old, current = old_and_current_notes(case_id)
     rows = [
         (position, stored.topic, stored.originator_id.hex, stored.originator_version,
          stored.state)
