@@ -24,8 +24,9 @@ run: $(STAMP) ## Start the server on the embedded default (SQLite under ./var)
 demo: $(STAMP) ## Seed a small network of agencies and print a token per worker
 	$(BIN)/casenet demo
 
-lint: $(STAMP) ## ruff
-	$(BIN)/ruff check src tests
+lint: $(STAMP) ## ruff: lint src, tests and benchmarks; src and benchmarks formatted
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src benchmarks
 
 types: $(STAMP) ## mypy --strict on src/
 	$(BIN)/mypy --strict src/casenet

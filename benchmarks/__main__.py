@@ -103,8 +103,10 @@ def refresh_markdown() -> None:
         run = "quick" if document.get("quick") else "full"
         for row in document["rows"]:
             target = row.get("target")
-            verdict = "-" if target is None else (
-                f">= {target:.2f} " + ("met" if row.get("meets_target") else "**missed**")
+            verdict = (
+                "-"
+                if target is None
+                else (f">= {target:.2f} " + ("met" if row.get("meets_target") else "**missed**"))
             )
             lines.append(
                 f"| {row['workload']} | {row['store']} | {row['figure']} | {number(row['value'])} "
@@ -129,8 +131,7 @@ def write_json(name: str, options: Options, rows: list[Row], seconds: float) -> 
         "python": platform.python_version(),
         "machine": platform.machine(),
         "rows": [
-            {**asdict(row), "ratio": row.ratio, "meets_target": row.meets_target}
-            for row in rows
+            {**asdict(row), "ratio": row.ratio, "meets_target": row.meets_target} for row in rows
         ],
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
@@ -152,8 +153,9 @@ def print_table(rows: list[Row]) -> None:
             number(row.value),
             number(row.ceiling),
             f"{row.ratio:.3f}",
-            "-" if row.target is None else f">={row.target:.2f} "
-            + ("ok" if row.meets_target else "MISSED"),
+            "-"
+            if row.target is None
+            else f">={row.target:.2f} " + ("ok" if row.meets_target else "MISSED"),
         )
         for row in rows
     ]

@@ -47,9 +47,11 @@ def _run_threads(threads: int, seconds: float, work: object) -> float:
 
 
 def measure(url: str, data_dir: Path, threads: int, seconds: float) -> tuple[float, float]:
-    casenet = build_casenet(load_settings({"CASENET_DATABASE_URL": url,
-                                           "CASENET_DATA_DIR": str(data_dir)}))
+    casenet = build_casenet(
+        load_settings({"CASENET_DATABASE_URL": url, "CASENET_DATA_DIR": str(data_dir)})
+    )
     try:
+
         def save_step(_: int):  # type: ignore[no-untyped-def]
             return lambda: casenet.app.save(Agency.register(name="Bench", kind="ngo"))
 
@@ -65,6 +67,7 @@ def measure(url: str, data_dir: Path, threads: int, seconds: float) -> tuple[flo
     connections = [psycopg.connect(url) for _ in range(threads)]
     payload = os.urandom(160)
     try:
+
         def raw_step(index: int):  # type: ignore[no-untyped-def]
             connection = connections[index]
 

@@ -352,9 +352,7 @@ def measure_here(kind: str) -> dict[str, Any]:
 
             decoder = msgspec.json.Decoder(dict[str, Any])
             position = events = 0
-            while rows := next_rows(
-                app.projections.db, app.recorder, position, REBUILD_BATCH_SIZE
-            ):
+            while rows := next_rows(app.projections.db, app.recorder, position, REBUILD_BATCH_SIZE):
                 for row in rows:
                     decoder.decode(row[4])
                 events += len(rows)

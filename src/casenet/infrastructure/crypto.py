@@ -316,9 +316,7 @@ def seal(key: DataKey, associated_data: bytes, plaintext: bytes) -> str:
     return binascii.b2a_base64(blob, newline=False).decode("ascii")
 
 
-def seal_each(
-    key: DataKey, prefix: bytes, fields: Sequence[tuple[bytes, bytes]]
-) -> list[str]:
+def seal_each(key: DataKey, prefix: bytes, fields: Sequence[tuple[bytes, bytes]]) -> list[str]:
     """:func:`seal` for each ``(name, plaintext)`` of one event, with the associated
     data ``prefix + name`` (see :func:`binding_prefix`): each field gets its own random
     nonce, all of them drawn from the system's CSPRNG in one call."""
