@@ -33,7 +33,6 @@ from casenet.infrastructure.audit_bundle import (
     canonical,
     key_id,
     load_public_key,
-    public_key_text,
     read_manifest,
     read_records,
     verify,
@@ -124,16 +123,6 @@ def write_bundle(
     for name in FILES:
         writer.write_file(name, iter(records.get(name, [])))
     return writer.sign(header)
-
-
-@pytest.fixture
-def seed() -> bytes:
-    return new_seed()
-
-
-@pytest.fixture
-def public(seed: bytes) -> Any:
-    return load_public_key(public_key_text(seed))
 
 
 @pytest.fixture

@@ -28,8 +28,6 @@ from casenet.infrastructure.audit_bundle import (
     BundleInvalid,
     BundleWriter,
     canonical,
-    load_public_key,
-    public_key_text,
     read_manifest,
     read_records,
     record_line,
@@ -87,16 +85,6 @@ def write_bundle(
     for name in FILES:
         writer.write_file(name, chunks_of(records.get(name, [])))
     return writer.sign(HEADER)
-
-
-@pytest.fixture
-def seed() -> bytes:
-    return Ed25519PrivateKey.generate().private_bytes_raw()
-
-
-@pytest.fixture
-def public(seed: bytes) -> Any:
-    return load_public_key(public_key_text(seed))
 
 
 @pytest.fixture

@@ -367,16 +367,22 @@ def verify(bundle: Path, public_key: Ed25519PublicKey) -> Verified:
     )
 
 
+def _listed(declared: dict[Any, dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each bundle file in order with its manifest entry; a file not listed is invalid."""
+    for name in FILES:
+        entry = declared.get(name)
+        if entry is None:
+            raise BundleInvalid(f"manifest.json: {name} is not listed")
+        yield name, entry
+
+
 def _verify_linked(
     bundle: Path, declared: dict[Any, dict[str, Any]], format_: str
 ) -> tuple[bytes, dict[str, int]]:
     """``/1`` and ``/2``: a link per record; ``/2`` also a digest per file."""
     link = GENESIS
     counts: dict[str, int] = {}
-    for name in FILES:
-        entry = declared.get(name)
-        if entry is None:
-            raise BundleInvalid(f"manifest.json: {name} is not listed")
+    for name, entry in _listed(declared):
         digest = entry.get("sha256")
         if format_ == FORMAT_V2 and not isinstance(digest, str):
             raise BundleInvalid(f"manifest.json: {name} has no digest")
@@ -399,10 +405,7 @@ def _verify_chunked(
     to name where."""
     link = GENESIS_V3
     counts: dict[str, int] = {}
-    for name in FILES:
-        entry = declared.get(name)
-        if entry is None:
-            raise BundleInvalid(f"manifest.json: {name} is not listed")
+    for name, entry in _listed(declared):
         chunks = _chunk_entries(name, entry)
         start = link
         try:
