@@ -25,6 +25,9 @@ from casenet.infrastructure.store import dialect_of
 A = TypeVar("A", bound=Aggregate)
 
 
+#: Most ids :meth:`CasenetApplication.get_all` reads by a UNION ALL on SQLite.
+_UNION_MAX = 8
+
 #: Bump when a table of casenet's own changes in a way the DDL below cannot tell.
 SCHEMA_REVISION = 1
 
@@ -151,13 +154,23 @@ class CasenetApplication(Application[UUID]):
 
     def _events_of(self, count: int) -> str:
         """The statement that reads the events of ``count`` aggregates, in the dialect."""
-        if (query := self._events_queries.get(count)) is None:
+        if (query := self._events_queries.get(count)) is not None:
+            return query
+        select = (
+            "SELECT originator_id, originator_version, topic, state "  # noqa: S608
+            f"FROM {self._events_table} WHERE originator_id"
+        )
+        if self.database.dialect == SQLITE and count <= _UNION_MAX:
+            # One index search per id, merged in index order: SQLite runs ``IN (...)``
+            # through a temporary b-tree of the ids and sorts (owner read: 90k -> 66k
+            # instructions a statement for two ids).
+            query = " UNION ALL ".join([f"{select} = ?"] * count) + " ORDER BY 1, 2"
+        else:
             marks = ", ".join(["%s"] * count)
-            query = self._events_queries[count] = self.database.sql(
-                "SELECT originator_id, originator_version, topic, state "  # noqa: S608
-                f"FROM {self._events_table} WHERE originator_id IN ({marks}) "
-                "ORDER BY originator_id, originator_version"
+            query = self.database.sql(
+                f"{select} IN ({marks}) ORDER BY originator_id, originator_version"
             )
+        self._events_queries[count] = query
         return query
 
     def close(self) -> None:
