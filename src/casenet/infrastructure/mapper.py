@@ -170,27 +170,44 @@ class EventMapper(Mapper[UUID]):
             return event
         if self.keyring is None:
             return event
-        stored = [getattr(event, name) for name, _, _ in plan.fields]
-        if all(value is None for value in stored):
-            return event  # nothing stored (absent, or written after the client's erasure)
+        # One pass, no list, zip or generator (each costs as much as a field's checks):
+        # the key is looked up at the first field that holds a ciphertext, if any.
+        key: DataKey | None = None
+        prefix = b""
+        for name, encoded, decoder in plan.fields:
+            sealed = getattr(event, name)
+            if sealed is None:
+                continue  # absent, or written after the client's erasure
+            if not prefix:
+                subject_id, key = self._subject_key(plan, event, aggregate_id, keys)
+                if key is None:  # erased
+                    for other, _, _ in plan.fields:
+                        _force_setattr(event, other, None)
+                    return event
+                prefix = binding_prefix(subject_id, aggregate_id, originator_version)
+            assert key is not None
+            _force_setattr(event, name, decoder.decode(unseal(key, prefix + encoded, sealed)))
+        return event
+
+    def _subject_key(
+        self,
+        plan: _TypedPlan,
+        event: DomainEvent,
+        aggregate_id: UUID,
+        keys: SubjectKeys | None,
+    ) -> tuple[UUID, DataKey | None]:
+        """The event's subject and its data key (None once erased), looked up in the key
+        ring once per subject of ``keys`` (keyed by the id's int: hashed in C)."""
+        assert self.keyring is not None
         subject_id: UUID = (
             aggregate_id if plan.subject_field is None else getattr(event, plan.subject_field)
         )
-        found = keys.get(subject_id) if keys is not None else None
+        found = keys.get(subject_id.int) if keys is not None else None
         if found is None:
             found = (subject_id, self.keyring.key_for_reading(subject_id))
             if keys is not None:
-                keys[subject_id] = found
-        key = found[1]
-        if key is None:
-            for name, _, _ in plan.fields:
-                _force_setattr(event, name, None)
-            return event
-        prefix = binding_prefix(subject_id, aggregate_id, originator_version)
-        for (name, encoded, decoder), value in zip(plan.fields, stored, strict=True):
-            if value is not None:
-                _force_setattr(event, name, decoder.decode(unseal(key, prefix + encoded, value)))
-        return event
+                keys[subject_id.int] = found
+        return found
 
     def _encrypt(self, event: DomainEvent, state: dict[str, Any], fields: tuple[str, ...]) -> None:
         assert self.keyring is not None
@@ -248,8 +265,9 @@ class EventMapper(Mapper[UUID]):
                 state[name] = decode(unseal(key, prefix + name.encode(), stored))
 
 
-#: Subject (id, or its text in a stored state) -> (id, data key or None once erased).
-SubjectKeys = dict[UUID | str, tuple[UUID, "DataKey | None"]]
+#: Subject (id, its int, or its text in a stored state) -> (id, data key or None once
+#: erased).
+SubjectKeys = dict[UUID | int | str, tuple[UUID, "DataKey | None"]]
 
 
 _force_setattr = msgspec.structs.force_setattr
