@@ -38,6 +38,8 @@ from casenet.domain.errors import (
 from casenet.domain.referral import Referral
 from casenet.domain.sections import SECTIONS
 from casenet.domain.visibility import OWNER, Grant
+from casenet.infrastructure import mapper as mapper_module
+from casenet.infrastructure.crypto import DataKey, unseal
 
 ALL = 10_000  # more than any test writes: "the whole log" in one select
 
@@ -394,15 +396,14 @@ class ApplicationContract:
         network = register_network(casenet)
         worker = network.welfare_worker
         case = open_case(casenet, worker)
-        decrypted: list[str] = []
-        mapper = casenet.app.mapper
-        decrypt = mapper._decrypt  # type: ignore[attr-defined]
+        decrypted: list[bytes] = []
 
-        def counting(event_type: type, *args: object) -> None:
-            decrypted.append(event_type.__name__)
-            decrypt(event_type, *args)
+        def counting(key: DataKey, associated_data: bytes, stored: str) -> bytes:
+            decrypted.append(associated_data)
+            return unseal(key, associated_data, stored)
 
-        monkeypatch.setattr(mapper, "_decrypt", counting)
+        # Every personal field the mapper decrypts, on either of its paths, goes here.
+        monkeypatch.setattr(mapper_module, "unseal", counting)
         note_id = uuid4()
         for text in ("One", "Two"):
             casenet.cases.add_note(worker, case.id, category="general", text=text)

@@ -9,7 +9,7 @@ from litestar import Request
 
 from casenet.api.errors import Unauthenticated
 from casenet.api.http import Services
-from casenet.application import OPERATOR_ACTOR, Actor
+from casenet.application import OPERATOR_ACTOR, Actor, Casenet
 from casenet.settings import Settings
 
 
@@ -33,3 +33,11 @@ def resolve_actor(request: Request[Any, Any, Any], casenet: Services) -> Actor:
     if actor is None:
         raise Unauthenticated("the token is unknown or was revoked")
     return actor
+
+
+def caller(request: Request[Any, Any, Any]) -> tuple[Actor, Casenet]:
+    """The ``actor`` and ``casenet`` dependencies, resolved without Litestar's dependency
+    injection: for the owner's read, where resolving the two through it cost 46k
+    instructions a request (its own signature model, batches and conversions)."""
+    casenet: Casenet = request.app.state.casenet
+    return resolve_actor(request, casenet), casenet

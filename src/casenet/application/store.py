@@ -25,6 +25,9 @@ from casenet.infrastructure.store import dialect_of
 A = TypeVar("A", bound=Aggregate)
 
 
+#: Most ids :meth:`CasenetApplication.get_all` reads by a UNION ALL on SQLite.
+_UNION_MAX = 8
+
 #: Bump when a table of casenet's own changes in a way the DDL below cannot tell.
 SCHEMA_REVISION = 1
 
@@ -118,31 +121,30 @@ class CasenetApplication(Application[UUID]):
         """Load several aggregates from one statement: one snapshot of the log, one round
         trip (the library's repository takes a transaction per aggregate, three round
         trips each on PostgreSQL). :class:`NotFound` names the first one missing."""
-        ids = list(dict.fromkeys(aggregate_id for _, aggregate_id in wanted))
-        # The ids as the events table holds them (SQLite: hex text), to the ids.
+        # Keyed by the ids as the events table holds them (SQLite: hex text, hashed in C;
+        # a UUID's hash is Python code).
         sqlite = self.database.dialect == SQLITE
-        by_column: dict[Any, UUID] = {(i.hex if sqlite else i): i for i in ids}
-        rows = self.database.read(self._events_of(len(ids)), tuple(by_column))
-        events: dict[UUID, list[DomainEvent]] = {}
+        columns = [(i.hex if sqlite else i) for _, i in wanted]
+        by_column: dict[Any, UUID] = dict(zip(columns, (i for _, i in wanted), strict=True))
+        rows = self.database.read(self._events_of(len(by_column)), tuple(by_column))
+        events: dict[Any, list[DomainEvent]] = {column: [] for column in by_column}
         decode = cast(EventMapper, self.mapper).decode_row
         keys: SubjectKeys = {}
         for row in rows:
-            originator_id = by_column[row["originator_id"]]
-            event = decode(
-                originator_id,
-                row["originator_version"],
-                row["topic"],
-                row["state"],
-                personal=personal,
-                keys=keys,
+            column = row["originator_id"]
+            events[column].append(
+                decode(
+                    by_column[column],
+                    row["originator_version"],
+                    row["topic"],
+                    row["state"],
+                    personal=personal,
+                    keys=keys,
+                )
             )
-            if (history := events.get(originator_id)) is None:
-                events[originator_id] = [event]
-            else:
-                history.append(event)
         found: list[Aggregate] = []
-        for aggregate_type, aggregate_id in wanted:
-            aggregate = project_aggregate(None, events.get(aggregate_id, ()))
+        for (aggregate_type, _), column in zip(wanted, columns, strict=True):
+            aggregate = project_aggregate(None, events[column])
             if not isinstance(aggregate, aggregate_type):
                 raise NotFound(f"{aggregate_type.__name__.lower()} not found")
             aggregate.sealed = not personal
@@ -151,13 +153,23 @@ class CasenetApplication(Application[UUID]):
 
     def _events_of(self, count: int) -> str:
         """The statement that reads the events of ``count`` aggregates, in the dialect."""
-        if (query := self._events_queries.get(count)) is None:
+        if (query := self._events_queries.get(count)) is not None:
+            return query
+        select = (
+            "SELECT originator_id, originator_version, topic, state "  # noqa: S608
+            f"FROM {self._events_table} WHERE originator_id"
+        )
+        if self.database.dialect == SQLITE and count <= _UNION_MAX:
+            # One index search per id, merged in index order: SQLite runs ``IN (...)``
+            # through a temporary b-tree of the ids and sorts (owner read: 90k -> 66k
+            # instructions a statement for two ids).
+            query = " UNION ALL ".join([f"{select} = ?"] * count) + " ORDER BY 1, 2"
+        else:
             marks = ", ".join(["%s"] * count)
-            query = self._events_queries[count] = self.database.sql(
-                "SELECT originator_id, originator_version, topic, state "  # noqa: S608
-                f"FROM {self._events_table} WHERE originator_id IN ({marks}) "
-                "ORDER BY originator_id, originator_version"
+            query = self.database.sql(
+                f"{select} IN ({marks}) ORDER BY originator_id, originator_version"
             )
+        self._events_queries[count] = query
         return query
 
     def close(self) -> None:

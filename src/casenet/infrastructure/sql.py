@@ -214,9 +214,13 @@ class Database:
         need :meth:`cursor`.
         """
         if self._sqlite_file is not None:
-            with _sqlite_errors():
+            # try/except, not _sqlite_errors(): a generator's context costs more than
+            # the rest of this method (the owner's read runs two statements).
+            try:
                 cursor = self._reader().execute(self.sql(query), params)
                 return [] if cursor.description is None else cursor.fetchall()
+            except sqlite3.Error as error:
+                raise library_error(error) from error
         datastore: Any = self.datastore
         if self.dialect == SQLITE:  # in memory: the pool keeps readers and writer apart
             with (
@@ -244,9 +248,11 @@ class Database:
         """
         if self._sqlite_file is None:
             return None
-        with _sqlite_errors():
+        try:
             reader = self._reader()
             version = reader.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error as error:
+            raise library_error(error) from error
         if version != reader.memo_version or len(reader.memo) >= MEMO_ENTRIES:
             reader.memo.clear()
             reader.memo_version = version
@@ -307,13 +313,18 @@ def _sqlite_errors() -> Iterator[None]:
     """sqlite3's exceptions as the library's, as its own transactions raise them."""
     try:
         yield
-    except sqlite3.IntegrityError as error:
-        raise IntegrityError(error) from error
-    except sqlite3.OperationalError as error:
-        raise OperationalError(error) from error
-    except sqlite3.ProgrammingError as error:
-        raise ProgrammingError(error) from error
-    except sqlite3.DatabaseError as error:
-        raise DatabaseError(error) from error
     except sqlite3.Error as error:
-        raise PersistenceError(error) from error
+        raise library_error(error) from error
+
+
+def library_error(error: sqlite3.Error) -> PersistenceError:
+    """The library's exception for one of sqlite3's (see :func:`_sqlite_errors`)."""
+    if isinstance(error, sqlite3.IntegrityError):
+        return IntegrityError(error)
+    if isinstance(error, sqlite3.OperationalError):
+        return OperationalError(error)
+    if isinstance(error, sqlite3.ProgrammingError):
+        return ProgrammingError(error)
+    if isinstance(error, sqlite3.DatabaseError):
+        return DatabaseError(error)
+    return PersistenceError(error)

@@ -10,10 +10,12 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from casenet.api.auth import caller
 from casenet.api.docs import ACTION, READ, WRITE, problems
 from casenet.api.http import (
     After,
     CallerActor,
+    EncodedWithEtag,
     IdempotencyKey,
     IfMatch,
     Limit,
@@ -115,11 +117,14 @@ class CaseController(Controller):
         responses=problems(*READ),
     )
     async def get_case(
-        self, case_id: FromPath[UUID], actor: CallerActor, casenet: Services
+        self, request: Request[Any, Any, Any], case_id: FromPath[UUID]
     ) -> Response[CaseView]:
         """The owner sees everything; another agency only the sections its active consents
         grant (the others absent, ``shared_under`` naming the consents), and the read is
         recorded as a disclosure; with no active consent the case does not exist (404)."""
+        # The hottest route: the caller without dependency injection and the response
+        # without Litestar's machinery (owner read 680k -> 561k instructions a request).
+        actor, casenet = caller(request)
         queries = casenet.case_queries
         if queries.is_owner_read(actor, case_id):
             # One indexed statement and no write: cheaper here than the hop to a thread
@@ -127,7 +132,7 @@ class CaseController(Controller):
             view = queries.read_case(actor, case_id)
         else:  # a grantee's read writes its disclosure: not on the event loop
             view = await asyncio.to_thread(queries.read_case, actor, case_id)
-        return with_etag(view, view.version)
+        return EncodedWithEtag(view, view.version)
 
     @post(
         "/{case_id:uuid}/notes",
