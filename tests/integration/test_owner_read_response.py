@@ -16,7 +16,7 @@ from uuid import UUID
 from litestar import Litestar, Request
 
 from casenet.api.app import create_app
-from casenet.api.http import EncodedWithEtag, with_etag
+from casenet.api.http import ENCODED_RESPONSE_FITS, EncodedWithEtag, with_etag
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.settings import load_settings
 
@@ -110,3 +110,9 @@ def test_an_unknown_or_revoked_token_is_refused_and_another_agency_sees_nothing(
     assert actor.worker_id is not None
     casenet.agencies.revoke_worker(OPERATOR_ACTOR, actor.agency_id, actor.worker_id)
     assert sent_by(app, scope_of(path, token))[0]["status"] == 401
+
+
+def test_the_installed_litestars_response_is_the_one_the_fast_path_was_written_for() -> None:
+    # Should a Litestar upgrade change ASGIResponse, the owner's read falls back to the
+    # plain response (slower, still right); this test says it is time to look again.
+    assert ENCODED_RESPONSE_FITS
