@@ -103,8 +103,10 @@ _ALL_FILES = ", ".join(str(number) for number in range(len(FILES)))
 #: and no page from it on is (see ``AuditRecordsModel._seal_pages``).
 _FIRST_OPEN_PAGE = f"COALESCE({_greatest('page', 'rm_audit_pages')} + 1, 0)"
 #: A store of the code before: it appended each batch's lines to their page, so the
-#: page of its last record may be incomplete. Run once, when the schema fingerprint
-#: changes; that page's lines are then read from the rows until a batch completes it.
+#: page of its last record may be incomplete. Run when the schema fingerprint changes;
+#: that page's lines are then read from the rows until a batch completes it. On a
+#: store of this code it deletes nothing, or (the last facts having no row, so a later
+#: page begun) a complete page, which the next batch writes again.
 _OPEN_PAGES_OF_BEFORE = (
     "DELETE FROM rm_audit_pages WHERE page >= "
     f"{_greatest('position', 'rm_audit_records')} / {PAGE_POSITIONS}"
