@@ -347,14 +347,9 @@ def exported_chunks(
     if scope.kind == "all" and scope.owner_agency_id is None and lower is None is upper:
         # Everything: each complete page is a chunk, as stored; then each file's lines
         # of the pages not complete yet (the last one or two) from rows, joined per
-        # page as any export joins them. Those are read first: PostgreSQL's COPY
-        # holds the connection until it ends.
-        rows = _fetch(db, cursor, db.sql(f"SELECT {_FIRST_OPEN_PAGE}"), ())
-        after = int(rows[0][0]) * PAGE_POSITIONS - 1
-        open_pages = {
-            number: list(_lines_by_page(db, cursor, number, scope, None, None, after, stop))
-            for number in range(len(FILES))
-        }
+        # page as any export joins them. Those are read first, by one statement:
+        # PostgreSQL's COPY holds the connection until it ends.
+        open_pages = _open_pages(db, cursor, stop)
         stored = _selected_pages(db, cursor) if db.dialect == SQLITE else _copied_pages(cursor)
         pending = list(range(len(FILES)))  # files whose open pages are still to come
         for file, records, data in stored:
@@ -371,6 +366,33 @@ def exported_chunks(
         number = _FILE_NUMBER[name]
         for records, data in _lines_by_page(db, cursor, number, scope, lower, upper, 0, stop):
             yield name, records, data
+
+
+def _open_pages(db: Database, cursor: Any, stop: int) -> list[list[tuple[int, bytes]]]:
+    """Per file, the lines up to ``stop`` of the pages not stored yet, joined per page:
+    (records, bytes). (Everything's erasures need no check of their client's case:
+    the model kept a row only for an erasure whose client had one.)"""
+    rows = _fetch(
+        db,
+        cursor,
+        db.sql(
+            f"SELECT file, position, line FROM rm_audit_records WHERE file IN ({_ALL_FILES}) "
+            f"AND position >= {PAGE_POSITIONS} * {_FIRST_OPEN_PAGE} AND position <= %s "
+            "ORDER BY file, position"
+        ),
+        (stop,),
+    )
+    found: list[list[tuple[int, bytes]]] = [[] for _ in FILES]
+    key, lines = (-1, -1), list[bytes]()
+    for file, position, line in rows:
+        if (file, page_of(position)) != key:
+            if lines:
+                found[key[0]].append((len(lines), b"".join(lines)))
+            key, lines = (file, page_of(position)), []
+        lines.append(bytes(line))
+    if lines:
+        found[key[0]].append((len(lines), b"".join(lines)))
+    return found
 
 
 def _selected_pages(db: Database, cursor: Any) -> Iterator[tuple[int, int, bytes]]:
