@@ -53,6 +53,8 @@ from casenet.infrastructure.audit_bundle import (
     verify,
 )
 from casenet.infrastructure.audit_report import write_report
+from casenet.infrastructure.projections.audit import PAGE_POSITIONS, page_of
+from casenet.infrastructure.sql import Database
 from casenet.settings import load_settings
 
 MICROSECOND = timedelta(microseconds=1)
@@ -197,6 +199,39 @@ class Story:
         return referral
 
 
+def grow_past_pages(
+    story: Story, pages: int, after_each: Callable[[], None] = lambda: None
+) -> None:
+    """Commands one at a time through the services until the log is ``pages`` page
+    ends (``PAGE_POSITIONS``) further on, half-way into the next page: consents
+    granted and cases read (audited), notes (not), and once a run of notes longer than
+    a page, so that a page without an audited record is passed over too.
+    ``after_each`` runs after every command."""
+    casenet, alpha = story.casenet, story.cases["alpha"]
+    projections = casenet.app.projections
+    end = (page_of(projections.head()) + pages) * PAGE_POSITIONS + PAGE_POSITIONS // 2
+    step = 0
+    while projections.head() < end:
+        step += 1
+        if step == 5:
+            case = casenet.app.get(Case, alpha.case_id)
+            for _ in range(PAGE_POSITIONS + 10):
+                case.add_note(
+                    worker_id=alpha.owner.require_worker(), category="general",
+                    text=story.canary(),
+                )
+            casenet.app.save(case)
+        elif step % 5 == 0:
+            casenet.cases.add_note(
+                alpha.owner, alpha.case_id, category="general", text=story.canary()
+            )
+        elif step % 3 == 0:
+            story.read(alpha, "hospital")
+        else:
+            story.grant(alpha, "hospital", ["needs"])
+        after_each()
+
+
 def around(instant: datetime) -> list[datetime]:
     return [instant - MICROSECOND, instant, instant + MICROSECOND]
 
@@ -250,6 +285,39 @@ def tell(casenet: Casenet) -> Story:
 
 
 # --- reading bundles ---------------------------------------------------------------------
+
+
+def bundle_bytes(bundle: Path) -> tuple[dict[str, bytes], list[Any], str]:
+    """A bundle's files, its manifest's list of them (records, chunks) and chain head:
+    what two exports of the same records must agree on, byte for byte."""
+    manifest = read_manifest(bundle)
+    files = {n: (bundle / n).read_bytes() for n in FILES}
+    return files, manifest["files"], manifest["chain_head"]
+
+
+Pages = dict[tuple[int, int], tuple[int, bytes]]
+
+
+def stored_pages(db: Database) -> Pages:
+    """The audit model's pages as stored: (file, page) -> (records, bytes)."""
+    rows = db.run("SELECT file, page, records, data FROM rm_audit_pages", commit=False)
+    return {(int(r["file"]), int(r["page"])): (int(r["records"]), bytes(r["data"])) for r in rows}
+
+
+def positions_of_rows(db: Database) -> list[tuple[int, int]]:
+    rows = db.run("SELECT file, position FROM rm_audit_records", commit=False)
+    return [(int(r["file"]), int(r["position"])) for r in rows]
+
+
+def pages_of_rows(db: Database) -> Pages:
+    """Every page with lines, made from the model's rows (the lines in position order)."""
+    rows = db.run(
+        "SELECT file, position, line FROM rm_audit_records ORDER BY file, position", commit=False
+    )
+    lines: dict[tuple[int, int], list[bytes]] = {}
+    for r in rows:
+        lines.setdefault((int(r["file"]), page_of(int(r["position"]))), []).append(bytes(r["line"]))
+    return {key: (len(found), b"".join(found)) for key, found in lines.items()}
 
 
 def records(bundle: Path) -> dict[str, list[dict[str, Any]]]:
@@ -487,7 +555,9 @@ class AuditExportContract:
         self, story: Story, export: Callable[..., Path]
     ) -> None:
         """Every row of the read model is a line of the "everything" bundle, and its
-        pages are those lines joined: nothing else is stored about a record."""
+        pages are complete pages of those lines, joined: nothing else is stored about a
+        record."""
+        grow_past_pages(story, 2)
         bundle = export(Scope("all"))
         lines = {line for name in FILES for line in (bundle / name).read_bytes().splitlines(True)}
         db = story.casenet.app.database
@@ -495,12 +565,82 @@ class AuditExportContract:
             bytes(r["line"]) for r in db.run("SELECT line FROM rm_audit_records", commit=False)
         ]
         assert sorted(stored) == sorted(lines)
-        pages = b"".join(
-            bytes(r["data"])
-            for r in db.run("SELECT data FROM rm_audit_pages ORDER BY file, page", commit=False)
-        )
-        assert pages == b"".join((bundle / name).read_bytes() for name in FILES)
+        pages = stored_pages(db)
+        assert pages, "no page completed: a weak test"
+        whole = pages_of_rows(db)
+        # The complete pages, every one of them: those before the page of the last fact.
+        last = max(page_of(position) for _, position in positions_of_rows(db))
+        assert pages == {key: page for key, page in whole.items() if key[1] < last}
         assert canaries_in(bundle, story.canaries) == {}
+
+    def test_live_batches_of_one_event_export_what_a_rebuild_exports(
+        self, story: Story, export: Callable[..., Path]
+    ) -> None:
+        """Commands one at a time, the model caught up after each (live batches of one
+        event) across several pages: in the middle of each page an export of everything
+        (complete pages as stored, the open page from rows) equals the export that joins
+        rows only; at the end the bundle and the checksum equal a one-batch rebuild's,
+        and the export from the log."""
+        casenet = story.casenet
+        projections = casenet.app.projections
+        projections.ensure_current(["audit"])
+        since_ever = datetime(2000, 1, 1, tzinfo=UTC)  # every record: rows, joined per page
+        exported: set[int] = set()
+
+        def live() -> None:
+            while projections.catch_up("audit", batch_size=1):
+                pass
+            head = projections.head()
+            if head % PAGE_POSITIONS >= PAGE_POSITIONS // 3 and page_of(head) not in exported:
+                exported.add(page_of(head))
+                assert bundle_bytes(export(Scope("all"))) == bundle_bytes(
+                    export(Scope("all"), since=since_ever)
+                ), f"at {head}"
+
+        grow_past_pages(story, 3, after_each=live)
+        assert len(exported) >= 3
+        db = casenet.app.database
+        assert len({page for _, page in stored_pages(db)}) >= 2, "a weak test"
+        live_bundle = bundle_bytes(export(Scope("all")))
+        live_checksum = projections.checksum("audit")
+
+        projections.reset("audit")  # marked rebuilding: the export reads the log
+        assert bundle_bytes(export(Scope("all"))) == live_bundle
+        projections.rebuild("audit")  # in one batch
+        assert bundle_bytes(export(Scope("all"))) == live_bundle
+        assert projections.checksum("audit") == live_checksum
+
+    def test_a_store_of_the_code_before_exports_the_same_and_goes_on(
+        self, story: Story, export: Callable[..., Path], open_casenet: Callable[[], Casenet]
+    ) -> None:
+        """The code before stored every page as far as it went, the last one too, and
+        appended to it; the first start of this code drops that page (its lines are
+        read from rows) and the model goes on as if it had always run this code."""
+        grow_past_pages(story, 2)
+        before = bundle_bytes(export(Scope("all")))
+        db = story.casenet.app.database
+        whole = pages_of_rows(db)
+        last = max(page_of(position) for _, position in positions_of_rows(db))
+        with db.cursor(commit=True) as cursor:
+            cursor.execute("DELETE FROM rm_audit_pages")
+            db.write_many(
+                cursor,
+                "INSERT INTO rm_audit_pages (file, page, records, data) VALUES (%s, %s, %s, %s)",
+                [(file, page, records, data) for (file, page), (records, data) in whole.items()],
+            )
+            cursor.execute("UPDATE casenet_schema SET fingerprint = 'the code before'")
+
+        open_casenet()  # the first start of this code
+
+        assert stored_pages(db) == {key: page for key, page in whole.items() if key[1] < last}
+        assert bundle_bytes(export(Scope("all"))) == before
+        projections = story.casenet.app.projections
+        grow_past_pages(story, 1, after_each=lambda: projections.ensure_current(["audit"]))
+        live_bundle = bundle_bytes(export(Scope("all")))
+        live_checksum = projections.checksum("audit")
+        projections.rebuild("audit")
+        assert bundle_bytes(export(Scope("all"))) == live_bundle
+        assert projections.checksum("audit") == live_checksum
 
     def test_an_agencys_auditor_may_export_only_its_own_cases(self, story: Story) -> None:
         audit = story.casenet.audit

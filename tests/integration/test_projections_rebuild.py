@@ -229,6 +229,8 @@ class ProjectionsContract:
         self, casenet: Casenet, open_casenet: Callable[[], Casenet]
     ) -> None:
         write_history(casenet)
+        # Past the audit model's first page (256 positions), so that it completes one.
+        bulk_history(casenet, clients=4, notes_per_case=40)
         projections = casenet.app.projections
         projections.ensure_current()
         live = checksums(projections)
@@ -252,10 +254,11 @@ class ProjectionsContract:
         # rebuild (one batch here) almost only the first; small batches cut runs of
         # notes, messages and status changes anywhere. All must give the same rows.
         write_history(casenet)
-        bulk_history(casenet, clients=6, notes_per_case=12)
+        bulk_history(casenet, clients=6, notes_per_case=30)  # past the audit's first page
         projections = casenet.app.projections
         names = projections.names()
         projections.rebuild(names)
+        assert row_counts(casenet)["rm_audit_pages"] > 0
         rebuilt = checksums(projections)
         counts = row_counts(casenet)
 

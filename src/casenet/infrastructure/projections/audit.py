@@ -7,10 +7,22 @@ when its event is projected, as the exact line a ``casenet-audit/3`` bundle hold
 keyed by what an export's scope asks: the file, the position (log order), the case
 (and on case rows its client and owner, as the export from the log selects), the
 client of an erasure, and the time for records the ``from``/``to`` range applies to.
-Each file's lines are also kept joined per page of ``PAGE_POSITIONS`` log positions:
-an export of everything reads those pages whole; one of a case, a client or a time
-range reads rows by index and joins them per page itself. The pages are the bundle's
-chunks either way, so an export does no work per record.
+Each file's lines are also kept joined per page of ``PAGE_POSITIONS`` log positions,
+written once, when the page is complete: by the batch whose last fact lies in a later
+page (positions only grow, so no later fact can add to it), from that batch's lines
+and those earlier batches left in rows. A live batch of a few events thus writes its
+rows only, not the page it adds to again (that rewrite grew with the page: ~140 KB a
+one-event batch on SQLite, ~12 KB of WAL on PostgreSQL, plus a dead tuple and its
+TOAST chunks). Which pages are stored depends only on the facts applied, never on
+where batches ended, so a rebuild's checksum equals the live model's. An export of
+everything reads the complete pages whole and the open page (the last one or two)
+from rows; one of a case, a client or a time range reads rows by index. Either way
+rows are joined per page as the pages are: the pages are the bundle's chunks, so an
+export does no work per record.
+
+A store made by the code before this rule kept the last page as far as it went: the
+first start of this code drops it (``_OPEN_PAGES_OF_BEFORE``), and its lines are read
+from rows until a batch completes it.
 
 A record whose case was never opened before it (none in practice), and the erasure
 of a client none of whose cases was opened before it, belong to no scope and get no
@@ -51,11 +63,6 @@ _OF_CASE = (ConsentGranted, DisclosureRecorded, ReferralRequested)
 #: Events whose aggregate is then looked up by later events (withdrawals, status changes).
 _SUBJECTS = (CaseOpened, ConsentGranted, ReferralRequested)
 _ENCODER = msgspec.json.Encoder(order="sorted")
-#: Appending to a page's bytes (SQLite's || gives text: cast back to a blob).
-_CONCAT = {
-    SQLITE: "CAST(rm_audit_pages.data || excluded.data AS BLOB)",
-    "postgresql": "rm_audit_pages.data || excluded.data",
-}
 #: PostgreSQL: pages compressed with lz4 where the server has it (pglz, the default,
 #: where not). An export of everything reads every page: 50 MB of lines COPY out in
 #: 0.032-0.041 s with lz4, 0.045-0.062 uncompressed or with pglz, and take a fifth of
@@ -78,6 +85,32 @@ PAGE_POSITIONS = 256
 def page_of(position: int) -> int:
     """The page (and the bundle chunk) a record at ``position`` belongs to."""
     return position // PAGE_POSITIONS
+
+
+def _greatest(column: str, table: str) -> str:
+    """SQL for the greatest ``column`` of ``table`` over every file (NULL if none): one
+    probe of the primary key (which begins with the file) per file, not a scan."""
+    probes = " UNION ALL ".join(
+        f"SELECT (SELECT MAX({column}) FROM {table} WHERE file = {number}) AS greatest"
+        for number in range(len(FILES))
+    )
+    return f"(SELECT MAX(greatest) FROM ({probes}) AS probes)"
+
+
+#: Every file's number, for an IN list that lets a range of positions use the key.
+_ALL_FILES = ", ".join(str(number) for number in range(len(FILES)))
+#: The first page not stored: every page before it that has lines is stored, complete,
+#: and no page from it on is (see ``AuditRecordsModel._seal_pages``).
+_FIRST_OPEN_PAGE = f"COALESCE({_greatest('page', 'rm_audit_pages')} + 1, 0)"
+#: A store of the code before: it appended each batch's lines to their page, so the
+#: page of its last record may be incomplete. Run when the schema fingerprint changes;
+#: that page's lines are then read from the rows until a batch completes it. On a
+#: store of this code it deletes nothing, or (the last facts having no row, so a later
+#: page begun) a complete page, which the next batch writes again.
+_OPEN_PAGES_OF_BEFORE = (
+    "DELETE FROM rm_audit_pages WHERE page >= "
+    f"{_greatest('position', 'rm_audit_records')} / {PAGE_POSITIONS}"
+)
 
 
 class AuditRecordsModel(ReadModel):
@@ -103,6 +136,7 @@ class AuditRecordsModel(ReadModel):
             f"NOT NULL, records INTEGER NOT NULL, data {db.blob} NOT NULL, "
             "PRIMARY KEY (file, page))",
             *([] if db.dialect == SQLITE else [_LZ4_PAGES]),
+            _OPEN_PAGES_OF_BEFORE,
             "CREATE TABLE IF NOT EXISTS rm_audit_subjects (subject_id TEXT PRIMARY KEY, "
             "case_id TEXT NOT NULL, client_id TEXT NOT NULL, owner_agency_id TEXT NOT NULL)",
         ]
@@ -175,14 +209,61 @@ class AuditRecordsModel(ReadModel):
             pages.setdefault((file, page_of(fact.position)), []).append(line)
         db.insert_rows(cursor, "rm_audit_subjects", subjects)
         db.insert_rows(cursor, "rm_audit_records", rows)
-        # A page an earlier batch began gets this batch's lines appended; the bytes
-        # come out the same however the log was cut into batches.
+        self._seal_pages(db, cursor, facts, pages)
+
+    def _seal_pages(
+        self,
+        db: Database,
+        cursor: Any,
+        facts: Sequence[StoredFact],
+        pages: dict[tuple[int, int], list[bytes]],
+    ) -> None:
+        """Write each page that this batch completes, once.
+
+        A page is complete when the model has a fact past it: later facts have later
+        positions. So after every batch the pages before its last fact's page are all
+        stored (those with lines), and that page's lines are only in rows. This batch
+        completes the pages from the first one not stored yet up to its last fact's
+        page; their lines come from this batch (in memory) and, for lines of earlier
+        batches, from the rows (at most the page their last fact was in, as that rule
+        left it). Which pages are stored thus depends only on the facts applied, not
+        on where batches ended: the checksums stay equal to a rebuild's.
+        """
+        top = page_of(facts[-1].position)
+        sealed: dict[tuple[int, int], list[bytes]] = {}
+        # The lines earlier batches left in rows of the pages before ``top``: one
+        # statement, a probe of each file's last page and an empty range of rows when
+        # no page is complete (most live batches).
+        reader = cursor.connection.cursor()  # as in _lookup
+        try:
+            reader.execute(
+                db.sql(
+                    "SELECT file, position, line FROM rm_audit_records WHERE file IN "
+                    f"({_ALL_FILES}) AND position >= {PAGE_POSITIONS} * {_FIRST_OPEN_PAGE} "
+                    "AND position < %s ORDER BY file, position"
+                ),
+                (min(facts[0].position, top * PAGE_POSITIONS),),
+            )
+            for row in reader.fetchall():
+                key = (int(row["file"]), page_of(int(row["position"])))
+                sealed.setdefault(key, []).append(bytes(row["line"]))
+        finally:
+            reader.close()
+        for (file, page), lines in pages.items():
+            if page < top:
+                sealed.setdefault((file, page), []).extend(lines)
+        # Each page is written once, by the batch that completes it. Were it there
+        # already (a server of the code before this one appending to it), the complete
+        # page replaces it.
         db.write_many(
             cursor,
             "INSERT INTO rm_audit_pages (file, page, records, data) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (file, page) DO UPDATE SET records = rm_audit_pages.records + "
-            f"excluded.records, data = {_CONCAT[db.dialect]}",
-            [(file, page, len(lines), b"".join(lines)) for (file, page), lines in pages.items()],
+            "ON CONFLICT (file, page) DO UPDATE SET records = excluded.records, "
+            "data = excluded.data",
+            [
+                (file, page, len(lines), b"".join(lines))
+                for (file, page), lines in sorted(sealed.items())
+            ],
         )
 
     def _clients_with_cases(self, db: Database, cursor: Any, ids: Collection[str]) -> set[str]:
@@ -264,31 +345,76 @@ def exported_chunks(
     (at least the model's position in this snapshot), file by file in the order of
     ``FILES`` and in position order, in chunks: (file, count, bytes), a page's each."""
     if scope.kind == "all" and scope.owner_agency_id is None and lower is None is upper:
-        # Everything: every page is a chunk, as stored; no row is read.
-        if db.dialect != SQLITE:
-            yield from _copied_pages(cursor)
-            return
-        query = db.sql(
-            "SELECT file, page, records, data FROM rm_audit_pages WHERE file > %s OR "
-            f"(file = %s AND page > %s) ORDER BY file, page LIMIT {FETCH_PAGES}"
-        )
-        file, page = -1, -1
-        while True:
-            rows = _fetch(db, cursor, query, (file, file, page))
-            for number, _, records, data in rows:
-                yield FILES[number], records, bytes(data)
-            if len(rows) < FETCH_PAGES:
-                return
-            file, page = rows[-1][0], rows[-1][1]
+        # Everything: each complete page is a chunk, as stored; then each file's lines
+        # of the pages not complete yet (the last one or two) from rows, joined per
+        # page as any export joins them. Those are read first, by one statement:
+        # PostgreSQL's COPY holds the connection until it ends.
+        open_pages = _open_pages(db, cursor, stop)
+        stored = _selected_pages(db, cursor) if db.dialect == SQLITE else _copied_pages(cursor)
+        pending = list(range(len(FILES)))  # files whose open pages are still to come
+        for file, records, data in stored:
+            while pending[0] < file:  # the files before this page's are done
+                number = pending.pop(0)
+                for count, lines in open_pages[number]:
+                    yield FILES[number], count, lines
+            yield FILES[file], records, data
+        for number in pending:
+            for count, lines in open_pages[number]:
+                yield FILES[number], count, lines
+        return
     for name in FILES:
         number = _FILE_NUMBER[name]
         for records, data in _lines_by_page(db, cursor, number, scope, lower, upper, 0, stop):
             yield name, records, data
 
 
-def _copied_pages(cursor: Any) -> Iterator[tuple[str, int, bytes]]:
-    """PostgreSQL: every page in one binary COPY (SELECTs of pages cost half as much
-    again, in the server's and psycopg's handling of each result)."""
+def _open_pages(db: Database, cursor: Any, stop: int) -> list[list[tuple[int, bytes]]]:
+    """Per file, the lines up to ``stop`` of the pages not stored yet, joined per page:
+    (records, bytes). (Everything's erasures need no check of their client's case:
+    the model kept a row only for an erasure whose client had one.)"""
+    rows = _fetch(
+        db,
+        cursor,
+        db.sql(
+            f"SELECT file, position, line FROM rm_audit_records WHERE file IN ({_ALL_FILES}) "
+            f"AND position >= {PAGE_POSITIONS} * {_FIRST_OPEN_PAGE} AND position <= %s "
+            "ORDER BY file, position"
+        ),
+        (stop,),
+    )
+    found: list[list[tuple[int, bytes]]] = [[] for _ in FILES]
+    key, lines = (-1, -1), list[bytes]()
+    for file, position, line in rows:
+        if (file, page_of(position)) != key:
+            if lines:
+                found[key[0]].append((len(lines), b"".join(lines)))
+            key, lines = (file, page_of(position)), []
+        lines.append(bytes(line))
+    if lines:
+        found[key[0]].append((len(lines), b"".join(lines)))
+    return found
+
+
+def _selected_pages(db: Database, cursor: Any) -> Iterator[tuple[int, int, bytes]]:
+    """SQLite: every stored page, (file number, records, data), a few per query."""
+    query = db.sql(
+        "SELECT file, page, records, data FROM rm_audit_pages WHERE file > %s OR "
+        f"(file = %s AND page > %s) ORDER BY file, page LIMIT {FETCH_PAGES}"
+    )
+    file, page = -1, -1
+    while True:
+        rows = _fetch(db, cursor, query, (file, file, page))
+        for number, _, records, data in rows:
+            yield number, records, bytes(data)
+        if len(rows) < FETCH_PAGES:
+            return
+        file, page = rows[-1][0], rows[-1][1]
+
+
+def _copied_pages(cursor: Any) -> Iterator[tuple[int, int, bytes]]:
+    """PostgreSQL: every stored page, (file number, records, data), in one binary COPY
+    (SELECTs of pages cost half as much again, in the server's and psycopg's handling
+    of each result)."""
     query = (
         "COPY (SELECT file, records, data FROM rm_audit_pages ORDER BY file, page) "
         "TO STDOUT (FORMAT binary)"
@@ -316,7 +442,7 @@ def _copied_pages(cursor: Any) -> Iterator[tuple[str, int, bytes]]:
                 start = at + _ROW_HEAD.size
                 if fields != 3 or start + size > len(data):
                     break
-                yield FILES[file], records, bytes(data[start : start + size])
+                yield file, records, bytes(data[start : start + size])
                 at = start + size
             rest = bytes(data[at:])
     if rest or not ended:
