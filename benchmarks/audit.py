@@ -9,7 +9,8 @@ mostly disclosures (written many aggregates per save, so that filling is quick).
 
 each beside its ceiling, measured in the same run: records/s of plain SHA-256 over the
 same record bytes (``hashlib.sha256``, one ``update`` per record, bytes in memory).
-The best of a few rounds counts. Target: at least 25% of the ceiling.
+The best of a few rounds of five tries each counts, for the figures and the ceiling
+alike. Target: at least 25% of the ceiling.
 
 Run it alone with ``python -m benchmarks.audit [--quick] [--profile]`` (``--profile``
 prints the top costs of one export and one verify), or with the others through
@@ -25,6 +26,7 @@ import hashlib
 import io
 import os
 import pstats
+import shutil
 import sys
 import tempfile
 import time
@@ -62,6 +64,8 @@ NAME = "audit"
 TARGET = 0.25
 UNIT = "records/s"
 SAVE_BATCH = 500  # aggregates per save while filling the store
+#: Tries of each figure and of the ceiling in a round; the best of all rounds counts.
+TRIES = 5
 
 
 @dataclass(frozen=True)
@@ -129,20 +133,26 @@ def measure(
                 export_times, verify_times, ceiling_times = [], [], []
                 records = 0
                 for round_ in range(size.rounds):
-                    bundle = directory / f"bundle-{round_}"
-                    started = time.perf_counter()
-                    manifest = casenet.audit.export(bundle, Scope("all"))
-                    export_times.append(time.perf_counter() - started)
-                    records = sum(f["records"] for f in manifest["files"])
-                    started = time.perf_counter()
-                    verified = verify(bundle, public_key)
-                    verify_times.append(time.perf_counter() - started)
-                    assert verified.records == records
+                    # Each figure gets as many tries as its ceiling (TRIES a round), so
+                    # that one preemption of a 0.1 s export weighs no more than one of
+                    # the ceiling's loops: with 3 tries against 15 the ratio read low.
+                    for try_ in range(TRIES):
+                        bundle = directory / f"bundle-{round_}-{try_}"
+                        started = time.perf_counter()
+                        manifest = casenet.audit.export(bundle, Scope("all"))
+                        export_times.append(time.perf_counter() - started)
+                        records = sum(f["records"] for f in manifest["files"])
+                        started = time.perf_counter()
+                        verified = verify(bundle, public_key)
+                        verify_times.append(time.perf_counter() - started)
+                        assert verified.records == records
+                        if try_ < TRIES - 1:
+                            shutil.rmtree(bundle)
                     bodies = record_bytes(bundle)
                     assert len(bodies) == records
                     # A short loop: the best of a few, so that one preemption does not
                     # set the ceiling.
-                    ceiling_times.append(min(sha256_seconds(bodies) for _ in range(5)))
+                    ceiling_times.append(min(sha256_seconds(bodies) for _ in range(TRIES)))
                 if profile:
                     print_profile(
                         f"{store} export",
