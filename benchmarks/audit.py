@@ -287,7 +287,7 @@ def save_in_batches(casenet: Casenet, aggregates: list[Any]) -> None:
 
 def record_bytes(bundle: Path) -> list[bytes]:
     """Every record's canonical bytes, as chained (the ``record`` of each line)."""
-    bodies = []
+    bodies: list[bytes] = []
     for name in FILES:
         with (bundle / name).open("rb") as handle:
             bodies.extend(record_body(line) for line in handle)
