@@ -18,6 +18,7 @@ docs/scaling.png (matplotlib, from the bench extra), linked from BENCHMARKS.md.
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -232,6 +233,10 @@ def scaling(options: Options) -> list[Row]:
                 casenet = build_casenet(load_settings(environ))
                 stack.callback(casenet.close)
                 probes[size] = _latency_probes(casenet)
+            # The fills leave hundreds of MB for the kernel to write back, and a commit's
+            # fsync waits behind them: written out first, the stores are measured as
+            # they stand, not in the wake of their fill.
+            os.sync()
             reads: dict[int, list[float]] = {size: [] for size in sizes}
             writes: dict[int, list[float]] = {size: [] for size in sizes}
             for _ in range(ROUNDS):
