@@ -109,8 +109,8 @@ class EventMapper(Mapper[UUID]):
     ) -> DomainEvent:
         """:meth:`decode` from a row's columns, without a StoredEvent in between.
 
-        ``keys`` maps a subject (its id, or its id's text as the state holds it) to its
-        id and data key: events of one client share one lookup in the key ring.
+        ``keys`` holds the data keys this load has looked up, by subject: events of one
+        client share one lookup in the key ring.
         """
         event_type = _event_type(topic)
         plan = _typed_plan(event_type)
@@ -179,7 +179,12 @@ class EventMapper(Mapper[UUID]):
             if sealed is None:
                 continue  # absent, or written after the client's erasure
             if not prefix:
-                subject_id, key = self._subject_key(plan, event, aggregate_id, keys)
+                subject_id: UUID = (
+                    aggregate_id
+                    if plan.subject_field is None
+                    else getattr(event, plan.subject_field)
+                )
+                key = self._key_of(subject_id, keys)
                 if key is None:  # erased
                     for other, _, _ in plan.fields:
                         _force_setattr(event, other, None)
@@ -189,25 +194,16 @@ class EventMapper(Mapper[UUID]):
             _force_setattr(event, name, decoder.decode(unseal(key, prefix + encoded, sealed)))
         return event
 
-    def _subject_key(
-        self,
-        plan: _TypedPlan,
-        event: DomainEvent,
-        aggregate_id: UUID,
-        keys: SubjectKeys | None,
-    ) -> tuple[UUID, DataKey | None]:
-        """The event's subject and its data key (None once erased), looked up in the key
-        ring once per subject of ``keys`` (keyed by the id's int: hashed in C)."""
+    def _key_of(self, subject_id: UUID, keys: SubjectKeys | None) -> DataKey | None:
+        """The subject's data key (None once erased), looked up in the key ring once per
+        subject of ``keys`` (keyed by the id's int: hashed in C, a UUID's in Python)."""
         assert self.keyring is not None
-        subject_id: UUID = (
-            aggregate_id if plan.subject_field is None else getattr(event, plan.subject_field)
-        )
-        found = keys.get(subject_id.int) if keys is not None else None
-        if found is None:
-            found = (subject_id, self.keyring.key_for_reading(subject_id))
-            if keys is not None:
-                keys[subject_id.int] = found
-        return found
+        if keys is None:
+            return self.keyring.key_for_reading(subject_id)
+        number = subject_id.int
+        if number not in keys:
+            keys[number] = self.keyring.key_for_reading(subject_id)
+        return keys[number]
 
     def _encrypt(self, event: DomainEvent, state: dict[str, Any], fields: tuple[str, ...]) -> None:
         assert self.keyring is not None
@@ -242,18 +238,12 @@ class EventMapper(Mapper[UUID]):
             return  # nothing stored (absent, or written after the client's erasure)
         if not isinstance(aggregate_id, UUID):
             aggregate_id = UUID(str(aggregate_id))
-        subject: UUID | str = (
+        subject_id = (
             aggregate_id
             if event_type.subject_field == "originator_id"
-            else state[event_type.subject_field]
+            else UUID(str(state[event_type.subject_field]))
         )
-        found = keys.get(subject) if keys is not None else None
-        if found is None:
-            subject_id = subject if isinstance(subject, UUID) else UUID(subject)
-            found = (subject_id, self.keyring.key_for_reading(subject_id))
-            if keys is not None:
-                keys[subject] = found
-        subject_id, key = found
+        key = self._key_of(subject_id, keys)
         if key is None:
             for name, _ in stored_fields:
                 state[name] = None
@@ -265,9 +255,9 @@ class EventMapper(Mapper[UUID]):
                 state[name] = decode(unseal(key, prefix + name.encode(), stored))
 
 
-#: Subject (id, its int, or its text in a stored state) -> (id, data key or None once
-#: erased).
-SubjectKeys = dict[UUID | int | str, tuple[UUID, "DataKey | None"]]
+#: A subject's id (its int) -> its data key, or None once erased: the keys one load
+#: has looked up.
+SubjectKeys = dict[int, "DataKey | None"]
 
 
 _force_setattr = msgspec.structs.force_setattr
@@ -280,18 +270,14 @@ _STUB = b'{"originator_id":"00000000-0000-0000-0000-000000000000","originator_ve
 class _TypedPlan:
     """How :meth:`EventMapper.decode_row` decodes a state of ``event_type`` directly."""
 
-    def __init__(self, event_type: type[DomainEvent]) -> None:
-        hints = typing.get_type_hints(event_type, include_extras=True)
+    def __init__(self, event_type: type[DomainEvent], hints: dict[str, Any]) -> None:
         self.decoder = msgspec.json.Decoder(event_type)
         #: Each personal field: its name, its name as associated data, and the decoder of
         #: its plaintext (the field's own type, so it is checked as a conversion would).
+        names = personal_fields(event_type)
         self.fields = tuple(
             (name, encoded, msgspec.json.Decoder(hints[name]))
-            for name, encoded in zip(
-                personal_fields(event_type),
-                encoded_names(personal_fields(event_type)),
-                strict=True,
-            )
+            for name, encoded in zip(names, encoded_names(names), strict=True)
         )
         subject = event_type.subject_field
         self.subject_field: str | None = None if subject == "originator_id" else subject
@@ -325,7 +311,7 @@ def _typed_plan(event_type: type[DomainEvent]) -> _TypedPlan | None:
     subject = event_type.subject_field
     if fields and subject != "originator_id" and hints[subject] is not UUID:
         return None
-    return _TypedPlan(event_type)
+    return _TypedPlan(event_type, hints)
 
 
 @cache
