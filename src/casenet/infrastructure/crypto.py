@@ -343,12 +343,7 @@ def decrypt_field(key: DataKey, binding: Binding, stored: str) -> bytes:
 
 def unseal(key: DataKey, associated_data: bytes, stored: str) -> bytes:
     """:func:`decrypt_field` with the associated data already built."""
-    try:
-        blob = binascii.a2b_base64(stored, strict_mode=True)  # as in _decode, inline
-    except ValueError:
-        raise CiphertextInvalid("a personal field is not a ciphertext") from None
-    if len(blob) < _HEADER + 16 or blob[0] != FORMAT_VERSION:
-        raise CiphertextInvalid("a personal field is not a ciphertext of a known format")
+    blob = _decode(stored)
     if blob[1 : 1 + _KEY_ID] != key.key_id:
         raise CiphertextInvalid("the ciphertext names another data key")
     try:
