@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["WORKLOADS", "Options", "Row", "workload"]
+__all__ = ["WORKLOADS", "Options", "Row", "target_text", "workload"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ class Row:
     ceiling: float
     #: The ratio value/ceiling the workload aims for (None: report only).
     target: float | None = None
+    #: A condition the target also requires, as text ("p99 < 20 ms"), and whether this
+    #: run met it; with no ``target``, the condition alone is the target.
+    condition: str | None = None
+    condition_met: bool | None = None
     #: Anything worth keeping in the JSON (samples, sizes); not printed.
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -53,7 +57,20 @@ class Row:
 
     @property
     def meets_target(self) -> bool | None:
-        return None if self.target is None else self.ratio >= self.target
+        if self.target is None and self.condition is None:
+            return None
+        ratio_ok = self.target is None or self.ratio >= self.target
+        return ratio_ok and (self.condition is None or bool(self.condition_met))
+
+    @property
+    def target_text(self) -> str | None:
+        """The target as the tables print it (">= 0.30, p99 < 20 ms"); None if none."""
+        return target_text(self.target, self.condition)
+
+
+def target_text(target: float | None, condition: str | None) -> str | None:
+    parts = ([] if target is None else [f">= {target:.2f}"]) + ([condition] if condition else [])
+    return ", ".join(parts) or None
 
 
 Workload = Callable[[Options], list[Row]]

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import benchmarks
-from benchmarks import WORKLOADS, Options, Row
+from benchmarks import WORKLOADS, Options, Row, target_text
+from benchmarks._report import plot, size_tables
 
 OUTPUT_DIR = Path("var/bench")
 
@@ -96,23 +97,27 @@ def refresh_markdown() -> None:
         "| workload | store | figure | value | ceiling | ratio | target | run |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    documents = {}
     for path in sorted(OUTPUT_DIR.glob("*.json")):
         document = json.loads(path.read_text())
         if not isinstance(document, dict) or "rows" not in document:
             continue  # written by a workload run on its own, in its own shape
+        documents[path.stem] = document
         run = "quick" if document.get("quick") else "full"
         for row in document["rows"]:
-            target = row.get("target")
+            target = target_text(row.get("target"), row.get("condition"))
             verdict = (
                 "-"
                 if target is None
-                else (f">= {target:.2f} " + ("met" if row.get("meets_target") else "**missed**"))
+                else f"{target} " + ("met" if row.get("meets_target") else "**missed**")
             )
             lines.append(
                 f"| {row['workload']} | {row['store']} | {row['figure']} | {number(row['value'])} "
                 f"| {number(row['ceiling'])} | {row['ratio']:.3f} | {verdict} | {run} |"
             )
+    lines += size_tables(documents)
     lines.append(END)
+    plot(documents)
     text = MARKDOWN.read_text()
     if BEGIN in text and END in text:
         before, rest = text.split(BEGIN, 1)
@@ -154,8 +159,8 @@ def print_table(rows: list[Row]) -> None:
             number(row.ceiling),
             f"{row.ratio:.3f}",
             "-"
-            if row.target is None
-            else f">={row.target:.2f} " + ("ok" if row.meets_target else "MISSED"),
+            if row.target_text is None
+            else f"{row.target_text} " + ("ok" if row.meets_target else "MISSED"),
         )
         for row in rows
     ]

@@ -12,8 +12,8 @@ JSON transcoder), on the same kind of store, in the same run. Target >= 50%.
 replay history in proportion to the store's size. Every size's store is filled first,
 then the sizes take turns, five rounds of a fifth of the samples each, so that the
 host's drift weighs on all of them alike. Target: latency at the largest size within
-20% of the smallest (ratio = small / large p50 >= 0.83). Writes a PNG plot to
-docs/scaling.png (matplotlib, from the bench extra), linked from BENCHMARKS.md.
+20% of the smallest (ratio = small / large p50 >= 0.83). The runner draws its figures,
+with the rebuild's by size, in docs/scaling.png (``benchmarks._report``).
 """
 
 from __future__ import annotations
@@ -45,8 +45,6 @@ from casenet.infrastructure.store import eventsourcing_env
 from casenet.settings import load_settings, parse_database_url
 
 EVENTS_PER_UNIT = 4
-#: Linked from BENCHMARKS.md, so kept in the repository beside it.
-PLOT = Path("docs/scaling.png")
 FreshStore = Callable[[Path], AbstractContextManager[str]]
 
 
@@ -219,7 +217,6 @@ def scaling(options: Options) -> list[Row]:
     sizes = (2_000, 20_000) if options.quick else (10_000, 100_000, 1_000_000)
     samples = 100 if options.quick else 500
     rows: list[Row] = []
-    plotted: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for store, fresh in stores():
         measured: dict[int, dict[str, Any]] = {}
         with ExitStack() as stack:
@@ -259,39 +256,4 @@ def scaling(options: Options) -> list[Row]:
                     details={str(k): v for k, v in measured.items()},
                 )
             )
-            plotted.setdefault(store, {})[kind] = [
-                (size, measured[size][f"{kind}_p50"]) for size in sizes
-            ]
-    _plot(plotted)
     return rows
-
-
-def _plot(series: dict[str, dict[str, list[tuple[int, float]]]]) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("scaling: matplotlib not installed (pip install -e '.[bench]'): no plot")
-        return
-    figure, axis = plt.subplots(figsize=(6, 3.6), dpi=110)
-    for store, kinds in series.items():
-        for kind, points in kinds.items():
-            axis.plot(
-                [size for size, _ in points],
-                [ms for _, ms in points],
-                marker="o",
-                label=f"{store} {'owner read' if kind == 'read' else 'add note'}",
-            )
-    axis.set_xscale("log")
-    axis.set_xlabel("events in the store")
-    axis.set_ylabel("p50 latency (ms)")
-    axis.set_title("Latency against store size (flat is the target)")
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    out = PLOT
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out)
-    print(f"scaling: plot written to {out}")

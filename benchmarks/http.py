@@ -474,10 +474,18 @@ def http(options: Options) -> list[Row]:
         Row(
             workload=NAME,
             store=row["store"],
-            figure=f"{row['workload']} req/s",
+            figure=(
+                f"{row['workload']} req/s (p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms)"
+            ),
             value=row["figure"],
             ceiling=row["ceiling"],
             target=row["target_ratio"],
+            condition=(
+                None if row["p99_target_ms"] is None else f"p99 < {row['p99_target_ms']:.0f} ms"
+            ),
+            condition_met=(
+                None if row["p99_target_ms"] is None else row["p99_ms"] < row["p99_target_ms"]
+            ),
             details={k: v for k, v in row.items() if k not in ("store", "figure", "ceiling")},
         )
         for row in run(options.quick)

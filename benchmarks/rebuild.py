@@ -199,6 +199,8 @@ def to_row(row: dict[str, Any]) -> Any:
         value=row["figure"],
         ceiling=row["ceiling"],
         target=row["target"],
+        condition=None if "flat" not in row else f"flat: <= x{FLAT_MEMORY_SLACK:.2f}",
+        condition_met=row.get("flat"),
         details=details,
     )
 
