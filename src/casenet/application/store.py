@@ -7,7 +7,7 @@ import os
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Mapper, Recording
 from eventsourcing.utils import Environment, EnvType
 
@@ -188,7 +188,7 @@ class CasenetApplication(Application[UUID]):
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Append the aggregates' new events atomically; a lost race is a conflict."""
         try:
-            recordings = super().save(*objs, **kwargs)
+            recordings = self._save(objs, kwargs)
         except IntegrityError:
             self._settle_keys(written=False)
             raise VersionConflict(
@@ -198,6 +198,31 @@ class CasenetApplication(Application[UUID]):
             self._settle_keys(written=False)
             raise
         self._settle_keys(written=True)
+        return recordings
+
+    def _save(
+        self, objs: tuple[Aggregate | None, ...], kwargs: dict[str, Any]
+    ) -> list[Recording[UUID]]:
+        """The library's ``Application.save``, for casenet's own aggregates only.
+
+        The library's gathers the events through ``isinstance`` checks against two
+        runtime-checkable Protocols (is it an event? can it hand over events?), and on
+        Python 3.11 each such check walks the Protocol's attributes: 14 µs an
+        aggregate, a few percent of a command. Every aggregate here is an
+        :class:`Aggregate`, whose ``collect_events`` is known; anything else is a bug.
+        """
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if obj is None:
+                continue
+            if not isinstance(obj, Aggregate):
+                raise TypeError(f"cannot save a {type(obj).__name__}: not an Aggregate")
+            processing.events.extend(obj.collect_events())
+            processing.aggregates[obj.id] = obj
+        processing.saved_kwargs.update(kwargs)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
         return recordings
 
     def _settle_keys(self, *, written: bool) -> None:
