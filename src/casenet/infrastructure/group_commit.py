@@ -1,4 +1,6 @@
-"""PostgreSQL appends with group commit, keeping the log's ordering guarantee.
+"""Group commit (:class:`GroupCommit`, used by both stores' recorders), and PostgreSQL
+appends through it, keeping the log's ordering guarantee. (SQLite's recorder, which
+writes a batch with a savepoint per save, is ``sqlite_recorder``.)
 
 The library serialises writers with ``LOCK TABLE ... IN EXCLUSIVE MODE`` so that
 notification ids commit in order: a follower reading by id never passes a gap that
