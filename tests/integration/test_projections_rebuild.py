@@ -225,6 +225,39 @@ class ProjectionsContract:
     def database_url(self) -> str:
         raise NotImplementedError("a subclass names the store")
 
+    def test_a_model_behind_only_by_events_it_ignores_has_nothing_pending(
+        self, casenet: Casenet
+    ) -> None:
+        projections = casenet.app.projections
+        agency = casenet.agencies.register(OPERATOR_ACTOR, name="Welfare NGO", kind="ngo")
+        worker, _ = casenet.agencies.add_worker(
+            OPERATOR_ACTOR, agency.id, name="W", role="caseworker"
+        )
+        actor = Actor(agency.id, worker.id, "caseworker")
+        admin, _ = casenet.agencies.add_worker(OPERATOR_ACTOR, agency.id, name="A", role="admin")
+        projections.ensure_current()
+        start = projections.head()
+        # An event the directory follows (an agency's services), then two it does not
+        # (a client's registration and a case's opening), which the cases model follows.
+        casenet.agencies.replace_services(
+            Actor(agency.id, admin.id, "admin"),
+            agency.id,
+            [Service(type="housing", description="Beds")],
+        )
+        followed = projections.head()
+        casenet.cases.open_case(
+            actor, client=ClientDetails(name="Amina"), summary="s", needs=["housing"]
+        )
+        head = projections.head()
+        assert head > followed + 1 > start + 1
+        # Whether the window (position, head] holds an event the model follows.
+        assert projections.has_pending("directory", start, head)
+        assert projections.has_pending("directory", start, followed)
+        assert not projections.has_pending("directory", followed, head)
+        assert not projections.has_pending("directory", head, head)
+        assert projections.has_pending("cases", followed, head)
+        assert not projections.has_pending("cases", start, followed)
+
     def test_live_read_models_equal_read_models_rebuilt_from_the_log(
         self, casenet: Casenet, open_casenet: Callable[[], Casenet]
     ) -> None:

@@ -173,6 +173,17 @@ class Projections:
         column = "rowid" if database.dialect == SQLITE else "notification_id"
         #: The log's head as a scalar subquery, to ask it in the same round trip as more.
         self.head_sql = f"(SELECT COALESCE(MAX({column}), 0) FROM {table})"
+        #: Per model: is there an event it follows in a window of positions? (Plain SQL
+        #: through :meth:`Database.read`, as ``raw_log`` reads: the library's
+        #: ``select_notifications`` took its pool's reader-writer lock, so a read
+        #: checking for news waited behind every commit, and built Notifications.)
+        self._pending_sql = {
+            name: database.sql(
+                f"SELECT 1 FROM {table} WHERE {column} > %s AND {column} <= %s "
+                f"AND topic IN ({', '.join(['%s'] * len(topics))}) LIMIT 1"
+            )
+            for name, topics in self._topics.items()
+        }
 
     def setup(self) -> None:
         """Create the positions table and every read model's tables (idempotent)."""
@@ -244,13 +255,9 @@ class Projections:
         model follows. A model behind only by events it ignores (a disclosure, for
         the directory) answers exactly as if current: no write is needed to read it,
         and the background runner moves its position later."""
-        if position >= head:
+        if position >= head or not self._topics[name]:
             return False
-        return bool(
-            self.recorder.select_notifications(
-                start=position + 1, limit=1, stop=head, topics=self._topics[name]
-            )
-        )
+        return bool(self.db.read(self._pending_sql[name], (position, head, *self._topics[name])))
 
     def catch_up(
         self,
