@@ -126,21 +126,13 @@ class CasenetApplication(Application[UUID]):
         sqlite = self.database.dialect == SQLITE
         columns = [(i.hex if sqlite else i) for _, i in wanted]
         by_column: dict[Any, UUID] = dict(zip(columns, (i for _, i in wanted), strict=True))
-        rows = self.database.read(self._events_of(len(by_column)), tuple(by_column))
+        rows = self.database.read(self._events_of(len(by_column)), tuple(by_column), tuples=True)
         events: dict[Any, list[DomainEvent]] = {column: [] for column in by_column}
         decode = cast(EventMapper, self.mapper).decode_row
         keys: SubjectKeys = {}
-        for row in rows:
-            column = row["originator_id"]
+        for column, version, topic, state in rows:
             events[column].append(
-                decode(
-                    by_column[column],
-                    row["originator_version"],
-                    row["topic"],
-                    row["state"],
-                    personal=personal,
-                    keys=keys,
-                )
+                decode(by_column[column], version, topic, state, personal=personal, keys=keys)
             )
         found: list[Aggregate] = []
         for (aggregate_type, _), column in zip(wanted, columns, strict=True):
