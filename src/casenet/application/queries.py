@@ -8,9 +8,9 @@ withdrawn a moment ago shows nothing, even if a read model were behind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -46,6 +46,7 @@ from casenet.domain.sections import (
     IDENTIFYING,
     IDENTITY,
     NEEDS,
+    NOTE_SECTIONS,
     SUMMARY,
     note_section,
 )
@@ -543,7 +544,9 @@ def render_case(case: Case, client: Client, grant: Grant) -> CaseView:
         view.summary = None if client.erased else case.summary
     if NEEDS in sections:
         view.needs = list(case.needs)
-    if any(s.startswith("notes.") for s in sections):
+    # Sections are SECTIONS' own (a grant names no other): a note section is one of
+    # NOTE_SECTIONS. A set test in C, where a generator of startswith cost 9.7k.
+    if not NOTE_SECTIONS.isdisjoint(sections):
         view.notes = [
             NoteView(
                 id=n.id,
