@@ -193,7 +193,13 @@ class EventMapper(Mapper[UUID]):
                     if plan.subject_field is None
                     else getattr(event, plan.subject_field)
                 )
-                key = self._key_of(subject_id, keys)
+                # _key_of's lookup inline: a frame per event saved.
+                if keys is None:
+                    key = self._key_of(subject_id, None)
+                else:
+                    key = keys.get(subject_id.int, _NO_KEY)
+                    if key is _NO_KEY:
+                        key = self._key_of(subject_id, keys)
                 if key is None:  # erased
                     for other, _, _ in plan.fields:
                         _force_setattr(event, other, None)
@@ -270,6 +276,9 @@ SubjectKeys = dict[int, "DataKey | None"]
 
 
 _force_setattr = msgspec.structs.force_setattr
+
+#: Not in a load's SubjectKeys yet (None there means erased).
+_NO_KEY: Any = object()
 
 #: Stands in for the id and version the store keeps in their own columns, so that a
 #: stored state decodes straight into its event; both are set right after.
