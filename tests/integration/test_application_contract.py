@@ -190,6 +190,21 @@ class ApplicationContract:
         assert casenet.directory.authenticate(token) is None
         assert casenet.directory.authenticate(new_token) is not None
 
+    def test_the_token_memo_keeps_no_long_token_as_it_is(self, casenet: Casenet) -> None:
+        # The memo is keyed by the token itself (a hit hashes nothing), but not by one
+        # longer than any issued: its entries stay small whatever callers send.
+        _, token = agency_with_worker(casenet, "Clinic", "Njoki")
+        long_token = "x" * 10_000
+        for _ in range(2):
+            assert casenet.directory.authenticate(token) is not None
+            assert casenet.directory.authenticate(long_token) is None
+        memo = casenet.app.database.memo()
+        if memo is not None:  # SQLite file only
+            keys = {key for _, key in memo}
+            assert token in keys
+            assert long_token not in keys
+            assert hash_token(long_token) in keys
+
     # --- cases -------------------------------------------------------------------------
 
     def test_opening_a_case_stores_the_client_and_the_case(

@@ -8,6 +8,7 @@ withdrawn a moment ago shows nothing, even if a read model were behind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -45,6 +46,7 @@ from casenet.domain.sections import (
     IDENTIFYING,
     IDENTITY,
     NEEDS,
+    NOTE_SECTIONS,
     SUMMARY,
     note_section,
 )
@@ -56,6 +58,7 @@ from casenet.domain.visibility import (
     Grant,
     access_at,
     consent_status,
+    owner_grant,
     sections_visible_to,
 )
 from casenet.infrastructure.crypto import Binding
@@ -76,9 +79,8 @@ class BoundedMap(Generic[K, V]):
     def __init__(self, size: int) -> None:
         self.size = size
         self._entries: dict[K, V] = {}
-
-    def get(self, key: K) -> V | None:
-        return self._entries.get(key)
+        #: The dict's own ``get``: no Python frame in between.
+        self.get: Callable[[K], V | None] = self._entries.get
 
     def __setitem__(self, key: K, value: V) -> None:
         entries = self._entries
@@ -101,7 +103,9 @@ class CaseQueries:
         self.app = app
         self.db = app.database
         #: case id -> (owning agency, client): fixed when the case opens, never personal.
-        self._parties: BoundedMap[UUID, tuple[UUID, UUID]] = BoundedMap(PARTIES_KEPT)
+        #: Keyed by the case id's int, the owner as its int: hashed and compared in C (a
+        #: UUID's hash and equality are Python code).
+        self._parties: BoundedMap[int, tuple[int, UUID]] = BoundedMap(PARTIES_KEPT)
 
     def _rows(self, query: str, params: tuple[Any, ...]) -> list[Any]:
         return self.db.run(query, params, commit=False)
@@ -143,18 +147,18 @@ class CaseQueries:
         if actor.agency_id is None:
             raise NotFound("case not found")
         case = self.app.get(Case, case_id, personal=personal)
-        self._parties[case_id] = (case.owner_agency_id, case.client_id)
+        self._parties[case_id.int] = (case.owner_agency_id.int, case.client_id)
         return case, self._grant(actor, case, at)
 
     def _grant(self, actor: Actor, case: Case, at: datetime | None = None) -> Grant:
         assert actor.agency_id is not None
-        if actor.agency_id == case.owner_agency_id:
-            # The owner sees everything whatever its consents say: skip the lookups.
-            facts, consents = CaseFacts(case.id, case.owner_agency_id, False), []
-        else:
-            self.app.projections.ensure_current(["consents", "directory"])
-            facts = self.case_facts(case)
-            consents = self.consent_facts(case.id, actor.agency_id)
+        if actor.agency_id.int == case.owner_agency_id.int:  # UUID's == is Python code
+            # The owner sees everything whatever its consents say (rule 1): no lookups,
+            # no clock, no facts to build (owner read 22k -> 1.5k instructions here).
+            return owner_grant(actor.agency_id)
+        self.app.projections.ensure_current(["consents", "directory"])
+        facts = self.case_facts(case)
+        consents = self.consent_facts(case.id, actor.agency_id)
         grant = sections_visible_to(facts, consents, actor.agency_id, at or utcnow())
         if not grant.visible:
             raise NotFound("case not found")
@@ -162,32 +166,37 @@ class CaseQueries:
 
     def _owners_client(self, actor: Actor, case_id: UUID) -> UUID | None:
         """The case's client if ``actor``'s agency is known to own the case, else None."""
-        parties = self._parties.get(case_id)
-        if parties is None or actor.agency_id != parties[0]:
+        parties = self._parties.get(case_id.int)
+        agency_id = actor.agency_id
+        if parties is None or agency_id is None or agency_id.int != parties[0]:
             return None
         return parties[1]
 
-    def is_owner_read(self, actor: Actor, case_id: UUID) -> bool:
-        """Whether ``actor``'s agency is known to own the case: its read then loads case
-        and client in one statement and writes nothing."""
-        return self._owners_client(actor, case_id) is not None
+    def read_owned_case(self, actor: Actor, case_id: UUID) -> CaseView | None:
+        """:meth:`read_case` if ``actor``'s agency is known to own the case (one
+        statement, nothing written: fit for the event loop), else None."""
+        client_id = self._owners_client(actor, case_id)
+        if client_id is None:
+            return None
+        case, client = self.app.get_all((Case, case_id), (Client, client_id))
+        assert isinstance(case, Case)
+        assert isinstance(client, Client)
+        grant = self._grant(actor, case)
+        self.record_disclosure(actor, case, grant)
+        return render_case(case, client, grant)
 
     def read_case(self, actor: Actor, case_id: UUID) -> CaseView:
         """GET /v1/cases/{id}: the owner everything, a grantee its granted sections.
 
         A grantee's read is recorded as a disclosure before anything is returned.
         """
-        client_id = self._owners_client(actor, case_id)
-        if client_id is not None:
-            # The owner's read (most reads): case and client in one statement.
-            case, client = self.app.get_all((Case, case_id), (Client, client_id))
-            assert isinstance(case, Case)
-            assert isinstance(client, Client)
-            grant = self._grant(actor, case)
-        else:
-            # Anyone else's: the policy decides before the client is even loaded.
-            case, grant = self.visible_case(actor, case_id)
-            client = self.app.get(Client, case.client_id)
+        # The owner's read (most reads): case and client in one statement.
+        view = self.read_owned_case(actor, case_id)
+        if view is not None:
+            return view
+        # Anyone else's: the policy decides before the client is even loaded.
+        case, grant = self.visible_case(actor, case_id)
+        client = self.app.get(Client, case.client_id)
         self.record_disclosure(actor, case, grant)
         return render_case(case, client, grant)
 
@@ -508,14 +517,19 @@ class ReferralQueries:
 
 def render_client(client: Client, sections: tuple[str, ...]) -> ClientView | msgspec.UnsetType:
     shown(client)
-    view = ClientView()
-    if IDENTITY in sections:
-        view.name, view.date_of_birth = client.name, client.date_of_birth
-    if CONTACT in sections:
-        view.phone, view.address = client.phone, client.address
-    if IDENTITY not in sections and CONTACT not in sections:
-        return msgspec.UNSET
-    return view
+    identity, contact = IDENTITY in sections, CONTACT in sections
+    if identity and contact:
+        return ClientView(
+            name=client.name,
+            date_of_birth=client.date_of_birth,
+            phone=client.phone,
+            address=client.address,
+        )
+    if identity:
+        return ClientView(name=client.name, date_of_birth=client.date_of_birth)
+    if contact:
+        return ClientView(phone=client.phone, address=client.address)
+    return msgspec.UNSET
 
 
 def render_case(case: Case, client: Client, grant: Grant) -> CaseView:
@@ -539,7 +553,9 @@ def render_case(case: Case, client: Client, grant: Grant) -> CaseView:
         view.summary = None if client.erased else case.summary
     if NEEDS in sections:
         view.needs = list(case.needs)
-    if any(s.startswith("notes.") for s in sections):
+    # Sections are SECTIONS' own (a grant names no other): a note section is one of
+    # NOTE_SECTIONS. A set test in C, where a generator of startswith cost 9.7k.
+    if not NOTE_SECTIONS.isdisjoint(sections):
         view.notes = [
             NoteView(
                 id=n.id,

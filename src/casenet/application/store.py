@@ -123,24 +123,24 @@ class CasenetApplication(Application[UUID]):
         trips each on PostgreSQL). :class:`NotFound` names the first one missing."""
         # Keyed by the ids as the events table holds them (SQLite: hex text, hashed in C;
         # a UUID's hash is Python code).
+        # One plain loop, where comprehensions, a generator and UUID.hex (a Python frame
+        # around the same format) cost 19k instructions for two ids; a %-format costs
+        # 0.8k less than the f-string.
         sqlite = self.database.dialect == SQLITE
-        columns = [(i.hex if sqlite else i) for _, i in wanted]
-        by_column: dict[Any, UUID] = dict(zip(columns, (i for _, i in wanted), strict=True))
-        rows = self.database.read(self._events_of(len(by_column)), tuple(by_column))
-        events: dict[Any, list[DomainEvent]] = {column: [] for column in by_column}
+        columns: list[Any] = []
+        by_column: dict[Any, UUID] = {}
+        events: dict[Any, list[DomainEvent]] = {}
+        for _, aggregate_id in wanted:
+            column = "%032x" % aggregate_id.int if sqlite else aggregate_id  # noqa: UP031
+            columns.append(column)
+            by_column[column] = aggregate_id
+            events[column] = []
+        rows = self.database.read(self._events_of(len(by_column)), tuple(by_column), tuples=True)
         decode = cast(EventMapper, self.mapper).decode_row
         keys: SubjectKeys = {}
-        for row in rows:
-            column = row["originator_id"]
+        for column, version, topic, state in rows:
             events[column].append(
-                decode(
-                    by_column[column],
-                    row["originator_version"],
-                    row["topic"],
-                    row["state"],
-                    personal=personal,
-                    keys=keys,
-                )
+                decode(by_column[column], version, topic, state, personal=personal, keys=keys)
             )
         found: list[Aggregate] = []
         for (aggregate_type, _), column in zip(wanted, columns, strict=True):

@@ -34,6 +34,9 @@ SECTIONS: tuple[str, ...] = (
     *(f"notes.{category}" for category in NOTE_CATEGORIES),
 )
 
+#: The sections of notes, one per category.
+NOTE_SECTIONS: frozenset[str] = frozenset(f"notes.{category}" for category in NOTE_CATEGORIES)
+
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 

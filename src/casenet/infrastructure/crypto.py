@@ -72,8 +72,12 @@ class Binding:
 def binding_prefix(subject_id: UUID, aggregate_id: UUID, version: int) -> bytes:
     """The associated data of every field of one event, but the field's name: an
     event's fields are sealed with ``prefix + name`` (see :class:`Binding`)."""
-    return b"|".join(
-        (b"casenet-field-v1", subject_id.bytes, aggregate_id.bytes, str(version).encode(), b"")
+    # ``.int.to_bytes`` is what ``UUID.bytes`` returns, without its Python frame; one
+    # format, not a join of a tuple (5.7k -> 3.8k instructions, paid once per event).
+    return b"casenet-field-v1|%b|%b|%d|" % (
+        subject_id.int.to_bytes(16, "big"),
+        aggregate_id.int.to_bytes(16, "big"),
+        version,
     )
 
 
@@ -158,7 +162,9 @@ class KeyRing:
         self.cache_size = cache_size
         self.cache_seconds = cache_seconds
         self._table: KeyTable | None = None
-        self._cache: dict[UUID, tuple[float, DataKey | None]] = {}
+        #: Keyed by the subject id's int: hashed and compared in C (a UUID's hash and
+        #: equality are Python code, 1.2k instructions a lookup).
+        self._cache: dict[int, tuple[float, DataKey | None]] = {}
         self._lock = threading.Lock()  # taken to change the cache, not to read it
         self._staged = threading.local()
         #: Set when the store's recorder writes new keys in the events' own transaction
@@ -223,7 +229,7 @@ class KeyRing:
         self._staged.rows = []  # staged for the failed save, and not taken by it
         with self._lock:
             for subject_id in unsettled:
-                self._cache.pop(subject_id, None)
+                self._cache.pop(subject_id.int, None)
 
     def _staged_rows(self) -> list[DataKeyRow]:
         rows: list[DataKeyRow] | None = getattr(self._staged, "rows", None)
@@ -283,7 +289,7 @@ class KeyRing:
         return self.table.insert_or_get(self._new_row(subject_id)[0])
 
     def _cached(self, subject_id: UUID) -> tuple[float, DataKey | None] | None:
-        entry = self._cache.get(subject_id)
+        entry = self._cache.get(subject_id.int)
         if entry is None or time.monotonic() - entry[0] > self.cache_seconds:
             return None  # an expired entry is replaced when the key is fetched again
         return entry
@@ -296,8 +302,8 @@ class KeyRing:
 
     def _remember_key(self, subject_id: UUID, key: DataKey | None) -> DataKey | None:
         with self._lock:
-            self._cache.pop(subject_id, None)  # to the end of the order: the newest
-            self._cache[subject_id] = (time.monotonic(), key)
+            self._cache.pop(subject_id.int, None)  # to the end of the order: the newest
+            self._cache[subject_id.int] = (time.monotonic(), key)
             while len(self._cache) > self.cache_size:
                 del self._cache[next(iter(self._cache))]
         return key

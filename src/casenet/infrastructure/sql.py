@@ -23,6 +23,7 @@ from eventsourcing.persistence import (
     PersistenceError,
     ProgrammingError,
 )
+from psycopg.rows import tuple_row
 
 #: Advisory lock key held while casenet creates its tables ("casenet" in ASCII).
 _SCHEMA_LOCK = 0x636173656E6574
@@ -202,7 +203,7 @@ class Database:
             cursor.execute(self.sql(query), params)
             return [] if cursor.description is None else list(cursor.fetchall())
 
-    def read(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    def read(self, query: str, params: tuple[Any, ...] = (), *, tuples: bool = False) -> list[Any]:
         """Run one read-only statement without BEGIN and ROLLBACK around it.
 
         Both stores run a lone statement atomically on one snapshot (the connections are
@@ -212,12 +213,21 @@ class Database:
         connection of its own, not the library's pool, whose locks and wrappers cost
         7.5 us a statement (SELECT 1: 8.5 -> 1 us). Several statements that must agree
         need :meth:`cursor`.
+
+        ``tuples``: rows as plain tuples, in the statement's column order, not mappings
+        (the owner's read: a row by position costs 2.7k instructions less than its four
+        columns by name through sqlite3.Row).
         """
         if self._sqlite_file is not None:
             # try/except, not _sqlite_errors(): a generator's context costs more than
             # the rest of this method (the owner's read runs two statements).
             try:
-                cursor = self._reader().execute(self.sql(query), params)
+                if tuples:
+                    cursor = self._reader().cursor()
+                    cursor.row_factory = None
+                    cursor.execute(self.sql(query), params)
+                else:
+                    cursor = self._reader().execute(self.sql(query), params)
                 return [] if cursor.description is None else cursor.fetchall()
             except sqlite3.Error as error:
                 raise library_error(error) from error
@@ -230,9 +240,11 @@ class Database:
             ):
                 cursor.execute(self.sql(query), params)
                 rows: list[Any] = [] if cursor.description is None else cursor.fetchall()
-                return rows
+                return [tuple(row) for row in rows] if tuples else rows
         with datastore.get_connection() as conn:
             cursor = conn.execute(query, params)
+            if tuples:
+                cursor.row_factory = tuple_row
             rows = [] if cursor.description is None else cursor.fetchall()
             return rows
 
