@@ -129,6 +129,12 @@ class ApplicationContract:
             casenet.app.save(case, object())
         assert casenet.app.save(None) == []
         assert len(all_notifications(casenet)) == len(before) + 2
+        # A refused save loses nothing: the aggregates' pending events stay pending.
+        fresh = Agency.register(name="Fresh", kind="ngo")
+        with pytest.raises(TypeError, match="not an Aggregate"):
+            casenet.app.save(fresh, object())
+        casenet.app.save(fresh)
+        assert casenet.app.get(Agency, fresh.id).name == "Fresh"
 
     # --- agencies and workers ----------------------------------------------------------
 

@@ -211,14 +211,14 @@ class CasenetApplication(Application[UUID]):
         aggregate, a few percent of a command. Every aggregate here is an
         :class:`Aggregate`, whose ``collect_events`` is known; anything else is a bug.
         """
-        processing: ProcessingEvent[UUID] = ProcessingEvent()
-        for obj in objs:
-            if obj is None:
-                continue
+        aggregates = [obj for obj in objs if obj is not None]
+        for obj in aggregates:  # all checked before any hands over its pending events
             if not isinstance(obj, Aggregate):
                 raise TypeError(f"cannot save a {type(obj).__name__}: not an Aggregate")
-            processing.events.extend(obj.collect_events())
-            processing.aggregates[obj.id] = obj
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in aggregates:
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
         processing.saved_kwargs.update(kwargs)
         recordings = self._record(processing)
         self._take_snapshots(processing)
