@@ -39,14 +39,13 @@ from casenet.application.queries import render_case, render_consent
 from casenet.application.views import Access, CaseView, ConsentView, NoteView
 from casenet.domain.case import Case
 from casenet.domain.client import Client
-from casenet.domain.sections import SECTIONS
-from casenet.domain.visibility import OWNER, Grant
+from casenet.domain.visibility import owner_grant
 
 
 def owner_view(casenet: Services, case: Case) -> CaseView:
     """The case as its owner sees it: every section."""
     client = casenet.app.get(Client, case.client_id)
-    return render_case(case, client, Grant(case.owner_agency_id, SECTIONS, OWNER))
+    return render_case(case, client, owner_grant(case.owner_agency_id))
 
 
 class CaseController(Controller):
