@@ -348,15 +348,27 @@ class Projections:
             )
         }
 
-    def resume(self, names: Iterable[str] = ()) -> list[str]:
+    def resume(self, names: Iterable[str] = (), *, retry: bool = True) -> list[str]:
         """Let stopped read models run again (from their positions): a fixed version
         does at its start, ``projections rebuild NAME`` before it replays. The names
-        resumed; one that fails again stops again, at the same event."""
+        resumed. ``retry``: first apply the event it stopped at, and leave the model
+        stopped (reads keep answering 503, readiness keeps naming it) if it fails
+        again; without, the model is only marked running (a rebuild follows).
+        """
         wanted = set(names)
         resumed = []
         for name, reason in self.stopped().items():
             if wanted and name not in wanted:
                 continue
+            if retry:
+                with self._locks[name]:
+                    start = self._states([name])[name].position
+                    try:
+                        if self._apply_alone(name, start, None, BATCH_SIZE) is None:
+                            logger.error("read model %s is still stopped: %s", name, reason)
+                            continue  # it fails there still: stopped, as it was
+                    except PositionConflict:
+                        pass  # another process moved it: it runs there
             self.db.run(
                 f"UPDATE {POSITIONS} SET stopped = NULL WHERE name = %s", (name,), commit=True
             )
@@ -646,7 +658,7 @@ class Projections:
         or to the next start (:meth:`restore_indexes`).
         """
         group = [names] if isinstance(names, str) else list(names)
-        self.resume(group)  # a stopped model is rebuilt too (by a version that can)
+        self.resume(group, retry=False)  # a stopped model is rebuilt too
         positions = self.positions()
         fresh = [name for name in group if not positions.get(name, (0, False))[1]]
         self.reset(fresh, drop_indexes=True)
@@ -659,8 +671,7 @@ class Projections:
             # (rows past its position, say): those models start over, once.
             again = sorted(set(self.stopped()) & (set(group) - set(fresh)))
             if again:
-                self.resume(again)
-                self.reset(again, drop_indexes=True)
+                self.reset(again, drop_indexes=True)  # (which resumes them)
                 try:
                     applied = self.catch_up(group, batch_size=REBUILD_BATCH_SIZE, progress=progress)
                     failed = None
