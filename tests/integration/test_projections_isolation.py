@@ -103,18 +103,20 @@ def test_a_model_that_fails_on_an_event_stops_alone_and_says_why(
     reason = f"ModelBug applying ReferralRequested at position {poison_at}"
     assert stopped.value.name == "referrals"
     assert {s.name: (s.position, s.stopped) for s in projections.status()} == {
-        **{name: (head, None) for name in projections.models},
+        **dict.fromkeys(projections.models, (head, None)),
         "referrals": (poison_at - 1, reason),
     }
     assert f"read model referrals stopped at position {poison_at - 1}: {reason}" in caplog.text
-    assert SECRET not in caplog.text and "Traceback" not in caplog.text
+    assert SECRET not in caplog.text
+    assert "Traceback" not in caplog.text
     # Another process sees it too, and `projections status` prints it.
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CASENET_")}
     status = subprocess.run(
         [sys.executable, "-m", "casenet.cli", "projections", "status"],
         env={**environ, **casenet_environ}, capture_output=True, text=True, check=True,
     ).stdout.splitlines()
-    assert f"referrals position {poison_at - 1} lag {head - poison_at + 1} STOPPED: {reason}" in status
+    lag = head - poison_at + 1
+    assert f"referrals position {poison_at - 1} lag {lag} STOPPED: {reason}" in status
     assert f"cases position {head} lag 0" in status
 
     settings = load_settings(casenet_environ)

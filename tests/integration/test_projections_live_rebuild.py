@@ -119,7 +119,9 @@ def test_a_read_that_a_rebuild_empties_under_it_runs_again(
     monkeypatch.setattr(queries, "consent_facts", reset_first)
     view = queries.read_case(net["grantee"], net["case"].id)  # was: NotFound, a wrong 404
 
-    assert resets and view.client is not None and view.client.name == "Amina"
+    assert resets
+    assert view.client is not None
+    assert view.client.name == "Amina"
     shared = queries.shared_cases(net["grantee"], limit=None, after=None)
     assert [item.case_id for item in shared.items] == [net["case"].id]
 
@@ -207,7 +209,8 @@ def test_rebuilds_on_a_live_store_all_finish_and_reads_stay_right(
         f"{len(wrong)} wrong"
     )
     assert (failed, errors, wrong) == (0, [], [])
-    assert counts["reads"] > 0 and counts["writes"] > 0
+    assert counts["reads"] > 0
+    assert counts["writes"] > 0
     projections = operator.app.projections
     projections.catch_up(projections.names())
     assert projections.stopped() == {}
