@@ -118,10 +118,12 @@ def test_rebuilds_against_a_live_server_finish_and_reads_stay_right(
         f"meanwhile, {len(wrong)} wrong"
     )
     assert (failed, wrong) == ([], [])
-    assert counts["reads"] > 0 and counts["writes"] > 0
+    assert counts["reads"] > 0
+    assert counts["writes"] > 0
 
     status = cli(live_server, "status").stdout
-    assert "STOPPED" not in status and "rebuilding" not in status, status
+    assert "STOPPED" not in status, status
+    assert "rebuilding" not in status, status
     export = auditor.request("GET", f"/v1/audit/export?case_id={case['id']}")
     assert export.status_code == 200, export.text
     assert httpx.get(f"{live_server.url}/health/ready", timeout=10).status_code == 200

@@ -169,3 +169,32 @@ def test_a_model_that_fails_on_an_event_stops_alone_and_says_why(
     live = fixed.app.projections.checksum("referrals")
     fixed.app.projections.rebuild(["referrals"])
     assert fixed.app.projections.checksum("referrals") == live
+
+
+def test_a_store_of_the_code_before_gets_the_new_columns_at_its_first_start(
+    casenet: Casenet, open_casenet: Callable[[], Casenet]
+) -> None:
+    network(casenet)
+    db = casenet.app.database
+    with db.cursor(commit=True) as cursor:  # the positions table as the code before made it
+        cursor.execute(
+            "CREATE TABLE old_positions (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
+            "rebuilding INTEGER NOT NULL DEFAULT 0)"
+        )
+        cursor.execute(
+            "INSERT INTO old_positions SELECT name, position, rebuilding "
+            "FROM casenet_projection_positions"
+        )
+        cursor.execute("DROP TABLE casenet_projection_positions")
+        cursor.execute("ALTER TABLE old_positions RENAME TO casenet_projection_positions")
+        cursor.execute("UPDATE casenet_schema SET fingerprint = 'the code before'")
+    casenet.close()
+
+    started = open_casenet()
+
+    projections = started.app.projections
+    assert projections.stopped() == {}
+    projections.catch_up(projections.names())
+    head = projections.head()
+    assert {(s.position, s.stopped) for s in projections.status()} == {(head, None)}
+    projections.rebuild(["consents"])

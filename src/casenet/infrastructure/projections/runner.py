@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
@@ -221,6 +222,7 @@ _TRANSIENT = (
     ConnectionUnavailableError,
     psycopg.OperationalError,
     psycopg.InterfaceError,
+    sqlite3.OperationalError,  # (the library wraps its own; the readers' are raw)
     TimeoutError,
 )
 
