@@ -198,3 +198,44 @@ def test_a_store_of_the_code_before_gets_the_new_columns_at_its_first_start(
     head = projections.head()
     assert {(s.position, s.stopped) for s in projections.status()} == {(head, None)}
     projections.rebuild(["consents"])
+
+
+def test_a_rebuild_whose_model_fails_says_so_in_one_line_and_rebuilds_the_others(
+    casenet: Casenet,
+    casenet_environ: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from casenet import cli
+    from casenet.infrastructure.projections.models import FeedModel
+
+    net = network(casenet)
+    casenet.close()
+    apply = FeedModel.apply_batch
+
+    def failing(self: FeedModel, db: Any, cursor: Any, facts: Sequence[StoredFact]) -> None:
+        if any(fact.aggregate_id == str(net["first_referral"].id) for fact in facts):
+            raise ModelBug(f"cannot apply {SECRET}")
+        apply(self, db, cursor, facts)
+
+    monkeypatch.setattr(FeedModel, "apply_batch", failing)
+    for variable, value in casenet_environ.items():
+        monkeypatch.setenv(variable, value)
+
+    assert cli.main(["projections", "rebuild"]) == 1  # was: a traceback, every model at 0
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("casenet: error: read model feed stopped at position ")
+    assert err[-1].endswith(": ModelBug applying ReferralRequested at position 10")
+    assert SECRET not in "\n".join(err)
+    monkeypatch.undo()
+    for variable, value in casenet_environ.items():
+        monkeypatch.setenv(variable, value)
+    assert cli.main(["projections", "status"]) == 0
+    status = capsys.readouterr().out.splitlines()
+    assert [line for line in status if "STOPPED" in line] == [
+        "feed position 9 lag 1 (rebuilding) STOPPED: ModelBug applying ReferralRequested "
+        "at position 10"
+    ]
+    assert cli.main(["projections", "rebuild", "feed"]) == 0  # the fixed version
+    assert "STOPPED" not in capsys.readouterr().out
