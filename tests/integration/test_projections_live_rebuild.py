@@ -215,3 +215,28 @@ def test_rebuilds_on_a_live_store_all_finish_and_reads_stay_right(
     projections.catch_up(projections.names())
     assert projections.stopped() == {}
     assert incremental(open_casenet()) == checksums(projections)
+
+
+def test_a_token_checked_while_a_rebuild_empties_the_directory_is_still_known(
+    casenet: Casenet, open_casenet: Callable[[], Casenet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = network(casenet)
+    _, token = casenet.agencies.add_worker(
+        OPERATOR_ACTOR, net["hospital"].id, name="New", role="caseworker"
+    )
+    projections = casenet.app.projections
+    operator = open_casenet().app.projections  # another process rebuilds the directory
+    catch_up, resets = projections.catch_up, []
+
+    def reset_after(*args: Any, **kwargs: Any) -> int:
+        applied = catch_up(*args, **kwargs)
+        if not resets:  # caught up, before the worker is looked up again
+            resets.append(operator.reset(["directory"]))
+        return applied
+
+    monkeypatch.setattr(projections, "catch_up", reset_after)
+    actor = casenet.directory.authenticate(token)  # was: None, a 401 for a valid token
+
+    assert resets
+    assert actor is not None
+    assert actor.agency_id == net["hospital"].id
