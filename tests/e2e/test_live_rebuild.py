@@ -12,8 +12,10 @@ and no rebuild could recover; and grantees got wrong 404s meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,6 +23,7 @@ import time
 from typing import Any
 
 import httpx
+import psycopg
 
 from casenet.infrastructure.projections import read_models
 
@@ -28,6 +31,17 @@ CASENET = [sys.executable, "-m", "casenet.cli"]
 #: Rebuilds the test runs against the live server (CASENET_TEST_LIVE_REBUILDS for more).
 REBUILDS = int(os.environ.get("CASENET_TEST_LIVE_REBUILDS", "4"))
 NAMES = [model.name for model in read_models()]
+
+
+def rebuilding(url: str) -> bool:
+    """Whether a read model is marked rebuilding (read straight from the store)."""
+    query = "SELECT COUNT(*) FROM casenet_projection_positions WHERE rebuilding = 1"
+    if url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
+            return bool(db.execute(query).fetchone()[0])
+    with psycopg.connect(url) as connection:
+        row = connection.execute(query).fetchone()
+        return bool(row and row[0])
 
 
 def cli(server: Any, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -96,14 +110,18 @@ def test_rebuilds_against_a_live_server_finish_and_reads_stay_right(
             done = cli(live_server, "rebuild", *names)
             if done.returncode != 0:
                 failed.append(f"rebuild {names or 'all'}: {done.returncode} {done.stderr[-500:]}")
-        # A rebuild killed half-way, then run again.
+        # A rebuild killed half-way (once it has reset the models), then run again.
         killed = subprocess.Popen(
             [*CASENET, "projections", "rebuild"], env=live_server.environ(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
-        time.sleep(1.5)
+        deadline = time.monotonic() + 60
+        while not rebuilding(live_server.database_url) and killed.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
         os.killpg(killed.pid, signal.SIGKILL)
         killed.wait(30)
+        assert rebuilding(live_server.database_url), "killed too late: it had finished"
         tried += 1
         again = cli(live_server, "rebuild")
         if again.returncode != 0:
