@@ -9,7 +9,7 @@ tells every reader the client is erased).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -99,6 +99,19 @@ class KeyTable:
             commit=False,
         )
         return self._row(rows[0]) if rows else None
+
+    def get_many(self, subject_ids: Collection[UUID]) -> list[DataKeyRow]:
+        """The rows of ``subject_ids`` that exist, in one statement."""
+        if not subject_ids:
+            return []
+        marks = ", ".join(["%s"] * len(subject_ids))
+        rows = self._run(
+            f"SELECT subject_id, data_key_id, master_key_id, wrapped FROM {TABLE} "
+            f"WHERE subject_id IN ({marks})",
+            tuple(self._id_param(subject_id) for subject_id in subject_ids),
+            commit=False,
+        )
+        return [self._row(raw) for raw in rows]
 
     def insert_or_get(self, row: DataKeyRow) -> DataKeyRow:
         """Insert ``row``, or return the row already there (a racing writer's, a tombstone)."""
