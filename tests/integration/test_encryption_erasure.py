@@ -38,6 +38,7 @@ from casenet.domain.aggregate import DomainEvent
 from casenet.domain.case import Case, CaseNoteAdded
 from casenet.domain.client import Client, ClientErased
 from casenet.domain.errors import ClientAlreadyErased
+from casenet.infrastructure.idempotency import ResponseGone, StoredResponse
 from casenet.infrastructure.keytable import TABLE as DATA_KEYS
 from casenet.infrastructure.mapper import personal_fields
 
@@ -209,6 +210,29 @@ class ErasureContract:
             assert case.summary is None
             assert {n.text for n in case.notes} == {None}
         assert other.get(Case, kept.case_id, subjects=(kept.client_id,)).summary in kept.canaries
+
+    def test_another_process_no_longer_replays_a_retried_create_of_the_erased_client(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet]
+    ) -> None:
+        # A create's first response (the case, with the client's name) is kept sealed
+        # under the client's data key for retries; a retry served by another process
+        # right after the erasure gets no personal data back.
+        network = register_network(casenet)
+        story = write_client_story(casenet, network)
+        request, scope, key = b'{"client": "..."}', "create_case", "retry-1"
+        body = f'{{"client": {{"name": "{sorted(story.canaries)[0]}"}}}}'.encode()
+        assert casenet.app.idempotency.reserve(scope, key, request) is None
+        casenet.app.idempotency.complete(
+            scope, key, StoredResponse(201, body, {}), story.client_id
+        )
+        other = open_casenet().app.idempotency
+        replayed = other.reserve(scope, key, request)
+        assert replayed is not None
+        assert replayed.body == body
+
+        casenet.clients.erase(network.welfare_admin, story.client_id)
+        with pytest.raises(ResponseGone):
+            other.reserve(scope, key, request)
 
 class TestErasureOnSQLite(ErasureContract):
     @pytest.fixture
