@@ -18,8 +18,8 @@ from casenet.domain.client import Client
 from casenet.domain.errors import NotFound, VersionConflict
 from casenet.infrastructure.crypto import KeyRing
 from casenet.infrastructure.idempotency import IdempotencyRecords
-from casenet.infrastructure.keytable import TABLE as KEYS_TABLE
-from casenet.infrastructure.keytable import DataKeyRow, KeyTable
+from casenet.infrastructure.keytable import SELECT_AS_EVENT_ROWS as KEYS_AS_EVENT_ROWS
+from casenet.infrastructure.keytable import KeyTable, row_of_event_row
 from casenet.infrastructure.mapper import EventMapper, SubjectKeys
 from casenet.infrastructure.projections import Projections, read_models
 from casenet.infrastructure.sql import SQLITE, Database
@@ -149,7 +149,7 @@ class CasenetApplication(Application[UUID]):
         columns: list[Any] = []
         by_column: dict[Any, UUID] = {}
         events: dict[Any, list[DomainEvent]] = {}
-        key_subjects: dict[int, Any] = {}
+        key_subjects: dict[int, UUID] = {}
         for aggregate_type, aggregate_id in wanted:
             column = "%032x" % aggregate_id.int if sqlite else aggregate_id  # noqa: UP031
             columns.append(column)
@@ -163,11 +163,12 @@ class CasenetApplication(Application[UUID]):
         else:
             for subject_id in subjects:
                 key_subjects[subject_id.int] = subject_id
-        params = (*by_column, *(self.database.id_param(s) for s in key_subjects.values()))
-        query = self._events_of(len(by_column), len(key_subjects))
-        rows = self.database.read(query, params, tuples=True)
-        if key_subjects:
-            rows = self._take_keys(rows, keys)
+        # The subjects by their ids as the key table holds them (SQLite: text).
+        asked = {self.database.id_param(s): s for s in key_subjects.values()}
+        query = self._events_of(len(by_column), len(asked))
+        rows = self.database.read(query, (*by_column, *asked), tuples=True)
+        if asked:
+            rows = self._take_keys(rows, asked, keys)
         decode = cast(EventMapper, self.mapper).decode_row
         for row in rows:
             events[row[0]].append(
@@ -182,19 +183,18 @@ class CasenetApplication(Application[UUID]):
             found.append(aggregate)
         return found
 
-    def _take_keys(self, rows: list[Any], keys: SubjectKeys) -> list[Any]:
-        """The event rows of :meth:`_events_of`'s result; its key rows (version -1)
-        unwrapped into ``keys``, by subject id's int (None: erased)."""
+    def _take_keys(self, rows: list[Any], asked: dict[Any, UUID], keys: SubjectKeys) -> list[Any]:
+        """The event rows of :meth:`_events_of`'s result; its key rows (version -1) of
+        the ``asked`` subjects unwrapped into ``keys``, by subject id's int (None:
+        erased)."""
         assert self.keyring is not None
         event_rows = []
         for row in rows:
             if row[1] >= 0:
                 event_rows.append(row)
                 continue
-            subject_id = row[0] if type(row[0]) is UUID else UUID(str(row[0]))
-            wrapped = None if row[3] is None else bytes(row[3])
-            stored = DataKeyRow(subject_id, bytes(row[4]), str(row[2]), wrapped)
-            keys[subject_id.int] = self.keyring.key_of(stored)
+            subject_id = asked[row[0]]
+            keys[subject_id.int] = self.keyring.key_of(row_of_event_row(subject_id, row))
         return event_rows
 
     def _events_of(self, count: int, subjects: int = 0) -> str:
@@ -208,21 +208,17 @@ class CasenetApplication(Application[UUID]):
             f"SELECT originator_id, originator_version, topic, state{fifth} "  # noqa: S608
             f"FROM {self._events_table} WHERE originator_id"
         )
-        key_select = (
-            "SELECT subject_id, -1, master_key_id, wrapped, data_key_id "  # noqa: S608
-            f"FROM {KEYS_TABLE} WHERE subject_id"
-        )
         if self.database.dialect == SQLITE and count + subjects <= _UNION_MAX:
             # One index search per id, merged in index order: SQLite runs ``IN (...)``
             # through a temporary b-tree of the ids and sorts (owner read: 90k -> 66k
             # instructions a statement for two ids).
-            parts = [f"{select} = ?"] * count + [f"{key_select} = ?"] * subjects
+            parts = [f"{select} = ?"] * count + [f"{KEYS_AS_EVENT_ROWS} = ?"] * subjects
             query = " UNION ALL ".join(parts) + " ORDER BY 1, 2"
         else:
             marks = ", ".join(["%s"] * count)
             query = f"{select} IN ({marks})"
             if subjects:
-                query += f" UNION ALL {key_select} IN ({', '.join(['%s'] * subjects)})"
+                query += f" UNION ALL {KEYS_AS_EVENT_ROWS} IN ({', '.join(['%s'] * subjects)})"
             query = self.database.sql(query + " ORDER BY 1, 2")
         self._events_queries[(count, subjects)] = query
         return query

@@ -14,7 +14,6 @@ deletes its wrapped key and leaves a tombstone, so no later write can bring a ke
 from __future__ import annotations
 
 import binascii
-import dataclasses
 import os
 import threading
 from collections.abc import Collection, Sequence
@@ -125,18 +124,24 @@ def _wrap_binding(subject_id: UUID, data_key_id: bytes, master_key_id: str) -> b
     return b"|".join((b"casenet-dek-v1", subject_id.bytes, data_key_id, master_key_id.encode()))
 
 
-@dataclass(frozen=True)
 class DataKey:
-    """A client's data key, unwrapped, in memory only."""
+    """A client's data key, unwrapped, in memory only, for one request (or one save).
 
-    subject_id: UUID
-    key_id: bytes
-    cipher: AESGCM
-    #: What each of its ciphertexts starts with: the format version and the key id.
-    header: bytes = dataclasses.field(init=False, repr=False)
+    A plain class with slots: one is made for every load that decrypts (a frozen
+    dataclass's ``__setattr__`` detour cost a microsecond each time).
+    """
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "header", _FORMAT_BYTE + self.key_id)
+    __slots__ = ("cipher", "header", "key_id", "subject_id")
+
+    def __init__(self, subject_id: UUID, key_id: bytes, cipher: AESGCM) -> None:
+        self.subject_id = subject_id
+        self.key_id = key_id
+        self.cipher = cipher
+        #: What each of its ciphertexts starts with: the format version and the key id.
+        self.header = _FORMAT_BYTE + key_id
+
+    def __repr__(self) -> str:
+        return f"DataKey(subject_id={self.subject_id!r})"  # never the key
 
 
 class KeyRing:

@@ -9,7 +9,7 @@ tells every reader the client is erased).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,22 @@ class DataKeyRow:
     data_key_id: bytes
     master_key_id: str
     wrapped: bytes | None
+
+
+#: The start of a SELECT of key rows shaped as event rows, for a UNION ALL with the
+#: events of a load (see ``CasenetApplication.get_all``): subject id, version -1,
+#: master key id, wrapped key, then the data key id (events get a fifth column then).
+#: Ends with the subject column, for ``= ?`` or ``IN (...)``.
+SELECT_AS_EVENT_ROWS = (
+    f"SELECT subject_id, -1, master_key_id, wrapped, data_key_id FROM {TABLE} WHERE subject_id"
+)
+
+
+def row_of_event_row(subject_id: UUID, row: Sequence[Any]) -> DataKeyRow:
+    """The key row of ``subject_id`` that one of :data:`SELECT_AS_EVENT_ROWS`'s rows
+    holds (the caller knows the subject by the id it asked for)."""
+    wrapped = None if row[3] is None else bytes(row[3])
+    return DataKeyRow(subject_id, bytes(row[4]), str(row[2]), wrapped)
 
 
 def insert_statement(dialect: str) -> str:
