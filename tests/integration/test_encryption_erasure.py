@@ -211,6 +211,32 @@ class ErasureContract:
             assert {n.text for n in case.notes} == {None}
         assert other.get(Case, kept.case_id, subjects=(kept.client_id,)).summary in kept.canaries
 
+    def test_read_models_rebuilt_or_kept_current_by_another_process_show_none(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet]
+    ) -> None:
+        # A projection worker (or a rebuild) copies ciphertexts and decrypts nothing;
+        # the name in the case list is decrypted when read, with the key read then. A
+        # process that listed the client, then projected the erasure or rebuilt the
+        # model from the first event, lists the client erased and nameless.
+        network = register_network(casenet)
+        erased, kept = (write_client_story(casenet, network) for _ in range(2))
+        worker = open_casenet()
+        owner = network.welfare_worker
+
+        def listed() -> dict[UUID, tuple[str | None, bool]]:
+            page = worker.case_queries.list_cases(owner, status=None, limit=500, after=None)
+            return {item.client_id: (item.client_name, item.erased) for item in page.items}
+
+        assert listed()[erased.client_id][0] in erased.canaries
+        casenet.clients.erase(network.welfare_admin, erased.client_id)
+        worker.app.projections.catch_up(["cases"])
+        assert listed()[erased.client_id] == (None, True)
+        worker.app.projections.rebuild(["cases"])
+        assert listed()[erased.client_id] == (None, True)
+        name, was_erased = listed()[kept.client_id]
+        assert name in kept.canaries
+        assert not was_erased
+
     def test_another_process_no_longer_replays_a_retried_create_of_the_erased_client(
         self, casenet: Casenet, open_casenet: Callable[[], Casenet]
     ) -> None:
