@@ -9,6 +9,7 @@ another process, even one that read the client a moment before, reads None at on
 
 from __future__ import annotations
 
+import contextvars
 import os
 import subprocess
 import sys
@@ -236,6 +237,40 @@ class ErasureContract:
         name, was_erased = listed()[kept.client_id]
         assert name in kept.canaries
         assert not was_erased
+
+    def test_a_key_read_with_a_load_serves_that_request_s_save_and_nothing_later(
+        self, casenet: Casenet, open_casenet: Callable[[], Casenet]
+    ) -> None:
+        # A command loads its case sealed, with the client's key row in the same
+        # statement, and its save encrypts with that row (no key read of its own). The
+        # row is gone when the save ends, and another request (another context) never
+        # sees it: a save after the erasure, even of an aggregate loaded before it,
+        # stores no personal data.
+        network = register_network(casenet)
+        saved_twice, loaded_elsewhere = (write_client_story(casenet, network) for _ in range(2))
+        other = open_casenet().app
+        request, later = contextvars.copy_context(), contextvars.copy_context()
+        worker_id = network.welfare_worker.worker_id
+
+        def load(story: ClientStory) -> Case:
+            return other.get(Case, story.case_id, personal=False, subjects=(story.client_id,))
+
+        def note_saved(case: Case, text: str) -> Any:
+            case.add_note(worker_id=worker_id, category="general", text=text)
+            other.save(case)
+            stored = every_notification(other)[-1]
+            assert resolve_topic(stored.topic) is CaseNoteAdded
+            return msgspec.json.decode(stored.state)["text"]
+
+        case = request.run(load, saved_twice)
+        assert request.run(note_saved, case, "before the erasure") not in (None, "")
+        elsewhere = request.run(load, loaded_elsewhere)  # its row stays in `request`
+        for story in (saved_twice, loaded_elsewhere):
+            casenet.clients.erase(network.welfare_admin, story.client_id)
+        assert request.run(note_saved, case, "saved again after the erasure") is None
+        assert later.run(note_saved, elsewhere, "loaded before, saved after") is None
+        for story in (saved_twice, loaded_elsewhere):
+            assert {n.text for n in other.get(Case, story.case_id).notes} == {None}
 
     def test_another_process_no_longer_replays_a_retried_create_of_the_erased_client(
         self, casenet: Casenet, open_casenet: Callable[[], Casenet]

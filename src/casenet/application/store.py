@@ -137,8 +137,10 @@ class CasenetApplication(Application[UUID]):
 
         No process keeps data keys (see ``KeyRing``): the statement also reads the data
         keys of the clients it loads and of ``subjects`` (the client the caller expects
-        the aggregates to be about, if it knows), in the same snapshot as the events. A
-        key it did not read (no hint, or a wrong one) is read when an event needs it.
+        the aggregates to be about, if it knows), in the same snapshot as the events,
+        for decrypting them and for this request's save (a command loads sealed, then
+        writes personal fields). A key it did not read (no hint, or a wrong one) is read
+        when an event needs it.
         """
         # Keyed by the ids as the events table holds them (SQLite: hex text, hashed in C;
         # a UUID's hash is Python code).
@@ -158,8 +160,8 @@ class CasenetApplication(Application[UUID]):
             if aggregate_type is Client:
                 key_subjects[aggregate_id.int] = aggregate_id
         keys: SubjectKeys = {}
-        if not personal or self.keyring is None:
-            key_subjects.clear()  # nothing is decrypted: no key is read
+        if self.keyring is None:
+            key_subjects.clear()
         else:
             for subject_id in subjects:
                 key_subjects[subject_id.int] = subject_id
@@ -168,7 +170,7 @@ class CasenetApplication(Application[UUID]):
         query = self._events_of(len(by_column), len(asked))
         rows = self.database.read(query, (*by_column, *asked), tuples=True)
         if asked:
-            rows = self._take_keys(rows, asked, keys)
+            rows = self._take_keys(rows, asked, keys if personal else None)
         decode = cast(EventMapper, self.mapper).decode_row
         for row in rows:
             events[row[0]].append(
@@ -183,18 +185,25 @@ class CasenetApplication(Application[UUID]):
             found.append(aggregate)
         return found
 
-    def _take_keys(self, rows: list[Any], asked: dict[Any, UUID], keys: SubjectKeys) -> list[Any]:
-        """The event rows of :meth:`_events_of`'s result; its key rows (version -1) of
-        the ``asked`` subjects unwrapped into ``keys``, by subject id's int (None:
-        erased)."""
+    def _take_keys(
+        self, rows: list[Any], asked: dict[Any, UUID], keys: SubjectKeys | None
+    ) -> list[Any]:
+        """The event rows of :meth:`_events_of`'s result. Its key rows (version -1) of
+        the ``asked`` subjects go to the key ring for this request's save, still
+        wrapped, and, for a load that decrypts, unwrapped into ``keys`` by subject id's
+        int (None: erased)."""
         assert self.keyring is not None
         event_rows = []
+        loaded = {}
         for row in rows:
             if row[1] >= 0:
                 event_rows.append(row)
                 continue
             subject_id = asked[row[0]]
-            keys[subject_id.int] = self.keyring.key_of(row_of_event_row(subject_id, row))
+            stored = loaded[subject_id.int] = row_of_event_row(subject_id, row)
+            if keys is not None:
+                keys[subject_id.int] = self.keyring.key_of(stored)
+        self.keyring.offer_for_writing(loaded)
         return event_rows
 
     def _events_of(self, count: int, subjects: int = 0) -> str:

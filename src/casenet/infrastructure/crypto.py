@@ -17,6 +17,7 @@ import binascii
 import os
 import threading
 from collections.abc import Collection, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -150,14 +151,23 @@ class KeyRing:
     Every key is read from the store by the request (or the save) that uses it, and
     forgotten with it: an erasure committed by any process (another server, a
     projection worker, the CLI) is seen by every read that starts after it, with
-    nothing to invalidate. The price is a key row read per load that decrypts, which
-    the store reads in the same statement as the events wherever it knows the client
-    (``CasenetApplication.get_all``), and a batch per page of a list.
+    nothing to invalidate. The price is a key row read per load that decrypts and per
+    save that writes personal fields, which the store reads in the same statement as
+    a load's events wherever it knows the client (``CasenetApplication.get_all``; a
+    command's save then uses the row its load read), and a batch per page of a list.
     """
 
     def __init__(self, master_keys: MasterKeys) -> None:
         self.master_keys = master_keys
         self._table: KeyTable | None = None
+        #: The key rows the loads of the running request read with their events, by
+        #: subject id's int, still wrapped: what a save that follows encrypts with, so
+        #: a command's write costs no key read of its own. A context variable: each
+        #: request's handler runs in a context of its own, whose values die with it
+        #: (and :meth:`settle` forgets them at the end of every save).
+        self._loaded: ContextVar[dict[int, DataKeyRow] | None] = ContextVar(
+            "casenet_loaded_keys", default=None
+        )
         #: The keys a thread created for new clients in the save it is running (their
         #: rows and, by subject id's int, the keys): what that save's later events
         #: use, forgotten when the save ends (:meth:`settle`).
@@ -193,6 +203,9 @@ class KeyRing:
         staged = self._staged_keys().get(subject_id.int)
         if staged is not None:  # created by this save for an earlier event of it
             return staged
+        loaded = self._loaded.get()
+        if loaded is not None and (row := loaded.get(subject_id.int)) is not None:
+            return self.key_of(row)  # read with the events this request loaded
         if new_subject and self.stages_new_keys:
             row, cipher = self._new_row(subject_id)
             key = DataKey(subject_id, row.data_key_id, cipher)
@@ -201,6 +214,13 @@ class KeyRing:
             return key
         stored = None if new_subject else self.table.get(subject_id)
         return self.key_of(stored or self._create(subject_id))
+
+    def offer_for_writing(self, rows: dict[int, DataKeyRow]) -> None:
+        """Key rows a load of this request read with its events, for the request's
+        save (see :meth:`key_for_writing`); kept wrapped, forgotten at the save's end."""
+        loaded = self._loaded.get()
+        # A new dict each time: a copied context shares the old one with its parent.
+        self._loaded.set(rows if loaded is None else {**loaded, **rows})
 
     def take_staged(self) -> list[DataKeyRow]:
         """The keys this thread created for new clients, for the recorder to insert in
@@ -215,6 +235,7 @@ class KeyRing:
         registration (an Idempotency-Key gives the client the same id) stages its key
         again, or its events would be written under a key that no table holds."""
         self._staged.keys = {}
+        self._loaded.set(None)
         if not written:
             self._staged.rows = []  # staged for the failed save, and not taken by it
 
@@ -256,6 +277,7 @@ class KeyRing:
         """Destroy the subject's data key for ever (idempotent). Once this returns, no
         process reads the key again: none keeps one past the request that read it."""
         self.table.erase(subject_id)
+        self._loaded.set(None)  # not even this request's save may use the key now
 
     def rotate(self) -> int:
         """Re-wrap every data key under the newest master key; returns how many moved."""
