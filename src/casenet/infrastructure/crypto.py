@@ -217,10 +217,10 @@ class KeyRing:
 
     def offer_for_writing(self, rows: dict[int, DataKeyRow]) -> None:
         """Key rows a load of this request read with its events, for the request's
-        save (see :meth:`key_for_writing`); kept wrapped, forgotten at the save's end."""
-        loaded = self._loaded.get()
-        # A new dict each time: a copied context shares the old one with its parent.
-        self._loaded.set(rows if loaded is None else {**loaded, **rows})
+        save (see :meth:`key_for_writing`); kept wrapped, forgotten at the save's end.
+        They replace the rows an earlier load offered: a context that loads and
+        never saves (a test's, a CLI's) holds one load's rows at most."""
+        self._loaded.set(rows)
 
     def take_staged(self) -> list[DataKeyRow]:
         """The keys this thread created for new clients, for the recorder to insert in
