@@ -168,10 +168,16 @@ def reading() -> Iterator[Callable[[list[tuple[str, Api, str]]], Readers]]:
                     name, api, path = targets[turn % len(targets)]
                     turn += 1
                     sent = time.monotonic()
-                    answer = http.get(
-                        api.server.url + path, headers={"Authorization": f"Bearer {api.token}"}
-                    )
-                    read = Read(sent, name, answer.status_code, answer.json(), answer.text)
+                    try:
+                        answer = http.get(
+                            api.server.url + path,
+                            headers={"Authorization": f"Bearer {api.token}"},
+                        )
+                        body = answer.json()
+                    except (httpx.HTTPError, ValueError) as error:  # counted, as a failure
+                        read = Read(sent, name, 0, None, f"{type(error).__name__}: {error}")
+                    else:
+                        read = Read(sent, name, answer.status_code, body, answer.text)
                     with lock:
                         readers.reads.append(read)
 
