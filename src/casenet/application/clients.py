@@ -17,14 +17,18 @@ class ClientService:
         self.app = app
 
     def erase(self, actor: Actor, client_id: UUID) -> Client:
-        client = self.app.get(Client, client_id)
+        # Sealed: nothing of the client is decrypted to erase it (nor for a caller of
+        # another agency, who gets the NotFound of a random id).
+        client = self.app.get(Client, client_id, personal=False)
         if not actor.is_operator:
             if actor.agency_id != client.registered_by_agency_id:
                 raise NotFound("client not found")
             actor.require_role({ADMIN}, "erase a client")
         client.erase(agency_id=actor.agency_id, worker_id=actor.worker_id)
-        # Destroy the key first: that is the erasure. If recording the event then
-        # fails, a retry finds the key gone (idempotent) and records it.
+        # Destroy the key first: that is the erasure, committed before this returns,
+        # and no process keeps keys (see KeyRing), so every read in any process that
+        # starts after it finds no key. If recording the event then fails, a retry
+        # finds the key gone (idempotent) and records it.
         if self.app.keyring is not None:
             self.app.keyring.erase(client.id)
         self.app.save(client)

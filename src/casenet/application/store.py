@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
@@ -13,10 +14,12 @@ from eventsourcing.utils import Environment, EnvType
 
 import casenet.domain  # noqa: F401  (registers every aggregate and event type)
 from casenet.domain.aggregate import Aggregate, DomainEvent, project_aggregate
+from casenet.domain.client import Client
 from casenet.domain.errors import NotFound, VersionConflict
 from casenet.infrastructure.crypto import KeyRing
 from casenet.infrastructure.idempotency import IdempotencyRecords
-from casenet.infrastructure.keytable import KeyTable
+from casenet.infrastructure.keytable import SELECT_AS_EVENT_ROWS as KEYS_AS_EVENT_ROWS
+from casenet.infrastructure.keytable import KeyTable, row_of_event_row
 from casenet.infrastructure.mapper import EventMapper, SubjectKeys
 from casenet.infrastructure.projections import Projections, read_models
 from casenet.infrastructure.sql import SQLITE, Database
@@ -62,7 +65,7 @@ class CasenetApplication(Application[UUID]):
         #: casenet's own tables (data keys, read models) live in the store's database.
         self.database = Database(datastore, dialect_of(env))
         self._events_table: str = self.recorder.events_table_name  # type: ignore[attr-defined]
-        self._events_queries: dict[int, str] = {}
+        self._events_queries: dict[tuple[int, int], str] = {}
         self.projections = Projections(self.recorder, self.database, read_models())
         #: Retried creates (Idempotency-Key) answer with their first response.
         self.idempotency = IdempotencyRecords(self.database, keyring, server_key or os.urandom(32))
@@ -107,21 +110,39 @@ class CasenetApplication(Application[UUID]):
     def construct_mapper(self) -> Mapper[UUID]:
         return EventMapper(self.keyring)
 
-    def get(self, aggregate_type: type[A], aggregate_id: UUID, *, personal: bool = True) -> A:
+    def get(
+        self,
+        aggregate_type: type[A],
+        aggregate_id: UUID,
+        *,
+        personal: bool = True,
+        subjects: Sequence[UUID] = (),
+    ) -> A:
         """Load an aggregate of ``aggregate_type``, or raise :class:`NotFound`.
 
         ``personal=False``: sealed, for a command that needs no personal field (see
-        ``Aggregate.sealed``): nothing is decrypted.
+        ``Aggregate.sealed``): nothing is decrypted. ``subjects``: see :meth:`get_all`.
         """
-        found = self.get_all((aggregate_type, aggregate_id), personal=personal)
+        found = self.get_all((aggregate_type, aggregate_id), personal=personal, subjects=subjects)
         return found[0]  # type: ignore[return-value]
 
     def get_all(
-        self, *wanted: tuple[type[Aggregate], UUID], personal: bool = True
+        self,
+        *wanted: tuple[type[Aggregate], UUID],
+        personal: bool = True,
+        subjects: Sequence[UUID] = (),
     ) -> list[Aggregate]:
         """Load several aggregates from one statement: one snapshot of the log, one round
         trip (the library's repository takes a transaction per aggregate, three round
-        trips each on PostgreSQL). :class:`NotFound` names the first one missing."""
+        trips each on PostgreSQL). :class:`NotFound` names the first one missing.
+
+        No process keeps data keys (see ``KeyRing``): the statement also reads the data
+        keys of the clients it loads and of ``subjects`` (the client the caller expects
+        the aggregates to be about, if it knows), in the same snapshot as the events,
+        for decrypting them and for this request's save (a command loads sealed, then
+        writes personal fields). A key it did not read (no hint, or a wrong one) is read
+        when an event needs it.
+        """
         # Keyed by the ids as the events table holds them (SQLite: hex text, hashed in C;
         # a UUID's hash is Python code).
         # One plain loop, where comprehensions, a generator and UUID.hex (a Python frame
@@ -131,17 +152,30 @@ class CasenetApplication(Application[UUID]):
         columns: list[Any] = []
         by_column: dict[Any, UUID] = {}
         events: dict[Any, list[DomainEvent]] = {}
-        for _, aggregate_id in wanted:
+        key_subjects: dict[int, UUID] = {}
+        for aggregate_type, aggregate_id in wanted:
             column = "%032x" % aggregate_id.int if sqlite else aggregate_id  # noqa: UP031
             columns.append(column)
             by_column[column] = aggregate_id
             events[column] = []
-        rows = self.database.read(self._events_of(len(by_column)), tuple(by_column), tuples=True)
-        decode = cast(EventMapper, self.mapper).decode_row
+            if aggregate_type is Client:
+                key_subjects[aggregate_id.int] = aggregate_id
         keys: SubjectKeys = {}
-        for column, version, topic, state in rows:
-            events[column].append(
-                decode(by_column[column], version, topic, state, personal=personal, keys=keys)
+        if self.keyring is None:
+            key_subjects.clear()
+        else:
+            for subject_id in subjects:
+                key_subjects[subject_id.int] = subject_id
+        # The subjects by their ids as the key table holds them (SQLite: text).
+        asked = {self.database.id_param(s): s for s in key_subjects.values()}
+        query = self._events_of(len(by_column), len(asked))
+        rows = self.database.read(query, (*by_column, *asked), tuples=True)
+        if asked:
+            rows = self._take_keys(rows, asked, keys if personal else None)
+        decode = cast(EventMapper, self.mapper).decode_row
+        for row in rows:
+            events[row[0]].append(
+                decode(by_column[row[0]], row[1], row[2], row[3], personal=personal, keys=keys)
             )
         found: list[Aggregate] = []
         for (aggregate_type, _), column in zip(wanted, columns, strict=True):
@@ -152,25 +186,51 @@ class CasenetApplication(Application[UUID]):
             found.append(aggregate)
         return found
 
-    def _events_of(self, count: int) -> str:
-        """The statement that reads the events of ``count`` aggregates, in the dialect."""
-        if (query := self._events_queries.get(count)) is not None:
+    def _take_keys(
+        self, rows: list[Any], asked: dict[Any, UUID], keys: SubjectKeys | None
+    ) -> list[Any]:
+        """The event rows of :meth:`_events_of`'s result. Its key rows (version -1) of
+        the ``asked`` subjects go to the key ring for this request's save, still
+        wrapped, and, for a load that decrypts, unwrapped into ``keys`` by subject id's
+        int (None: erased)."""
+        assert self.keyring is not None
+        event_rows = []
+        loaded = {}
+        for row in rows:
+            if row[1] >= 0:
+                event_rows.append(row)
+                continue
+            subject_id = asked[row[0]]
+            stored = loaded[subject_id.int] = row_of_event_row(subject_id, row)
+            if keys is not None:
+                keys[subject_id.int] = self.keyring.key_of(stored)
+        self.keyring.offer_for_writing(loaded)
+        return event_rows
+
+    def _events_of(self, count: int, subjects: int = 0) -> str:
+        """The statement that reads the events of ``count`` aggregates, in the dialect,
+        and the data key rows of ``subjects`` clients (as rows of version -1: subject,
+        -1, master key id, wrapped key, data key id; events have a fifth column then)."""
+        if (query := self._events_queries.get((count, subjects))) is not None:
             return query
+        fifth = f", CAST(NULL AS {self.database.blob})" if subjects else ""
         select = (
-            "SELECT originator_id, originator_version, topic, state "  # noqa: S608
+            f"SELECT originator_id, originator_version, topic, state{fifth} "  # noqa: S608
             f"FROM {self._events_table} WHERE originator_id"
         )
-        if self.database.dialect == SQLITE and count <= _UNION_MAX:
+        if self.database.dialect == SQLITE and count + subjects <= _UNION_MAX:
             # One index search per id, merged in index order: SQLite runs ``IN (...)``
             # through a temporary b-tree of the ids and sorts (owner read: 90k -> 66k
             # instructions a statement for two ids).
-            query = " UNION ALL ".join([f"{select} = ?"] * count) + " ORDER BY 1, 2"
+            parts = [f"{select} = ?"] * count + [f"{KEYS_AS_EVENT_ROWS} = ?"] * subjects
+            query = " UNION ALL ".join(parts) + " ORDER BY 1, 2"
         else:
             marks = ", ".join(["%s"] * count)
-            query = self.database.sql(
-                f"{select} IN ({marks}) ORDER BY originator_id, originator_version"
-            )
-        self._events_queries[count] = query
+            query = f"{select} IN ({marks})"
+            if subjects:
+                query += f" UNION ALL {KEYS_AS_EVENT_ROWS} IN ({', '.join(['%s'] * subjects)})"
+            query = self.database.sql(query + " ORDER BY 1, 2")
+        self._events_queries[(count, subjects)] = query
         return query
 
     def close(self) -> None:

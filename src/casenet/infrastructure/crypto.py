@@ -14,11 +14,10 @@ deletes its wrapped key and leaves a tombstone, so no later write can bring a ke
 from __future__ import annotations
 
 import binascii
-import dataclasses
 import os
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -126,46 +125,52 @@ def _wrap_binding(subject_id: UUID, data_key_id: bytes, master_key_id: str) -> b
     return b"|".join((b"casenet-dek-v1", subject_id.bytes, data_key_id, master_key_id.encode()))
 
 
-@dataclass(frozen=True)
 class DataKey:
-    """A client's data key, unwrapped, in memory only."""
+    """A client's data key, unwrapped, in memory only, for one request (or one save).
 
-    subject_id: UUID
-    key_id: bytes
-    cipher: AESGCM
-    #: What each of its ciphertexts starts with: the format version and the key id.
-    header: bytes = dataclasses.field(init=False, repr=False)
+    A plain class with slots: one is made for every load that decrypts (a frozen
+    dataclass's ``__setattr__`` detour cost a microsecond each time).
+    """
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "header", _FORMAT_BYTE + self.key_id)
+    __slots__ = ("cipher", "header", "key_id", "subject_id")
+
+    def __init__(self, subject_id: UUID, key_id: bytes, cipher: AESGCM) -> None:
+        self.subject_id = subject_id
+        self.key_id = key_id
+        self.cipher = cipher
+        #: What each of its ciphertexts starts with: the format version and the key id.
+        self.header = _FORMAT_BYTE + key_id
+
+    def __repr__(self) -> str:
+        return f"DataKey(subject_id={self.subject_id!r})"  # never the key
 
 
 class KeyRing:
-    """Finds, creates and destroys clients' data keys; caches them with a bound.
+    """Finds, creates and destroys clients' data keys. It keeps none of them.
 
-    The cache holds at most ``cache_size`` keys for at most ``cache_seconds``, so an
-    erasure made by another process stops this one decrypting within that time; an
-    erasure made by this process evicts at once. A key is looked up for every event
-    written or read, so a hit takes no lock (one dict lookup is atomic) and does not
-    reorder the cache: entries expire by age anyway, and past ``cache_size`` the oldest
-    inserted goes first.
+    Every key is read from the store by the request (or the save) that uses it, and
+    forgotten with it: an erasure committed by any process (another server, a
+    projection worker, the CLI) is seen by every read that starts after it, with
+    nothing to invalidate. The price is a key row read per load that decrypts and per
+    save that writes personal fields, which the store reads in the same statement as
+    a load's events wherever it knows the client (``CasenetApplication.get_all``; a
+    command's save then uses the row its load read), and a batch per page of a list.
     """
 
-    def __init__(
-        self,
-        master_keys: MasterKeys,
-        *,
-        cache_size: int = 10_000,
-        cache_seconds: float = 2.0,
-    ) -> None:
+    def __init__(self, master_keys: MasterKeys) -> None:
         self.master_keys = master_keys
-        self.cache_size = cache_size
-        self.cache_seconds = cache_seconds
         self._table: KeyTable | None = None
-        #: Keyed by the subject id's int: hashed and compared in C (a UUID's hash and
-        #: equality are Python code, 1.2k instructions a lookup).
-        self._cache: dict[int, tuple[float, DataKey | None]] = {}
-        self._lock = threading.Lock()  # taken to change the cache, not to read it
+        #: The key rows the loads of the running request read with their events, by
+        #: subject id's int, still wrapped: what a save that follows encrypts with, so
+        #: a command's write costs no key read of its own. A context variable: each
+        #: request's handler runs in a context of its own, whose values die with it
+        #: (and :meth:`settle` forgets them at the end of every save).
+        self._loaded: ContextVar[dict[int, DataKeyRow] | None] = ContextVar(
+            "casenet_loaded_keys", default=None
+        )
+        #: The keys a thread created for new clients in the save it is running (their
+        #: rows and, by subject id's int, the keys): what that save's later events
+        #: use, forgotten when the save ends (:meth:`settle`).
         self._staged = threading.local()
         #: Set when the store's recorder writes new keys in the events' own transaction
         #: (see :meth:`take_staged`): a new client then costs no commit of its own.
@@ -195,16 +200,27 @@ class KeyRing:
         ``new_subject``: the event registers the subject, so its key is created
         straight away (the insert still yields to a key or tombstone already there).
         """
-        cached = self._cached(subject_id)
-        if cached is not None:
-            return cached[1]
+        staged = self._staged_keys().get(subject_id.int)
+        if staged is not None:  # created by this save for an earlier event of it
+            return staged
+        loaded = self._loaded.get()
+        if loaded is not None and (row := loaded.get(subject_id.int)) is not None:
+            return self.key_of(row)  # read with the events this request loaded
         if new_subject and self.stages_new_keys:
-            row, data_key = self._new_row(subject_id)
+            row, cipher = self._new_row(subject_id)
+            key = DataKey(subject_id, row.data_key_id, cipher)
             self._staged_rows().append(row)
-            self._unsettled().append(subject_id)
-            return self._remember_key(subject_id, DataKey(subject_id, row.data_key_id, data_key))
+            self._staged_keys()[subject_id.int] = key
+            return key
         stored = None if new_subject else self.table.get(subject_id)
-        return self._remember(subject_id, stored or self._create(subject_id))
+        return self.key_of(stored or self._create(subject_id))
+
+    def offer_for_writing(self, rows: dict[int, DataKeyRow]) -> None:
+        """Key rows a load of this request read with its events, for the request's
+        save (see :meth:`key_for_writing`); kept wrapped, forgotten at the save's end.
+        They replace the rows an earlier load offered: a context that loads and
+        never saves (a test's, a CLI's) holds one load's rows at most."""
+        self._loaded.set(rows)
 
     def take_staged(self) -> list[DataKeyRow]:
         """The keys this thread created for new clients, for the recorder to insert in
@@ -214,22 +230,14 @@ class KeyRing:
         return rows
 
     def settle(self, *, written: bool) -> None:
-        """After a save: the keys this thread staged for it went into the store with its
-        events, or (``written=False``) did not. Keys that were not stored leave the cache
-        too: a retry of the same registration (an Idempotency-Key gives the client the
-        same id) must stage its key again, or its events would be written under a key
-        that no table holds, unreadable for ever.
-        """
-        unsettled: list[UUID] | None = getattr(self._staged, "unsettled", None)
-        if not unsettled:
-            return
-        self._staged.unsettled = []
-        if written:
-            return
-        self._staged.rows = []  # staged for the failed save, and not taken by it
-        with self._lock:
-            for subject_id in unsettled:
-                self._cache.pop(subject_id.int, None)
+        """After a save (``written`` or not): the keys this thread staged for it are
+        forgotten. A key whose save failed was not stored: a retry of the same
+        registration (an Idempotency-Key gives the client the same id) stages its key
+        again, or its events would be written under a key that no table holds."""
+        self._staged.keys = {}
+        self._loaded.set(None)
+        if not written:
+            self._staged.rows = []  # staged for the failed save, and not taken by it
 
     def _staged_rows(self) -> list[DataKeyRow]:
         rows: list[DataKeyRow] | None = getattr(self._staged, "rows", None)
@@ -237,30 +245,39 @@ class KeyRing:
             rows = self._staged.rows = []
         return rows
 
-    def _unsettled(self) -> list[UUID]:
-        subjects: list[UUID] | None = getattr(self._staged, "unsettled", None)
-        if subjects is None:
-            subjects = self._staged.unsettled = []
-        return subjects
+    def _staged_keys(self) -> dict[int, DataKey]:
+        keys: dict[int, DataKey] | None = getattr(self._staged, "keys", None)
+        if keys is None:
+            keys = self._staged.keys = {}
+        return keys
 
     def key_for_reading(self, subject_id: UUID) -> DataKey | None:
-        """The subject's data key; None if the subject was erased.
+        """The subject's data key, read from the store now; None if the subject was erased.
 
         A subject with personal data always got a key when it was written, so no key
         at all means the record names a client it was not written for: tampering.
         """
-        cached = self._cached(subject_id)
-        if cached is not None:
-            return cached[1]
         row = self.table.get(subject_id)
         if row is None:
             raise CiphertextInvalid("personal data names a client that has no data key")
-        return self._remember(subject_id, row)
+        return self.key_of(row)
+
+    def keys_for_reading(self, subject_ids: Collection[UUID]) -> dict[int, DataKey | None]:
+        """:meth:`key_for_reading` for many subjects in one statement, by subject id's
+        int; a subject without a key row is left out (reading it is tampering)."""
+        return {row.subject_id.int: self.key_of(row) for row in self.table.get_many(subject_ids)}
+
+    def key_of(self, row: DataKeyRow) -> DataKey | None:
+        """The data key a row holds, unwrapped; None for an erased client's tombstone."""
+        if row.wrapped is None:
+            return None
+        return DataKey(row.subject_id, row.data_key_id, AESGCM(self.master_keys.unwrap(row)))
 
     def erase(self, subject_id: UUID) -> None:
-        """Destroy the subject's data key for ever (idempotent)."""
+        """Destroy the subject's data key for ever (idempotent). Once this returns, no
+        process reads the key again: none keeps one past the request that read it."""
         self.table.erase(subject_id)
-        self._remember_key(subject_id, None)
+        self._loaded.set(None)  # not even this request's save may use the key now
 
     def rotate(self) -> int:
         """Re-wrap every data key under the newest master key; returns how many moved."""
@@ -287,26 +304,6 @@ class KeyRing:
         # Insert-or-get: a concurrent writer may have created it first, and a tombstone
         # (erased client) is never replaced.
         return self.table.insert_or_get(self._new_row(subject_id)[0])
-
-    def _cached(self, subject_id: UUID) -> tuple[float, DataKey | None] | None:
-        entry = self._cache.get(subject_id.int)
-        if entry is None or time.monotonic() - entry[0] > self.cache_seconds:
-            return None  # an expired entry is replaced when the key is fetched again
-        return entry
-
-    def _remember(self, subject_id: UUID, row: DataKeyRow | None) -> DataKey | None:
-        key = None
-        if row is not None and row.wrapped is not None:
-            key = DataKey(subject_id, row.data_key_id, AESGCM(self.master_keys.unwrap(row)))
-        return self._remember_key(subject_id, key)
-
-    def _remember_key(self, subject_id: UUID, key: DataKey | None) -> DataKey | None:
-        with self._lock:
-            self._cache.pop(subject_id.int, None)  # to the end of the order: the newest
-            self._cache[subject_id.int] = (time.monotonic(), key)
-            while len(self._cache) > self.cache_size:
-                del self._cache[next(iter(self._cache))]
-        return key
 
 
 def encrypt_field(key: DataKey, binding: Binding, plaintext: bytes) -> str:

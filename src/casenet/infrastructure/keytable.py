@@ -9,7 +9,7 @@ tells every reader the client is erased).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,22 @@ class DataKeyRow:
     data_key_id: bytes
     master_key_id: str
     wrapped: bytes | None
+
+
+#: The start of a SELECT of key rows shaped as event rows, for a UNION ALL with the
+#: events of a load (see ``CasenetApplication.get_all``): subject id, version -1,
+#: master key id, wrapped key, then the data key id (events get a fifth column then).
+#: Ends with the subject column, for ``= ?`` or ``IN (...)``.
+SELECT_AS_EVENT_ROWS = (
+    f"SELECT subject_id, -1, master_key_id, wrapped, data_key_id FROM {TABLE} WHERE subject_id"
+)
+
+
+def row_of_event_row(subject_id: UUID, row: Sequence[Any]) -> DataKeyRow:
+    """The key row of ``subject_id`` that one of :data:`SELECT_AS_EVENT_ROWS`'s rows
+    holds (the caller knows the subject by the id it asked for)."""
+    wrapped = None if row[3] is None else bytes(row[3])
+    return DataKeyRow(subject_id, bytes(row[4]), str(row[2]), wrapped)
 
 
 def insert_statement(dialect: str) -> str:
@@ -99,6 +115,19 @@ class KeyTable:
             commit=False,
         )
         return self._row(rows[0]) if rows else None
+
+    def get_many(self, subject_ids: Collection[UUID]) -> list[DataKeyRow]:
+        """The rows of ``subject_ids`` that exist, in one statement."""
+        if not subject_ids:
+            return []
+        marks = ", ".join(["%s"] * len(subject_ids))
+        rows = self._run(
+            f"SELECT subject_id, data_key_id, master_key_id, wrapped FROM {TABLE} "
+            f"WHERE subject_id IN ({marks})",
+            tuple(self._id_param(subject_id) for subject_id in subject_ids),
+            commit=False,
+        )
+        return [self._row(raw) for raw in rows]
 
     def insert_or_get(self, row: DataKeyRow) -> DataKeyRow:
         """Insert ``row``, or return the row already there (a racing writer's, a tombstone)."""

@@ -349,13 +349,26 @@ def _event_type(topic: str) -> type[DomainEvent]:
     return event_type
 
 
-def decrypt_stored_field(keyring: KeyRing | None, binding: Binding, stored: str | None) -> Any:
-    """Decrypt a personal field copied from the log (a read model keeps ciphertexts)."""
+def decrypt_stored_field(
+    keyring: KeyRing | None,
+    binding: Binding,
+    stored: str | None,
+    keys: SubjectKeys | None = None,
+) -> Any:
+    """Decrypt a personal field copied from the log (a read model keeps ciphertexts).
+
+    ``keys``: the data keys the caller read for this request (``KeyRing.keys_for_reading``,
+    one statement for a page of rows); a subject not in it is looked up now.
+    """
     if stored is None:
         return None
     if keyring is None:  # stored in the clear (the encryption benchmark's baseline)
         return stored
-    key = keyring.key_for_reading(binding.subject_id)
+    subject = binding.subject_id.int
+    if keys is not None and subject in keys:
+        key = keys[subject]
+    else:
+        key = keyring.key_for_reading(binding.subject_id)
     if key is None:
         return None
     return msgspec.json.decode(decrypt_field(key, binding, stored))
