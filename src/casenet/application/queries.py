@@ -47,6 +47,7 @@ from casenet.domain.sections import (
     IDENTITY,
     NEEDS,
     NOTE_SECTIONS,
+    REFERRAL,
     SUMMARY,
     note_section,
 )
@@ -68,6 +69,44 @@ from casenet.infrastructure.projections.runner import normalise_time, parse_time
 CASE_OVERSEERS = frozenset({SUPERVISOR, AUDITOR})
 #: Cases whose owner and client a process remembers (about 250 bytes each).
 PARTIES_KEPT = 20_000
+
+#: A case's parties and the caller's consents on it, or no row if the caller's agency
+#: is neither its owner nor a grantee of any of its consents (active or not).
+_SCOPED_CASE = (
+    "SELECT c.owner_agency_id, c.client_id, a.restricted, k.consent_id, "
+    "k.grantee_agency_id, k.sections, k.granted_at, k.withdrawn_at, k.valid_until "
+    "FROM rm_cases c LEFT JOIN rm_agencies a ON a.agency_id = c.owner_agency_id "
+    "LEFT JOIN rm_consents k ON k.case_id = c.case_id AND k.grantee_agency_id = %s "
+    "WHERE c.case_id = %s AND (c.owner_agency_id = %s OR k.consent_id IS NOT NULL)"
+)
+#: The consent if the caller's agency owns its case.
+_SCOPED_CONSENT = "SELECT 1 FROM rm_consents WHERE consent_id = %s AND owner_agency_id = %s"
+#: The referral if the caller's agency is one of its parties.
+_SCOPED_REFERRAL = (
+    "SELECT 1 FROM rm_referrals WHERE referral_id = %s "
+    "AND (from_agency_id = %s OR to_agency_id = %s)"
+)
+#: The client if the caller's agency registered it.
+_SCOPED_CLIENT = "SELECT 1 FROM rm_clients WHERE client_id = %s AND registered_by_agency_id = %s"
+
+
+def client_registered_by(app: CasenetApplication, client_id: UUID, agency_id: UUID) -> bool:
+    """Whether ``agency_id`` registered the client, from the read model: asked before the
+    client is loaded, so an unknown and another agency's client cost and answer alike."""
+    app.projections.ensure_current(["cases"])
+    return bool(app.database.run(_SCOPED_CLIENT, (str(client_id), str(agency_id)), commit=False))
+
+
+def case_owned_by(app: CasenetApplication, case_id: UUID, agency_id: UUID) -> bool:
+    """Whether ``agency_id`` owns the case, from the read model (as above)."""
+    app.projections.ensure_current(["cases"])
+    rows = app.database.run(
+        "SELECT 1 FROM rm_cases WHERE case_id = %s AND owner_agency_id = %s",
+        (str(case_id), str(agency_id)),
+        commit=False,
+    )
+    return bool(rows)
+
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -94,6 +133,17 @@ def _time(value: str) -> datetime:
     parsed = parse_time(value)
     assert parsed is not None
     return parsed
+
+
+def _consent_facts(r: Any) -> ConsentFacts:
+    return ConsentFacts(
+        consent_id=UUID(r["consent_id"]),
+        grantee_agency_id=UUID(r["grantee_agency_id"]),
+        sections=tuple(msgspec.json.decode(r["sections"])),
+        granted_at=_time(r["granted_at"]),
+        withdrawn_at=parse_time(r["withdrawn_at"]),
+        valid_until=parse_time(r["valid_until"]),
+    )
 
 
 class CaseQueries:
@@ -125,44 +175,55 @@ class CaseQueries:
         if agency_id is not None:
             query += " AND grantee_agency_id = %s"
             params += (str(agency_id),)
-        return [
-            ConsentFacts(
-                consent_id=UUID(r["consent_id"]),
-                grantee_agency_id=UUID(r["grantee_agency_id"]),
-                sections=tuple(msgspec.json.decode(r["sections"])),
-                granted_at=_time(r["granted_at"]),
-                withdrawn_at=parse_time(r["withdrawn_at"]),
-                valid_until=parse_time(r["valid_until"]),
-            )
-            for r in self._rows(query, params)
-        ]
+        return [_consent_facts(r) for r in self._rows(query, params)]
+
+    def scoped_case(
+        self, actor: Actor, case_id: UUID, at: datetime | None = None
+    ) -> tuple[UUID, Grant]:
+        """The case's client and what the actor's agency may see of it; NotFound if nothing.
+
+        Decided from the read models by one statement scoped to the caller's agency
+        (the case's row only with the owner, or with this agency's consents), before
+        any event is loaded or decrypted: a case the caller cannot see costs what a
+        random id costs, and answers the same (no existence oracle, API.md).
+        """
+        agency_id = actor.agency_id
+        if agency_id is None:
+            raise NotFound("case not found")
+        self.app.projections.ensure_current(["cases", "consents", "directory"])
+        rows = self._rows(_SCOPED_CASE, (str(agency_id), str(case_id), str(agency_id)))
+        if not rows:
+            raise NotFound("case not found")
+        first = rows[0]
+        owner_agency_id, client_id = UUID(first["owner_agency_id"]), UUID(first["client_id"])
+        if owner_agency_id.int == agency_id.int:
+            self._parties[case_id.int] = (owner_agency_id.int, client_id)
+            return client_id, owner_grant(agency_id)
+        facts = CaseFacts(case_id, owner_agency_id, bool(first["restricted"]))
+        consents = [_consent_facts(r) for r in rows]
+        grant = sections_visible_to(facts, consents, agency_id, at or utcnow())
+        if not grant.visible:
+            raise NotFound("case not found")
+        return client_id, grant
 
     def visible_case(
         self, actor: Actor, case_id: UUID, at: datetime | None = None, *, personal: bool = True
     ) -> tuple[Case, Grant]:
-        """The case and what the actor's agency may see of it now; NotFound if nothing.
+        """The case and what the actor's agency may see of it now; NotFound if nothing
+        (decided by :meth:`scoped_case` before the case is loaded).
 
         ``personal=False``: the case sealed, for a caller that will not show it.
         """
-        if actor.agency_id is None:
-            raise NotFound("case not found")
-        case = self.app.get(Case, case_id, personal=personal)
-        self._parties[case_id.int] = (case.owner_agency_id.int, case.client_id)
-        return case, self._grant(actor, case, at)
+        _, grant = self.scoped_case(actor, case_id, at)
+        return self.app.get(Case, case_id, personal=personal), grant
 
-    def _grant(self, actor: Actor, case: Case, at: datetime | None = None) -> Grant:
+    def _grant(self, actor: Actor, case: Case) -> Grant:
+        """The owner's grant (the owner sees everything whatever its consents say, rule 1:
+        no lookups, no clock); anyone else's from :meth:`scoped_case`."""
         assert actor.agency_id is not None
         if actor.agency_id.int == case.owner_agency_id.int:  # UUID's == is Python code
-            # The owner sees everything whatever its consents say (rule 1): no lookups,
-            # no clock, no facts to build (owner read 22k -> 1.5k instructions here).
             return owner_grant(actor.agency_id)
-        self.app.projections.ensure_current(["consents", "directory"])
-        facts = self.case_facts(case)
-        consents = self.consent_facts(case.id, actor.agency_id)
-        grant = sections_visible_to(facts, consents, actor.agency_id, at or utcnow())
-        if not grant.visible:
-            raise NotFound("case not found")
-        return grant
+        return self.scoped_case(actor, case.id)[1]
 
     def _owners_client(self, actor: Actor, case_id: UUID) -> UUID | None:
         """The case's client if ``actor``'s agency is known to own the case, else None."""
@@ -194,9 +255,11 @@ class CaseQueries:
         view = self.read_owned_case(actor, case_id)
         if view is not None:
             return view
-        # Anyone else's: the policy decides before the client is even loaded.
-        case, grant = self.visible_case(actor, case_id)
-        client = self.app.get(Client, case.client_id)
+        # Anyone else's: the policy decides before anything is loaded.
+        client_id, grant = self.scoped_case(actor, case_id)
+        case, client = self.app.get_all((Case, case_id), (Client, client_id))
+        assert isinstance(case, Case)
+        assert isinstance(client, Client)
         self.record_disclosure(actor, case, grant)
         return render_case(case, client, grant)
 
@@ -256,19 +319,23 @@ class CaseQueries:
             query += " AND (at > %s OR (at = %s AND disclosure_id > %s))"
             params += (cursor[0], cursor[0], cursor[1])
         rows = self._rows(query + " ORDER BY at, disclosure_id LIMIT %s", (*params, limit + 1))
-        items = [
-            DisclosureView(
-                id=UUID(r["disclosure_id"]),
-                case_id=UUID(r["case_id"]),
-                at=_time(r["at"]),
-                recipient_agency_id=UUID(r["recipient_agency_id"]),
-                worker_id=UUID(r["worker_id"]),
-                sections=msgspec.json.decode(r["sections"]),
-                purposes=msgspec.json.decode(r["purposes"]),
-                consent_ids=msgspec.json.decode(r["consent_ids"]),
+        items = []
+        for r in rows:
+            consent_ids = msgspec.json.decode(r["consent_ids"])
+            items.append(
+                DisclosureView(
+                    id=UUID(r["disclosure_id"]),
+                    case_id=UUID(r["case_id"]),
+                    at=_time(r["at"]),
+                    recipient_agency_id=UUID(r["recipient_agency_id"]),
+                    worker_id=UUID(r["worker_id"]),
+                    sections=msgspec.json.decode(r["sections"]),
+                    purposes=msgspec.json.decode(r["purposes"]),
+                    consent_ids=consent_ids,
+                    # Only a referral that names no consent discloses without one.
+                    basis=CONSENT if consent_ids else REFERRAL,
+                )
             )
-            for r in rows
-        ]
         return page_of(items, limit, lambda d: (normalise_time(d.at), str(d.id)))
 
     def list_cases(
@@ -397,11 +464,14 @@ class CaseQueries:
         return [render_consent(self.app.get(Consent, UUID(r["consent_id"]))) for r in rows]
 
     def consent(self, actor: Actor, consent_id: UUID) -> Consent:
-        """The consent, for workers of the agency that owns its case."""
-        consent = self.app.get(Consent, consent_id)
-        if actor.agency_id != consent.owner_agency_id:
+        """The consent, for workers of the agency that owns its case; the agency is
+        checked on the read model before the consent is loaded (no existence oracle)."""
+        if actor.agency_id is None:
             raise NotFound("consent not found")
-        return consent
+        self.app.projections.ensure_current(["consents"])
+        if not self._rows(_SCOPED_CONSENT, (str(consent_id), str(actor.agency_id))):
+            raise NotFound("consent not found")
+        return self.app.get(Consent, consent_id)
 
 
 class FeedQueries:
@@ -490,11 +560,19 @@ class ReferralQueries:
         ]
         return page_of(items, limit, lambda i: (normalise_time(i.created_at), str(i.id)))
 
-    def party_referral(self, actor: Actor, referral_id: UUID) -> Referral:
-        referral = self.app.get(Referral, referral_id)
-        if actor.agency_id is None or referral.party_of(actor.agency_id) is None:
+    def party_referral(self, actor: Actor, referral_id: UUID, *, personal: bool = True) -> Referral:
+        """The referral, if the actor's agency is one of its two parties: checked on the
+        read model before the referral is loaded (no existence oracle)."""
+        agency_id = actor.agency_id
+        if agency_id is None:
             raise NotFound("referral not found")
-        return referral
+        self.app.projections.ensure_current(["referrals"])
+        rows = self.app.database.run(
+            _SCOPED_REFERRAL, (str(referral_id), str(agency_id), str(agency_id)), commit=False
+        )
+        if not rows:
+            raise NotFound("referral not found")
+        return self.app.get(Referral, referral_id, personal=personal)
 
     def read(self, actor: Actor, referral_id: UUID) -> ReferralView:
         """GET /v1/referrals/{id}: client sections for the receiver only as consent grants."""
@@ -536,15 +614,18 @@ def render_case(case: Case, client: Client, grant: Grant) -> CaseView:
     """The case view with every section outside ``grant`` left out."""
     shown(case)
     sections = grant.sections
+    version, updated_at = case.version, case.modified_on
+    if grant.basis != OWNER:
+        version, updated_at = visible_version(case, sections)
     view = CaseView(
         id=case.id,
-        version=case.version,
+        version=version,
         status=case.status,
         owner_agency_id=case.owner_agency_id,
         client_id=case.client_id,
         erased=client.erased,
         created_at=case.created_on,
-        updated_at=case.modified_on,
+        updated_at=updated_at,
         sections=list(sections),
         shared_under=list(grant.consent_ids),
         client=render_client(client, sections),
@@ -568,6 +649,20 @@ def render_case(case: Case, client: Client, grant: Grant) -> CaseView:
             if note_section(n.category) in sections
         ]
     return view
+
+
+def visible_version(case: Case, sections: tuple[str, ...]) -> tuple[int, datetime]:
+    """A grantee's ``version`` and ``updated_at`` of the case: those of the last change
+    it can see (the opening, a closing or reopening, a note in a section it is granted).
+    A change it cannot see (a note in another section) moves neither, so neither tells
+    it that anything happened there (API.md, "What a grantee can tell"). It moves with
+    every change the grantee can see, but may go back when a grant narrows; the ETag
+    (a digest of the view) is what tells any two views apart."""
+    version, at = case.status_changed
+    for note in case.notes:
+        if note.version > version and note_section(note.category) in sections:
+            version, at = note.version, note.created_at
+    return version, at
 
 
 def render_consent(consent: Consent) -> ConsentView:

@@ -168,7 +168,10 @@ class ReferralListItem(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class DisclosureView(msgspec.Struct, kw_only=True):
-    """One read of a case's sections by another agency."""
+    """One disclosure to another agency: a read of a case's sections (``worker_id`` the
+    reader), or a referral's reason or message (section ``referral``, ``worker_id`` the
+    writer). ``basis``: ``consent`` (the ``consent_ids``), or ``referral`` for a
+    referral that names no consent."""
 
     id: UUID
     case_id: UUID
@@ -178,6 +181,7 @@ class DisclosureView(msgspec.Struct, kw_only=True):
     sections: list[str]
     purposes: list[str]
     consent_ids: list[UUID]
+    basis: str
 
 
 class FeedItem(msgspec.Struct, kw_only=True):

@@ -23,6 +23,7 @@ from casenet.api.http import (
     expected_version,
     idempotent,
     with_etag,
+    with_view_etag,
 )
 from casenet.api.structs import (
     CaseCreate,
@@ -131,6 +132,9 @@ class CaseController(Controller):
         view = queries.read_owned_case(actor, case_id)
         if view is None:  # a grantee's read writes its disclosure: not on the event loop
             view = await asyncio.to_thread(queries.read_case, actor, case_id)
+            if view.owner_agency_id != actor.agency_id:
+                # A grantee's ETag describes what it sees, not the whole case.
+                return with_view_etag(view)
         return EncodedWithEtag(view, view.version)
 
     @post(
