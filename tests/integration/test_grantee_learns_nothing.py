@@ -303,3 +303,37 @@ def test_a_referrals_reason_and_messages_are_disclosures(
         (str(world.owner.agency_id), [str(world.consent_id)]),
         (str(world.outsider.agency_id), []),
     ]
+
+
+def test_another_process_refers_under_a_consent_it_did_not_grant(
+    casenet: Casenet, world: World, open_casenet: Callable[[], Casenet]
+) -> None:
+    """What a process remembers of the cases and consents it wrote is a shortcut only:
+    another process (which remembers nothing) decides the same from the read models."""
+    assert world.grantee.agency_id is not None
+    other = open_casenet()
+    referral = other.referrals.request(
+        world.owner,
+        case_id=world.case_id,
+        to_agency_id=world.grantee.agency_id,
+        service_type="medical_social_work",
+        reason="A second opinion",
+        urgency="urgent",
+        consent_id=world.consent_id,
+    )
+    assert referral.consent_id == world.consent_id
+    with pytest.raises(InvalidInput):
+        other.referrals.request(
+            world.owner,
+            case_id=world.case_id,
+            to_agency_id=world.outsider.agency_id,  # type: ignore[arg-type]
+            service_type="school_support",
+            reason="Homework",
+            urgency="routine",
+            consent_id=world.consent_id,  # granted to the hospital, not the school
+        )
+    page = other.case_queries.disclosures(
+        world.owner_supervisor, case_id=world.case_id, since=None, until=None, limit=50,
+        after=None,
+    )
+    assert [d.purposes for d in page.items if d.sections == ["referral"]] == [["referral"]] * 2

@@ -81,6 +81,11 @@ _SCOPED_CASE = (
 )
 #: The consent if the caller's agency owns its case.
 _SCOPED_CONSENT = "SELECT 1 FROM rm_consents WHERE consent_id = %s AND owner_agency_id = %s"
+#: The consent's purpose if it is the case's, granted to the agency.
+_COVERING_CONSENT = (
+    "SELECT purpose FROM rm_consents WHERE consent_id = %s AND case_id = %s "
+    "AND grantee_agency_id = %s"
+)
 #: The referral if the caller's agency is one of its parties.
 _SCOPED_REFERRAL = (
     "SELECT 1 FROM rm_referrals WHERE referral_id = %s "
@@ -156,6 +161,33 @@ class CaseQueries:
         #: Keyed by the case id's int, the owner as its int: hashed and compared in C (a
         #: UUID's hash and equality are Python code).
         self._parties: BoundedMap[int, tuple[int, UUID]] = BoundedMap(PARTIES_KEPT)
+        #: consent id -> (case, grantee agency, purpose): fixed when it is granted.
+        self._consents: BoundedMap[int, tuple[int, int, str]] = BoundedMap(PARTIES_KEPT)
+
+    def remember_case(self, case: Case) -> None:
+        """A case's parties, as the command that opened it knows them: the owner's next
+        command needs no read model to know it is the owner."""
+        self._parties[case.id.int] = (case.owner_agency_id.int, case.client_id)
+
+    def remember_consent(self, consent: Consent) -> None:
+        """A consent's case, grantee and purpose, as the command that granted it knows
+        them (see :meth:`covering_consent`)."""
+        entry = (consent.case_id.int, consent.grantee_agency_id.int, consent.purpose)
+        self._consents[consent.id.int] = entry
+
+    def covering_consent(self, consent_id: UUID, case_id: UUID, agency_id: UUID) -> str:
+        """The purpose of the consent if it is one of the case's, granted to ``agency_id``;
+        else InvalidInput, the same for a consent of another case or agency as for an id
+        that does not exist: decided from what is known (a consent this process granted)
+        or one statement scoped to the case and agency, with nothing loaded."""
+        known = self._consents.get(consent_id.int)
+        if known is not None and known[:2] == (case_id.int, agency_id.int):
+            return known[2]
+        self.app.projections.ensure_current(["consents"])
+        rows = self._rows(_COVERING_CONSENT, (str(consent_id), str(case_id), str(agency_id)))
+        if not rows:
+            raise InvalidInput("consent_id", "no consent of this case for this agency")
+        return str(rows[0]["purpose"])
 
     def _rows(self, query: str, params: tuple[Any, ...]) -> list[Any]:
         return self.db.run(query, params, commit=False)
@@ -190,6 +222,9 @@ class CaseQueries:
         agency_id = actor.agency_id
         if agency_id is None:
             raise NotFound("case not found")
+        client_id = self._owners_client(actor, case_id)
+        if client_id is not None:  # the owner, known (a case's parties never change)
+            return client_id, owner_grant(agency_id)
         self.app.projections.ensure_current(["cases", "consents", "directory"])
         rows = self._rows(_SCOPED_CASE, (str(agency_id), str(case_id), str(agency_id)))
         if not rows:

@@ -9,8 +9,9 @@ from casenet.application.cases import CaseService
 from casenet.application.consents import ConsentService
 from casenet.application.queries import ReferralQueries
 from casenet.application.store import CasenetApplication
+from casenet.domain.consent import Consent
 from casenet.domain.disclosure import Disclosure
-from casenet.domain.errors import InvalidInput, check_expected_version
+from casenet.domain.errors import check_expected_version
 from casenet.domain.referral import Message, Referral
 from casenet.domain.sections import REFERRAL
 
@@ -70,21 +71,9 @@ class ReferralService:
         return referral
 
     def check_consent_covers(self, consent_id: UUID, case_id: UUID, agency_id: UUID) -> str:
-        """The consent's purpose if it is one of this case's, granted to ``agency_id``.
-
-        Asked of the read model in one statement scoped to the case and agency: a
-        consent of another case or agency answers exactly as a random id does.
-        """
-        self.app.projections.ensure_current(["consents"])
-        rows = self.app.database.run(
-            "SELECT purpose FROM rm_consents WHERE consent_id = %s AND case_id = %s "
-            "AND grantee_agency_id = %s",
-            (str(consent_id), str(case_id), str(agency_id)),
-            commit=False,
-        )
-        if not rows:
-            raise InvalidInput("consent_id", "no consent of this case for this agency")
-        return str(rows[0]["purpose"])
+        """The consent's purpose if it is one of this case's, granted to ``agency_id``; a
+        consent of another case or agency answers exactly as a random id does."""
+        return self.queries.cases.covering_consent(consent_id, case_id, agency_id)
 
     def _disclosure(
         self, referral: Referral, recipient: UUID, worker_id: UUID, purpose: str, about: UUID
@@ -105,16 +94,12 @@ class ReferralService:
         )
 
     def _purpose(self, referral: Referral) -> str:
-        """The purpose a referral's disclosures serve: its consent's, else ``referral``."""
+        """The purpose a referral's disclosures serve: its consent's, else ``referral``.
+        (The consent is the referral's own, named when it was requested: loading it,
+        sealed, tells either party nothing new.)"""
         if referral.consent_id is None:
             return REFERRAL
-        self.app.projections.ensure_current(["consents"])
-        rows = self.app.database.run(
-            "SELECT purpose FROM rm_consents WHERE consent_id = %s",
-            (str(referral.consent_id),),
-            commit=False,
-        )
-        return str(rows[0]["purpose"]) if rows else REFERRAL
+        return self.app.get(Consent, referral.consent_id, personal=False).purpose
 
     def party_referral(self, actor: Actor, referral_id: UUID) -> Referral:
         """The referral, if the actor's agency is one of its two parties."""
