@@ -337,3 +337,15 @@ def test_another_process_refers_under_a_consent_it_did_not_grant(
         after=None,
     )
     assert [d.purposes for d in page.items if d.sections == ["referral"]] == [["referral"]] * 2
+
+
+def test_shared_cases_are_listed_without_loading_a_case(
+    casenet: Casenet, world: World, loaded: set[UUID]
+) -> None:
+    """The policy decides each listed case from the read models (a restricted owner's
+    identity-only consent lists nothing), before anything is loaded."""
+    items = casenet.case_queries.shared_cases(world.grantee, limit=50, after=None).items
+    assert [(i.case_id, i.sections) for i in items] == [
+        (world.case_id, ["identity", "notes.health"])
+    ]
+    assert loaded == set()

@@ -193,10 +193,14 @@ class CaseQueries:
         return self.db.run(query, params, commit=False)
 
     def case_facts(self, case: Case) -> CaseFacts:
+        return self.facts_of(case.id, case.owner_agency_id)
+
+    def facts_of(self, case_id: UUID, owner_agency_id: UUID) -> CaseFacts:
+        """What the policy needs of a case, from its ids and the owner's directory entry."""
         rows = self._rows(
-            "SELECT restricted FROM rm_agencies WHERE agency_id = %s", (str(case.owner_agency_id),)
+            "SELECT restricted FROM rm_agencies WHERE agency_id = %s", (str(owner_agency_id),)
         )
-        return CaseFacts(case.id, case.owner_agency_id, bool(rows and rows[0]["restricted"]))
+        return CaseFacts(case_id, owner_agency_id, bool(rows and rows[0]["restricted"]))
 
     def consent_facts(self, case_id: UUID, agency_id: UUID | None = None) -> list[ConsentFacts]:
         query = (
@@ -428,26 +432,30 @@ class CaseQueries:
         self.app.projections.ensure_current(["consents", "directory"])
         cursor = decode_cursor(after, 1)
         query = (
-            "SELECT DISTINCT case_id FROM rm_consents WHERE grantee_agency_id = %s "
-            "AND withdrawn_at IS NULL AND (valid_until IS NULL OR valid_until > %s)"
+            "SELECT DISTINCT case_id, owner_agency_id FROM rm_consents WHERE grantee_agency_id "
+            "= %s AND withdrawn_at IS NULL AND (valid_until IS NULL OR valid_until > %s)"
         )
         params: tuple[Any, ...] = (str(agency_id), normalise_time(now))
         if cursor is not None:
             query += " AND case_id > %s"
             params += (cursor[0],)
         rows = self._rows(query + " ORDER BY case_id LIMIT %s", (*params, limit + 1))
-        page = page_of([str(r["case_id"]) for r in rows], limit, lambda case_id: (case_id,))
+        found = [(UUID(r["case_id"]), UUID(r["owner_agency_id"])) for r in rows]
+        page = page_of(found, limit, lambda item: (str(item[0]),))
         items = []
-        for case_id in page.items:
-            case = self.app.get(Case, UUID(case_id))
+        for case_id, owner_agency_id in page.items:
+            # From the read models alone: nothing is loaded before the policy decides.
             grant = sections_visible_to(
-                self.case_facts(case), self.consent_facts(case.id, agency_id), agency_id, now
+                self.facts_of(case_id, owner_agency_id),
+                self.consent_facts(case_id, agency_id),
+                agency_id,
+                now,
             )
             if grant.visible:  # the policy has the last word (a restricted owner, say)
                 items.append(
                     SharedCase(
-                        case_id=case.id,
-                        owner_agency_id=case.owner_agency_id,
+                        case_id=case_id,
+                        owner_agency_id=owner_agency_id,
                         sections=list(grant.sections),
                         shared_under=list(grant.consent_ids),
                     )
