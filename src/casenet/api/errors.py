@@ -26,6 +26,7 @@ from casenet.domain.errors import (
     StaleVersion,
     VersionConflict,
 )
+from casenet.infrastructure.projections import ReadModelUnavailable
 
 logger = logging.getLogger("casenet.api")
 
@@ -138,6 +139,17 @@ def on_media_type(_: Request[Any, Any, Any], error: UnsupportedMediaType) -> Res
     return problem(415, "send the body as application/json")
 
 
+def on_read_model_unavailable(
+    _: Request[Any, Any, Any], error: ReadModelUnavailable
+) -> Response[Problem]:
+    """A read that needs a stopped (or rebuilding) read model: 503, never stale data.
+    The detail names the model; why it stopped is the operator's to see (``casenet
+    projections status``, ``/health/ready``, the logs)."""
+    response = problem(503, f"the {error.name} read model is not available; retry later")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def on_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
     """The one catch-all: log the type and route (no data, no message), answer 500."""
     logger.error(
@@ -152,6 +164,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: on_http_error,
     Unauthenticated: on_unauthenticated,
     UnsupportedMediaType: on_media_type,
+    ReadModelUnavailable: on_read_model_unavailable,
     Exception: on_unexpected,
 }
 

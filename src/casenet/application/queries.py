@@ -91,6 +91,8 @@ _SCOPED_REFERRAL = (
     "SELECT 1 FROM rm_referrals WHERE referral_id = %s "
     "AND (from_agency_id = %s OR to_agency_id = %s)"
 )
+#: The case if the caller's agency owns it.
+_OWNED_CASE = "SELECT 1 FROM rm_cases WHERE case_id = %s AND owner_agency_id = %s"
 #: The client if the caller's agency registered it.
 _SCOPED_CLIENT = "SELECT 1 FROM rm_clients WHERE client_id = %s AND registered_by_agency_id = %s"
 
@@ -98,19 +100,22 @@ _SCOPED_CLIENT = "SELECT 1 FROM rm_clients WHERE client_id = %s AND registered_b
 def client_registered_by(app: CasenetApplication, client_id: UUID, agency_id: UUID) -> bool:
     """Whether ``agency_id`` registered the client, from the read model: asked before the
     client is loaded, so an unknown and another agency's client cost and answer alike."""
-    app.projections.ensure_current(["cases"])
-    return bool(app.database.run(_SCOPED_CLIENT, (str(client_id), str(agency_id)), commit=False))
+    params = (str(client_id), str(agency_id))
+    return bool(
+        app.projections.current(
+            ["cases"], lambda: app.database.run(_SCOPED_CLIENT, params, commit=False)
+        )
+    )
 
 
 def case_owned_by(app: CasenetApplication, case_id: UUID, agency_id: UUID) -> bool:
     """Whether ``agency_id`` owns the case, from the read model (as above)."""
-    app.projections.ensure_current(["cases"])
-    rows = app.database.run(
-        "SELECT 1 FROM rm_cases WHERE case_id = %s AND owner_agency_id = %s",
-        (str(case_id), str(agency_id)),
-        commit=False,
+    params = (str(case_id), str(agency_id))
+    return bool(
+        app.projections.current(
+            ["cases"], lambda: app.database.run(_OWNED_CASE, params, commit=False)
+        )
     )
-    return bool(rows)
 
 
 K = TypeVar("K")
@@ -183,8 +188,10 @@ class CaseQueries:
         known = self._consents.get(consent_id.int)
         if known is not None and known[:2] == (case_id.int, agency_id.int):
             return known[2]
-        self.app.projections.ensure_current(["consents"])
-        rows = self._rows(_COVERING_CONSENT, (str(consent_id), str(case_id), str(agency_id)))
+        params = (str(consent_id), str(case_id), str(agency_id))
+        rows = self.app.projections.current(
+            ["consents"], lambda: self._rows(_COVERING_CONSENT, params)
+        )
         if not rows:
             raise InvalidInput("consent_id", "no consent of this case for this agency")
         return str(rows[0]["purpose"])
@@ -229,8 +236,12 @@ class CaseQueries:
         client_id = self._owners_client(actor, case_id)
         if client_id is not None:  # the owner, known (a case's parties never change)
             return client_id, owner_grant(agency_id)
-        self.app.projections.ensure_current(["cases", "consents", "directory"])
-        rows = self._rows(_SCOPED_CASE, (str(agency_id), str(case_id), str(agency_id)))
+        # ``current``: never on a model a rebuild is replaying (a consent missing would
+        # be a wrong 404, a withdrawal missing a disclosure).
+        params = (str(agency_id), str(case_id), str(agency_id))
+        rows = self.app.projections.current(
+            ["cases", "consents", "directory"], lambda: self._rows(_SCOPED_CASE, params)
+        )
         if not rows:
             raise NotFound("case not found")
         first = rows[0]
@@ -341,7 +352,6 @@ class CaseQueries:
             self.owned_case(actor, case_id, personal=False)
         actor.require_role(CASE_OVERSEERS, "see the accounting of disclosures")
         limit = check_limit(limit)
-        self.app.projections.ensure_current(["disclosures"])
         query = "SELECT * FROM rm_disclosures WHERE owner_agency_id = %s"
         params: tuple[Any, ...] = (str(agency_id),)
         if case_id is not None:
@@ -357,7 +367,12 @@ class CaseQueries:
         if cursor is not None:
             query += " AND (at > %s OR (at = %s AND disclosure_id > %s))"
             params += (cursor[0], cursor[0], cursor[1])
-        rows = self._rows(query + " ORDER BY at, disclosure_id LIMIT %s", (*params, limit + 1))
+        rows = self.app.projections.current(
+            ["disclosures"],
+            lambda: self._rows(
+                query + " ORDER BY at, disclosure_id LIMIT %s", (*params, limit + 1)
+            ),
+        )
         items = []
         for r in rows:
             consent_ids = msgspec.json.decode(r["consent_ids"])
@@ -385,7 +400,6 @@ class CaseQueries:
         limit = check_limit(limit)
         if status is not None and status not in ("open", "closed"):
             raise InvalidInput("status", "must be open or closed")
-        self.app.projections.ensure_current(["cases"])
         query = (
             "SELECT c.case_id, c.version, c.status, c.client_id, c.needs, c.note_count, "
             "c.created_at, c.updated_at, k.name_ciphertext, k.erased FROM rm_cases c "
@@ -400,7 +414,9 @@ class CaseQueries:
             query += " AND (c.created_at > %s OR (c.created_at = %s AND c.case_id > %s))"
             params += (cursor[0], cursor[0], cursor[1])
         query += " ORDER BY c.created_at, c.case_id LIMIT %s"
-        rows = self._rows(query, (*params, limit + 1))
+        rows = self.app.projections.current(
+            ["cases"], lambda: self._rows(query, (*params, limit + 1))
+        )
         items = [self._case_item(r) for r in rows]
         return page_of(items, limit, lambda i: (normalise_time(i.created_at), str(i.id)))
 
@@ -429,7 +445,6 @@ class CaseQueries:
         agency_id = actor.require_agency()
         limit = check_limit(limit)
         now = utcnow()
-        self.app.projections.ensure_current(["consents", "directory"])
         cursor = decode_cursor(after, 1)
         query = (
             "SELECT DISTINCT case_id, owner_agency_id FROM rm_consents WHERE grantee_agency_id "
@@ -439,28 +454,32 @@ class CaseQueries:
         if cursor is not None:
             query += " AND case_id > %s"
             params += (cursor[0],)
-        rows = self._rows(query + " ORDER BY case_id LIMIT %s", (*params, limit + 1))
-        found = [(UUID(r["case_id"]), UUID(r["owner_agency_id"])) for r in rows]
-        page = page_of(found, limit, lambda item: (str(item[0]),))
-        items = []
-        for case_id, owner_agency_id in page.items:
-            # From the read models alone: nothing is loaded before the policy decides.
-            grant = sections_visible_to(
-                self.facts_of(case_id, owner_agency_id),
-                self.consent_facts(case_id, agency_id),
-                agency_id,
-                now,
-            )
-            if grant.visible:  # the policy has the last word (a restricted owner, say)
-                items.append(
-                    SharedCase(
-                        case_id=case_id,
-                        owner_agency_id=owner_agency_id,
-                        sections=list(grant.sections),
-                        shared_under=list(grant.consent_ids),
-                    )
+
+        def shared() -> Page[SharedCase]:
+            rows = self._rows(query + " ORDER BY case_id LIMIT %s", (*params, limit + 1))
+            found = [(UUID(r["case_id"]), UUID(r["owner_agency_id"])) for r in rows]
+            page = page_of(found, limit, lambda item: (str(item[0]),))
+            items = []
+            for case_id, owner_agency_id in page.items:
+                # From the read models alone: nothing is loaded before the policy decides.
+                grant = sections_visible_to(
+                    self.facts_of(case_id, owner_agency_id),
+                    self.consent_facts(case_id, agency_id),
+                    agency_id,
+                    now,
                 )
-        return Page(items, page.next)
+                if grant.visible:  # the policy has the last word (a restricted owner, say)
+                    items.append(
+                        SharedCase(
+                            case_id=case_id,
+                            owner_agency_id=owner_agency_id,
+                            sections=list(grant.sections),
+                            shared_under=list(grant.consent_ids),
+                        )
+                    )
+            return Page(items, page.next)
+
+        return self.app.projections.current(["consents", "directory"], shared)
 
     def owned_case(self, actor: Actor, case_id: UUID, *, personal: bool = True) -> Case:
         """The case for its owner: NotFound if the actor's agency cannot see it at all,
@@ -479,8 +498,10 @@ class CaseQueries:
         if instant.tzinfo is None:
             raise InvalidInput("at", "must carry a timezone")
         # The owner's read skipped the read models: read your writes here.
-        self.app.projections.ensure_current(["consents", "directory"])
-        grants = access_at(self.case_facts(case), self.consent_facts(case_id), instant)
+        grants = self.app.projections.current(
+            ["consents", "directory"],
+            lambda: access_at(self.case_facts(case), self.consent_facts(case_id), instant),
+        )
         return Access(
             at=instant,
             case_id=case_id,
@@ -499,10 +520,13 @@ class CaseQueries:
     def consents_of_case(self, actor: Actor, case_id: UUID) -> list[ConsentView]:
         """GET /v1/cases/{id}/consents: every consent of the case, for the owner."""
         self.owned_case(actor, case_id, personal=False)
-        self.app.projections.ensure_current(["consents"])  # as in access()
-        rows = self._rows(
-            "SELECT consent_id FROM rm_consents WHERE case_id = %s ORDER BY granted_at, consent_id",
-            (str(case_id),),
+        rows = self.app.projections.current(  # as in access()
+            ["consents"],
+            lambda: self._rows(
+                "SELECT consent_id FROM rm_consents WHERE case_id = %s "
+                "ORDER BY granted_at, consent_id",
+                (str(case_id),),
+            ),
         )
         return [render_consent(self.app.get(Consent, UUID(r["consent_id"]))) for r in rows]
 
@@ -511,8 +535,10 @@ class CaseQueries:
         checked on the read model before the consent is loaded (no existence oracle)."""
         if actor.agency_id is None:
             raise NotFound("consent not found")
-        self.app.projections.ensure_current(["consents"])
-        if not self._rows(_SCOPED_CONSENT, (str(consent_id), str(actor.agency_id))):
+        params = (str(consent_id), str(actor.agency_id))
+        if not self.app.projections.current(
+            ["consents"], lambda: self._rows(_SCOPED_CONSENT, params)
+        ):
             raise NotFound("consent not found")
         return self.app.get(Consent, consent_id)
 
@@ -531,12 +557,14 @@ class FeedQueries:
             position = int(cursor[0]) if cursor else 0
         except ValueError:
             raise InvalidInput("after", "is not a cursor this list gave") from None
-        self.app.projections.ensure_current(["feed"])
-        rows = self.app.database.run(
-            "SELECT position, type, at, body FROM rm_feed WHERE agency_id = %s AND position > %s "
-            "ORDER BY position LIMIT %s",
-            (str(agency_id), position, limit + 1),
-            commit=False,
+        rows = self.app.projections.current(
+            ["feed"],
+            lambda: self.app.database.run(
+                "SELECT position, type, at, body FROM rm_feed WHERE agency_id = %s "
+                "AND position > %s ORDER BY position LIMIT %s",
+                (str(agency_id), position, limit + 1),
+                commit=False,
+            ),
         )
         items = [
             FeedItem(
@@ -571,7 +599,6 @@ class ReferralQueries:
         column = {"incoming": "to_agency_id", "outgoing": "from_agency_id"}.get(direction)
         if column is None:
             raise InvalidInput("direction", "must be incoming or outgoing")
-        self.app.projections.ensure_current(["referrals"])
         query = f"SELECT * FROM rm_referrals WHERE {column} = %s"  # noqa: S608 (fixed names)
         params: tuple[Any, ...] = (str(agency_id),)
         if status is not None:
@@ -581,8 +608,13 @@ class ReferralQueries:
         if cursor is not None:
             query += " AND (created_at > %s OR (created_at = %s AND referral_id > %s))"
             params += (cursor[0], cursor[0], cursor[1])
-        rows = self.app.database.run(
-            query + " ORDER BY created_at, referral_id LIMIT %s", (*params, limit + 1), commit=False
+        rows = self.app.projections.current(
+            ["referrals"],
+            lambda: self.app.database.run(
+                query + " ORDER BY created_at, referral_id LIMIT %s",
+                (*params, limit + 1),
+                commit=False,
+            ),
         )
         items = [
             ReferralListItem(
@@ -609,9 +641,9 @@ class ReferralQueries:
         agency_id = actor.agency_id
         if agency_id is None:
             raise NotFound("referral not found")
-        self.app.projections.ensure_current(["referrals"])
-        rows = self.app.database.run(
-            _SCOPED_REFERRAL, (str(referral_id), str(agency_id), str(agency_id)), commit=False
+        params = (str(referral_id), str(agency_id), str(agency_id))
+        rows = self.app.projections.current(
+            ["referrals"], lambda: self.app.database.run(_SCOPED_REFERRAL, params, commit=False)
         )
         if not rows:
             raise NotFound("referral not found")
