@@ -354,6 +354,19 @@ class Route:
         return f"{self.method} {self.template} ({self.operation_id})"
 
 
+#: Headers that differ between any two answers, whatever was asked: when, and which request.
+VOLATILE_HEADERS = frozenset({"date", "x-request-id", "request-id"})
+
+
+def comparable_headers(response: httpx.Response) -> list[tuple[str, str]]:
+    """Every header of ``response`` but the volatile ones, names lowercased, in order."""
+    return [
+        (name.lower(), value)
+        for name, value in response.headers.multi_items()
+        if name.lower() not in VOLATILE_HEADERS
+    ]
+
+
 @dataclass
 class Probe:
     """Calls a route with real ids and with random ones: the answers must not differ."""
@@ -373,7 +386,12 @@ class Probe:
 
         real = route.call(api, route.path(ids), agency_id, fresh())
         random = route.call(api, route.random_path(), agency_id, fresh())
-        where = f"{api!r} {route} {headers or ''}"
+        self.same(f"{api!r} {route} {headers or ''}", real, random)
+        return real, random
+
+    def same(self, where: str, real: httpx.Response, random: httpx.Response) -> None:
+        """Record a failure unless ``real`` is a refusal identical to ``random``: status,
+        body byte for byte, and every header but the volatile ones."""
         if 200 <= real.status_code < 300:
             self.failures.append(f"{where}: {real.status_code} {real.text[:200]}")
         elif (real.status_code, real.content) != (random.status_code, random.content):
@@ -381,9 +399,11 @@ class Probe:
                 f"{where}: real ids {real.status_code} {real.text[:200]} "
                 f"but random ids {random.status_code} {random.text[:200]}"
             )
-        elif real.headers.get("content-type") != random.headers.get("content-type"):
-            self.failures.append(f"{where}: content types differ")
-        return real, random
+        elif comparable_headers(real) != comparable_headers(random):
+            self.failures.append(
+                f"{where}: headers differ: {comparable_headers(real)} "
+                f"vs {comparable_headers(random)}"
+            )
 
     def check(self) -> None:
         assert not self.failures, "\n".join(self.failures)

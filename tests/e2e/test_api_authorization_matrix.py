@@ -12,9 +12,9 @@ an ``Idempotency-Key``), by every role of
 * B, whose consent was withdrawn;
 * D, whose consent has expired.
 
-None may get a 2xx, and each answer (status and body, byte for byte, and media type)
-must be the one the same caller gets for the same route with random ids: "exists" and
-"does not exist" are indistinguishable.
+None may get a 2xx, and each answer (status and body, byte for byte, and every header
+but ``Date`` and a request id) must be the one the same caller gets for the same route
+with random ids: "exists" and "does not exist" are indistinguishable.
 
 Documented exclusions:
 
@@ -200,11 +200,7 @@ def test_an_outsider_cannot_tell_real_ids_from_random_ones(
     ):
         real = caller.request("GET", path)
         random = caller.request("GET", path.replace(real_id, str(uuid4())))
-        if 200 <= real.status_code < 300 or (real.status_code, real.content) != (
-            random.status_code,
-            random.content,
-        ):
-            probe.failures.append(f"{caller!r} GET {path}: {real.text} vs {random.text}")
+        probe.same(f"{caller!r} GET {path}", real, random)
     assert calls >= (15 if outsider == "B" else 25)
     probe.check()
 
@@ -244,3 +240,32 @@ def test_b_still_sees_its_referral_but_not_the_client(world: SimpleNamespace) ->
         missing = caller.expect(404, "GET", f"/v1/cases/{world.case['id']}")
         assert missing.content == caller.expect(404, "GET", f"/v1/cases/{uuid4()}").content
         assert caller.get("/v1/shared-cases")["items"] == []
+
+
+def test_a_referral_naming_anothers_consent_answers_as_a_random_consent_id(
+    world: SimpleNamespace, probe: Any
+) -> None:
+    """C refers its own client to B naming A's consent for B (or D's): the same 422,
+    byte for byte, as with a consent id that does not exist."""
+    caller = world.callers["C"]["caseworker"]
+    own = caller.post(
+        "/v1/cases",
+        {"client": {"name": "Sam"}, "summary": "Needs a tutor.", "needs": ["education"]},
+    )
+    for to, consent_id in zip(("B", "D"), world.ids["consent_id"], strict=True):
+
+        def refer(consent: str, to: str = to) -> Any:
+            body = {
+                "case_id": own["id"],
+                "to_agency_id": world.callers[to]["caseworker"].agency_id,
+                "service_type": "medical_social_work",
+                "reason": "Review",
+                "urgency": "routine",
+                "consent_id": consent,
+            }
+            return caller.request("POST", "/v1/referrals", json_body=body)
+
+        real, random = refer(consent_id), refer(str(uuid4()))
+        assert real.status_code == 422, real.text
+        probe.same(f"{caller!r} POST /v1/referrals naming {to}'s consent", real, random)
+    probe.check()

@@ -223,14 +223,16 @@ def test_the_referral_story(net: SimpleNamespace, id_routes: list[Any], live_ser
     seen_referral = hal.get(f"/v1/referrals/{referral_id}")
     assert seen_referral["client"] == CLIENT
 
-    # Every read the hospital made is in the NGO's accounting of disclosures.
+    # Every read the hospital made is in the NGO's accounting of disclosures, and so is
+    # the referral's reason, which Ana wrote for the hospital.
     disclosures = sam.get(f"/v1/disclosures?case_id={case_id}")["items"]
     assert [
-        (d["recipient_agency_id"], d["worker_id"], d["sections"], d["consent_ids"])
+        (d["recipient_agency_id"], d["worker_id"], d["sections"], d["consent_ids"], d["basis"])
         for d in disclosures
     ] == [
-        (net.hospital["id"], hal.worker_id, GRANTED, [consent_id]),  # the case
-        (net.hospital["id"], hal.worker_id, ["identity", "contact"], [consent_id]),  # referral
+        (net.hospital["id"], ana.worker_id, ["referral"], [consent_id], "consent"),  # reason
+        (net.hospital["id"], hal.worker_id, GRANTED, [consent_id], "consent"),  # the case
+        (net.hospital["id"], hal.worker_id, ["identity", "contact"], [consent_id], "consent"),
     ]
     assert all(d["case_id"] == case_id and d["purposes"] == ["referral"] for d in disclosures)
     assert all(datetime.fromisoformat(d["at"]) for d in disclosures)
@@ -281,11 +283,17 @@ def test_the_referral_story(net: SimpleNamespace, id_routes: list[Any], live_ser
 
     # Each answer to a move showed the client's identity and contact: each is accounted for.
     disclosures = sam.get(f"/v1/disclosures?case_id={case_id}")["items"]
-    assert len(disclosures) == 2 + len(moves)
+    assert len(disclosures) == 3 + len(moves) + 2
     assert {
         (d["recipient_agency_id"], d["worker_id"], tuple(d["sections"]), tuple(d["consent_ids"]))
-        for d in disclosures[2:]
+        for d in disclosures[3:-2]
     } == {(net.hospital["id"], hal.worker_id, ("identity", "contact"), (consent_id,))}
+    # Each message is disclosed to the agency that did not write it.
+    told = [(d["recipient_agency_id"], d["worker_id"], d["sections"]) for d in disclosures[-2:]]
+    assert told == [
+        (net.hospital["id"], ana.worker_id, ["referral"]),
+        (net.ngo["id"], hal.worker_id, ["referral"]),
+    ]
 
     # --- the client withdraws consent: from the very next request, nothing -------------------
     withdrawn = ana.post(
@@ -611,8 +619,9 @@ def test_every_list_walks_with_limit_1_to_the_end_without_duplicates(
         "/v1/referrals?direction=incoming": (receiver, 3),
         f"/v1/referrals/{referrals[0]}/messages": (receiver, 3),
         "/v1/shared-cases": (receiver, 3),
-        "/v1/disclosures": (owner, 3),
-        f"/v1/disclosures?case_id={cases[0]}": (owner, 1),
+        # Three reads, three referrals' reasons and three messages.
+        "/v1/disclosures": (owner, 9),
+        f"/v1/disclosures?case_id={cases[0]}": (owner, 5),
         "/v1/feed": (receiver, None),
         "/v1/agencies": (operator, None),
     }

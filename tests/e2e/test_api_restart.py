@@ -314,4 +314,8 @@ def test_tokens_and_the_read_models_survived(story: SimpleNamespace) -> None:
     assert [s["case_id"] for s in shared] == [story.case_id]
     disclosures = story.sam.get(f"/v1/disclosures?case_id={story.case_id}")["items"]
     assert disclosures
-    assert {d["recipient_agency_id"] for d in disclosures} == {story.hospital["id"]}
+    reads = [d for d in disclosures if d["sections"] != ["referral"]]
+    assert {d["recipient_agency_id"] for d in reads} == {story.hospital["id"]}
+    # The referral's reason and the two messages, each to the agency that did not write it.
+    told = [d["recipient_agency_id"] for d in disclosures if d["sections"] == ["referral"]]
+    assert sorted(told) == sorted([story.hospital["id"], story.hospital["id"], story.ngo["id"]])

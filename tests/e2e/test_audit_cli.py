@@ -93,8 +93,9 @@ class AuditCliContract:
 
         verified = ok(run(["audit", "verify", str(bundle), "--public-key", str(key_file)],
                           data, store))
-        assert verified.startswith("verified 6 records (3 agencies.jsonl, 1 cases.jsonl, "
-                                   "1 consents.jsonl, 0 disclosures.jsonl, 1 referrals.jsonl, "
+        # The one disclosure: the demo referral's reason, told the hospital.
+        assert verified.startswith("verified 7 records (3 agencies.jsonl, 1 cases.jsonl, "
+                                   "1 consents.jsonl, 1 disclosures.jsonl, 1 referrals.jsonl, "
                                    "0 erasures.jsonl); chain head ")
         assert "signed by key " in verified
         # Without --public-key: this casenet's own key.
@@ -206,7 +207,7 @@ class AuditCliContract:
             )
             verified = ok(run(["audit", "verify", str(target / "casenet-audit"),
                                "--public-key", str(key_file)], data, store))
-            assert verified.startswith("verified 6 records (3 agencies.jsonl, 1 cases.jsonl, ")
+            assert verified.startswith("verified 7 records (3 agencies.jsonl, 1 cases.jsonl, ")
         # The auditor's bundle names its agency's restriction in the signed scope.
         manifest = (tmp_path / "extracted-case" / "casenet-audit" / "manifest.json").read_text()
         assert '"owner_agency_id"' in manifest

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 import pytest
 from eventsourcing.persistence import OperationalError, PersistenceError
@@ -28,6 +28,7 @@ from casenet.domain.agency import Agency, Service
 from casenet.domain.case import Case
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent
+from casenet.domain.disclosure import Disclosure
 from casenet.domain.errors import (
     IllegalTransition,
     NotFound,
@@ -620,19 +621,22 @@ class ApplicationContract:
         aggregates: list[tuple[type, UUID]] = [
             (Agency, network.welfare.id), (Agency, network.hospital.id), (Client, case.client_id),
             (Case, case.id), (Consent, consent.id), (Referral, referral.id),
+            # The referral's reason, disclosed to the hospital (API.md).
+            (Disclosure, uuid5(referral.id, "disclosure")),
         ]
         versions = {
             aggregate_id: restarted.app.get(kind, aggregate_id).version
             for kind, aggregate_id in aggregates
         }
-        assert len(log) == sum(versions.values()) == 12
+        assert len(log) == sum(versions.values()) == 13
         # Each aggregate's events appear once each, in version order, 1..version.
         for aggregate_id, version in versions.items():
             assert [n[2] for n in log if n[1] == aggregate_id] == list(range(1, version + 1))
         # The global order is the order the commands ran in.
         assert [n[3].rpartition(":")[2] for n in log[4:]] == [
             "ClientRegistered", "CaseOpened", "CaseNoteAdded", "ConsentGranted",
-            "ReferralRequested", "ReferralAccepted", "ConsentWithdrawn", "CaseClosed",
+            "ReferralRequested", "DisclosureRecorded", "ReferralAccepted", "ConsentWithdrawn",
+            "CaseClosed",
         ]
         # The library's paged notification log gives the same sequence, page by page.
         paged: list[int] = []

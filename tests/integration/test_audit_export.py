@@ -183,12 +183,20 @@ class Story:
             consent_id=consent_id,
         )
         case.referrals.append((referral.id, "requested"))
+        # The reason is disclosed to the receiver, and each message to the agency that
+        # did not write it, under the referral's consent if it names one.
+        told = ("referral",)
+        under = () if consent_id is None else (consent_id,)
+        owner_agency = case.owner.require_agency()
+        case.disclosures.append((self.agencies[to], told, under))
         receiver = self.actors[f"{to} caseworker"]
         for action, options in steps:
             actor = case.owner if action == "cancel" else receiver
             if action == "message":
                 self.casenet.referrals.post_message(actor, referral.id, text=self.canary())
                 self.casenet.referrals.post_message(case.owner, referral.id, text=self.canary())
+                case.disclosures.append((owner_agency, told, under))
+                case.disclosures.append((self.agencies[to], told, under))
                 continue
             if options.get("reason"):
                 options = {**options, "reason": self.canary()}
@@ -494,7 +502,9 @@ class AuditExportContract:
             "agencies.jsonl": 4,
             "cases.jsonl": 1,
             "consents.jsonl": 4,  # three granted, one withdrawn
-            "disclosures.jsonl": 4,  # hospital twice, school once, the referral read once
+            # Reads: hospital twice, school once, the referral once; the two referrals'
+            # reasons; the two messages.
+            "disclosures.jsonl": 8,
             "referrals.jsonl": 8,  # requested + 5 steps of the completed one, 2 rejected
             "erasures.jsonl": 0,
         }

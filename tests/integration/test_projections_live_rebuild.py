@@ -109,14 +109,15 @@ def test_a_read_that_a_rebuild_empties_under_it_runs_again(
     net = network(casenet)
     queries = casenet.case_queries
     operator = open_casenet().app.projections  # another process rebuilds the consents
-    consent_facts, resets = queries.consent_facts, []
+    rows, resets = queries._rows, []
 
     def reset_first(*args: Any) -> Any:
         if not resets:  # after the read caught the model up, before it queries it
             resets.append(operator.reset(["consents"]))
-        return consent_facts(*args)
+        return rows(*args)
 
-    monkeypatch.setattr(queries, "consent_facts", reset_first)
+    # Every query of the case read path (the scoped lookup first) runs through _rows.
+    monkeypatch.setattr(queries, "_rows", reset_first)
     view = queries.read_case(net["grantee"], net["case"].id)  # was: NotFound, a wrong 404
 
     assert resets

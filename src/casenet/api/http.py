@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 from uuid import UUID, uuid5
 
 import msgspec
@@ -65,14 +66,34 @@ _ENCODER = msgspec.json.Encoder()
 _IDEMPOTENT_IDS = UUID("6f1d1f0e-3c1a-4d8e-9a51-2f8c5d2b7a10")
 
 
+#: A grantee's ETag of a case: a digest of the view it was given.
+_VIEW_ETAG = re.compile(r'^(?:W/)?"v\.[0-9a-f]{32}"$')
+#: What a view's ETag stands for in a version check: no version of any aggregate.
+VIEW_DIGEST = -1
+
+
 def etag(version: int) -> str:
     return f'"{version}"'
 
 
+def view_etag(body: bytes) -> str:
+    """The ETag of a view that is not the whole aggregate (a grantee's case): a digest
+    of the bytes the caller got, so it changes with what the caller sees and with
+    nothing else (API.md, "What a grantee can tell")."""
+    return f'"v.{hashlib.sha256(body).hexdigest()[:32]}"'
+
+
 def expected_version(if_match: str | None) -> int | None:
-    """The version an ``If-Match`` names; None for absent or ``*``."""
+    """The version an ``If-Match`` names; None for absent or ``*``.
+
+    A view's ETag (:func:`view_etag`) is accepted as an ETag this API gave and stands
+    for no version (:data:`VIEW_DIGEST`): only the owner changes a case, and the
+    owner's ETags are versions, so a change sent with a view's ETag is never applied.
+    """
     if if_match is None or if_match.strip() == "*":
         return None
+    if _VIEW_ETAG.match(if_match.strip()):
+        return VIEW_DIGEST
     match = _ETAG.match(if_match.strip())
     if not match:
         raise InvalidInput("If-Match", 'must be an ETag this API gave, such as "3"')
@@ -81,6 +102,14 @@ def expected_version(if_match: str | None) -> int | None:
 
 def with_etag(content: T, version: int, status: int = 200, **headers: str) -> Response[T]:
     return Response(content, status_code=status, headers={"ETag": etag(version), **headers})
+
+
+def with_view_etag(view: S) -> Response[S]:
+    """``view`` as JSON with :func:`view_etag` of exactly the bytes sent (encoded here,
+    once, as Litestar would: the view holds only types msgspec encodes natively)."""
+    body = _ENCODER.encode(view)
+    response = Response(body, media_type=MediaType.JSON, headers={"ETag": view_etag(body)})
+    return cast("Response[S]", response)
 
 
 class EncodedWithEtag(Response[S]):

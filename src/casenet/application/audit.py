@@ -21,10 +21,9 @@ from uuid import UUID
 import msgspec
 
 from casenet.application.actor import AUDITOR, Actor
+from casenet.application.queries import case_owned_by, client_registered_by
 from casenet.application.store import CasenetApplication
 from casenet.domain.aggregate import utcnow
-from casenet.domain.case import Case
-from casenet.domain.client import Client
 from casenet.domain.errors import InvalidInput, NotFound
 from casenet.domain.visibility import CaseFacts, ConsentFacts, Grant, access_at
 from casenet.infrastructure.audit_bundle import FILES, BundleWriter, read_records, record_line
@@ -56,14 +55,13 @@ class AuditService:
         if actor.is_operator:
             return Scope(kind, subject)
         agency_id = actor.require_agency()
+        # Scoped to the caller's agency on the read models: nothing is loaded (no oracle).
         if case_id is not None:
-            case = self.app.get(Case, case_id)
-            if case.owner_agency_id != agency_id:
+            if not case_owned_by(self.app, case_id, agency_id):
                 raise NotFound("case not found")
         else:
             assert client_id is not None
-            client = self.app.get(Client, client_id)
-            if client.registered_by_agency_id != agency_id:
+            if not client_registered_by(self.app, client_id, agency_id):
                 raise NotFound("client not found")
         actor.require_role({AUDITOR}, "export the audit")
         return Scope(kind, subject, owner_agency_id=agency_id)

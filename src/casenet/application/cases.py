@@ -64,6 +64,7 @@ class CaseService:
             new_id=new_id,
         )
         self.app.save(registered, case)
+        self.queries.remember_case(case)
         return case
 
     def owned_case(self, actor: Actor, case_id: UUID, *, personal: bool = True) -> Case:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from casenet.application.actor import ADMIN, Actor
+from casenet.application.queries import client_registered_by
 from casenet.application.store import CasenetApplication
 from casenet.domain.client import Client
 from casenet.domain.errors import NotFound
@@ -17,13 +18,14 @@ class ClientService:
         self.app = app
 
     def erase(self, actor: Actor, client_id: UUID) -> Client:
-        # Sealed: nothing of the client is decrypted to erase it (nor for a caller of
-        # another agency, who gets the NotFound of a random id).
-        client = self.app.get(Client, client_id, personal=False)
         if not actor.is_operator:
-            if actor.agency_id != client.registered_by_agency_id:
+            # Scoped to the caller's agency before the client is loaded (no oracle).
+            agency_id = actor.agency_id
+            if agency_id is None or not client_registered_by(self.app, client_id, agency_id):
                 raise NotFound("client not found")
             actor.require_role({ADMIN}, "erase a client")
+        # Sealed: nothing of the client is decrypted to erase it.
+        client = self.app.get(Client, client_id, personal=False)
         client.erase(agency_id=actor.agency_id, worker_id=actor.worker_id)
         # Destroy the key first: that is the erasure, committed before this returns,
         # and no process keeps keys (see KeyRing), so every read in any process that

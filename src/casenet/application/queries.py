@@ -47,6 +47,7 @@ from casenet.domain.sections import (
     IDENTITY,
     NEEDS,
     NOTE_SECTIONS,
+    REFERRAL,
     SUMMARY,
     note_section,
 )
@@ -68,6 +69,54 @@ from casenet.infrastructure.projections.runner import normalise_time, parse_time
 CASE_OVERSEERS = frozenset({SUPERVISOR, AUDITOR})
 #: Cases whose owner and client a process remembers (about 250 bytes each).
 PARTIES_KEPT = 20_000
+
+#: A case's parties and the caller's consents on it, or no row if the caller's agency
+#: is neither its owner nor a grantee of any of its consents (active or not).
+_SCOPED_CASE = (
+    "SELECT c.owner_agency_id, c.client_id, a.restricted, k.consent_id, "
+    "k.grantee_agency_id, k.sections, k.granted_at, k.withdrawn_at, k.valid_until "
+    "FROM rm_cases c LEFT JOIN rm_agencies a ON a.agency_id = c.owner_agency_id "
+    "LEFT JOIN rm_consents k ON k.case_id = c.case_id AND k.grantee_agency_id = %s "
+    "WHERE c.case_id = %s AND (c.owner_agency_id = %s OR k.consent_id IS NOT NULL)"
+)
+#: The consent if the caller's agency owns its case.
+_SCOPED_CONSENT = "SELECT 1 FROM rm_consents WHERE consent_id = %s AND owner_agency_id = %s"
+#: The consent's purpose if it is the case's, granted to the agency.
+_COVERING_CONSENT = (
+    "SELECT purpose FROM rm_consents WHERE consent_id = %s AND case_id = %s "
+    "AND grantee_agency_id = %s"
+)
+#: The referral if the caller's agency is one of its parties.
+_SCOPED_REFERRAL = (
+    "SELECT 1 FROM rm_referrals WHERE referral_id = %s "
+    "AND (from_agency_id = %s OR to_agency_id = %s)"
+)
+#: The case if the caller's agency owns it.
+_OWNED_CASE = "SELECT 1 FROM rm_cases WHERE case_id = %s AND owner_agency_id = %s"
+#: The client if the caller's agency registered it.
+_SCOPED_CLIENT = "SELECT 1 FROM rm_clients WHERE client_id = %s AND registered_by_agency_id = %s"
+
+
+def client_registered_by(app: CasenetApplication, client_id: UUID, agency_id: UUID) -> bool:
+    """Whether ``agency_id`` registered the client, from the read model: asked before the
+    client is loaded, so an unknown and another agency's client cost and answer alike."""
+    params = (str(client_id), str(agency_id))
+    return bool(
+        app.projections.current(
+            ["cases"], lambda: app.database.run(_SCOPED_CLIENT, params, commit=False)
+        )
+    )
+
+
+def case_owned_by(app: CasenetApplication, case_id: UUID, agency_id: UUID) -> bool:
+    """Whether ``agency_id`` owns the case, from the read model (as above)."""
+    params = (str(case_id), str(agency_id))
+    return bool(
+        app.projections.current(
+            ["cases"], lambda: app.database.run(_OWNED_CASE, params, commit=False)
+        )
+    )
+
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -96,6 +145,17 @@ def _time(value: str) -> datetime:
     return parsed
 
 
+def _consent_facts(r: Any) -> ConsentFacts:
+    return ConsentFacts(
+        consent_id=UUID(r["consent_id"]),
+        grantee_agency_id=UUID(r["grantee_agency_id"]),
+        sections=tuple(msgspec.json.decode(r["sections"])),
+        granted_at=_time(r["granted_at"]),
+        withdrawn_at=parse_time(r["withdrawn_at"]),
+        valid_until=parse_time(r["valid_until"]),
+    )
+
+
 class CaseQueries:
     """Cases, consents and access, as the caller's agency may see them."""
 
@@ -106,15 +166,48 @@ class CaseQueries:
         #: Keyed by the case id's int, the owner as its int: hashed and compared in C (a
         #: UUID's hash and equality are Python code).
         self._parties: BoundedMap[int, tuple[int, UUID]] = BoundedMap(PARTIES_KEPT)
+        #: consent id -> (case, grantee agency, purpose): fixed when it is granted.
+        self._consents: BoundedMap[int, tuple[int, int, str]] = BoundedMap(PARTIES_KEPT)
+
+    def remember_case(self, case: Case) -> None:
+        """A case's parties, as the command that opened it knows them: the owner's next
+        command needs no read model to know it is the owner."""
+        self._parties[case.id.int] = (case.owner_agency_id.int, case.client_id)
+
+    def remember_consent(self, consent: Consent) -> None:
+        """A consent's case, grantee and purpose, as the command that granted it knows
+        them (see :meth:`covering_consent`)."""
+        entry = (consent.case_id.int, consent.grantee_agency_id.int, consent.purpose)
+        self._consents[consent.id.int] = entry
+
+    def covering_consent(self, consent_id: UUID, case_id: UUID, agency_id: UUID) -> str:
+        """The purpose of the consent if it is one of the case's, granted to ``agency_id``;
+        else InvalidInput, the same for a consent of another case or agency as for an id
+        that does not exist: decided from what is known (a consent this process granted)
+        or one statement scoped to the case and agency, with nothing loaded."""
+        known = self._consents.get(consent_id.int)
+        if known is not None and known[:2] == (case_id.int, agency_id.int):
+            return known[2]
+        params = (str(consent_id), str(case_id), str(agency_id))
+        rows = self.app.projections.current(
+            ["consents"], lambda: self._rows(_COVERING_CONSENT, params)
+        )
+        if not rows:
+            raise InvalidInput("consent_id", "no consent of this case for this agency")
+        return str(rows[0]["purpose"])
 
     def _rows(self, query: str, params: tuple[Any, ...]) -> list[Any]:
         return self.db.run(query, params, commit=False)
 
     def case_facts(self, case: Case) -> CaseFacts:
+        return self.facts_of(case.id, case.owner_agency_id)
+
+    def facts_of(self, case_id: UUID, owner_agency_id: UUID) -> CaseFacts:
+        """What the policy needs of a case, from its ids and the owner's directory entry."""
         rows = self._rows(
-            "SELECT restricted FROM rm_agencies WHERE agency_id = %s", (str(case.owner_agency_id),)
+            "SELECT restricted FROM rm_agencies WHERE agency_id = %s", (str(owner_agency_id),)
         )
-        return CaseFacts(case.id, case.owner_agency_id, bool(rows and rows[0]["restricted"]))
+        return CaseFacts(case_id, owner_agency_id, bool(rows and rows[0]["restricted"]))
 
     def consent_facts(self, case_id: UUID, agency_id: UUID | None = None) -> list[ConsentFacts]:
         query = (
@@ -125,51 +218,63 @@ class CaseQueries:
         if agency_id is not None:
             query += " AND grantee_agency_id = %s"
             params += (str(agency_id),)
-        return [
-            ConsentFacts(
-                consent_id=UUID(r["consent_id"]),
-                grantee_agency_id=UUID(r["grantee_agency_id"]),
-                sections=tuple(msgspec.json.decode(r["sections"])),
-                granted_at=_time(r["granted_at"]),
-                withdrawn_at=parse_time(r["withdrawn_at"]),
-                valid_until=parse_time(r["valid_until"]),
-            )
-            for r in self._rows(query, params)
-        ]
+        return [_consent_facts(r) for r in self._rows(query, params)]
+
+    def scoped_case(
+        self, actor: Actor, case_id: UUID, at: datetime | None = None
+    ) -> tuple[UUID, Grant]:
+        """The case's client and what the actor's agency may see of it; NotFound if nothing.
+
+        Decided from the read models by one statement scoped to the caller's agency
+        (the case's row only with the owner, or with this agency's consents), before
+        any event is loaded or decrypted: a case the caller cannot see costs what a
+        random id costs, and answers the same (no existence oracle, API.md).
+        """
+        agency_id = actor.agency_id
+        if agency_id is None:
+            raise NotFound("case not found")
+        client_id = self._owners_client(actor, case_id)
+        if client_id is not None:  # the owner, known (a case's parties never change)
+            return client_id, owner_grant(agency_id)
+        # ``current``: never on a model a rebuild is replaying (a consent missing would
+        # be a wrong 404, a withdrawal missing a disclosure).
+        params = (str(agency_id), str(case_id), str(agency_id))
+        rows = self.app.projections.current(
+            ["cases", "consents", "directory"], lambda: self._rows(_SCOPED_CASE, params)
+        )
+        if not rows:
+            raise NotFound("case not found")
+        first = rows[0]
+        owner_agency_id, client_id = UUID(first["owner_agency_id"]), UUID(first["client_id"])
+        if owner_agency_id.int == agency_id.int:
+            self._parties[case_id.int] = (owner_agency_id.int, client_id)
+            return client_id, owner_grant(agency_id)
+        facts = CaseFacts(case_id, owner_agency_id, bool(first["restricted"]))
+        consents = [_consent_facts(r) for r in rows]
+        grant = sections_visible_to(facts, consents, agency_id, at or utcnow())
+        if not grant.visible:
+            raise NotFound("case not found")
+        return client_id, grant
 
     def visible_case(
         self, actor: Actor, case_id: UUID, at: datetime | None = None, *, personal: bool = True
     ) -> tuple[Case, Grant]:
-        """The case and what the actor's agency may see of it now; NotFound if nothing.
+        """The case and what the actor's agency may see of it now; NotFound if nothing
+        (decided by :meth:`scoped_case` before the case is loaded).
 
         ``personal=False``: the case sealed, for a caller that will not show it.
         """
-        if actor.agency_id is None:
-            raise NotFound("case not found")
-        # The client, if known, names the data key to read with the events.
-        parties = self._parties.get(case_id.int)
-        subjects = () if parties is None else (parties[1],)
-        case = self.app.get(Case, case_id, personal=personal, subjects=subjects)
-        self._parties[case_id.int] = (case.owner_agency_id.int, case.client_id)
-        return case, self._grant(actor, case, at)
+        # The scoped lookup names the client, whose data key is read with the events.
+        client_id, grant = self.scoped_case(actor, case_id, at)
+        return self.app.get(Case, case_id, personal=personal, subjects=(client_id,)), grant
 
-    def _grant(self, actor: Actor, case: Case, at: datetime | None = None) -> Grant:
+    def _grant(self, actor: Actor, case: Case) -> Grant:
+        """The owner's grant (the owner sees everything whatever its consents say, rule 1:
+        no lookups, no clock); anyone else's from :meth:`scoped_case`."""
         assert actor.agency_id is not None
         if actor.agency_id.int == case.owner_agency_id.int:  # UUID's == is Python code
-            # The owner sees everything whatever its consents say (rule 1): no lookups,
-            # no clock, no facts to build (owner read 22k -> 1.5k instructions here).
             return owner_grant(actor.agency_id)
-        agency_id = actor.agency_id
-        # ``current``: never on a model a rebuild is replaying (a consent missing would
-        # be a wrong 404, a withdrawal missing a disclosure).
-        facts, consents = self.app.projections.current(
-            ["consents", "directory"],
-            lambda: (self.case_facts(case), self.consent_facts(case.id, agency_id)),
-        )
-        grant = sections_visible_to(facts, consents, actor.agency_id, at or utcnow())
-        if not grant.visible:
-            raise NotFound("case not found")
-        return grant
+        return self.scoped_case(actor, case.id)[1]
 
     def _owners_client(self, actor: Actor, case_id: UUID) -> UUID | None:
         """The case's client if ``actor``'s agency is known to own the case, else None."""
@@ -201,9 +306,11 @@ class CaseQueries:
         view = self.read_owned_case(actor, case_id)
         if view is not None:
             return view
-        # Anyone else's: the policy decides before the client is even loaded.
-        case, grant = self.visible_case(actor, case_id)
-        client = self.app.get(Client, case.client_id)
+        # Anyone else's: the policy decides before anything is loaded.
+        client_id, grant = self.scoped_case(actor, case_id)
+        case, client = self.app.get_all((Case, case_id), (Client, client_id))
+        assert isinstance(case, Case)
+        assert isinstance(client, Client)
         self.record_disclosure(actor, case, grant)
         return render_case(case, client, grant)
 
@@ -267,19 +374,23 @@ class CaseQueries:
                 query + " ORDER BY at, disclosure_id LIMIT %s", (*params, limit + 1)
             ),
         )
-        items = [
-            DisclosureView(
-                id=UUID(r["disclosure_id"]),
-                case_id=UUID(r["case_id"]),
-                at=_time(r["at"]),
-                recipient_agency_id=UUID(r["recipient_agency_id"]),
-                worker_id=UUID(r["worker_id"]),
-                sections=msgspec.json.decode(r["sections"]),
-                purposes=msgspec.json.decode(r["purposes"]),
-                consent_ids=msgspec.json.decode(r["consent_ids"]),
+        items = []
+        for r in rows:
+            consent_ids = msgspec.json.decode(r["consent_ids"])
+            items.append(
+                DisclosureView(
+                    id=UUID(r["disclosure_id"]),
+                    case_id=UUID(r["case_id"]),
+                    at=_time(r["at"]),
+                    recipient_agency_id=UUID(r["recipient_agency_id"]),
+                    worker_id=UUID(r["worker_id"]),
+                    sections=msgspec.json.decode(r["sections"]),
+                    purposes=msgspec.json.decode(r["purposes"]),
+                    consent_ids=consent_ids,
+                    # Only a referral that names no consent discloses without one.
+                    basis=CONSENT if consent_ids else REFERRAL,
+                )
             )
-            for r in rows
-        ]
         return page_of(items, limit, lambda d: (normalise_time(d.at), str(d.id)))
 
     def list_cases(
@@ -346,8 +457,8 @@ class CaseQueries:
         now = utcnow()
         cursor = decode_cursor(after, 1)
         query = (
-            "SELECT DISTINCT case_id FROM rm_consents WHERE grantee_agency_id = %s "
-            "AND withdrawn_at IS NULL AND (valid_until IS NULL OR valid_until > %s)"
+            "SELECT DISTINCT case_id, owner_agency_id FROM rm_consents WHERE grantee_agency_id "
+            "= %s AND withdrawn_at IS NULL AND (valid_until IS NULL OR valid_until > %s)"
         )
         params: tuple[Any, ...] = (str(agency_id), normalise_time(now))
         if cursor is not None:
@@ -356,18 +467,22 @@ class CaseQueries:
 
         def shared() -> Page[SharedCase]:
             rows = self._rows(query + " ORDER BY case_id LIMIT %s", (*params, limit + 1))
-            page = page_of([str(r["case_id"]) for r in rows], limit, lambda case_id: (case_id,))
+            found = [(UUID(r["case_id"]), UUID(r["owner_agency_id"])) for r in rows]
+            page = page_of(found, limit, lambda item: (str(item[0]),))
             items = []
-            for case_id in page.items:
-                case = self.app.get(Case, UUID(case_id))
+            for case_id, owner_agency_id in page.items:
+                # From the read models alone: nothing is loaded before the policy decides.
                 grant = sections_visible_to(
-                    self.case_facts(case), self.consent_facts(case.id, agency_id), agency_id, now
+                    self.facts_of(case_id, owner_agency_id),
+                    self.consent_facts(case_id, agency_id),
+                    agency_id,
+                    now,
                 )
                 if grant.visible:  # the policy has the last word (a restricted owner, say)
                     items.append(
                         SharedCase(
-                            case_id=case.id,
-                            owner_agency_id=case.owner_agency_id,
+                            case_id=case_id,
+                            owner_agency_id=owner_agency_id,
                             sections=list(grant.sections),
                             shared_under=list(grant.consent_ids),
                         )
@@ -426,11 +541,16 @@ class CaseQueries:
         return [render_consent(self.app.get(Consent, UUID(r["consent_id"]))) for r in rows]
 
     def consent(self, actor: Actor, consent_id: UUID) -> Consent:
-        """The consent, for workers of the agency that owns its case."""
-        consent = self.app.get(Consent, consent_id)
-        if actor.agency_id != consent.owner_agency_id:
+        """The consent, for workers of the agency that owns its case; the agency is
+        checked on the read model before the consent is loaded (no existence oracle)."""
+        if actor.agency_id is None:
             raise NotFound("consent not found")
-        return consent
+        params = (str(consent_id), str(actor.agency_id))
+        if not self.app.projections.current(
+            ["consents"], lambda: self._rows(_SCOPED_CONSENT, params)
+        ):
+            raise NotFound("consent not found")
+        return self.app.get(Consent, consent_id)
 
 
 class FeedQueries:
@@ -525,11 +645,19 @@ class ReferralQueries:
         ]
         return page_of(items, limit, lambda i: (normalise_time(i.created_at), str(i.id)))
 
-    def party_referral(self, actor: Actor, referral_id: UUID) -> Referral:
-        referral = self.app.get(Referral, referral_id)
-        if actor.agency_id is None or referral.party_of(actor.agency_id) is None:
+    def party_referral(self, actor: Actor, referral_id: UUID, *, personal: bool = True) -> Referral:
+        """The referral, if the actor's agency is one of its two parties: checked on the
+        read model before the referral is loaded (no existence oracle)."""
+        agency_id = actor.agency_id
+        if agency_id is None:
             raise NotFound("referral not found")
-        return referral
+        params = (str(referral_id), str(agency_id), str(agency_id))
+        rows = self.app.projections.current(
+            ["referrals"], lambda: self.app.database.run(_SCOPED_REFERRAL, params, commit=False)
+        )
+        if not rows:
+            raise NotFound("referral not found")
+        return self.app.get(Referral, referral_id, personal=personal)
 
     def read(self, actor: Actor, referral_id: UUID) -> ReferralView:
         """GET /v1/referrals/{id}: client sections for the receiver only as consent grants."""
@@ -571,15 +699,18 @@ def render_case(case: Case, client: Client, grant: Grant) -> CaseView:
     """The case view with every section outside ``grant`` left out."""
     shown(case)
     sections = grant.sections
+    version, updated_at = case.version, case.modified_on
+    if grant.basis != OWNER:
+        version, updated_at = visible_version(case, sections)
     view = CaseView(
         id=case.id,
-        version=case.version,
+        version=version,
         status=case.status,
         owner_agency_id=case.owner_agency_id,
         client_id=case.client_id,
         erased=client.erased,
         created_at=case.created_on,
-        updated_at=case.modified_on,
+        updated_at=updated_at,
         sections=list(sections),
         shared_under=list(grant.consent_ids),
         client=render_client(client, sections),
@@ -603,6 +734,20 @@ def render_case(case: Case, client: Client, grant: Grant) -> CaseView:
             if note_section(n.category) in sections
         ]
     return view
+
+
+def visible_version(case: Case, sections: tuple[str, ...]) -> tuple[int, datetime]:
+    """A grantee's ``version`` and ``updated_at`` of the case: those of the last change
+    it can see (the opening, a closing or reopening, a note in a section it is granted).
+    A change it cannot see (a note in another section) moves neither, so neither tells
+    it that anything happened there (API.md, "What a grantee can tell"). It moves with
+    every change the grantee can see, but may go back when a grant narrows; the ETag
+    (a digest of the view) is what tells any two views apart."""
+    version, at = case.status_changed
+    for note in case.notes:
+        if note.version > version and note_section(note.category) in sections:
+            version, at = note.version, note.created_at
+    return version, at
 
 
 def render_consent(consent: Consent) -> ConsentView:

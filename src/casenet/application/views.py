@@ -33,7 +33,10 @@ class NoteView(msgspec.Struct, kw_only=True):
 
 
 class CaseView(msgspec.Struct, kw_only=True):
-    """A case as the caller may see it: the owner everything, a grantee its sections."""
+    """A case as the caller may see it: the owner everything, a grantee its sections.
+
+    For a grantee, ``version`` and ``updated_at`` are those of the last change it can
+    see (``queries.visible_version``), not the aggregate's."""
 
     id: UUID
     version: int
@@ -168,7 +171,10 @@ class ReferralListItem(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class DisclosureView(msgspec.Struct, kw_only=True):
-    """One read of a case's sections by another agency."""
+    """One disclosure to another agency: a read of a case's sections (``worker_id`` the
+    reader), or a referral's reason or message (section ``referral``, ``worker_id`` the
+    writer). ``basis``: ``consent`` (the ``consent_ids``), or ``referral`` for a
+    referral that names no consent."""
 
     id: UUID
     case_id: UUID
@@ -178,6 +184,7 @@ class DisclosureView(msgspec.Struct, kw_only=True):
     sections: list[str]
     purposes: list[str]
     consent_ids: list[UUID]
+    basis: str
 
 
 class FeedItem(msgspec.Struct, kw_only=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
@@ -52,10 +53,12 @@ class CaseReopened(DomainEvent, frozen=True, kw_only=True):
 class Note:
     """A note on a case; its category decides the section it is disclosed under."""
 
-    __slots__ = ("author_worker_id", "category", "created_at", "id", "text")
+    __slots__ = ("author_worker_id", "category", "created_at", "id", "text", "version")
 
     def __init__(self, event: CaseNoteAdded) -> None:
         self.id = event.note_id
+        #: The case's version this note made.
+        self.version = event.originator_version
         self.category = event.category
         self.text = event.text
         self.author_worker_id = event.author_worker_id
@@ -71,6 +74,8 @@ class Case(Aggregate):
     needs: tuple[str, ...]
     status: str
     notes: list[Note]
+    #: The version and time of the case's last opening, closing or reopening.
+    status_changed: tuple[int, datetime]
 
     @classmethod
     def open(
@@ -141,6 +146,7 @@ class Case(Aggregate):
         self.needs = event.needs
         self.status = OPEN
         self.notes = []
+        self.status_changed = (event.originator_version, event.timestamp)
 
     @when(CaseNoteAdded)
     def _note_added(self, event: CaseNoteAdded) -> None:
@@ -149,7 +155,9 @@ class Case(Aggregate):
     @when(CaseClosed)
     def _closed(self, event: CaseClosed) -> None:
         self.status = CLOSED
+        self.status_changed = (event.originator_version, event.timestamp)
 
     @when(CaseReopened)
     def _reopened(self, event: CaseReopened) -> None:
         self.status = OPEN
+        self.status_changed = (event.originator_version, event.timestamp)

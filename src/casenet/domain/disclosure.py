@@ -1,5 +1,9 @@
 """A disclosure: one read, by another agency, of sections of a case (rule 5).
 
+A referral discloses too: its reason, when it is requested, to the receiving agency,
+and each message to the agency that did not write it (section ``referral``; the
+worker is the one who wrote it, and the consent the referral's, if it names one).
+
 Disclosures are events like any other, so the accounting of disclosures and the
 audit export are built from the same append-only log as everything else.
 """
@@ -43,9 +47,10 @@ class Disclosure(Aggregate):
         sections: tuple[str, ...],
         consent_ids: tuple[UUID, ...],
         purposes: tuple[str, ...],
+        new_id: UUID | None = None,
     ) -> Disclosure:
         return cls._start(
-            uuid4(),
+            new_id or uuid4(),
             DisclosureRecorded,
             case_id=case_id,
             client_id=client_id,

@@ -34,6 +34,13 @@ SECTIONS: tuple[str, ...] = (
     *(f"notes.{category}" for category in NOTE_CATEGORIES),
 )
 
+#: What a referral discloses to the other agency: its reason and messages. Recorded in
+#: disclosures (rule 5), never a section of a case a consent could grant.
+REFERRAL = "referral"
+
+#: Every section a disclosure may name: the case's, and the referral's.
+DISCLOSED_SECTIONS: tuple[str, ...] = (*SECTIONS, REFERRAL)
+
 #: The sections of notes, one per category.
 NOTE_SECTIONS: frozenset[str] = frozenset(f"notes.{category}" for category in NOTE_CATEGORIES)
 
