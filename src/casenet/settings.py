@@ -35,9 +35,9 @@ classes it draws from (lower case 26, upper case 26, digits 10, ASCII punctuatio
 anything else 128). Production wants at least 128 bits:
 ``secrets.token_urlsafe(32)`` (43 characters, 180 to 230 bits by this estimate) passes,
 and so does ``casenet keys generate``'s; 32 hex digits (128 random bits, estimated
-at about 118) do not: the estimate needs some margin, give 64. A master or signing key is refused when it has
-fewer than 16 distinct byte values (all-zero, all-equal, a short pattern repeated): 32
-random bytes have fewer with a probability under 2^-50.
+at about 118) do not: the estimate needs some margin, give 64. A master or signing key
+is refused when it has fewer than 16 distinct byte values (all-zero, all-equal, a short
+pattern repeated): 32 random bytes have fewer with a probability under 2^-50.
 """
 
 from __future__ import annotations
@@ -202,8 +202,8 @@ def _check_random_key(key: bytes, setting: str, key_id: str = "") -> None:
     if distinct < _MIN_DISTINCT_KEY_BYTES:
         which = f"key {key_id!r}" if key_id else "the key"
         raise SettingsError(
-            f"{setting}: {which} is not random ({distinct} distinct byte values); "
-            "make new secrets with `casenet keys generate`"
+            f"{setting}: {which} is not random ({distinct} distinct byte values), "
+            "production refuses it; make new secrets with `casenet keys generate`"
         )
 
 
@@ -231,8 +231,7 @@ def _auth_failures_per_minute(value: str | None) -> int:
         limit = -1
     if not 0 <= limit <= 1_000_000:
         raise SettingsError(
-            "CASENET_AUTH_FAILURES_PER_MINUTE must be a whole number from 0 (no limit) "
-            "to 1000000"
+            "CASENET_AUTH_FAILURES_PER_MINUTE must be a whole number from 0 (no limit) to 1000000"
         )
     return limit
 

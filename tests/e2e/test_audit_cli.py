@@ -243,8 +243,10 @@ class TestAuditCliOnPostgres(AuditCliContract):
 )
 def test_a_malformed_audit_command_is_a_usage_error(args: list[str], tmp_path: Path) -> None:
     result = run(args, tmp_path / "data", {})
-    assert result.returncode == 2
-    assert "usage: casenet audit" in result.stderr
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("casenet: error: ")
+    assert "(see: casenet audit" in result.stderr
     assert not (tmp_path / "data").exists(), "a usage error touches nothing"
 
 
