@@ -17,6 +17,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
+from casenet.api.throttling import TooManyFailedAuthentications
 from casenet.domain.errors import (
     DomainError,
     IllegalTransition,
@@ -42,6 +43,7 @@ TITLES = {
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Invalid input",
+    429: "Too many requests",
     500: "Internal error",
     503: "Service unavailable",
 }
@@ -138,6 +140,17 @@ def on_media_type(_: Request[Any, Any, Any], error: UnsupportedMediaType) -> Res
     return problem(415, "send the body as application/json")
 
 
+def on_throttled(
+    _: Request[Any, Any, Any], error: TooManyFailedAuthentications
+) -> Response[Problem]:
+    response = problem(
+        429,
+        f"too many failed authentications from this address; try again in {error.retry_after} s",
+    )
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
 def on_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
     """The one catch-all: log the type and route (no data, no message), answer 500."""
     logger.error(
@@ -152,6 +165,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: on_http_error,
     Unauthenticated: on_unauthenticated,
     UnsupportedMediaType: on_media_type,
+    TooManyFailedAuthentications: on_throttled,
     Exception: on_unexpected,
 }
 
