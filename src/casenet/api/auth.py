@@ -26,21 +26,20 @@ def resolve_actor(request: Request[Any, Any, Any], casenet: Services) -> Actor:
     header = request.headers.get("authorization")
     failures: AuthFailures = request.app.state.auth_failures
     if header is None:  # guesses nothing: neither counted nor throttled
-        failures.failed(failures.client_address(request), request, "no Authorization header")
+        failures.failed(request, "no Authorization header", count=False)
         raise Unauthenticated("send Authorization: Bearer <token>")
-    address = failures.client_address(request)
-    failures.check(address)  # a throttled address is refused before its token is looked at
+    failures.check(request)  # a throttled address is refused before its token is looked at
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        failures.failed(address, request, "not a bearer token", count=True)
+        failures.failed(request, "not a bearer token")
         raise Unauthenticated("send Authorization: Bearer <token>")
     settings: Settings = request.app.state.settings
     if hmac.compare_digest(token.encode(), settings.operator_token.encode()):
         return OPERATOR_ACTOR
     actor = casenet.directory.authenticate(token)
     if actor is None:
-        failures.failed(address, request, "unknown or revoked token", count=True)
+        failures.failed(request, "unknown or revoked token")
         raise Unauthenticated("the token is unknown or was revoked")
     return actor
 

@@ -16,6 +16,7 @@ that the longest-tracked is forgotten first.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
@@ -63,7 +64,8 @@ class AuthFailures:
 
     def client_address(self, request: Request[Any, Any, Any]) -> str:
         """Who is calling: the peer, or what a trusted proxy says it forwarded for."""
-        peer = request.client.host if request.client else ""
+        client = request.scope.get("client")
+        peer = str(client[0]) if client else ""
         if not self.trusted_proxies or not self._trusted(peer):
             return peer or "unknown"
         hops = ",".join(request.headers.getall("x-forwarded-for", [])).split(",")
@@ -79,22 +81,23 @@ class AuthFailures:
             client = str(ip)
         return client
 
-    def check(self, address: str) -> None:
-        """Raise :class:`TooManyFailedAuthentications` if ``address`` is throttled."""
+    def check(self, request: Request[Any, Any, Any]) -> None:
+        """Raise :class:`TooManyFailedAuthentications` if the caller's address is
+        throttled. Nothing is computed while no address has failed lately."""
         if self.limit <= 0 or not self._failures:
             return
+        key = _key(self.client_address(request))
         with self._lock:
-            failures = self._recent(_key(address))
+            failures = self._recent(key)
             if failures is None or len(failures) < self.limit:
                 return
             wait = failures[0] + WINDOW_SECONDS - self.clock()
         raise TooManyFailedAuthentications(max(1, math.ceil(wait)))
 
-    def failed(
-        self, address: str, request: Request[Any, Any, Any], reason: str, *, count: bool = False
-    ) -> None:
+    def failed(self, request: Request[Any, Any, Any], reason: str, *, count: bool = True) -> None:
         """Log a failed authentication (address, route, reason; never the token) and,
-        with ``count``, count it against ``address``."""
+        with ``count``, count it against the caller's address."""
+        address = self.client_address(request)
         route = request.scope.get("path_template") or "(unrouted)"
         logger.warning(
             "authentication failed from %s on %s %s: %s", address, request.method, route, reason
@@ -143,6 +146,7 @@ class AuthFailures:
         return ip is not None and any(ip in network for network in self.trusted_proxies)
 
 
+@functools.lru_cache(maxsize=4096)  # parsing an address costs microseconds; a hit, 0.1
 def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The address (an IPv4 one mapped into IPv6 as itself), or None if it is none."""
     try:
@@ -154,6 +158,7 @@ def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return ip
 
 
+@functools.lru_cache(maxsize=4096)
 def _key(address: str) -> str:
     """What is counted: the address, or its /64 for IPv6."""
     ip = _ip(address)
