@@ -64,8 +64,8 @@ class AuthFailures:
 
     def client_address(self, request: Request[Any, Any, Any]) -> str:
         """Who is calling: the peer, or what a trusted proxy says it forwarded for."""
-        client = request.scope.get("client")
-        peer = str(client[0]) if client else ""
+        connection = request.scope.get("client")
+        peer = str(connection[0]) if connection else ""
         if not self.trusted_proxies or not self._trusted(peer):
             return peer or "unknown"
         hops = ",".join(request.headers.getall("x-forwarded-for", [])).split(",")
