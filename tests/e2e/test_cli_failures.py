@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tarfile
@@ -27,15 +28,24 @@ PASSWORD = "s3cret-pw"
 
 
 def run(args: list[str], environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``casenet ARGS``; a command that does not end (a server that should have
+    refused to start) is killed with all its processes and fails the test."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CASENET_")}
-    return subprocess.run(
+    with subprocess.Popen(
         [*CASENET, *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env={**clean, **environ},
-        timeout=60,
-        check=False,
-    )
+        start_new_session=True,  # its own process group: we can end all of it
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            pytest.fail(f"casenet {' '.join(args)} did not end", pytrace=False)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def assert_one_line(result: subprocess.CompletedProcess[str], *says: str) -> str:
@@ -88,7 +98,9 @@ def public_key(tmp_path: Path) -> Path:
 def test_a_usage_error_is_one_line_exit_1_and_touches_nothing(
     args: list[str], says: str, dev: dict[str, str], tmp_path: Path
 ) -> None:
+    args = [str(tmp_path / "bundle") if arg == "b" else arg for arg in args]
     assert_one_line(run(args, dev), says, "--help")
+    assert not (tmp_path / "bundle").exists()
     assert not (tmp_path / "data").exists(), "a usage error opens no store"
 
 
