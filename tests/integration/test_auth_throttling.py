@@ -12,8 +12,10 @@ import secrets
 from typing import Any
 
 import httpx
+import pytest
 from litestar import Litestar
 
+from casenet.api import throttling
 from casenet.api.app import create_app
 from casenet.application import OPERATOR_ACTOR, Casenet
 from casenet.settings import load_settings
@@ -204,3 +206,33 @@ def test_the_window_slides_one_minute_after_each_failure(
     assert call(app, token, ATTACKER).status_code == 200
     fail(app, ATTACKER, 1)  # three in the last minute again
     assert_throttled(call(app, token, ATTACKER))
+
+
+def test_addresses_whose_failures_aged_out_are_forgotten(
+    casenet: Casenet, casenet_environ: dict[str, str]
+) -> None:
+    app = app_for(casenet, casenet_environ)
+    token = worker_token(casenet)
+    failures = app.state.auth_failures
+    now = [1000.0]
+    failures.clock = lambda: now[0]
+    failures._swept = now[0]
+    for host in range(50):
+        fail(app, f"192.0.2.{host}", 1)
+    assert len(failures._failures) == 50
+
+    now[0] += 61.0
+    assert call(app, token, NEIGHBOUR).status_code == 200
+
+    assert failures._failures == {}, "the next check after a window forgets them all"
+
+
+def test_at_most_max_addresses_are_tracked(
+    casenet: Casenet, casenet_environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(throttling, "MAX_ADDRESSES", 5)
+    app = app_for(casenet, casenet_environ)
+    for host in range(8):
+        fail(app, f"192.0.2.{host}", 1)
+
+    assert list(app.state.auth_failures._failures) == [f"192.0.2.{h}" for h in range(3, 8)]

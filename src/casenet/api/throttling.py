@@ -11,7 +11,8 @@ The counts live in each server process (nothing is written per failed request, w
 an attacker could otherwise turn into write load); with ``--workers N`` an address gets
 at most N times the limit a minute. IPv6 clients are counted per /64, the block one
 subscriber usually holds. At most :data:`MAX_ADDRESSES` addresses are tracked; past
-that the longest-tracked is forgotten first.
+that the longest-tracked is forgotten first. Addresses whose failures have aged out are
+forgotten once a minute.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class AuthFailures:
         self.clock = clock
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self._swept = clock()
 
     def client_address(self, request: Request[Any, Any, Any]) -> str:
         """Who is calling: the peer, or what a trusted proxy says it forwarded for."""
@@ -88,6 +90,7 @@ class AuthFailures:
             return
         key = _key(self.client_address(request))
         with self._lock:
+            self._sweep_if_due()
             failures = self._recent(key)
             if failures is None or len(failures) < self.limit:
                 return
@@ -135,11 +138,19 @@ class AuthFailures:
         return failures
 
     def _forget_one(self) -> None:
-        """Make room: drop expired addresses, else the one tracked longest; lock held."""
+        """Make room: forget the address tracked longest (in O(1), so that many addresses
+        failing at once cost no more each than one); lock held."""
+        del self._failures[next(iter(self._failures))]
+
+    def _sweep_if_due(self) -> None:
+        """Once a window, forget every address whose failures have all aged out, so that
+        :meth:`check` is back to doing nothing when nobody has failed lately; lock held."""
+        now = self.clock()
+        if now - self._swept < WINDOW_SECONDS:
+            return
+        self._swept = now
         for key in list(self._failures):
             self._recent(key)
-        if len(self._failures) >= MAX_ADDRESSES:
-            del self._failures[next(iter(self._failures))]
 
     def _trusted(self, address: str) -> bool:
         ip = _ip(address)
