@@ -51,8 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_json(name, options, produced, time.perf_counter() - started)
         rows.extend(produced)
     print_table(rows)
-    refresh_markdown()
+    if options.quick:
+        # A smoke run (CI's): its figures are kept apart and change no checked-in file.
+        print(f"quick run: results in {output_dir(options)}; BENCHMARKS.md left as it is")
+    else:
+        refresh_markdown()
     return 0
+
+
+def output_dir(options: Options) -> Path:
+    """Where a run's JSON goes: quick runs beside, never over, the full run's."""
+    return OUTPUT_DIR / "quick" if options.quick else OUTPUT_DIR
 
 
 MARKDOWN = Path("BENCHMARKS.md")
@@ -126,8 +135,9 @@ def refresh_markdown() -> None:
 
 
 def write_json(name: str, options: Options, rows: list[Row], seconds: float) -> Path:
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    path = OUTPUT_DIR / f"{name}.json"
+    directory = output_dir(options)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
     document = {
         "workload": name,
         "quick": options.quick,

@@ -35,7 +35,7 @@ from casenet.infrastructure.audit_bundle import (
 )
 from casenet.infrastructure.audit_report import write_report
 from casenet.infrastructure.crypto import KeyManagementError, KeyRing
-from casenet.infrastructure.projections import Projections
+from casenet.infrastructure.projections import Projections, ReadModelStopped
 from casenet.settings import Settings, SettingsError, load_settings
 
 
@@ -149,7 +149,10 @@ def cmd_projections_rebuild(args: argparse.Namespace, settings: Settings) -> Non
         ) as progress:
             # One pass over the log for every model named: read and decode once.
             task = progress.add_task(", ".join(names), total=head, completed=resumed)
-            projections.rebuild(names, progress=functools.partial(progress.advance, task))
+            try:
+                projections.rebuild(names, progress=functools.partial(progress.advance, task))
+            except ReadModelStopped as error:  # the others were rebuilt; this one stopped
+                raise CommandError(str(error)) from None
             progress.update(task, completed=head)
         for name in names:
             print(f"{name} rebuilt to position {projections.positions()[name][0]}")
@@ -159,6 +162,8 @@ def cmd_projections_status(args: argparse.Namespace, settings: Settings) -> None
     with _Services(settings) as casenet:
         for status in casenet.app.projections.status():
             state = " (rebuilding)" if status.rebuilding else ""
+            if status.stopped is not None:
+                state += f" STOPPED: {status.stopped}"
             print(f"{status.name} position {status.position} lag {status.lag}{state}")
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from benchmarks import Row
+import json
+from pathlib import Path
+
+import pytest
+from benchmarks import WORKLOADS, Row
 from benchmarks._report import rebuilds, size_tables
 
 
@@ -81,3 +85,26 @@ def test_size_tables_list_every_size_in_order() -> None:
 
 def test_no_measurements_no_tables() -> None:
     assert size_tables({}) == []
+
+
+def test_a_quick_run_changes_no_checked_in_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI's smoke run (``--quick``) keeps its JSON apart and leaves BENCHMARKS.md alone;
+    a full run of the same workload refreshes it."""
+    import benchmarks.__main__ as runner
+
+    monkeypatch.chdir(tmp_path)
+    block = f"intro\n{runner.BEGIN}\nthe full run's table\n{runner.END}\n"
+    Path("BENCHMARKS.md").write_text(block)
+    monkeypatch.setattr(runner, "discover", lambda: None)
+    monkeypatch.setitem(WORKLOADS, "smoke", lambda options: [_row(p99_met=True)])
+
+    assert runner.main(["--quick", "smoke"]) == 0
+    assert Path("BENCHMARKS.md").read_text() == block
+    assert json.loads(Path("var/bench/quick/smoke.json").read_text())["quick"] is True
+    assert not Path("var/bench/smoke.json").exists()
+
+    assert runner.main(["smoke"]) == 0
+    assert "the full run's table" not in Path("BENCHMARKS.md").read_text()
+    assert Path("var/bench/smoke.json").exists()

@@ -27,6 +27,7 @@ from casenet.domain.errors import (
     StaleVersion,
     VersionConflict,
 )
+from casenet.infrastructure.projections import ReadModelUnavailable
 
 logger = logging.getLogger("casenet.api")
 
@@ -143,11 +144,23 @@ def on_media_type(_: Request[Any, Any, Any], error: UnsupportedMediaType) -> Res
 def on_throttled(
     _: Request[Any, Any, Any], error: TooManyFailedAuthentications
 ) -> Response[Problem]:
+    """An address that failed to authenticate too often: 429, and when to come back."""
     response = problem(
         429,
         f"too many failed authentications from this address; try again in {error.retry_after} s",
     )
     response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def on_read_model_unavailable(
+    _: Request[Any, Any, Any], error: ReadModelUnavailable
+) -> Response[Problem]:
+    """A read that needs a stopped (or rebuilding) read model: 503, never stale data.
+    The detail names the model; why it stopped is the operator's to see (``casenet
+    projections status``, ``/health/ready``, the logs)."""
+    response = problem(503, f"the {error.name} read model is not available; retry later")
+    response.headers["Retry-After"] = "5"
     return response
 
 
@@ -166,6 +179,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     Unauthenticated: on_unauthenticated,
     UnsupportedMediaType: on_media_type,
     TooManyFailedAuthentications: on_throttled,
+    ReadModelUnavailable: on_read_model_unavailable,
     Exception: on_unexpected,
 }
 

@@ -13,7 +13,7 @@ from casenet.application.pages import Page, check_limit, decode_cursor, page_of
 from casenet.application.store import CasenetApplication
 from casenet.domain.agency import Agency, Service, Worker
 from casenet.domain.errors import NotFound, NotPermitted, TokenLost, check_expected_version
-from casenet.infrastructure.projections.runner import POSITIONS
+from casenet.infrastructure.projections.runner import POSITIONS, READ_ATTEMPTS, ReadModelRebuilt
 
 #: Memo keys and values of :meth:`DirectoryQueries.authenticate` (see Database.memo).
 _TOKEN = "worker-by-token-hash"  # noqa: S105  (a memo key, not a secret)
@@ -144,7 +144,13 @@ class DirectoryQueries:
         )
         params = (token_hash,)
         row = self.app.database.run(query, params, commit=False)[0]
-        if projections.has_pending("directory", int(row["position"]), int(row["head"])):
+        # The position comes from the same snapshot as the worker: once it is current,
+        # so is the answer (a rebuild may empty the model between two tries: try again).
+        tries = 0
+        while projections.has_pending("directory", int(row["position"]), int(row["head"])):
+            tries += 1
+            if tries > READ_ATTEMPTS:
+                raise ReadModelRebuilt("directory")
             projections.catch_up("directory", until=int(row["head"]))
             row = self.app.database.run(query, params, commit=False)[0]
         if row["worker_id"] is None:
@@ -159,12 +165,15 @@ class DirectoryQueries:
     ) -> Page[Agency]:
         """Agencies (by id) offering ``service_type`` in ``area``; both filters optional."""
         limit = check_limit(limit)
-        self.app.projections.ensure_current(["directory"])
         cursor = decode_cursor(after, 1)
-        rows = self.app.database.run(
-            "SELECT agency_id, services FROM rm_agencies WHERE agency_id > %s ORDER BY agency_id",
-            (cursor[0] if cursor else "",),
-            commit=False,
+        rows = self.app.projections.current(  # never a model a rebuild emptied meanwhile
+            ["directory"],
+            lambda: self.app.database.run(
+                "SELECT agency_id, services FROM rm_agencies WHERE agency_id > %s "
+                "ORDER BY agency_id",
+                (cursor[0] if cursor else "",),
+                commit=False,
+            ),
         )
         matching: list[str] = []
         for row in rows:

@@ -4,9 +4,9 @@ The export reads the audit records read model (``projections.audit``: each recor
 bundle line, rendered once when its event was projected) up to the log's head at its
 start (the store position the bundle reflects), in bulk and in log order, and writes a
 signed ``casenet-audit/3`` bundle (``infrastructure.audit_bundle``) without touching a
-record. While that read model is rebuilt it reads the log itself instead, record by
-record, into the same bytes. Nothing is decrypted: records carry ids, times, statuses,
-sections and purposes only.
+record. While that read model is rebuilt (or if it stopped) it reads the log itself
+instead, record by record, into the same bytes. Nothing is decrypted: records carry
+ids, times, statuses, sections and purposes only.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from casenet.domain.visibility import CaseFacts, ConsentFacts, Grant, access_at
 from casenet.infrastructure.audit_bundle import FILES, BundleWriter, read_records, record_line
 from casenet.infrastructure.audit_records import READERS, Record, Scope, Selection
 from casenet.infrastructure.projections.audit import begin_export, exported_chunks, page_of
-from casenet.infrastructure.projections.runner import POSITIONS, normalise_time
+from casenet.infrastructure.projections.runner import POSITIONS, ReadModelStopped, normalise_time
 from casenet.infrastructure.raw_log import stored_rows
 
 __all__ = ["AuditService", "Scope", "access_from_bundle"]
@@ -85,12 +85,16 @@ class AuditService:
         generated_at = utcnow()
         lower = None if since is None else normalise_time(since)
         upper = None if until is None else normalise_time(until)
-        projections.ensure_current([AUDIT_MODEL])
+        try:
+            projections.ensure_current([AUDIT_MODEL])
+            stopped = False
+        except ReadModelStopped:
+            stopped = True  # the log holds every record too: read it instead
         writer = BundleWriter(out_dir, self._signing_seed)
         db = projections.db
         with db.cursor(commit=False) as cursor:
             begin_export(db, cursor)
-            position = self._model_position(cursor, head)
+            position = None if stopped else self._model_position(cursor, head)
             if position is not None:
                 # The model holds every record up to its position and none after: the
                 # bundle reflects the store there (at head, or a little after).

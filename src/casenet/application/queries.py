@@ -156,9 +156,13 @@ class CaseQueries:
             # The owner sees everything whatever its consents say (rule 1): no lookups,
             # no clock, no facts to build (owner read 22k -> 1.5k instructions here).
             return owner_grant(actor.agency_id)
-        self.app.projections.ensure_current(["consents", "directory"])
-        facts = self.case_facts(case)
-        consents = self.consent_facts(case.id, actor.agency_id)
+        agency_id = actor.agency_id
+        # ``current``: never on a model a rebuild is replaying (a consent missing would
+        # be a wrong 404, a withdrawal missing a disclosure).
+        facts, consents = self.app.projections.current(
+            ["consents", "directory"],
+            lambda: (self.case_facts(case), self.consent_facts(case.id, agency_id)),
+        )
         grant = sections_visible_to(facts, consents, actor.agency_id, at or utcnow())
         if not grant.visible:
             raise NotFound("case not found")
@@ -239,7 +243,6 @@ class CaseQueries:
             self.owned_case(actor, case_id, personal=False)
         actor.require_role(CASE_OVERSEERS, "see the accounting of disclosures")
         limit = check_limit(limit)
-        self.app.projections.ensure_current(["disclosures"])
         query = "SELECT * FROM rm_disclosures WHERE owner_agency_id = %s"
         params: tuple[Any, ...] = (str(agency_id),)
         if case_id is not None:
@@ -255,7 +258,12 @@ class CaseQueries:
         if cursor is not None:
             query += " AND (at > %s OR (at = %s AND disclosure_id > %s))"
             params += (cursor[0], cursor[0], cursor[1])
-        rows = self._rows(query + " ORDER BY at, disclosure_id LIMIT %s", (*params, limit + 1))
+        rows = self.app.projections.current(
+            ["disclosures"],
+            lambda: self._rows(
+                query + " ORDER BY at, disclosure_id LIMIT %s", (*params, limit + 1)
+            ),
+        )
         items = [
             DisclosureView(
                 id=UUID(r["disclosure_id"]),
@@ -279,7 +287,6 @@ class CaseQueries:
         limit = check_limit(limit)
         if status is not None and status not in ("open", "closed"):
             raise InvalidInput("status", "must be open or closed")
-        self.app.projections.ensure_current(["cases"])
         query = (
             "SELECT c.case_id, c.version, c.status, c.client_id, c.needs, c.note_count, "
             "c.created_at, c.updated_at, k.name_ciphertext, k.erased FROM rm_cases c "
@@ -294,7 +301,9 @@ class CaseQueries:
             query += " AND (c.created_at > %s OR (c.created_at = %s AND c.case_id > %s))"
             params += (cursor[0], cursor[0], cursor[1])
         query += " ORDER BY c.created_at, c.case_id LIMIT %s"
-        rows = self._rows(query, (*params, limit + 1))
+        rows = self.app.projections.current(
+            ["cases"], lambda: self._rows(query, (*params, limit + 1))
+        )
         items = [self._case_item(r) for r in rows]
         return page_of(items, limit, lambda i: (normalise_time(i.created_at), str(i.id)))
 
@@ -323,7 +332,6 @@ class CaseQueries:
         agency_id = actor.require_agency()
         limit = check_limit(limit)
         now = utcnow()
-        self.app.projections.ensure_current(["consents", "directory"])
         cursor = decode_cursor(after, 1)
         query = (
             "SELECT DISTINCT case_id FROM rm_consents WHERE grantee_agency_id = %s "
@@ -333,24 +341,28 @@ class CaseQueries:
         if cursor is not None:
             query += " AND case_id > %s"
             params += (cursor[0],)
-        rows = self._rows(query + " ORDER BY case_id LIMIT %s", (*params, limit + 1))
-        page = page_of([str(r["case_id"]) for r in rows], limit, lambda case_id: (case_id,))
-        items = []
-        for case_id in page.items:
-            case = self.app.get(Case, UUID(case_id))
-            grant = sections_visible_to(
-                self.case_facts(case), self.consent_facts(case.id, agency_id), agency_id, now
-            )
-            if grant.visible:  # the policy has the last word (a restricted owner, say)
-                items.append(
-                    SharedCase(
-                        case_id=case.id,
-                        owner_agency_id=case.owner_agency_id,
-                        sections=list(grant.sections),
-                        shared_under=list(grant.consent_ids),
-                    )
+
+        def shared() -> Page[SharedCase]:
+            rows = self._rows(query + " ORDER BY case_id LIMIT %s", (*params, limit + 1))
+            page = page_of([str(r["case_id"]) for r in rows], limit, lambda case_id: (case_id,))
+            items = []
+            for case_id in page.items:
+                case = self.app.get(Case, UUID(case_id))
+                grant = sections_visible_to(
+                    self.case_facts(case), self.consent_facts(case.id, agency_id), agency_id, now
                 )
-        return Page(items, page.next)
+                if grant.visible:  # the policy has the last word (a restricted owner, say)
+                    items.append(
+                        SharedCase(
+                            case_id=case.id,
+                            owner_agency_id=case.owner_agency_id,
+                            sections=list(grant.sections),
+                            shared_under=list(grant.consent_ids),
+                        )
+                    )
+            return Page(items, page.next)
+
+        return self.app.projections.current(["consents", "directory"], shared)
 
     def owned_case(self, actor: Actor, case_id: UUID, *, personal: bool = True) -> Case:
         """The case for its owner: NotFound if the actor's agency cannot see it at all,
@@ -369,8 +381,10 @@ class CaseQueries:
         if instant.tzinfo is None:
             raise InvalidInput("at", "must carry a timezone")
         # The owner's read skipped the read models: read your writes here.
-        self.app.projections.ensure_current(["consents", "directory"])
-        grants = access_at(self.case_facts(case), self.consent_facts(case_id), instant)
+        grants = self.app.projections.current(
+            ["consents", "directory"],
+            lambda: access_at(self.case_facts(case), self.consent_facts(case_id), instant),
+        )
         return Access(
             at=instant,
             case_id=case_id,
@@ -389,10 +403,13 @@ class CaseQueries:
     def consents_of_case(self, actor: Actor, case_id: UUID) -> list[ConsentView]:
         """GET /v1/cases/{id}/consents: every consent of the case, for the owner."""
         self.owned_case(actor, case_id, personal=False)
-        self.app.projections.ensure_current(["consents"])  # as in access()
-        rows = self._rows(
-            "SELECT consent_id FROM rm_consents WHERE case_id = %s ORDER BY granted_at, consent_id",
-            (str(case_id),),
+        rows = self.app.projections.current(  # as in access()
+            ["consents"],
+            lambda: self._rows(
+                "SELECT consent_id FROM rm_consents WHERE case_id = %s "
+                "ORDER BY granted_at, consent_id",
+                (str(case_id),),
+            ),
         )
         return [render_consent(self.app.get(Consent, UUID(r["consent_id"]))) for r in rows]
 
@@ -418,12 +435,14 @@ class FeedQueries:
             position = int(cursor[0]) if cursor else 0
         except ValueError:
             raise InvalidInput("after", "is not a cursor this list gave") from None
-        self.app.projections.ensure_current(["feed"])
-        rows = self.app.database.run(
-            "SELECT position, type, at, body FROM rm_feed WHERE agency_id = %s AND position > %s "
-            "ORDER BY position LIMIT %s",
-            (str(agency_id), position, limit + 1),
-            commit=False,
+        rows = self.app.projections.current(
+            ["feed"],
+            lambda: self.app.database.run(
+                "SELECT position, type, at, body FROM rm_feed WHERE agency_id = %s "
+                "AND position > %s ORDER BY position LIMIT %s",
+                (str(agency_id), position, limit + 1),
+                commit=False,
+            ),
         )
         items = [
             FeedItem(
@@ -458,7 +477,6 @@ class ReferralQueries:
         column = {"incoming": "to_agency_id", "outgoing": "from_agency_id"}.get(direction)
         if column is None:
             raise InvalidInput("direction", "must be incoming or outgoing")
-        self.app.projections.ensure_current(["referrals"])
         query = f"SELECT * FROM rm_referrals WHERE {column} = %s"  # noqa: S608 (fixed names)
         params: tuple[Any, ...] = (str(agency_id),)
         if status is not None:
@@ -468,8 +486,13 @@ class ReferralQueries:
         if cursor is not None:
             query += " AND (created_at > %s OR (created_at = %s AND referral_id > %s))"
             params += (cursor[0], cursor[0], cursor[1])
-        rows = self.app.database.run(
-            query + " ORDER BY created_at, referral_id LIMIT %s", (*params, limit + 1), commit=False
+        rows = self.app.projections.current(
+            ["referrals"],
+            lambda: self.app.database.run(
+                query + " ORDER BY created_at, referral_id LIMIT %s",
+                (*params, limit + 1),
+                commit=False,
+            ),
         )
         items = [
             ReferralListItem(

@@ -29,7 +29,8 @@ A = TypeVar("A", bound=Aggregate)
 _UNION_MAX = 8
 
 #: Bump when a table of casenet's own changes in a way the DDL below cannot tell.
-SCHEMA_REVISION = 1
+#: 2: the projection positions' ``epoch`` and ``stopped`` columns (issue 15).
+SCHEMA_REVISION = 2
 
 
 def schema_fingerprint(projections: Projections) -> str:

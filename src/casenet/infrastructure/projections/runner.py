@@ -15,16 +15,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
-from eventsourcing.persistence import ApplicationRecorder, Notification
+import psycopg
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    ConnectionUnavailableError,
+    InterfaceError,
+    Notification,
+    OperationalError,
+)
 from eventsourcing.utils import get_topic
 
 from casenet.domain.aggregate import DomainEvent, event_types
@@ -82,13 +90,33 @@ _BRIEF = msgspec.json.Decoder(_Timed)
 
 
 def normalise_time(value: str | datetime) -> str:
-    """RFC 3339 UTC with microseconds: equal instants give equal text, order is kept."""
+    """RFC 3339 UTC with microseconds: equal instants give equal text, order is kept.
+
+    Total over what a store may hold: an instant whose UTC lies outside the years
+    1-9999 (``9999-12-31T23:59:59-01:00``, which the code before issue 15 accepted) is
+    clamped to the first or last instant there is, so a read model, an audit record
+    or a query never fails on it (and text order still is time order).
+    """
     if isinstance(value, str) and _NORMAL.fullmatch(value):
         return value  # the form msgspec writes a UTC instant in: already normal
     instant = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     if instant.tzinfo is not None:  # "Z" is written below: the text must be UTC's
-        instant = instant.astimezone(UTC)
-    return instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        try:
+            instant = instant.astimezone(UTC)
+        except OverflowError:
+            offset = instant.utcoffset()
+            instant = LAST_INSTANT if offset is not None and offset < _NO_OFFSET else FIRST_INSTANT
+    # Not strftime: it does not pad years before 1000 to four digits.
+    return (
+        f"{instant.year:04d}-{instant.month:02d}-{instant.day:02d}T{instant.hour:02d}:"
+        f"{instant.minute:02d}:{instant.second:02d}.{instant.microsecond:06d}Z"
+    )
+
+
+#: The instants an out-of-range one is clamped to (see ``normalise_time``).
+FIRST_INSTANT = datetime.min.replace(tzinfo=UTC)
+LAST_INSTANT = datetime.max.replace(tzinfo=UTC)
+_NO_OFFSET = timedelta(0)
 
 
 #: Text that ``normalise_time`` would give back unchanged (a year's first digit is not
@@ -135,16 +163,73 @@ class PositionConflict(Exception):
     """Another runner applied this batch first; ours was rolled back."""
 
 
+class ReadModelUnavailable(Exception):
+    """A read needs a read model that cannot answer now (the API's 503); the message
+    names the model only, never data."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class ReadModelStopped(ReadModelUnavailable):
+    """The read model stopped at an event it could not apply: reads that need it answer
+    503 until a fixed version resumes it (at start) or ``projections rebuild NAME``."""
+
+    def __init__(self, name: str, position: int, reason: str) -> None:
+        super().__init__(name, f"read model {name} stopped at position {position}: {reason}")
+        self.position = position
+        self.reason = reason
+
+
+class ReadModelRebuilt(ReadModelUnavailable):
+    """The read model was reset (rebuilt) under every attempt of a read."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, f"read model {name} is being rebuilt; retry")
+
+
 @dataclass(frozen=True)
 class ProjectionStatus:
     name: str
     position: int
     head: int
     rebuilding: bool
+    #: Why the model stopped (one safe line: the event's position and type, the error's
+    #: type), or None while it runs.
+    stopped: str | None = None
 
     @property
     def lag(self) -> int:
         return max(0, self.head - self.position)
+
+
+@dataclass(frozen=True)
+class _State:
+    """One row of the positions table."""
+
+    position: int
+    rebuilding: bool
+    epoch: int
+    stopped: str | None
+
+
+#: Errors of the store itself (down, restarting, locked, out of connections): a batch
+#: that meets one is tried again later; any other error is the model's, and stops it.
+_TRANSIENT = (
+    OperationalError,
+    InterfaceError,
+    ConnectionUnavailableError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,  # (the library wraps its own; the readers' are raw)
+    TimeoutError,
+)
+
+#: How often a read runs again when its read model was reset under it (a rebuild).
+READ_ATTEMPTS = 5
+
+T = TypeVar("T")
 
 
 class Projections:
@@ -190,8 +275,22 @@ class Projections:
         with self.db.cursor(commit=True) as cursor:
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {POSITIONS} (name TEXT PRIMARY KEY, "
-                "position BIGINT NOT NULL, rebuilding INTEGER NOT NULL DEFAULT 0)"
+                "position BIGINT NOT NULL, rebuilding INTEGER NOT NULL DEFAULT 0, "
+                "epoch BIGINT NOT NULL DEFAULT 0, stopped TEXT)"
             )
+            # A store of the code before issue 15 has neither the epoch (bumped by each
+            # reset, see ``current``) nor the reason a model stopped.
+            if self.db.dialect == SQLITE:
+                cursor.execute(f"PRAGMA table_info({POSITIONS})")
+                present = {str(row[1]) for row in cursor.fetchall()}
+                for column, kind in _ADDED_COLUMNS:
+                    if column not in present:
+                        cursor.execute(f"ALTER TABLE {POSITIONS} ADD COLUMN {column} {kind}")
+            else:
+                for column, kind in _ADDED_COLUMNS:
+                    cursor.execute(
+                        f"ALTER TABLE {POSITIONS} ADD COLUMN IF NOT EXISTS {column} {kind}"
+                    )
             for model in self.models.values():
                 for statement in model.create_statements(self.db):
                     cursor.execute(statement)
@@ -211,8 +310,21 @@ class Projections:
         return names
 
     def positions(self) -> dict[str, tuple[int, bool]]:
-        rows = self.db.run(f"SELECT name, position, rebuilding FROM {POSITIONS}", commit=False)
-        return {str(r["name"]): (int(r["position"]), bool(r["rebuilding"])) for r in rows}
+        return {name: (state.position, state.rebuilding) for name, state in self._states().items()}
+
+    def _states(self, names: Sequence[str] = ()) -> dict[str, _State]:
+        query = f"SELECT name, position, rebuilding, epoch, stopped FROM {POSITIONS}"
+        if names:
+            query += f" WHERE name IN ({', '.join(['%s'] * len(names))})"
+        return {
+            str(r["name"]): _State(
+                int(r["position"]),
+                bool(r["rebuilding"]),
+                int(r["epoch"]),
+                None if r["stopped"] is None else str(r["stopped"]),
+            )
+            for r in self.db.run(query, tuple(names), commit=False)
+        }
 
     def head(self) -> int:
         """The id of the newest notification in the log (0 for an empty log)."""
@@ -220,28 +332,72 @@ class Projections:
 
     def status(self) -> list[ProjectionStatus]:
         head = self.head()
-        positions = self.positions()
+        states = self._states()
         statuses = []
         for name in self.models:
-            position, rebuilding = positions.get(name, (0, False))
-            statuses.append(ProjectionStatus(name, position, head, rebuilding))
+            state = states.get(name, _State(0, False, 0, None))
+            statuses.append(
+                ProjectionStatus(name, state.position, head, state.rebuilding, state.stopped)
+            )
         return statuses
 
-    def ensure_current(self, names: Iterable[str] = ()) -> None:
+    def stopped(self) -> dict[str, str]:
+        """The read models that stopped, with why (see :class:`ReadModelStopped`)."""
+        return {
+            str(r["name"]): str(r["stopped"])
+            for r in self.db.run(
+                f"SELECT name, stopped FROM {POSITIONS} WHERE stopped IS NOT NULL", commit=False
+            )
+        }
+
+    def resume(self, names: Iterable[str] = (), *, retry: bool = True) -> list[str]:
+        """Let stopped read models run again (from their positions): a fixed version
+        does at its start, ``projections rebuild NAME`` before it replays. The names
+        resumed. ``retry``: first apply the event it stopped at, and leave the model
+        stopped (reads keep answering 503, readiness keeps naming it) if it fails
+        again; without, the model is only marked running (a rebuild follows).
+        """
+        wanted = set(names)
+        resumed = []
+        for name, reason in self.stopped().items():
+            if wanted and name not in wanted:
+                continue
+            if retry:
+                with self._locks[name]:
+                    start = self._states([name])[name].position
+                    try:
+                        if self._apply_alone(name, start, None, BATCH_SIZE) is None:
+                            logger.error("read model %s is still stopped: %s", name, reason)
+                            continue  # it fails there still: stopped, as it was
+                    except PositionConflict:
+                        pass  # another process moved it: it runs there
+            self.db.run(
+                f"UPDATE {POSITIONS} SET stopped = NULL WHERE name = %s", (name,), commit=True
+            )
+            logger.warning("read model %s resumed (it had stopped: %s)", name, reason)
+            resumed.append(name)
+        return resumed
+
+    def ensure_current(self, names: Iterable[str] = ()) -> dict[str, int]:
         """Read your writes: bring read models up to the log's head as of now.
 
         Called at the start of a read, so a read model that is behind is caught up
         (by this thread, or by whoever holds the model's lock) before it is queried.
+        Raises :class:`ReadModelStopped` for a stopped model: it would answer stale.
+        Returns each model's epoch as it was before, for :meth:`current`.
         """
         wanted = self.names(names)
         marks = ", ".join(["%s"] * len(wanted))
         # One round trip: each model's position beside the log's head.
         rows = self.db.run(
-            f"SELECT name, position, {self.head_sql} AS head FROM {POSITIONS} "
+            f"SELECT name, position, epoch, stopped, {self.head_sql} AS head FROM {POSITIONS} "
             f"WHERE name IN ({marks})",
             tuple(wanted),
             commit=False,
         )
+        for r in rows:
+            if r["stopped"] is not None:
+                raise ReadModelStopped(str(r["name"]), int(r["position"]), str(r["stopped"]))
         behind = [
             str(r["name"])
             for r in rows
@@ -249,6 +405,32 @@ class Projections:
         ]
         if behind:
             self.catch_up(behind, until=int(rows[0]["head"]))
+        return {str(r["name"]): int(r["epoch"]) for r in rows}
+
+    def current(self, names: Iterable[str], read: Callable[[], T]) -> T:
+        """``read()`` (queries of the models ``names``) on models current as of now, and
+        never on a model a rebuild emptied meanwhile.
+
+        A rebuild resets a model (its rows gone, its position 0, its epoch one more)
+        and replays it: a query that ran between :meth:`ensure_current` and the end of
+        that replay saw part of it (a consent missing: a wrong 404; its withdrawal
+        missing: a disclosure). Positions only grow within an epoch, so if every
+        model's epoch is still the one seen before catching up, the query saw each at
+        or past the position it was caught up to; if not, it runs again.
+        """
+        wanted = self.names(names)
+        marks = ", ".join(["%s"] * len(wanted))
+        for _ in range(READ_ATTEMPTS):
+            epochs = self.ensure_current(wanted)
+            result = read()
+            rows = self.db.run(
+                f"SELECT name, epoch FROM {POSITIONS} WHERE name IN ({marks})",
+                tuple(wanted),
+                commit=False,
+            )
+            if all(epochs.get(str(r["name"])) == int(r["epoch"]) for r in rows):
+                return result
+        raise ReadModelRebuilt(wanted[0])
 
     def has_pending(self, name: str, position: int, head: int) -> bool:
         """Whether the log holds, after ``position`` and up to ``head``, an event the
@@ -272,30 +454,90 @@ class Projections:
         Models at the same position move in lockstep: each batch of the log is read
         and decoded once for all of them and applied in one transaction. A model
         behind the others catches up to the next one's position first, then joins it.
+
+        One model's failure is its own: a batch that fails (other than by the store
+        being unavailable, which is raised for the caller to retry) is applied again
+        one model at a time, and a model that fails alone stops at the event it cannot
+        apply (:meth:`_apply_alone`) while the others go on. Raises
+        :class:`ReadModelStopped` for a model of ``names`` that is stopped at the end.
         """
         group = [names] if isinstance(names, str) else sorted(set(names))
         applied = 0
+        alone = False  # after a failed lockstep batch: one model at a time
         with ExitStack() as held:
             for name in group:  # always in name order: no two callers deadlock
                 held.enter_context(self._locks[name])
             while True:
-                positions = {n: p for n, (p, _) in self.positions().items() if n in group}
-                start = min(positions.values())
+                states = self._states(group)
+                running = {n: st.position for n, st in states.items() if st.stopped is None}
+                if not running:
+                    break
+                start = min(running.values())
                 if until is not None and start >= until:
-                    return applied
-                movers = [n for n in group if positions[n] == start]
-                stops = [p for p in positions.values() if p > start]
+                    break
+                movers = [n for n in group if running.get(n) == start]
+                stops = [p for p in running.values() if p > start]
                 if until is not None:
                     stops.append(until)
+                stop = min(stops, default=None)
                 try:
-                    count = self._apply_batch(movers, start, min(stops, default=None), batch_size)
+                    if alone or len(movers) == 1:
+                        count = self._apply_alone(movers[0], start, stop, batch_size)
+                    else:
+                        count = self._apply_batch(movers, start, stop, batch_size)
                 except PositionConflict:
                     continue  # someone else advanced one: re-read the positions and go on
+                except _TRANSIENT:
+                    raise
+                except Exception:  # noqa: BLE001  (one of the models failed: find which, alone)
+                    alone = True
+                    continue
+                if count is None:
+                    continue  # that model stopped; the others go on
                 if count == 0:
-                    return applied
+                    break
                 applied += count
                 if progress is not None:
                     progress(count)
+        for name, state in self._states(group).items():
+            if state.stopped is not None:
+                raise ReadModelStopped(name, state.position, state.stopped)
+        return applied
+
+    def _apply_alone(self, name: str, start: int, stop: int | None, batch_size: int) -> int | None:
+        """Apply the next batch to one model; on its failure, smaller and smaller
+        batches, down to the one event it cannot apply: the model stops before it
+        (None), with a reason that names the event's position and type and the
+        error's type only (an error's message may quote the data)."""
+        size = batch_size
+        while True:
+            try:
+                return self._apply_batch([name], start, stop, size)
+            except (PositionConflict, *_TRANSIENT):
+                raise
+            except Exception as error:  # noqa: BLE001  (the model's failure: it stops alone)
+                if size > 1:
+                    size = max(1, size // 2)
+                    continue
+                self._stop(name, start, stop, error)
+                return None
+
+    def _stop(self, name: str, start: int, stop: int | None, error: Exception) -> None:
+        rows = next_rows(self.db, self.recorder, start, 1, stop)
+        position, topic = (rows[0][0], rows[0][1]) if rows else (start + 1, "")
+        kind = _event_type(topic)
+        reason = (
+            f"{type(error).__name__} applying "
+            f"{kind.__name__ if kind is not None else 'an event'} at position {position}"
+        )
+        stopped = self.db.run(
+            f"UPDATE {POSITIONS} SET stopped = %s WHERE name = %s AND position = %s "
+            "AND stopped IS NULL RETURNING name",
+            (reason, name, start),
+            commit=True,
+        )
+        if stopped:
+            logger.error("read model %s stopped at position %d: %s", name, start, reason)
 
     def _apply_batch(self, names: list[str], start: int, stop: int | None, batch_size: int) -> int:
         follows = frozenset().union(*(self._follows[name] for name in names))
@@ -384,17 +626,24 @@ class Projections:
                 held.enter_context(self._locks[name])
             with self.db.cursor(commit=True) as cursor:
                 for name in group:
+                    # The position first: on PostgreSQL that waits for a batch another
+                    # process is applying to commit (it holds the row), so the DELETEs
+                    # below see its rows and take them too. (Deleted first, those rows
+                    # outlived the reset, and the replay met them again: a duplicate
+                    # key that no rebuild could get past.) The epoch tells reads that
+                    # ran meanwhile that they saw an emptied model (see ``current``).
+                    cursor.execute(
+                        self.db.sql(
+                            f"UPDATE {POSITIONS} SET position = 0, rebuilding = 1, "
+                            "epoch = epoch + 1, stopped = NULL WHERE name = %s"
+                        ),
+                        (name,),
+                    )
                     if drop_indexes:  # first: the rows then go without their entries
                         for index in self._bulk_indexes[name]:
                             cursor.execute(f"DROP INDEX IF EXISTS {index}")
                     for table in self.models[name].tables:
                         cursor.execute(f"DELETE FROM {table}")
-                    cursor.execute(
-                        self.db.sql(
-                            f"UPDATE {POSITIONS} SET position = 0, rebuilding = 1 WHERE name = %s"
-                        ),
-                        (name,),
-                    )
 
     def rebuild(
         self, names: str | Iterable[str], *, progress: Callable[[int], None] | None = None
@@ -411,19 +660,40 @@ class Projections:
         or to the next start (:meth:`restore_indexes`).
         """
         group = [names] if isinstance(names, str) else list(names)
+        self.resume(group, retry=False)  # a stopped model is rebuilt too
         positions = self.positions()
         fresh = [name for name in group if not positions.get(name, (0, False))[1]]
         self.reset(fresh, drop_indexes=True)
-        applied = self.catch_up(group, batch_size=REBUILD_BATCH_SIZE, progress=progress)
-        marks = ", ".join(["%s"] * len(group))
-        with self.db.cursor(commit=True) as cursor:
-            for name in group:
-                for statement in self._bulk_indexes[name].values():
-                    cursor.execute(statement)  # IF NOT EXISTS: a resumed rebuild may have them
-            cursor.execute(
-                self.db.sql(f"UPDATE {POSITIONS} SET rebuilding = 0 WHERE name IN ({marks})"),
-                tuple(group),
-            )
+        applied, failed = 0, None
+        try:
+            applied = self.catch_up(group, batch_size=REBUILD_BATCH_SIZE, progress=progress)
+        except ReadModelStopped as error:
+            failed = error
+            # A resumed rebuild that fails may be failing on what an earlier one left
+            # (rows past its position, say): those models start over, once.
+            again = sorted(set(self.stopped()) & (set(group) - set(fresh)))
+            if again:
+                self.reset(again, drop_indexes=True)  # (which resumes them)
+                try:
+                    applied = self.catch_up(group, batch_size=REBUILD_BATCH_SIZE, progress=progress)
+                    failed = None
+                except ReadModelStopped as second:
+                    failed = second
+        # The models that got to the end are rebuilt, whether or not another stopped.
+        stopped = self.stopped()
+        done = [name for name in group if name not in stopped]
+        if done:
+            marks = ", ".join(["%s"] * len(done))
+            with self.db.cursor(commit=True) as cursor:
+                for name in done:
+                    for statement in self._bulk_indexes[name].values():
+                        cursor.execute(statement)  # IF NOT EXISTS: a resumed rebuild may have them
+                cursor.execute(
+                    self.db.sql(f"UPDATE {POSITIONS} SET rebuilding = 0 WHERE name IN ({marks})"),
+                    tuple(done),
+                )
+        if failed is not None:
+            raise failed
         return applied
 
     def restore_indexes(self) -> list[str]:
@@ -475,13 +745,23 @@ class Projections:
         A failure (the database restarting, say) is logged by type only, never with
         data, and retried after a pause: the loop outlives the outage.
         """
+        try:
+            self.resume()  # this version may apply what stopped an older one
+        except _TRANSIENT as error:
+            logger.warning("projection runner: %s; resuming later", type(error).__name__)
         while not stop.is_set():
             try:
                 head = self.head()
-                positions = self.positions()
-                behind = [n for n in self.models if positions.get(n, (0, False))[0] < head]
+                states = self._states()
+                behind = [
+                    n
+                    for n in self.models
+                    if n in states and states[n].stopped is None and states[n].position < head
+                ]
                 if behind:
                     self.catch_up(behind, until=head)
+            except ReadModelStopped:
+                continue  # logged when it stopped; the other models go on
             except Exception as error:  # noqa: BLE001  (the loop's top-level handler)
                 if stop.is_set():
                     return  # shutting down: the store may already be closed
@@ -491,6 +771,9 @@ class Projections:
             if not behind:
                 stop.wait(interval)
 
+
+#: Columns of the positions table that stores of the code before issue 15 lack.
+_ADDED_COLUMNS = (("epoch", "BIGINT NOT NULL DEFAULT 0"), ("stopped", "TEXT"))
 
 #: A secondary index as a read model declares it (not UNIQUE: those are constraints).
 _SECONDARY_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON ", re.ASCII)
