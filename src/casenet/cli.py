@@ -17,7 +17,8 @@ from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.application.audit import Scope
 from casenet.bootstrap import StoreUnavailable, build_casenet
 from casenet.domain.agency import Service
-from casenet.domain.errors import DomainError
+from casenet.domain.errors import DomainError, InvalidInput
+from casenet.domain.values import check_instant
 from casenet.infrastructure.audit_bundle import (
     BundleInvalid,
     load_public_key,
@@ -274,9 +275,10 @@ def _instant(value: str) -> datetime:
         instant = datetime.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an RFC 3339 timestamp: {value!r}") from None
-    if instant.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a timezone (e.g. Z): {value!r}")
-    return instant
+    try:
+        return check_instant(instant, "timestamp")
+    except InvalidInput as error:
+        raise argparse.ArgumentTypeError(f"{error.message}: {value!r}") from None
 
 
 def _projection_names(projections: Projections, requested: list[str]) -> list[str]:

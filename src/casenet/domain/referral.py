@@ -17,6 +17,7 @@ ON_HOLD = "on_hold"
 COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
+STATUSES = (REQUESTED, ACCEPTED, REJECTED, IN_PROGRESS, ON_HOLD, COMPLETED, FAILED, CANCELLED)
 
 URGENCIES = ("routine", "urgent")
 OUTCOMES = (
