@@ -1,16 +1,19 @@
 """Generated input through the API on both stores: refused at the edge, or stored,
 projected and read back exactly.
 
-Hypothesis sends agency, worker and client names, case summaries, note texts, message
-texts and consent ``valid_until`` values, drawn from every Unicode character (control
-characters included) and from the whole range of RFC 3339 instants with offsets.
-Each answer is 201, 400 or 422, never a 5xx; after each accepted one every read model
-reaches the log's head, the value reads back as it was sent (an instant as the same
-instant, in UTC) and another agency's reads answer 200.
+Hypothesis sends agency, worker and client names, case summaries and note texts,
+consent ``valid_until`` values and list cursors, drawn from every Unicode character
+(control characters included), from the whole range of RFC 3339 instants with offsets
+and from forged cursors (NUL, numbers past 63 bits, garbage base64). Each answer is
+2xx, 400 or 422, never a 5xx; after each accepted write every read model reaches the
+log's head, the value reads back as it was sent (an instant as the same instant, in
+UTC) and another agency's reads answer 200.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -184,3 +187,37 @@ def test_valid_until_is_refused_or_the_same_instant_in_utc(
         assert network.get(network.bystander, f"/v1/cases/{network.case['id']}")["summary"]
     network.still_works()
     network.get(network.bystander, "/v1/shared-cases")
+
+
+cursor_parts = st.one_of(
+    texts,
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.integers(min_value=2**63 - 2, max_value=2**63 + 2).map(str),
+    st.sampled_from(["2026-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z", "\x00"]),
+)
+cursors = st.one_of(
+    st.lists(cursor_parts, min_size=1, max_size=2).map(
+        lambda parts: base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+    ),
+    st.text(max_size=40),
+)
+
+
+@PROPERTY
+@given(after=cursors, limit=st.one_of(st.none(), st.integers(min_value=1, max_value=3)))
+def test_any_cursor_is_a_page_or_a_400_or_422_on_every_list(
+    network: Network, after: str, limit: int | None
+) -> None:
+    case_id = network.case["id"]
+    query = {"after": after} if limit is None else {"after": after, "limit": str(limit)}
+    for headers, path in (
+        (network.ana, "/v1/cases"),
+        (network.ana, f"/v1/cases/{case_id}/consents"),
+        (network.ana, "/v1/referrals?direction=outgoing"),
+        (network.bystander, "/v1/shared-cases"),
+        (network.bystander, "/v1/feed"),
+        (network.bystander, "/v1/agencies"),
+    ):
+        response = network.client.get(path, params=query, headers=headers)
+        assert response.status_code in (200, 400, 422), (path, query, response.text)
+    network.still_works()
