@@ -25,7 +25,7 @@ from casenet.api.controllers.referrals import ReferralController
 from casenet.api.docs import ClosedStructSchemaPlugin
 from casenet.api.errors import EXCEPTION_HANDLERS
 from casenet.api.health import HealthController
-from casenet.api.http import ReadsWholeBody, check_body, check_query
+from casenet.api.http import BODY_METHODS, ReadsWholeBody, check_body, check_query
 from casenet.application import Casenet
 from casenet.bootstrap import build_casenet
 from casenet.settings import Settings, load_settings
@@ -100,7 +100,10 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
                 services.close()
 
     async def before_request(request: Request[Any, Any, Any]) -> Any:
-        return check_query(request) or await check_body(request)
+        refused = check_query(request)
+        if refused is None and request.method in BODY_METHODS:
+            refused = await check_body(request)
+        return refused
 
     def provide_casenet() -> Casenet:
         # No parameters: Litestar then has nothing to parse for it per request (a

@@ -67,6 +67,8 @@ _ETAG = re.compile(r'(?:W/)?"([0-9]{1,18})"')
 MAX_IF_MATCH = 64
 #: Query values longer than this are refused (no list takes more: a cursor is under 200).
 MAX_QUERY_VALUE = 1_000
+#: The methods whose requests carry a JSON body.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 #: JSON bodies may nest objects and arrays this deep, no deeper (400).
 MAX_JSON_DEPTH = 32
 _ENCODER = msgspec.json.Encoder()
@@ -248,7 +250,7 @@ async def check_body(request: Request[Any, Any, Any]) -> Response[Any] | None:
     """Before any handler: 415 for a body not declared JSON, 400 for JSON nested deeper
     than :data:`MAX_JSON_DEPTH` (a body over 1 MiB is 413 as it is read)."""
     refused = require_json(request)
-    if refused is not None or request.method not in ("POST", "PUT", "PATCH"):
+    if refused is not None or request.method not in BODY_METHODS:
         return refused
     if nested_too_deep(await request.body()):
         return problem(
@@ -261,7 +263,7 @@ async def check_body(request: Request[Any, Any, Any]) -> Response[Any] | None:
 
 def require_json(request: Request[Any, Any, Any]) -> Response[Any] | None:
     """Before any parsing: 415 for a body that does not declare itself JSON."""
-    if request.method not in ("POST", "PUT", "PATCH"):
+    if request.method not in BODY_METHODS:
         return None
     has_body = request.headers.get("content-length", "0") not in ("", "0") or (
         "transfer-encoding" in request.headers
@@ -329,11 +331,13 @@ class ReadsWholeBody(Litestar):
     would otherwise leave the rest of the body unread, and the server then closes a
     connection the client still writes to and may reuse: the client sees a reset, or
     "disconnected without a response", instead of the answer. The rest is read and
-    dropped, however large: the client pays for sending it.
+    dropped, however large: the client pays for sending it. GET and HEAD requests are
+    taken to carry none (the API reads none, and the hottest route is a GET).
     """
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not _announces_body(scope):
+        # GET and HEAD first: the hottest routes, whose requests carry no body.
+        if scope.get("method") in _NO_BODY or scope["type"] != "http" or not _has_body(scope):
             await super().__call__(scope, receive, send)
             return
         body_read = False
@@ -354,7 +358,10 @@ class ReadsWholeBody(Litestar):
         await super().__call__(scope, tracked_receive, draining_send)
 
 
-def _announces_body(scope: Scope) -> bool:
+_NO_BODY = frozenset({"GET", "HEAD"})
+
+
+def _has_body(scope: Scope) -> bool:
     for name, value in scope["headers"]:
         if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
             return True
