@@ -2,7 +2,8 @@
 
 ``casenet agencies add`` and ``workers add`` with a control character in a name, or a
 kind with a trailing newline, write nothing; ``audit export --from/--to`` refuses a
-timestamp out of 1900-2200 UTC (a usage error, as any malformed timestamp there). Real processes, on SQLite and on PostgreSQL.
+timestamp out of 1900-2200 UTC (a usage error, as any malformed timestamp there).
+Real processes, on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
