@@ -26,7 +26,8 @@ from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.application.audit import Scope
 from casenet.bootstrap import StoreUnavailable, build_casenet
 from casenet.domain.agency import Service
-from casenet.domain.errors import DomainError
+from casenet.domain.errors import DomainError, InvalidInput
+from casenet.domain.values import check_instant
 from casenet.infrastructure.audit_bundle import (
     BundleInvalid,
     load_public_key,
@@ -41,11 +42,6 @@ from casenet.settings import Settings, SettingsError, load_settings
 
 class CommandError(Exception):
     """A command could not be carried out; the message is shown as one line."""
-
-
-#: Timestamps a command takes (as the API: anything else cannot be stored and read back).
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -343,15 +339,10 @@ def _instant(value: str) -> datetime:
         instant = datetime.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an RFC 3339 timestamp: {value!r}") from None
-    if instant.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a timezone (e.g. Z): {value!r}")
     try:
-        in_range = EARLIEST <= instant <= LATEST
-    except OverflowError:  # 9999-12-31T23:59:59-01:00 is past what datetime holds in UTC
-        in_range = False
-    if not in_range:
-        raise argparse.ArgumentTypeError(f"not between 1900 and 2200 UTC: {value!r}")
-    return instant
+        return check_instant(instant, "timestamp")
+    except InvalidInput as error:
+        raise argparse.ArgumentTypeError(f"{error.message}: {value!r}") from None
 
 
 def _projection_names(projections: Projections, requested: list[str]) -> list[str]:
