@@ -16,7 +16,9 @@ still answer 2xx, as do the owner's.
 from __future__ import annotations
 
 import base64
+import os
 import secrets
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -34,6 +36,10 @@ from casenet.bootstrap import build_casenet
 from casenet.settings import Settings, load_settings
 
 OPERATOR = "poison-operator-" + secrets.token_urlsafe(32)
+#: Generated batches per store (CASENET_FUZZ_EXAMPLES for a longer run).
+EXAMPLES = int(os.environ.get("CASENET_FUZZ_EXAMPLES", "200"))
+#: Answers by status class, over the module's run (printed at its end, with -s).
+ANSWERS: Counter[str] = Counter()
 
 # --- what the generated requests are made of ---------------------------------------------
 
@@ -423,7 +429,9 @@ def assert_safe_answer(request: Request, answer: Any) -> None:
 
 def assert_network_still_works(network: Network) -> None:
     projections = network.casenet.app.projections
-    projections.catch_up()
+    projections.catch_up(projections.names())
+    stopped = projections.stopped()
+    assert not stopped, f"read models stopped: {stopped}"
     behind = [(s.name, s.lag) for s in projections.status() if s.lag]
     assert not behind, f"read models behind the log's head: {behind}"
     for who, path in [
@@ -445,6 +453,12 @@ def assert_network_still_works(network: Network) -> None:
 # --- the test ----------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module", autouse=True)
+def answers_tally() -> Iterator[None]:
+    yield
+    print(f"\ngenerated requests by answer: {dict(sorted(ANSWERS.items()))}")
+
+
 @pytest.fixture
 def network(casenet_environ: dict[str, str]) -> Iterator[Network]:
     environ = {**casenet_environ, "CASENET_OPERATOR_TOKEN": OPERATOR}
@@ -459,7 +473,7 @@ def network(casenet_environ: dict[str, str]) -> Iterator[Network]:
 
 @pytest.mark.slow
 @settings(
-    max_examples=60,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -476,6 +490,7 @@ def test_no_generated_request_breaks_the_network(network: Network, batch: list[R
             headers=request.headers,
         )
         answer = concrete.send(network)
+        ANSWERS[f"{answer.status_code // 100}xx"] += 1
         assert_safe_answer(concrete, answer)
         if request.method != "GET" and answer.status_code < 300:
             assert_network_still_works(network)
