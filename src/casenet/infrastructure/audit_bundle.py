@@ -123,85 +123,70 @@ class BundleWriter:
     link: bytes = GENESIS
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def write_file(self, name: str, chunks: Iterable[tuple[int, bytes]]) -> int:
-        """Write one file from chunks of (record count, those records' lines)."""
-        self._write([name], ((name, records, data) for records, data in chunks))
-        return int(self.files[name]["records"])
-
     def write_files(self, chunks: Iterable[tuple[str, int, bytes]]) -> None:
         """Write every file from (file name, record count, lines) chunks given in the
-        order of ``FILES`` (a file with none is written empty)."""
-        self._write(list(FILES), chunks)
+        order of ``FILES`` (a file with none is written empty).
 
-    def _write(self, names: list[str], chunks: Iterable[tuple[str, int, bytes]]) -> None:
-        """A thread of its own hashes and writes while the caller reads the next chunks
+        A thread of its own hashes and writes while the caller reads the next chunks
         (from the database: both release the GIL), at most ``_IN_FLIGHT`` ahead."""
-        assert all(name in FILES and name not in self.files for name in names)
+        assert not self.files, "a writer writes one bundle"
         queue: Queue[tuple[str, int, bytes] | None] = Queue(maxsize=_IN_FLIGHT)
-
-        def take() -> None:
-            failure: Exception | None = None
-            handle: BinaryIO | None = None
-            waiting = iter(names)
-            try:
-                while (item := queue.get()) is not None:
-                    if failure is not None:
-                        continue  # drain, so that the caller never blocks on a full queue
-                    try:
-                        handle = self._take(item, waiting, handle)
-                    except (OSError, ValueError) as error:
-                        failure = error
-                if failure is None:
-                    self._take(None, waiting, handle)
-            finally:
-                if handle is not None:
-                    handle.close()
-            if failure is not None:
-                raise failure
-
         with ThreadPoolExecutor(1) as pool:
-            taken = pool.submit(take)
+            written = pool.submit(self._write_from, queue)
             try:
                 for item in chunks:
                     if item[1]:
                         queue.put(item)
             finally:
                 queue.put(None)
-            taken.result()
+            written.result()
 
-    def _take(
-        self,
-        item: tuple[str, int, bytes] | None,
-        waiting: Iterator[str],
-        handle: BinaryIO | None,
-    ) -> BinaryIO | None:
-        """Chain and write one chunk (opening files up to its own); None: the end."""
-        name = None if item is None else item[0]
+    def _write_from(self, queue: Queue[tuple[str, int, bytes] | None]) -> None:
+        """Chain and write the chunks taken off ``queue`` up to None; a failure is
+        raised once it is drained, so that the caller never blocks on a full queue."""
+        failure: Exception | None = None
+        handle: BinaryIO | None = None
+        try:
+            while (item := queue.get()) is not None:
+                if failure is None:
+                    try:
+                        handle = self._chain(item, handle)
+                    except (OSError, ValueError) as error:
+                        failure = error
+        finally:
+            if handle is not None:
+                handle.close()
+        if failure is not None:
+            raise failure
+        for name in FILES[len(self.files) :]:  # the files after the last chunk's: empty
+            self._open(name).close()
+
+    def _chain(self, item: tuple[str, int, bytes], handle: BinaryIO | None) -> BinaryIO:
+        """Chain one chunk and write it to its file (``handle``, if it is that file's)."""
+        name, records, data = item
         if handle is None or name != Path(handle.name).name:
             if handle is not None:
                 handle.close()
-            handle = None
-            for next_name in waiting:  # files before this one have no (more) chunks
-                self.files[next_name] = {"name": next_name, "records": 0, "chunks": []}
-                opened = (self.out_dir / next_name).open("wb")
-                if next_name == name:
-                    handle = opened
-                    break
-                opened.close()
-            else:
-                if item is not None:
-                    raise ValueError(f"chunks of {name} out of the order of the files")
-        if item is None or handle is None:
-            return handle
-        _, records, data = item
+            handle = self._open(name)
         digest = sha256(self.link)
         digest.update(data)
         self.link = digest.digest()
         handle.write(data)
-        entry = self.files[name]  # type: ignore[index]
+        entry = self.files[name]
         entry["records"] += records
         entry["chunks"].append([records, len(data), self.link.hex()])
         return handle
+
+    def _open(self, name: str) -> BinaryIO:
+        """Open ``name``'s file, first creating the files before it not created yet
+        (empty: they have no chunks)."""
+        for next_name in FILES[len(self.files) :]:
+            self.files[next_name] = {"name": next_name, "records": 0, "chunks": []}
+            handle = (self.out_dir / next_name).open("wb")
+            if next_name == name:
+                return handle
+            handle.close()
+        raise ValueError(f"chunks of {name} out of the order of the files")
 
     def sign(self, header: dict[str, Any]) -> dict[str, Any]:
         """Write ``manifest.json``: the header, every file's chunks, the chain head, signed."""
