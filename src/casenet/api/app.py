@@ -26,6 +26,7 @@ from casenet.api.docs import ClosedStructSchemaPlugin
 from casenet.api.errors import EXCEPTION_HANDLERS
 from casenet.api.health import HealthController
 from casenet.api.http import require_json
+from casenet.api.throttling import AuthFailures
 from casenet.application import Casenet
 from casenet.bootstrap import build_casenet
 from casenet.settings import Settings, load_settings
@@ -109,7 +110,15 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
 
     return Litestar(
         route_handlers=CONTROLLERS,
-        state=State({"casenet": services, "settings": settings}),
+        state=State(
+            {
+                "casenet": services,
+                "settings": settings,
+                "auth_failures": AuthFailures(
+                    settings.auth_failures_per_minute, settings.trusted_proxies
+                ),
+            }
+        ),
         dependencies={
             # Authentication is one indexed query: measured, a thread hop for it cost
             # more than it (owner reads on SQLite 500 -> 677 req/s without the hop).
