@@ -5,8 +5,10 @@ bundle line, rendered once when its event was projected) up to the log's head at
 start (the store position the bundle reflects), in bulk and in log order, and writes a
 signed ``casenet-audit/3`` bundle (``infrastructure.audit_bundle``) without touching a
 record. While that read model is rebuilt (or if it stopped) it reads the log itself
-instead, record by record, into the same bytes. Nothing is decrypted: records carry
-ids, times, statuses, sections and purposes only.
+instead, rendering each record with the same function the read model uses
+(``audit_records.Reader.line``), into the same bytes: ``AuditService._source`` is the
+one place that chooses. Nothing is decrypted: records carry ids, times, statuses,
+sections and purposes only.
 """
 
 from __future__ import annotations
@@ -18,24 +20,20 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import msgspec
-
 from casenet.application.actor import AUDITOR, Actor
 from casenet.application.queries import case_owned_by, client_registered_by
 from casenet.application.store import CasenetApplication
 from casenet.domain.aggregate import utcnow
 from casenet.domain.errors import InvalidInput, NotFound
 from casenet.domain.visibility import CaseFacts, ConsentFacts, Grant, access_at
-from casenet.infrastructure.audit_bundle import FILES, BundleWriter, read_records, record_line
-from casenet.infrastructure.audit_records import READERS, Record, Scope, Selection
+from casenet.infrastructure.audit_bundle import FILES, BundleWriter, read_records
+from casenet.infrastructure.audit_records import READERS, Scope, Selection
 from casenet.infrastructure.projections.audit import begin_export, exported_chunks, page_of
 from casenet.infrastructure.projections.runner import POSITIONS, ReadModelStopped, normalise_time
 from casenet.infrastructure.raw_log import stored_rows
 
 __all__ = ["AuditService", "Scope", "access_from_bundle"]
 
-#: Records buffered per file before they are encoded (in one call) and spooled.
-_SPOOL_BATCH = 4096
 #: The read model that holds every record's line (``projections.audit``).
 AUDIT_MODEL = "audit"
 
@@ -93,15 +91,8 @@ class AuditService:
         with db.cursor(commit=False) as cursor:
             begin_export(db, cursor)
             position = None if stopped else self._model_position(cursor, head)
-            if position is not None:
-                # The model holds every record up to its position and none after: the
-                # bundle reflects the store there (at head, or a little after).
-                head = max(head, position)
-                writer.write_files(
-                    exported_chunks(db, cursor, scope, lower=lower, upper=upper, stop=head)
-                )
-            else:
-                self._export_from_log(writer, out_dir, scope, lower, upper, head)
+            head, chunks = self._source(cursor, position, out_dir, scope, lower, upper, head)
+            writer.write_files(chunks)
         return writer.sign(
             {
                 "scope": scope.describe(),
@@ -111,6 +102,29 @@ class AuditService:
                 "generated_at": normalise_time(generated_at),
             }
         )
+
+    def _source(
+        self,
+        cursor: Any,
+        model_position: int | None,
+        out_dir: Path,
+        scope: Scope,
+        lower: str | None,
+        upper: str | None,
+        head: int,
+    ) -> tuple[int, Iterator[tuple[str, int, bytes]]]:
+        """Where the records come from, and the store position the bundle reflects.
+
+        The audit read model, when it holds every record up to ``head`` (at
+        ``model_position``, at ``head`` or a little after, and none after it); else (it
+        is being rebuilt, or it stopped) the log itself, so that export never waits for
+        a rebuild nor fails on a stopped model. Either way every line is made by the
+        one rendering (``Reader.line``) and chunked per page, so the bytes are equal."""
+        if model_position is None:
+            return head, chunks_from_log(self.app, out_dir, scope, lower, upper, head)
+        stop = max(head, model_position)
+        db = self.app.projections.db
+        return stop, exported_chunks(db, cursor, scope, lower=lower, upper=upper, stop=stop)
 
     def _model_position(self, cursor: Any, head: int) -> int | None:
         """The audit records read model's position in this transaction's snapshot, if
@@ -130,70 +144,69 @@ class AuditService:
             return position
         return None  # another runner moved it back (a reset) since it was caught up
 
-    def _export_from_log(
-        self,
-        writer: BundleWriter,
-        out_dir: Path,
-        scope: Scope,
-        lower: str | None,
-        upper: str | None,
-        head: int,
-    ) -> None:
-        """The same files read from the log itself, record by record: while the read
-        model is rebuilt (and, in the tests, to check the read model against)."""
-        # One pass over the log, spooling each file's lines to a scratch file so that
-        # memory stays flat whatever the size of the log.
-        with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
-            spools = {name: _Spool(Path(scratch) / name) for name in FILES}
-            try:
-                for name, record in records_from_log(self.app, scope, lower, upper, head):
-                    spools[name].add(record)
-            finally:
-                for spool in spools.values():
-                    spool.close()
-            for name in FILES:
-                writer.write_file(name, spools[name].chunks())
+
+def chunks_from_log(
+    app: CasenetApplication,
+    scratch_in: Path,
+    scope: Scope,
+    lower: str | None,
+    upper: str | None,
+    head: int,
+) -> Iterator[tuple[str, int, bytes]]:
+    """Every file's lines for ``scope`` and ``[lower, upper)``, read from the log up to
+    ``head``, as the read model gives them: file by file, a chunk per page.
+
+    One pass over the log (in position order, which mixes the files), spooling each
+    file's lines to a scratch file in ``scratch_in``, so that memory stays flat
+    whatever the size of the log."""
+    with tempfile.TemporaryDirectory(dir=scratch_in) as scratch:
+        spools = {name: _Spool(Path(scratch) / name) for name in FILES}
+        try:
+            for name, position, line in lines_from_log(app, scope, lower, upper, head):
+                spools[name].add(position, line)
+        finally:
+            for spool in spools.values():
+                spool.close()
+        for name in FILES:
+            for records, data in spools[name].chunks():
+                yield name, records, data
 
 
-def records_from_log(
+def lines_from_log(
     app: CasenetApplication, scope: Scope, lower: str | None, upper: str | None, head: int
-) -> Iterator[tuple[str, Record]]:
-    """(file, record) of every record in ``scope`` and ``[lower, upper)``, read from
-    the log up to ``head`` and selected in log order."""
+) -> Iterator[tuple[str, int, bytes]]:
+    """(file, position, line) of every record in ``scope`` and ``[lower, upper)``, read
+    from the log up to ``head`` and selected in log order."""
     selection = Selection(scope)
     rows = stored_rows(app.projections.db, app.recorder, READERS, stop=head)
     for position, topic, aggregate_id, version, state in rows:
         read = READERS[topic]
-        record = read.record(selection, read.decode(state), aggregate_id)
-        if record is None:
+        stored = read.decode(state)
+        if not read.keeps(selection, stored, aggregate_id):
             continue
-        record.position, record.version = position, version
         if read.dated and (
-            (lower is not None and record.at < lower) or (upper is not None and record.at >= upper)
+            (lower is not None and stored.at < lower) or (upper is not None and stored.at >= upper)
         ):
             continue
-        yield read.file, record
+        yield read.file, position, read.line(stored, aggregate_id, position, version)
 
 
 class _Spool:
-    """One file's records as ``/3`` lines, encoded a batch at a time, and how many
-    fall in each page (``projections.audit.page_of``: the bundle's chunks)."""
+    """One file's lines, and how many fall in each page (``projections.audit.page_of``:
+    the bundle's chunks)."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._handle = path.open("wb")
-        self._pending: list[Record] = []
         self._pages: list[list[int]] = []  # [page, records]
 
-    def add(self, record: Record) -> None:
-        self._pending.append(record)
-        page = page_of(record.position)
+    def add(self, position: int, line: bytes) -> None:
+        self._handle.write(line)
+        page = page_of(position)
         if self._pages and self._pages[-1][0] == page:
             self._pages[-1][1] += 1
         else:
             self._pages.append([page, 1])
-        if len(self._pending) == _SPOOL_BATCH:
-            self._flush()
 
     def chunks(self) -> Iterator[tuple[int, bytes]]:
         """The spooled lines, a page's at a time: (count, bytes)."""
@@ -201,19 +214,8 @@ class _Spool:
             for _, records in self._pages:
                 yield records, b"".join(handle.readline() for _ in range(records))
 
-    def _flush(self) -> None:
-        bodies = _LINES.encode_lines(self._pending).split(b"\n")[:-1]
-        self._handle.write(b"".join([record_line(body) for body in bodies]))
-        self._pending.clear()
-
     def close(self) -> None:
-        if not self._handle.closed:
-            self._flush()
-            self._handle.close()
-
-
-#: Canonical (sorted keys, compact) JSON Lines, as ``audit_bundle.canonical`` writes.
-_LINES = msgspec.json.Encoder(order="sorted")
+        self._handle.close()
 
 
 def access_from_bundle(bundle: Path, case_id: UUID, at: datetime) -> list[Grant]:

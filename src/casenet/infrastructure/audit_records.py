@@ -25,6 +25,7 @@ from casenet.domain.client import ClientErased
 from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
 from casenet.domain.disclosure import DisclosureRecorded
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralRequested
+from casenet.infrastructure.audit_bundle import canonical, record_line
 from casenet.infrastructure.mapper import upcast
 from casenet.infrastructure.projections.runner import normalise_time
 
@@ -217,8 +218,8 @@ class _ErasureRecord(Record, kw_only=True):
 
 
 # Each event type has a rendering (the record, the same whatever the scope: the audit
-# records read model stores it once) and a rule for whether a selection keeps it (the
-# export from the log applies it as it reads, in log order).
+# records read model stores its line once) and a rule for whether a selection keeps it
+# (the export from the log applies it as it reads, in log order).
 
 
 def _agency(s: _AgencyRegistered, id_: str) -> Record:
@@ -380,9 +381,13 @@ class Reader:
     def __post_init__(self) -> None:
         object.__setattr__(self, "decode", decoding(self.event_type, self.stored))
 
-    def record(self, sel: Selection, stored: Any, id_: str) -> Record | None:
-        """The record, if ``sel`` keeps it."""
-        return self.render(stored, id_) if self.keeps(sel, stored, id_) else None
+    def line(self, stored: Any, id_: str, position: int, version: int) -> bytes:
+        """The record's bundle line: the one rendering of a record, whether the read
+        model projects it or the export reads it from the log (so the two cannot
+        drift). Its time is ``stored.at``."""
+        record = self.render(stored, id_)
+        record.position, record.version = position, version
+        return record_line(canonical(record))
 
 
 def decoding(event_type: type[DomainEvent], stored: type[_Stored]) -> Callable[[bytes], Any]:

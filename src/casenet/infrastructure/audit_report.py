@@ -32,24 +32,7 @@ def write_report(bundle: Path, out: Path | None = None) -> Path:
     """Write ``report.html`` beside the bundle's files (or to ``out``)."""
     manifest = read_manifest(bundle)
     agencies = {r["agency_id"]: r for r in read_records(bundle, "agencies.jsonl")}
-    cases = list(read_records(bundle, "cases.jsonl"))
-    by_case: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    consent_case: dict[str, str] = {}
-    referral_case: dict[str, str] = {}
-    for record in read_records(bundle, "consents.jsonl"):
-        if record["type"] == "ConsentGranted":
-            consent_case[record["consent_id"]] = record["case_id"]
-        case_id = consent_case.get(record["consent_id"])
-        if case_id is not None:
-            by_case[case_id]["consents"].append(record)
-    for record in read_records(bundle, "disclosures.jsonl"):
-        by_case[record["case_id"]]["disclosures"].append(record)
-    for record in read_records(bundle, "referrals.jsonl"):
-        if record["type"] == "ReferralRequested":
-            referral_case[record["referral_id"]] = record["case_id"]
-        case_id = referral_case.get(record["referral_id"])
-        if case_id is not None:
-            by_case[case_id]["referrals"].append(record)
+    by_case = _records_by_case(bundle)
     erasures = {r["client_id"]: r for r in read_records(bundle, "erasures.jsonl")}
 
     def agency(agency_id: str | None) -> str:
@@ -58,26 +41,8 @@ def write_report(bundle: Path, out: Path | None = None) -> Path:
         name = agencies.get(agency_id, {}).get("name", "unknown agency")
         return f"{escape(name)} <span class=muted><code>{escape(agency_id[:8])}</code></span>"
 
-    parts = [
-        "<!doctype html><html lang=en><head><meta charset=utf-8>",
-        "<title>casenet consent audit</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>Consent audit report</h1>",
-        "<p>Scope: <b>",
-        escape(_describe_scope(manifest.get("scope", {}))),
-        "</b>. Store position ",
-        escape(str(manifest.get("store_position"))),
-        ", generated ",
-        escape(str(manifest.get("generated_at"))),
-        ". Time range: ",
-        escape(str(manifest.get("from") or "the beginning")),
-        " to ",
-        escape(str(manifest.get("to") or "the export")),
-        ". Signed with key <code>",
-        escape(str(manifest.get("key_id"))),
-        "</code>; check it with <code>casenet audit verify</code>.</p>",
-    ]
-    for case in cases:
+    parts = [_header(manifest)]
+    for case in read_records(bundle, "cases.jsonl"):
         case_id = case["case_id"]
         records = by_case.get(case_id, {})
         parts.append(f"<h2>Case <code>{escape(case_id)}</code></h2>")
@@ -96,6 +61,54 @@ def write_report(bundle: Path, out: Path | None = None) -> Path:
     target = out or bundle / "report.html"
     target.write_text("".join(parts), encoding="utf-8")
     return target
+
+
+def _records_by_case(bundle: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Each case's consent, disclosure and referral records (a withdrawal or a status
+    change belongs to the case its grant or request named)."""
+    by_case: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    consent_case: dict[str, str] = {}
+    referral_case: dict[str, str] = {}
+    for record in read_records(bundle, "consents.jsonl"):
+        if record["type"] == "ConsentGranted":
+            consent_case[record["consent_id"]] = record["case_id"]
+        case_id = consent_case.get(record["consent_id"])
+        if case_id is not None:
+            by_case[case_id]["consents"].append(record)
+    for record in read_records(bundle, "disclosures.jsonl"):
+        by_case[record["case_id"]]["disclosures"].append(record)
+    for record in read_records(bundle, "referrals.jsonl"):
+        if record["type"] == "ReferralRequested":
+            referral_case[record["referral_id"]] = record["case_id"]
+        case_id = referral_case.get(record["referral_id"])
+        if case_id is not None:
+            by_case[case_id]["referrals"].append(record)
+    return by_case
+
+
+def _header(manifest: dict[str, Any]) -> str:
+    """The page's head and what the bundle covers, from its manifest."""
+    return "".join(
+        [
+            "<!doctype html><html lang=en><head><meta charset=utf-8>",
+            "<title>casenet consent audit</title>",
+            f"<style>{_CSS}</style></head><body>",
+            "<h1>Consent audit report</h1>",
+            "<p>Scope: <b>",
+            escape(_describe_scope(manifest.get("scope", {}))),
+            "</b>. Store position ",
+            escape(str(manifest.get("store_position"))),
+            ", generated ",
+            escape(str(manifest.get("generated_at"))),
+            ". Time range: ",
+            escape(str(manifest.get("from") or "the beginning")),
+            " to ",
+            escape(str(manifest.get("to") or "the export")),
+            ". Signed with key <code>",
+            escape(str(manifest.get("key_id"))),
+            "</code>; check it with <code>casenet audit verify</code>.</p>",
+        ]
+    )
 
 
 def _describe_scope(scope: dict[str, Any]) -> str:

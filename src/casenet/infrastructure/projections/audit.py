@@ -2,8 +2,9 @@
 
 A record is the same in every bundle it is in (ids, times, statuses, sections,
 purposes, its store position and version: no personal data), so it is rendered once,
-when its event is projected, as the exact line a ``casenet-audit/3`` bundle holds
-(``audit_bundle.record_line``: the canonical bytes beside their digest). Each row is
+when its event is projected, as the exact line a bundle holds (``Reader.line`` in
+``audit_records``, the one rendering, which the export from the log uses too: the
+canonical bytes beside their digest). Each row is
 keyed by what an export's scope asks: the file, the position (log order), the case
 (and on case rows its client and owner, as the export from the log selects), the
 client of an erasure, and the time for records the ``from``/``to`` range applies to.
@@ -45,7 +46,7 @@ from casenet.domain.client import ClientErased
 from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
 from casenet.domain.disclosure import DisclosureRecorded
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralRequested
-from casenet.infrastructure.audit_bundle import FILES, record_line
+from casenet.infrastructure.audit_bundle import FILES
 from casenet.infrastructure.audit_records import READERS, Reader, Scope
 from casenet.infrastructure.projections.runner import ReadModel, StoredFact
 from casenet.infrastructure.sql import SQLITE, Database
@@ -62,7 +63,6 @@ _AGENCIES = _FILE_NUMBER["agencies.jsonl"]
 _OF_CASE = (ConsentGranted, DisclosureRecorded, ReferralRequested)
 #: Events whose aggregate is then looked up by later events (withdrawals, status changes).
 _SUBJECTS = (CaseOpened, ConsentGranted, ReferralRequested)
-_ENCODER = msgspec.json.Encoder(order="sorted")
 #: PostgreSQL: pages compressed with lz4 where the server has it (pglz, the default,
 #: where not). An export of everything reads every page: 50 MB of lines COPY out in
 #: 0.032-0.041 s with lz4, 0.045-0.062 uncompressed or with pglz, and take a fifth of
@@ -198,10 +198,8 @@ class AuditRecordsModel(ReadModel):
                 subject_keys: Keys = keys  # type: ignore[assignment]
                 known[id_] = subject_keys
                 subjects.append((id_, *subject_keys))
-            record = reader.render(s, id_)
-            record.position, record.version = fact.position, fact.version
-            line = record_line(_ENCODER.encode(record))
-            at = record.at if reader.dated else None
+            line = reader.line(s, id_, fact.position, fact.version)
+            at = s.at if reader.dated else None
             if kind is not CaseOpened:  # scopes reach other records through their case
                 keys = (keys[0], keys[1] if kind is ClientErased else None, None)
             file = _FILE_NUMBER[reader.file]
