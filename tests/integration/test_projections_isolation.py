@@ -26,7 +26,7 @@ from litestar.testing import TestClient
 from casenet.api.app import create_app
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.infrastructure.projections import ReadModelStopped
-from casenet.infrastructure.projections.runner import StoredFact
+from casenet.infrastructure.projections.facts import StoredFact
 from casenet.settings import load_settings
 
 SECRET = "Amina Secret-Name"

@@ -26,7 +26,7 @@ from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
 from casenet.domain.disclosure import DisclosureRecorded
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralRequested
 from casenet.infrastructure.mapper import upcast
-from casenet.infrastructure.projections.runner import normalise_time
+from casenet.infrastructure.projections.facts import normalise_time
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Read models fed from the notification log, and the runner that keeps them current."""
 
+from casenet.infrastructure.projections.base import ReadModel
 from casenet.infrastructure.projections.models import read_models
 from casenet.infrastructure.projections.runner import (
     Projections,
     ProjectionStatus,
-    ReadModel,
     ReadModelRebuilt,
     ReadModelStopped,
     ReadModelUnavailable,

@@ -47,7 +47,8 @@ from casenet.domain.disclosure import DisclosureRecorded
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralRequested
 from casenet.infrastructure.audit_bundle import FILES, record_line
 from casenet.infrastructure.audit_records import READERS, Reader, Scope
-from casenet.infrastructure.projections.runner import ReadModel, StoredFact
+from casenet.infrastructure.projections.base import ReadModel
+from casenet.infrastructure.projections.facts import StoredFact
 from casenet.infrastructure.sql import SQLITE, Database
 
 #: (case_id, client_id, owner_agency_id) of a case, or of a consent or referral's case.

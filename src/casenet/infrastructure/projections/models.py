@@ -25,7 +25,8 @@ from casenet.domain.referral import (
     ReferralMessagePosted,
     ReferralRequested,
 )
-from casenet.infrastructure.projections.runner import ReadModel, StoredFact, normalise_time
+from casenet.infrastructure.projections.base import ReadModel
+from casenet.infrastructure.projections.facts import StoredFact, normalise_time
 from casenet.infrastructure.sql import Database
 
 _JSON = msgspec.json.Encoder(order="sorted")
