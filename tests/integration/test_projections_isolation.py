@@ -210,7 +210,7 @@ def test_a_rebuild_whose_model_fails_says_so_in_one_line_and_rebuilds_the_others
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from casenet import cli
-    from casenet.infrastructure.projections.models import FeedModel
+    from casenet.infrastructure.projections.feed import FeedModel
 
     net = network(casenet)
     casenet.close()

@@ -1,7 +1,8 @@
 """What every read model is: its tables, the events it follows, how it applies a batch.
 
-The read models (``models``, ``audit``) subclass :class:`ReadModel`; ``runner`` feeds
-them all.
+One module per read model beside this one (``directory``, ``cases``, ``consents``,
+``referrals``, ``disclosures``, ``feed``, ``audit``), each holding its tables' DDL, its
+rows as named structures, and its ``apply_batch``; ``runner`` feeds them all.
 """
 
 from __future__ import annotations
