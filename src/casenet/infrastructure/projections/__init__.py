@@ -3,17 +3,17 @@
 One module per read model (``directory``, ``cases``, ``consents``, ``referrals``,
 ``disclosures``, ``feed``, ``audit``): its tables, its rows, how it applies a batch.
 ``base`` says what a read model is and the rule its batches keep; ``facts`` turns the
-log's rows into what models see; ``runner`` feeds them, exactly once.
+log's rows into what models see; ``runner`` feeds them, exactly once, as the log grows,
+and ``rebuild`` empties and refills them (and checksums them).
 """
 
-from casenet.infrastructure.projections.base import ReadModel
-from casenet.infrastructure.projections.runner import (
-    Projections,
-    ProjectionStatus,
+from casenet.infrastructure.projections.base import (
+    ReadModel,
     ReadModelRebuilt,
     ReadModelStopped,
     ReadModelUnavailable,
 )
+from casenet.infrastructure.projections.runner import Projections, ProjectionStatus
 
 
 def read_models() -> list[ReadModel]:

@@ -27,6 +27,11 @@ from rows until a batch completes it.
 A record whose case was never opened before it (none in practice), and the erasure
 of a client none of whose cases was opened before it, belong to no scope and get no
 row, as the export from the log keeps none.
+
+Over 400 lines, on purpose: one read model, as every model's module holds it, its
+tables, how it applies a batch and the queries that read it; here the reads are the
+export's (pages whole, rows by scope, PostgreSQL's binary COPY), bound to the layout
+of the pages that the batch writes.
 """
 
 from __future__ import annotations

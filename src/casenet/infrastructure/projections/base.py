@@ -18,6 +18,9 @@ from casenet.infrastructure.sql import Database
 
 _JSON = msgspec.json.Encoder(order="sorted")
 
+#: Each read model's position (the last notification it applied), epoch and state.
+POSITIONS = "casenet_projection_positions"
+
 #: Ids per SELECT of rows of earlier batches: well under any store's limit on parameters.
 LOOKUP_CHUNK = 500
 
@@ -98,3 +101,33 @@ def lookup(db: Database, cursor: Any, query: str, ids: Collection[str]) -> list[
     finally:
         reader.close()
     return found
+
+
+class PositionConflict(Exception):
+    """Another runner applied this batch first; ours was rolled back."""
+
+
+class ReadModelUnavailable(Exception):
+    """A read needs a read model that cannot answer now (the API's 503); the message
+    names the model only, never data."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class ReadModelStopped(ReadModelUnavailable):
+    """The read model stopped at an event it could not apply: reads that need it answer
+    503 until a fixed version resumes it (at start) or ``projections rebuild NAME``."""
+
+    def __init__(self, name: str, position: int, reason: str) -> None:
+        super().__init__(name, f"read model {name} stopped at position {position}: {reason}")
+        self.position = position
+        self.reason = reason
+
+
+class ReadModelRebuilt(ReadModelUnavailable):
+    """The read model was reset (rebuilt) under every attempt of a read."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, f"read model {name} is being rebuilt; retry")
