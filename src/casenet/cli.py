@@ -1,23 +1,33 @@
 """The ``casenet`` command: what the operator of a network runs.
 
-Every subcommand has ``--help``; an error is one readable line and exit status 1.
+Every subcommand has ``--help``; an error, a usage error too, is one readable line on
+stderr and exit status 1. A failure nobody foresaw is one line as well, naming the
+command and the kind of error but not its message (which may quote stored values);
+``casenet --debug COMMAND`` shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
+import secrets
 import sys
+import tarfile
+import tempfile
+import traceback
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 from uuid import UUID
 
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.application.audit import Scope
 from casenet.bootstrap import StoreUnavailable, build_casenet
 from casenet.domain.agency import Service
-from casenet.domain.errors import DomainError
+from casenet.domain.errors import DomainError, InvalidInput
+from casenet.domain.values import check_instant
 from casenet.infrastructure.audit_bundle import (
     BundleInvalid,
     load_public_key,
@@ -34,11 +44,31 @@ class CommandError(Exception):
     """A command could not be carried out; the message is shown as one line."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 1, like every error."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"casenet: error: {message} (see: {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(1)
+
+
 def _uuid(value: str) -> UUID:
     try:
         return UUID(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an id: {value!r}") from None
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port (1 to 65535): {value!r}")
+    return int(value)
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 1024:
+        raise argparse.ArgumentTypeError(f"not a number from 1 to 1024: {value!r}")
+    return int(value)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
@@ -156,8 +186,15 @@ def cmd_projections_run(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
-    """Seed a small network so a newcomer can try the API at once."""
+    """Seed a small network so a newcomer can try the API at once; never over real data."""
+    if settings.is_production:
+        raise CommandError("demo is refused when CASENET_ENV=production")
     with _Services(settings) as casenet:
+        if casenet.directory.directory(service_type=None, area=None, limit=1, after=None).items:
+            raise CommandError(
+                f"demo is refused: the store at {settings.database.display} already has "
+                "agencies (demo seeds an empty store only)"
+            )
         for line in seed_demo(casenet):
             print(line)
 
@@ -250,17 +287,22 @@ def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings | None) -> None:
-    """Offline: needs only the bundle and the public key."""
+    """Offline: needs only the bundle (a directory, or the tar the API serves) and the
+    public key."""
     if args.public_key is not None:
         try:
             text = args.public_key.read_text()
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             raise CommandError(f"cannot read the public key file {args.public_key}") from None
     else:
         assert settings is not None
         text = public_key_text(settings.signing_key)
+    bundle: Path = args.bundle
     try:
-        verified = verify(args.bundle, load_public_key(text))
+        with tempfile.TemporaryDirectory(prefix="casenet-verify-") as scratch:
+            if bundle.is_file():
+                bundle = _unpack_bundle(bundle, Path(scratch))
+            verified = verify(bundle, load_public_key(text))
     except BundleInvalid as error:
         raise CommandError(f"bundle does not verify: {error}") from None
     files = ", ".join(f"{count} {name}" for name, count in verified.files.items())
@@ -268,6 +310,24 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings | None) -> Non
         f"verified {verified.records} records ({files}); chain head {verified.chain_head[:16]}; "
         f"signed by key {verified.key_id}"
     )
+
+
+def _unpack_bundle(archive: Path, scratch: Path) -> Path:
+    """The bundle inside a tar from ``GET /v1/audit/export``, unpacked into ``scratch``."""
+    if not tarfile.is_tarfile(archive):
+        raise BundleInvalid(f"{archive}: neither a bundle directory nor a tar of one")
+    try:
+        with tarfile.open(archive) as tar:
+            # The data filter refuses absolute paths, links out of the folder, devices.
+            tar.extractall(scratch, filter="data")
+    except (tarfile.TarError, OSError) as error:
+        raise BundleInvalid(f"{archive}: cannot unpack ({type(error).__name__})") from None
+    if (scratch / "manifest.json").exists():
+        return scratch
+    folders = [p for p in scratch.iterdir() if (p / "manifest.json").is_file()]
+    if len(folders) != 1:
+        raise BundleInvalid(f"{archive}: the tar holds no bundle (no manifest.json)")
+    return folders[0]
 
 
 def cmd_audit_public_key(args: argparse.Namespace, settings: Settings) -> None:
@@ -279,9 +339,10 @@ def _instant(value: str) -> datetime:
         instant = datetime.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an RFC 3339 timestamp: {value!r}") from None
-    if instant.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a timezone (e.g. Z): {value!r}")
-    return instant
+    try:
+        return check_instant(instant, "timestamp")
+    except InvalidInput as error:
+        raise argparse.ArgumentTypeError(f"{error.message}: {value!r}") from None
 
 
 def _projection_names(projections: Projections, requested: list[str]) -> list[str]:
@@ -297,6 +358,18 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> None:
         moved = keyring.rotate()
         print(f"re-wrapped {moved} data keys under master key {keyring.master_keys.newest_id}")
         _print_key_counts(keyring.table.counts())
+
+
+def cmd_keys_generate(args: argparse.Namespace, settings: Settings | None) -> None:
+    """Print a new set of production secrets, as environment lines; stores nothing."""
+
+    def key() -> str:
+        return base64.b64encode(secrets.token_bytes(32)).decode()
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    print(f"CASENET_MASTER_KEYS=k{stamp}:{key()}")
+    print(f"CASENET_SIGNING_KEY={key()}")
+    print(f"CASENET_OPERATOR_TOKEN={secrets.token_urlsafe(32)}")
 
 
 def cmd_keys_status(args: argparse.Namespace, settings: Settings) -> None:
@@ -345,16 +418,19 @@ class _Services:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="casenet",
         description="Run and administer a casenet: the consent-bound referral network.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected failure"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve the REST API")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument("--port", type=_port, default=8000)
+    serve.add_argument("--workers", type=_positive, default=1, help="worker processes")
     serve.set_defaults(run=cmd_serve)
 
     agencies = commands.add_parser("agencies", help="register agencies").add_subparsers(
@@ -435,6 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser("status", help="how many data keys each master key wraps").set_defaults(
         run=cmd_keys_status
     )
+    keys.add_parser(
+        "generate", help="print new production secrets (CASENET_MASTER_KEYS=... lines)"
+    ).set_defaults(run=cmd_keys_generate, needs_settings=False)
 
     clients = commands.add_parser("clients", help="clients' personal data").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -453,7 +532,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace, Settings | None], None] = args.run
     try:
         # Verifying a bundle with a given public key needs nothing of this casenet.
-        offline = getattr(args, "needs_settings", True) is False and args.public_key is not None
+        offline = getattr(args, "needs_settings", True) is False and (
+            getattr(args, "public_key", None) is not None or args.run is cmd_keys_generate
+        )
         run(args, None if offline else load_settings())
     except (SettingsError, StoreUnavailable, KeyManagementError, CommandError) as error:
         print(f"casenet: error: {error}", file=sys.stderr)
@@ -463,7 +544,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # noqa: BLE001  (the one top-level handler of the unexpected)
+        print(f"casenet: error: {_unexpected(args, error)}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        return 1
     return 0
+
+
+def _unexpected(args: argparse.Namespace, error: Exception) -> str:
+    """One line for a failure no command foresaw: what failed and the kind of error.
+
+    An exception's message may quote stored values (a database error its row), so only
+    an operating-system error, whose message names a file the operator gave, is quoted.
+    """
+    command = " ".join(str(part) for part in (args.command, getattr(args, "action", None)) if part)
+    if isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename else ""
+        return f"{command} failed: {error.strerror}{where}"
+    return (
+        f"{command} failed unexpectedly ({type(error).__name__}); "
+        "`casenet --debug` shows the traceback"
+    )
 
 
 if __name__ == "__main__":

@@ -10,18 +10,46 @@
 - ``CASENET_OPERATOR_TOKEN``: the operator's bearer token. Development: generated into
   the data dir and printed at start.
 - ``CASENET_ENV``: ``development`` (default) or ``production``.
+- ``CASENET_AUTH_FAILURES_PER_MINUTE``: failed authentications (a request whose
+  ``Authorization`` header names no active worker nor the operator) one client address
+  may make in any 60 seconds; past it, every request from that address that sends an
+  ``Authorization`` header, a correct token too, answers 429 with ``Retry-After`` until
+  the oldest failure is a minute old. Counted in each server process (with ``--workers
+  N``, an address gets at most N times this many guesses a minute). ``0`` turns it off.
+  Default ``20``.
+- ``CASENET_TRUSTED_PROXIES``: comma-separated addresses or CIDR networks of the
+  reverse proxies in front of casenet. Only a request from one of them has its client
+  address taken from ``X-Forwarded-For`` (the right-most address not itself a trusted
+  proxy); from anyone else that header is ignored. Default none.
 
 Production refuses to start unless the keys and the operator token come from the
-environment: a dev key on disk next to the database protects nothing.
+environment, and refuses weak ones: a dev key on disk next to the database protects
+nothing, and neither does a guessable one. It also needs an explicit
+``CASENET_DATABASE_URL`` (the default SQLite file under the working directory is for
+trying casenet out, not for clients' data).
+
+The operator token's strength is estimated as its length times the smaller of two
+per-character figures: the Shannon entropy of its characters (how evenly it uses the
+characters it has: ``"a" * 64`` has 0 bits) and log2 of the size of the character
+classes it draws from (lower case 26, upper case 26, digits 10, ASCII punctuation 33,
+anything else 128). Production wants at least 128 bits:
+``secrets.token_urlsafe(32)`` (43 characters, 180 to 230 bits by this estimate) passes,
+and so does ``casenet keys generate``'s; 32 hex digits (128 random bits, estimated
+at about 118) do not: the estimate needs some margin, give 64. A master or signing key
+is refused when it has fewer than 16 distinct byte values (all-zero, all-equal, a short
+pattern repeated): 32 random bytes have fewer with a probability under 2^-50.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
+import math
 import os
 import re
 import secrets
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +59,11 @@ DEVELOPMENT = "development"
 PRODUCTION = "production"
 
 _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-_MIN_OPERATOR_TOKEN_LENGTH = 32
+_MIN_OPERATOR_TOKEN_BITS = 128
+_MIN_DISTINCT_KEY_BYTES = 16
+_DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(Exception):
@@ -72,6 +104,10 @@ class Settings:
     signing_key: bytes = field(repr=False)
     operator_token: str = field(repr=False)
     env: str = DEVELOPMENT
+    #: Failed authentications a client address may make a minute (0: no limit).
+    auth_failures_per_minute: int = _DEFAULT_AUTH_FAILURES_PER_MINUTE
+    #: Proxies whose ``X-Forwarded-For`` is believed.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
     #: Which of the secrets were generated into the data dir (development only).
     generated: frozenset[str] = frozenset()
 
@@ -140,6 +176,79 @@ def _decode_key(encoded: str, setting: str, key_id: str = "") -> bytes:
     return key
 
 
+def token_entropy_bits(token: str) -> float:
+    """A simple estimate of a token's entropy, in bits (see the module's docstring)."""
+    if not token:
+        return 0.0
+    counts = Counter(token)
+    shannon = -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())
+    alphabet = 0
+    for in_class, size in (
+        (str.islower, 26),
+        (str.isupper, 26),
+        (str.isdigit, 10),
+        (lambda c: c.isascii() and not c.isalnum(), 33),
+    ):
+        if any(in_class(c) and c.isascii() for c in counts):
+            alphabet += size
+    if any(not c.isascii() for c in counts):
+        alphabet += 128
+    return len(token) * min(shannon, math.log2(alphabet))
+
+
+def _check_random_key(key: bytes, setting: str, key_id: str = "") -> None:
+    """Refuse a key no random source would make (production only)."""
+    distinct = len(set(key))
+    if distinct < _MIN_DISTINCT_KEY_BYTES:
+        which = f"key {key_id!r}" if key_id else "the key"
+        raise SettingsError(
+            f"{setting}: {which} is not random ({distinct} distinct byte values), "
+            "production refuses it; make new secrets with `casenet keys generate`"
+        )
+
+
+def parse_trusted_proxies(value: str) -> tuple[IPNetwork, ...]:
+    """Parse ``CASENET_TRUSTED_PROXIES``: comma-separated addresses or CIDR networks."""
+    networks: list[IPNetwork] = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"CASENET_TRUSTED_PROXIES: {item[:64]!r} is not an address or CIDR network"
+            ) from None
+    return tuple(networks)
+
+
+def _auth_failures_per_minute(value: str | None) -> int:
+    if value is None or not value.strip():
+        return _DEFAULT_AUTH_FAILURES_PER_MINUTE
+    try:
+        limit = int(value.strip())
+    except ValueError:
+        limit = -1
+    if not 0 <= limit <= 1_000_000:
+        raise SettingsError(
+            "CASENET_AUTH_FAILURES_PER_MINUTE must be a whole number from 0 (no limit) to 1000000"
+        )
+    return limit
+
+
+def _check_production_secrets(settings: Settings) -> None:
+    """Production refuses secrets that protect nothing: guessable or hand-made."""
+    bits = token_entropy_bits(settings.operator_token)
+    if bits < _MIN_OPERATOR_TOKEN_BITS:
+        raise SettingsError(
+            f"CASENET_OPERATOR_TOKEN is too weak for production (about {bits:.0f} bits, "
+            f"{_MIN_OPERATOR_TOKEN_BITS} needed); make one with `casenet keys generate`"
+        )
+    for key_id, key in settings.master_keys:
+        _check_random_key(key, "CASENET_MASTER_KEYS", key_id)
+    _check_random_key(settings.signing_key, "CASENET_SIGNING_KEY")
+
+
 def _dev_secret(data_dir: Path, name: str, make: str) -> str:
     """Read a dev secret from the data dir, creating it (mode 0600) the first time."""
     path = data_dir / name
@@ -162,6 +271,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if env not in (DEVELOPMENT, PRODUCTION):
         raise SettingsError("CASENET_ENV must be development or production")
     data_dir = Path(environ.get("CASENET_DATA_DIR", "./var"))
+    if env == PRODUCTION and not environ.get("CASENET_DATABASE_URL", "").strip():
+        raise SettingsError("CASENET_DATABASE_URL is required when CASENET_ENV=production")
     database = parse_database_url(
         environ.get("CASENET_DATABASE_URL", f"sqlite:///{data_dir / 'casenet.sqlite3'}")
     )
@@ -183,16 +294,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secret("CASENET_SIGNING_KEY", "signing_key", _b64_random(32)), "CASENET_SIGNING_KEY"
     )
     operator_token = secret("CASENET_OPERATOR_TOKEN", "operator_token", secrets.token_urlsafe(32))
-    if env == PRODUCTION and len(operator_token) < _MIN_OPERATOR_TOKEN_LENGTH:
-        raise SettingsError(
-            f"CASENET_OPERATOR_TOKEN must be at least {_MIN_OPERATOR_TOKEN_LENGTH} characters"
-        )
-    return Settings(
+    settings = Settings(
         database=database,
         data_dir=data_dir,
         master_keys=master_keys,
         signing_key=signing_key,
         operator_token=operator_token,
         env=env,
+        auth_failures_per_minute=_auth_failures_per_minute(
+            environ.get("CASENET_AUTH_FAILURES_PER_MINUTE")
+        ),
+        trusted_proxies=parse_trusted_proxies(environ.get("CASENET_TRUSTED_PROXIES", "")),
         generated=frozenset(generated),
     )
+    if settings.is_production:
+        _check_production_secrets(settings)
+    return settings

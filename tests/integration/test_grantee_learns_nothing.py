@@ -120,9 +120,9 @@ def loaded(casenet: Casenet, monkeypatch: pytest.MonkeyPatch) -> set[UUID]:
     ids: set[UUID] = set()
     real = casenet.app.get_all
 
-    def recording(*wanted: tuple[type[Any], UUID], personal: bool = True) -> list[Any]:
+    def recording(*wanted: tuple[type[Any], UUID], **options: Any) -> list[Any]:
         ids.update(aggregate_id for _, aggregate_id in wanted)
-        return real(*wanted, personal=personal)
+        return real(*wanted, **options)
 
     monkeypatch.setattr(casenet.app, "get_all", recording)
     return ids

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import gc
+import secrets
 import stat
 import time
 import traceback
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from casenet.bootstrap import StoreUnavailable, build_casenet
-from casenet.settings import Settings, SettingsError, load_settings
+from casenet.settings import Settings, SettingsError, load_settings, token_entropy_bits
 
 PASSWORD = "s3cret"
 #: Nothing listens on port 1: the connection is refused at once.
@@ -24,9 +25,11 @@ UNREACHABLE_URL = f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/casenet"
 #: How long an operator may wait to be told the database is not there.
 UNREACHABLE_BOUND_SECONDS = 10.0
 
-VALID_MASTER_KEYS = "k1:" + base64.b64encode(b"\x01" * 32).decode()
-VALID_SIGNING_KEY = base64.b64encode(b"\x02" * 32).decode()
-VALID_OPERATOR_TOKEN = "t" * 40
+MASTER_KEY = bytes(range(1, 33))
+SIGNING_KEY = bytes(range(101, 133))
+VALID_MASTER_KEYS = "k1:" + base64.b64encode(MASTER_KEY).decode()
+VALID_SIGNING_KEY = base64.b64encode(SIGNING_KEY).decode()
+VALID_OPERATOR_TOKEN = secrets.token_urlsafe(32)
 
 
 def every_message(error: BaseException) -> str:
@@ -202,22 +205,132 @@ def test_production_with_every_secret_starts_from_the_environment_alone(tmp_path
 
     assert settings.is_production
     assert settings.generated == frozenset()
-    assert settings.master_keys == (("k1", b"\x01" * 32),)
-    assert settings.signing_key == b"\x02" * 32
+    assert settings.master_keys == (("k1", MASTER_KEY),)
+    assert settings.signing_key == SIGNING_KEY
     assert settings.operator_token == VALID_OPERATOR_TOKEN
     assert not (tmp_path / "data").exists()
 
 
+def production_environ(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """Everything production needs, good, with ``overrides`` on top."""
+    return {
+        "CASENET_ENV": "production",
+        "CASENET_DATABASE_URL": f"postgresql://casenet_app:{PASSWORD}@db:5432/casenet",
+        "CASENET_DATA_DIR": str(tmp_path / "data"),
+        **PRODUCTION_SECRETS,
+        **overrides,
+    }
+
+
+def refusal(environ: dict[str, str]) -> str:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(environ)
+    return assert_one_safe_line(refused.value)
+
+
 def test_production_refuses_a_short_operator_token(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="CASENET_OPERATOR_TOKEN"):
-        load_settings(
-            {
-                "CASENET_ENV": "production",
-                "CASENET_DATA_DIR": str(tmp_path),
-                **PRODUCTION_SECRETS,
-                "CASENET_OPERATOR_TOKEN": "short",
-            }
-        )
+    message = refusal(production_environ(tmp_path, CASENET_OPERATOR_TOKEN="short"))
+    assert "CASENET_OPERATOR_TOKEN" in message
+
+
+def test_production_refuses_to_start_without_an_explicit_database_url(tmp_path: Path) -> None:
+    environ = production_environ(tmp_path)
+    del environ["CASENET_DATABASE_URL"]
+
+    message = refusal(environ)
+
+    assert message == "CASENET_DATABASE_URL is required when CASENET_ENV=production"
+    assert not (tmp_path / "data").exists()
+    assert "CASENET_DATABASE_URL" in refusal({**environ, "CASENET_DATABASE_URL": "  "})
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("a" * 32, id="one-letter"),
+        pytest.param(" " * 32, id="spaces"),
+        pytest.param("t" * 400, id="long-but-one-letter"),
+        pytest.param("ab" * 40, id="two-letters"),
+        pytest.param("0123456789" * 3, id="digits"),
+        pytest.param(secrets.token_hex(8), id="64-bit-hex"),
+    ],
+)
+def test_production_refuses_an_operator_token_under_128_bits_and_does_not_show_it(
+    token: str, tmp_path: Path
+) -> None:
+    message = refusal(production_environ(tmp_path, CASENET_OPERATOR_TOKEN=token))
+
+    assert message.startswith("CASENET_OPERATOR_TOKEN is too weak for production")
+    assert "128 needed" in message
+    assert token.strip() == "" or token not in message
+
+
+def test_production_accepts_every_token_urlsafe_32(tmp_path: Path) -> None:
+    for _ in range(2000):
+        token = secrets.token_urlsafe(32)
+        assert token_entropy_bits(token) > 160, token
+    settings = load_settings(production_environ(tmp_path, CASENET_OPERATOR_TOKEN=token))
+    assert settings.operator_token == token
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(bytes(32), id="all-zero"),
+        pytest.param(b"\xff" * 32, id="all-ff"),
+        pytest.param(b"\x01" * 32, id="all-one"),
+        pytest.param(b"deadbeef" * 4, id="repeated-pattern"),
+    ],
+)
+@pytest.mark.parametrize("setting", ["CASENET_MASTER_KEYS", "CASENET_SIGNING_KEY"])
+def test_production_refuses_a_master_or_signing_key_no_random_source_makes(
+    setting: str, key: bytes, tmp_path: Path
+) -> None:
+    encoded = base64.b64encode(key).decode()
+    value = f"{VALID_MASTER_KEYS},old:{encoded}" if setting == "CASENET_MASTER_KEYS" else encoded
+
+    message = refusal(production_environ(tmp_path, **{setting: value}))
+
+    assert message.startswith(f"{setting}: ")
+    assert "is not random" in message
+    assert encoded not in message
+    # Development takes it: a dev store holds no client's data.
+    development = production_environ(tmp_path, CASENET_ENV="development", **{setting: value})
+    assert load_settings(development).env == "development"
+
+
+def test_throttling_settings_default_and_parse(tmp_path: Path) -> None:
+    defaults = load_settings({"CASENET_DATA_DIR": str(tmp_path)})
+    assert defaults.auth_failures_per_minute == 20
+    assert defaults.trusted_proxies == ()
+
+    settings = load_settings(
+        {
+            "CASENET_DATA_DIR": str(tmp_path),
+            "CASENET_AUTH_FAILURES_PER_MINUTE": "5",
+            "CASENET_TRUSTED_PROXIES": " 10.0.0.1, 192.168.0.0/16 ,::1,",
+        }
+    )
+    assert settings.auth_failures_per_minute == 5
+    assert [str(n) for n in settings.trusted_proxies] == [
+        "10.0.0.1/32", "192.168.0.0/16", "::1/128",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("CASENET_AUTH_FAILURES_PER_MINUTE", "many"),
+        ("CASENET_AUTH_FAILURES_PER_MINUTE", "-1"),
+        ("CASENET_TRUSTED_PROXIES", "10.0.0.1,proxy.example"),
+        ("CASENET_TRUSTED_PROXIES", "10.0.0.0/33"),
+    ],
+)
+def test_a_malformed_throttling_setting_is_one_line_naming_it(
+    setting: str, value: str, tmp_path: Path
+) -> None:
+    message = refusal({"CASENET_DATA_DIR": str(tmp_path), setting: value})
+    assert message.startswith(setting)
 
 
 # --- development makes its secrets once -------------------------------------------------
@@ -262,6 +375,6 @@ def test_development_takes_a_secret_from_the_environment_over_the_file(tmp_path:
 
     settings = load_settings(environ)
 
-    assert settings.master_keys == (("k1", b"\x01" * 32),)
+    assert settings.master_keys == (("k1", MASTER_KEY),)
     assert "CASENET_MASTER_KEYS" not in settings.generated
     assert not (tmp_path / "master_keys").exists()

@@ -29,6 +29,9 @@ _WHY = {
     413: "The body is over 1 MiB.",
     415: "The body is not application/json.",
     422: "A value the domain does not accept; `errors` names the field.",
+    429: "Too many failed authentications from this client address "
+    "(CASENET_AUTH_FAILURES_PER_MINUTE): any request with a token waits `Retry-After` "
+    "seconds.",
     503: "The event store does not answer (readiness).",
 }
 
@@ -51,7 +54,9 @@ def _example(code: int) -> dict[str, object]:
 
 
 def problems(*codes: int) -> dict[int, ResponseSpec]:
-    """Response specs for the given problem statuses."""
+    """Response specs for the given problem statuses (429 wherever 401 is possible)."""
+    if 401 in codes:
+        codes = (*codes, 429)
     return {
         code: ResponseSpec(
             data_container=Problem,

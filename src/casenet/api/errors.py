@@ -17,6 +17,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
+from casenet.api.throttling import TooManyFailedAuthentications
 from casenet.domain.errors import (
     DomainError,
     IllegalTransition,
@@ -43,6 +44,7 @@ TITLES = {
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Invalid input",
+    429: "Too many requests",
     500: "Internal error",
     503: "Service unavailable",
 }
@@ -139,6 +141,18 @@ def on_media_type(_: Request[Any, Any, Any], error: UnsupportedMediaType) -> Res
     return problem(415, "send the body as application/json")
 
 
+def on_throttled(
+    _: Request[Any, Any, Any], error: TooManyFailedAuthentications
+) -> Response[Problem]:
+    """An address that failed to authenticate too often: 429, and when to come back."""
+    response = problem(
+        429,
+        f"too many failed authentications from this address; try again in {error.retry_after} s",
+    )
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
 def on_read_model_unavailable(
     _: Request[Any, Any, Any], error: ReadModelUnavailable
 ) -> Response[Problem]:
@@ -164,6 +178,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: on_http_error,
     Unauthenticated: on_unauthenticated,
     UnsupportedMediaType: on_media_type,
+    TooManyFailedAuthentications: on_throttled,
     ReadModelUnavailable: on_read_model_unavailable,
     Exception: on_unexpected,
 }

@@ -5,21 +5,23 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar, cast
 from uuid import UUID, uuid5
 
 import msgspec
-from litestar import Request, Response
+from litestar import Litestar, Request, Response
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response.base import ASGIResponse
-from litestar.types import TypeEncodersMap
+from litestar.types import Message, ReceiveMessage, Scope, TypeEncodersMap
 
-from casenet.api.errors import problem
+from casenet.api.errors import FieldError, problem
 from casenet.application import Actor, Casenet
 from casenet.domain.errors import InvalidInput
+from casenet.domain.values import check_characters, check_optional_instant, forbidden_character
 from casenet.infrastructure.idempotency import KeyReused, ResponseGone, StoredResponse
 
 T = TypeVar("T")
@@ -60,7 +62,16 @@ After = Annotated[
     QueryParameter(name="after", required=False, max_length=500, description="The `next` cursor."),
 ]
 
-_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+#: An ETag this API gives: a version of at most 18 digits (any version fits in 63 bits).
+_ETAG = re.compile(r'(?:W/)?"([0-9]{1,18})"')
+#: Longer If-Match values are refused before they are parsed.
+MAX_IF_MATCH = 64
+#: Query values longer than this are refused (no list takes more: a cursor is under 200).
+MAX_QUERY_VALUE = 1_000
+#: The methods whose requests carry a JSON body.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+#: JSON bodies may nest objects and arrays this deep, no deeper (400).
+MAX_JSON_DEPTH = 32
 _ENCODER = msgspec.json.Encoder()
 #: Namespace of the ids that creates get from an Idempotency-Key.
 _IDEMPOTENT_IDS = UUID("6f1d1f0e-3c1a-4d8e-9a51-2f8c5d2b7a10")
@@ -92,9 +103,12 @@ def expected_version(if_match: str | None) -> int | None:
     """
     if if_match is None or if_match.strip() == "*":
         return None
-    if _VIEW_ETAG.match(if_match.strip()):
+    stripped = if_match.strip()
+    if len(if_match) > MAX_IF_MATCH:
+        raise InvalidInput("If-Match", 'must be an ETag this API gave, such as "3"')
+    if _VIEW_ETAG.fullmatch(stripped):
         return VIEW_DIGEST
-    match = _ETAG.match(if_match.strip())
+    match = _ETAG.fullmatch(stripped)
     if not match:
         raise InvalidInput("If-Match", 'must be an ETag this API gave, such as "3"')
     return int(match.group(1))
@@ -215,9 +229,73 @@ ENCODED_RESPONSE_FITS = set(ASGIResponse.__slots__) == {
 }
 
 
+def query_instant(value: datetime | None, name: str) -> datetime | None:
+    """A timestamp query parameter: with an offset and in range (else 422), in UTC."""
+    return check_optional_instant(value, name)
+
+
+def check_query(request: Request[Any, Any, Any]) -> Response[Any] | None:
+    """Before any handler: 400 for a query value no list could mean (a control
+    character, or longer than any cursor or filter), so none reaches a store."""
+    if not request.scope["query_string"]:
+        return None
+    for name, value in request.query_params.multi_items():
+        if len(value) > MAX_QUERY_VALUE or len(name) > MAX_QUERY_VALUE:
+            message = f"must be at most {MAX_QUERY_VALUE} characters"
+        elif (bad := forbidden_character(name + value)) is not None:
+            message = f"must not contain the control character {bad}"
+        else:
+            continue
+        field = name if len(name) <= 64 and forbidden_character(name) is None else "query"
+        return problem(400, "a query parameter is malformed", [FieldError(field, message)])
+    return None
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_ONE_KIND = bytes.maketrans(b"{}", b"[]")
+
+
+def nested_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON ``body`` nests arrays and objects deeper than ``limit``.
+
+    Without parsing it (a parser recurses: 1,000 levels exhausted Python's stack), in a
+    few passes of C-speed byte operations (this runs on the event loop): strings taken
+    out, only brackets kept (objects' as arrays'), then each pass removes the innermost
+    pairs, one level at a time. Mismatched brackets are left to the JSON parser.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    brackets = _JSON_STRING.sub(b"", body).translate(_ONE_KIND, _NOT_BRACKETS)
+    too_deep = b"[" * (limit + 1)
+    for _ in range(limit):
+        if too_deep in brackets:
+            return True
+        reduced = brackets.replace(b"[]", b"")
+        if not reduced or reduced == brackets:
+            return False
+        brackets = reduced
+    return True
+
+
+async def check_body(request: Request[Any, Any, Any]) -> Response[Any] | None:
+    """Before any handler: 415 for a body not declared JSON, 400 for JSON nested deeper
+    than :data:`MAX_JSON_DEPTH` (a body over 1 MiB is 413 as it is read)."""
+    refused = require_json(request)
+    if refused is not None or request.method not in BODY_METHODS:
+        return refused
+    if nested_too_deep(await request.body()):
+        return problem(
+            400,
+            "the request is malformed",
+            [FieldError("body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")],
+        )
+    return None
+
+
 def require_json(request: Request[Any, Any, Any]) -> Response[Any] | None:
     """Before any parsing: 415 for a body that does not declare itself JSON."""
-    if request.method not in ("POST", "PUT", "PATCH"):
+    if request.method not in BODY_METHODS:
         return None
     has_body = request.headers.get("content-length", "0") not in ("", "0") or (
         "transfer-encoding" in request.headers
@@ -245,6 +323,7 @@ def idempotent(
     """
     if key is None:
         return create(None)[0]
+    check_characters(key, "Idempotency-Key")
     scope = f"{actor.worker_id or 'operator'}"
     new_id = uuid5(_IDEMPOTENT_IDS, f"{scope}\n{key}\n{request.method} {request.url.path}")
     fingerprint = f"{request.method} {request.url.path}\n".encode() + (
@@ -275,3 +354,47 @@ def idempotent(
     stored = StoredResponse(response.status_code or 200, body_bytes, headers)
     records.complete(scope, key, stored, subject)
     return response
+
+
+class ReadsWholeBody(Litestar):
+    """Litestar that reads what is left of a request body before it answers.
+
+    An answer given before the body is read (a 413 for a body over 1 MiB, a 401, a 404)
+    would otherwise leave the rest of the body unread, and the server then closes a
+    connection the client still writes to and may reuse: the client sees a reset, or
+    "disconnected without a response", instead of the answer. The rest is read and
+    dropped, however large: the client pays for sending it. GET and HEAD requests are
+    taken to carry none (the API reads none, and the hottest route is a GET).
+    """
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # GET and HEAD first: the hottest routes, whose requests carry no body.
+        if scope.get("method") in _NO_BODY or scope["type"] != "http" or not _has_body(scope):
+            await super().__call__(scope, receive, send)
+            return
+        body_read = False
+
+        async def tracked_receive() -> ReceiveMessage:
+            nonlocal body_read
+            message: ReceiveMessage = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_read = True
+            return message
+
+        async def draining_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                while not body_read:
+                    await tracked_receive()
+            await send(message)
+
+        await super().__call__(scope, tracked_receive, draining_send)
+
+
+_NO_BODY = frozenset({"GET", "HEAD"})
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -18,29 +19,83 @@ from casenet.application.views import (
     SharedCase,
 )
 from casenet.domain.agency import Service
+from casenet.domain.errors import InvalidInput
+from casenet.domain.values import check_characters, check_instant
 
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
-ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+_PLAIN = "No control characters but tab, newline and carriage return (else 422)."
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000, description=_PLAIN)]
+ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=2_000, description=_PLAIN)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=500, description=_PLAIN)]
+# Codes and dates keep the pattern they are documented with, but Python's "$" also
+# matches before a final newline: the domain checks codes whole (``check_slug``) and
+# ``ClientIn`` the date, so "housing\n" is a 422 naming the field, never recorded.
 Code = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$", examples=["housing"])]
-Date = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$", examples=["1984-03-02"])]
+Date = Annotated[
+    str, msgspec.Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", examples=["1984-03-02"])
+]
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: One word of a closed vocabulary; the domain checks it exactly (422 naming the field).
+Word = Annotated[str, msgspec.Meta(max_length=64)]
+#: A timestamp with an offset, between 1900-01-01 and 2200-01-01 UTC (else 422).
+Instant = Annotated[
+    datetime,
+    msgspec.Meta(
+        description="RFC 3339 with an offset, between 1900-01-01 and 2200-01-01 UTC.",
+        examples=["2027-06-30T23:59:59Z"],
+    ),
+]
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of request bodies: an unknown field is a mistake worth a 400."""
+    """Base of request bodies: an unknown field is a mistake worth a 400.
+
+    Once decoded, every text of the body is checked for control characters and every
+    instant for its offset and range (the domain's own rules, :mod:`casenet.domain.values`),
+    so a 422 names the field; accepted instants are turned to UTC here.
+    """
+
+    #: How the fields of this body are named in an error (``client.`` for ``name`` in
+    #: ``{"client": {"name": ...}}``).
+    field_prefix: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            field = f"{self.field_prefix}{name}"
+            if isinstance(value, str):
+                check_characters(value, field)
+            elif isinstance(value, datetime):
+                setattr(self, name, check_instant(value, field))
+            elif isinstance(value, list):
+                _check_items(value, field)
+
+
+def _check_items(values: list[Any], field: str) -> None:
+    for item in values:
+        if isinstance(item, str):
+            check_characters(item, field)
 
 
 class ServiceIn(Body):
+    field_prefix = "services."
+
     type: Code
     description: ShortText
-    area: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    area: Annotated[str, msgspec.Meta(min_length=1, max_length=200, description=_PLAIN)] | None = (
+        None
+    )
 
     def to_domain(self) -> Service:
         return Service(type=self.type, description=self.description, area=self.area)
 
 
 class AgencyCreate(Body):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["Eastside Welfare"])]
+    name: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1, max_length=200, examples=["Eastside Welfare"], description=_PLAIN
+        ),
+    ]
     kind: Code
     restricted: bool = False
     services: list[ServiceIn] = msgspec.field(default_factory=list)
@@ -62,8 +117,8 @@ class ServicesReplace(Body):
 
 
 class WorkerCreate(Body):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    role: Annotated[str, msgspec.Meta(examples=["caseworker"])]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, description=_PLAIN)]
+    role: Annotated[Word, msgspec.Meta(examples=["caseworker"])]
 
 
 class WorkerCreated(msgspec.Struct, kw_only=True):
@@ -93,10 +148,19 @@ class Me(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class ClientIn(Body):
+    field_prefix = "client."
+
     name: Name
     date_of_birth: Date | None = None
-    phone: Annotated[str, msgspec.Meta(min_length=1, max_length=50)] | None = None
+    phone: Annotated[str, msgspec.Meta(min_length=1, max_length=50, description=_PLAIN)] | None = (
+        None
+    )
     address: ShortText | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.date_of_birth is not None and not _DATE.fullmatch(self.date_of_birth):
+            raise InvalidInput("client.date_of_birth", "must be a date: YYYY-MM-DD")
 
 
 class CaseCreate(Body):
@@ -107,7 +171,7 @@ class CaseCreate(Body):
 
 class NoteCreate(Body):
     text: Text
-    category: Annotated[str, msgspec.Meta(examples=["health"])]
+    category: Annotated[Word, msgspec.Meta(examples=["health"])]
 
 
 class Reason(Body):
@@ -117,11 +181,11 @@ class Reason(Body):
 class ConsentCreate(Body):
     grantee_agency_id: UUID
     sections: Annotated[
-        list[str], msgspec.Meta(min_length=1, examples=[["identity", "notes.health"]])
+        list[Word], msgspec.Meta(min_length=1, examples=[["identity", "notes.health"]])
     ]
-    purpose: Annotated[str, msgspec.Meta(examples=["referral"])]
-    method: Annotated[str, msgspec.Meta(examples=["written"])]
-    valid_until: datetime | None = None
+    purpose: Annotated[Word, msgspec.Meta(examples=["referral"])]
+    method: Annotated[Word, msgspec.Meta(examples=["written"])]
+    valid_until: Instant | None = None
     evidence: ShortText | None = None
 
 
@@ -150,12 +214,12 @@ class ReferralCreate(Body):
     to_agency_id: UUID
     service_type: Code
     reason: Text
-    urgency: Annotated[str, msgspec.Meta(examples=["routine"])]
+    urgency: Annotated[Word, msgspec.Meta(examples=["routine"])]
     consent_id: UUID | None = None
 
 
 class Complete(Body):
-    outcome: Annotated[str, msgspec.Meta(examples=["got_help"])]
+    outcome: Annotated[Word, msgspec.Meta(examples=["got_help"])]
     note: Text | None = None
 
 

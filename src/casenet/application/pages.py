@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -40,18 +41,32 @@ def encode_cursor(*key: str) -> str:
     return base64.urlsafe_b64encode(msgspec.json.encode(list(key))).decode().rstrip("=")
 
 
+#: What a part of a cursor this API gives looks like: an id, an instant in its normal
+#: text, or a log position. Nothing else reaches a query: no NUL (PostgreSQL refuses it
+#: in text), no number past 63 bits (no store holds it).
+_CURSOR_PART = re.compile(r"[0-9A-Za-z:._-]{1,64}", re.ASCII)
+_POSITION = re.compile(r"[0-9]+", re.ASCII)
+_MAX_POSITION = 2**63 - 1
+
+
 def decode_cursor(cursor: str | None, parts: int) -> tuple[str, ...] | None:
     """The sort key a cursor names; :class:`InvalidInput` for anything else."""
     if cursor is None:
         return None
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
         key = msgspec.json.decode(raw, type=list[str])
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise InvalidInput("after", "is not a cursor this list gave") from None
-    if len(key) != parts:
+    if len(key) != parts or not all(_valid_part(part) for part in key):
         raise InvalidInput("after", "is not a cursor this list gave")
     return tuple(key)
+
+
+def _valid_part(part: str) -> bool:
+    if not _CURSOR_PART.fullmatch(part):
+        return False
+    return not _POSITION.fullmatch(part) or int(part) <= _MAX_POSITION
 
 
 class HasId(Protocol):

@@ -8,7 +8,7 @@ import msgspec
 
 from casenet.domain.aggregate import Aggregate, DomainEvent, when
 from casenet.domain.errors import IllegalTransition, InvalidInput
-from casenet.domain.sections import check_slug, check_text
+from casenet.domain.values import check_choice, check_optional_text, check_slug, check_text
 
 ROLES = ("caseworker", "supervisor", "admin", "auditor")
 
@@ -62,8 +62,7 @@ def check_services(services: list[Service] | tuple[Service, ...]) -> tuple[Servi
     for service in services:
         check_slug(service.type, "services.type")
         check_text(service.description, "services.description", max_length=2_000)
-        if service.area is not None:
-            check_text(service.area, "services.area", max_length=200)
+        check_optional_text(service.area, "services.area", max_length=200)
     return tuple(services)
 
 
@@ -105,8 +104,7 @@ class Agency(Aggregate):
         self, *, name: str, role: str, token_hash: str, new_id: UUID | None = None
     ) -> Worker:
         check_text(name, "name", max_length=200)
-        if role not in ROLES:
-            raise InvalidInput("role", f"must be one of {', '.join(ROLES)}")
+        check_choice(role, ROLES, "role")
         worker_id = new_id or uuid4()
         self._record(WorkerAdded, worker_id=worker_id, name=name, role=role, token_hash=token_hash)
         return self.workers[worker_id]

@@ -8,7 +8,8 @@ from uuid import UUID, uuid4
 
 from casenet.domain.aggregate import Aggregate, DomainEvent, PersonalText, when
 from casenet.domain.errors import IllegalTransition, NotPermitted
-from casenet.domain.sections import check_note_category, check_slug, check_text
+from casenet.domain.sections import check_note_category
+from casenet.domain.values import check_slug, check_text
 
 OPEN = "open"
 CLOSED = "closed"

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 from casenet.domain.aggregate import Aggregate, DomainEvent, PersonalText, when
 from casenet.domain.errors import ClientAlreadyErased, NotPermitted
-from casenet.domain.sections import check_text
+from casenet.domain.values import check_optional_text, check_text
 
 
 class ClientRegistered(DomainEvent, frozen=True, kw_only=True):
@@ -53,6 +53,9 @@ class Client(Aggregate):
         new_id: UUID | None = None,
     ) -> Client:
         check_text(name, "client.name", max_length=500)
+        check_optional_text(date_of_birth, "client.date_of_birth", max_length=500)
+        check_optional_text(phone, "client.phone", max_length=500)
+        check_optional_text(address, "client.address", max_length=2_000)
         return cls._start(
             new_id or uuid4(),
             ClientRegistered,

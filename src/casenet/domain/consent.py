@@ -7,7 +7,8 @@ from uuid import UUID, uuid4
 
 from casenet.domain.aggregate import Aggregate, DomainEvent, PersonalText, utcnow, when
 from casenet.domain.errors import ConsentNotActive, InvalidInput, NotPermitted
-from casenet.domain.sections import check_sections, check_text
+from casenet.domain.sections import check_sections
+from casenet.domain.values import check_choice, check_instant, check_optional_text, check_text
 from casenet.domain.visibility import ACTIVE, EXPIRED, WITHDRAWN, ConsentFacts, consent_status
 
 PURPOSES = ("referral", "care_coordination")
@@ -86,17 +87,14 @@ class Consent(Aggregate):
             raise NotPermitted("only the owning agency records consents for a case")
         if grantee_agency_id == owner_agency_id:
             raise InvalidInput("grantee_agency_id", "the owning agency needs no consent")
-        if purpose not in PURPOSES:
-            raise InvalidInput("purpose", f"must be one of {', '.join(PURPOSES)}")
-        if method not in METHODS:
-            raise InvalidInput("method", f"must be one of {', '.join(METHODS)}")
+        check_choice(purpose, PURPOSES, "purpose")
+        check_choice(method, METHODS, "method")
         if valid_until is not None:
-            if valid_until.tzinfo is None:
-                raise InvalidInput("valid_until", "must carry a timezone")
+            # In range and in UTC: every read model compares it, for ever.
+            valid_until = check_instant(valid_until, "valid_until")
             if valid_until <= (now or utcnow()):
                 raise InvalidInput("valid_until", "must be in the future")
-        if evidence is not None:
-            check_text(evidence, "evidence", max_length=2_000)
+        check_optional_text(evidence, "evidence", max_length=2_000)
         return cls._start(
             new_id or uuid4(),
             ConsentGranted,

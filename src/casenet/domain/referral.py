@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 from casenet.domain.aggregate import Aggregate, DomainEvent, PersonalText, when
 from casenet.domain.errors import IllegalTransition, InvalidInput, NotPermitted
-from casenet.domain.sections import check_slug, check_text
+from casenet.domain.values import check_choice, check_slug, check_text
 
 REQUESTED = "requested"
 ACCEPTED = "accepted"
@@ -17,6 +17,7 @@ ON_HOLD = "on_hold"
 COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
+STATUSES = (REQUESTED, ACCEPTED, REJECTED, IN_PROGRESS, ON_HOLD, COMPLETED, FAILED, CANCELLED)
 
 URGENCIES = ("routine", "urgent")
 OUTCOMES = (
@@ -175,8 +176,7 @@ class Referral(Aggregate):
     ) -> Referral:
         if to_agency_id == from_agency_id:
             raise InvalidInput("to_agency_id", "an agency cannot refer a client to itself")
-        if urgency not in URGENCIES:
-            raise InvalidInput("urgency", f"must be one of {', '.join(URGENCIES)}")
+        check_choice(urgency, URGENCIES, "urgency")
         check_slug(service_type, "service_type")
         check_text(reason, "reason", max_length=5_000)
         return cls._start(

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from casenet.domain.errors import InvalidInput
+from casenet.domain.values import check_slug, check_text
+
+__all__ = [
+    "CONTACT",
+    "IDENTIFYING",
+    "IDENTITY",
+    "NEEDS",
+    "NOTE_CATEGORIES",
+    "NOTE_SECTIONS",
+    "SECTIONS",
+    "SUMMARY",
+    "check_note_category",
+    "check_sections",
+    "check_slug",
+    "check_text",
+    "note_section",
+]
 
 NOTE_CATEGORIES: tuple[str, ...] = (
     "general",
@@ -44,8 +60,6 @@ DISCLOSED_SECTIONS: tuple[str, ...] = (*SECTIONS, REFERRAL)
 #: The sections of notes, one per category.
 NOTE_SECTIONS: frozenset[str] = frozenset(f"notes.{category}" for category in NOTE_CATEGORIES)
 
-_SLUG = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-
 
 def note_section(category: str) -> str:
     """The section a note of ``category`` belongs to."""
@@ -62,23 +76,7 @@ def check_sections(sections: Iterable[str], field: str = "sections") -> tuple[st
     chosen = set(sections)
     unknown = sorted(s for s in chosen if s not in SECTIONS)
     if unknown:
-        raise InvalidInput(field, f"unknown section {unknown[0]!r}")
+        raise InvalidInput(field, f"unknown section {unknown[0][:64]!r}")
     if not chosen:
         raise InvalidInput(field, "at least one section is required")
     return tuple(s for s in SECTIONS if s in chosen)
-
-
-def check_slug(value: str, field: str) -> str:
-    """A short lowercase code such as a need category or a service type."""
-    if not _SLUG.match(value):
-        raise InvalidInput(field, "must be a lowercase code of letters, digits and _")
-    return value
-
-
-def check_text(value: str, field: str, *, max_length: int = 10_000) -> str:
-    """A required free text: not blank, bounded."""
-    if not value.strip():
-        raise InvalidInput(field, "must not be blank")
-    if len(value) > max_length:
-        raise InvalidInput(field, f"must be at most {max_length} characters")
-    return value

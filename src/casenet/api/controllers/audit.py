@@ -18,7 +18,7 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from casenet.api.docs import problems
-from casenet.api.http import CallerActor, Services
+from casenet.api.http import CallerActor, Services, query_instant
 
 _CHUNK = 64 * 1024
 
@@ -63,6 +63,7 @@ class AuditController(Controller):
     ) -> Stream:
         """Auditors of the owning agency (their agency's cases), or the operator; exactly
         one of ``case_id`` and ``client_id``."""
+        since, until = query_instant(since, "from"), query_instant(until, "to")
         scope = casenet.audit.scope_for(actor, case_id=case_id, client_id=client_id)
         scratch = Path(tempfile.mkdtemp(prefix="casenet-audit-"))
         try:

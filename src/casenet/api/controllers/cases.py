@@ -22,6 +22,7 @@ from casenet.api.http import (
     Services,
     expected_version,
     idempotent,
+    query_instant,
     with_etag,
     with_view_etag,
 )
@@ -237,7 +238,7 @@ class CaseController(Controller):
         at: Annotated[datetime | None, QueryParameter(name="at", required=False)] = None,
     ) -> Access:
         """Supervisors and auditors of the owner; ``at`` defaults to now."""
-        return casenet.case_queries.access(actor, case_id, at)
+        return casenet.case_queries.access(actor, case_id, query_instant(at, "at"))
 
     @post(
         "/{case_id:uuid}/consents",

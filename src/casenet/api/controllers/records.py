@@ -10,7 +10,7 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, QueryParameter
 
 from casenet.api.docs import READ, WRITE, problems
-from casenet.api.http import After, CallerActor, Limit, Services
+from casenet.api.http import After, CallerActor, Limit, Services, query_instant
 from casenet.api.structs import DisclosurePage, Erasure, FeedPage
 
 
@@ -60,7 +60,12 @@ class DisclosureController(Controller):
     ) -> DisclosurePage:
         """Supervisors and auditors of the owner; ``from`` inclusive, ``to`` exclusive."""
         page = casenet.case_queries.disclosures(
-            actor, case_id=case_id, since=since, until=until, limit=limit, after=after
+            actor,
+            case_id=case_id,
+            since=query_instant(since, "from"),
+            until=query_instant(until, "to"),
+            limit=limit,
+            after=after,
         )
         return DisclosurePage(items=page.items, next=page.next)
 

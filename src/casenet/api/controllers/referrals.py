@@ -30,7 +30,8 @@ from casenet.api.structs import (
 )
 from casenet.application.pages import page_in_memory
 from casenet.application.views import MessageView, ReferralView
-from casenet.domain.referral import Message
+from casenet.domain.referral import STATUSES, Message
+from casenet.domain.values import check_choice
 
 
 def message_view(message: Message) -> MessageView:
@@ -102,6 +103,8 @@ class ReferralController(Controller):
         after: After = None,
     ) -> ReferralPage:
         """Oldest first."""
+        if status is not None:
+            check_choice(status, STATUSES, "status")
         page = casenet.referral_queries.list(
             actor, direction=direction, status=status, limit=limit, after=after
         )
