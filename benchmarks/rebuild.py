@@ -349,7 +349,7 @@ def measure_here(kind: str) -> dict[str, Any]:
         models: dict[str, float] = {}
         started = time.perf_counter()
         if kind == "ceiling":
-            from casenet.infrastructure.projections.runner import REBUILD_BATCH_SIZE
+            from casenet.infrastructure.projections.rebuild import REBUILD_BATCH_SIZE
             from casenet.infrastructure.raw_log import next_rows
 
             decoder = msgspec.json.Decoder(dict[str, Any])

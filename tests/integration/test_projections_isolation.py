@@ -26,7 +26,7 @@ from litestar.testing import TestClient
 from casenet.api.app import create_app
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.infrastructure.projections import ReadModelStopped
-from casenet.infrastructure.projections.runner import StoredFact
+from casenet.infrastructure.projections.facts import StoredFact
 from casenet.settings import load_settings
 
 SECRET = "Amina Secret-Name"
@@ -210,7 +210,7 @@ def test_a_rebuild_whose_model_fails_says_so_in_one_line_and_rebuilds_the_others
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from casenet import cli
-    from casenet.infrastructure.projections.models import FeedModel
+    from casenet.infrastructure.projections.feed import FeedModel
 
     net = network(casenet)
     casenet.close()

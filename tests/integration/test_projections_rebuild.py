@@ -31,9 +31,9 @@ from casenet.domain.case import Case, CaseNoteAdded
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent
 from casenet.domain.referral import Referral
-from casenet.infrastructure.projections import Projections
-from casenet.infrastructure.projections.models import CasesModel
-from casenet.infrastructure.projections.runner import ReadModel, ReadModelStopped, StoredFact
+from casenet.infrastructure.projections import Projections, ReadModel, ReadModelStopped
+from casenet.infrastructure.projections.cases import CasesModel
+from casenet.infrastructure.projections.facts import StoredFact
 from casenet.infrastructure.sql import Database
 
 CASENET = [sys.executable, "-m", "casenet.cli"]

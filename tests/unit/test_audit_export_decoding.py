@@ -6,7 +6,7 @@ import msgspec
 
 from casenet.domain.case import CaseNoteAdded
 from casenet.infrastructure.audit_records import _Stored, decoding
-from casenet.infrastructure.projections.runner import normalise_time
+from casenet.infrastructure.projections.facts import normalise_time
 
 
 def test_a_timestamp_reads_as_normalise_time_writes_it() -> None:

@@ -235,7 +235,7 @@ def old_and_current_notes(case_id: UUID) -> tuple[StoredEvent, StoredEvent]:
 def test_read_models_see_a_version_1_note_upcast_and_its_time_normalised() -> None:
     from eventsourcing.persistence import Notification
 
-    from casenet.infrastructure.projections.runner import to_facts
+    from casenet.infrastructure.projections.facts import to_facts
 
     case_id = uuid4()
     old, current = old_and_current_notes(case_id)
@@ -261,7 +261,7 @@ def test_a_stateless_fact_decodes_only_its_time_unless_it_must_be_upcast() -> No
     # A model that declares notes stateless gets them with an empty state and the
     # same position, aggregate, version and normalised time; a version 1 note is
     # decoded whole and upcast all the same (an upcast may need every field).
-    from casenet.infrastructure.projections.runner import rows_to_facts
+    from casenet.infrastructure.projections.facts import rows_to_facts
 
     case_id = uuid4()
     old, current = old_and_current_notes(case_id)
@@ -287,7 +287,7 @@ def test_a_stateless_fact_decodes_only_its_time_unless_it_must_be_upcast() -> No
 def test_a_batch_normalises_exactly_the_times_that_are_not_normal_already() -> None:
     # A batch's times are checked all at once; one that is not normal (another zone,
     # no microseconds, a newline) sends the batch the long way, stamp by stamp.
-    from casenet.infrastructure.projections.runner import _all_normal, normalise_time
+    from casenet.infrastructure.projections.facts import _all_normal, normalise_time
 
     normal = "2024-05-02T09:30:00.123456Z"
     assert _all_normal([normal] * 3)
@@ -300,7 +300,7 @@ def test_a_batch_normalises_exactly_the_times_that_are_not_normal_already() -> N
     assert not _all_normal([f"{normal}\n{normal}", normal[:-1], ""])  # the length adds up
     assert not _all_normal([f"{normal}\n{normal}"])
 
-    from casenet.infrastructure.projections.runner import rows_to_facts
+    from casenet.infrastructure.projections.facts import rows_to_facts
 
     case_id = uuid4()
     states = [

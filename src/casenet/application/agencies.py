@@ -13,7 +13,8 @@ from casenet.application.pages import Page, check_limit, decode_cursor, page_of
 from casenet.application.store import CasenetApplication
 from casenet.domain.agency import Agency, Service, Worker
 from casenet.domain.errors import NotFound, NotPermitted, TokenLost, check_expected_version
-from casenet.infrastructure.projections.runner import POSITIONS, READ_ATTEMPTS, ReadModelRebuilt
+from casenet.infrastructure.projections.base import POSITIONS, ReadModelRebuilt
+from casenet.infrastructure.projections.runner import READ_ATTEMPTS
 
 #: Memo keys and values of :meth:`DirectoryQueries.authenticate` (see Database.memo).
 _TOKEN = "worker-by-token-hash"  # noqa: S105  (a memo key, not a secret)

@@ -29,7 +29,8 @@ from casenet.domain.visibility import CaseFacts, ConsentFacts, Grant, access_at
 from casenet.infrastructure.audit_bundle import FILES, BundleWriter, read_records
 from casenet.infrastructure.audit_records import READERS, Scope, Selection
 from casenet.infrastructure.projections.audit import begin_export, exported_chunks, page_of
-from casenet.infrastructure.projections.runner import POSITIONS, ReadModelStopped, normalise_time
+from casenet.infrastructure.projections.base import POSITIONS, ReadModelStopped
+from casenet.infrastructure.projections.facts import normalise_time
 from casenet.infrastructure.raw_log import stored_rows
 
 __all__ = ["AuditService", "Scope", "access_from_bundle"]

@@ -64,7 +64,7 @@ from casenet.domain.visibility import (
 )
 from casenet.infrastructure.crypto import Binding
 from casenet.infrastructure.mapper import SubjectKeys, decrypt_stored_field
-from casenet.infrastructure.projections.runner import normalise_time, parse_time
+from casenet.infrastructure.projections.facts import normalise_time, parse_time
 
 CASE_OVERSEERS = frozenset({SUPERVISOR, AUDITOR})
 #: Cases whose owner and client a process remembers (about 250 bytes each).

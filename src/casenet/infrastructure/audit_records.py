@@ -27,7 +27,7 @@ from casenet.domain.disclosure import DisclosureRecorded
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralRequested
 from casenet.infrastructure.audit_bundle import canonical, record_line
 from casenet.infrastructure.mapper import upcast
-from casenet.infrastructure.projections.runner import normalise_time
+from casenet.infrastructure.projections.facts import normalise_time
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,43 @@
-"""Read models fed from the notification log, and the runner that keeps them current."""
+"""Read models fed from the notification log, and the runner that keeps them current.
 
-from casenet.infrastructure.projections.models import read_models
-from casenet.infrastructure.projections.runner import (
-    Projections,
-    ProjectionStatus,
+One module per read model (``directory``, ``cases``, ``consents``, ``referrals``,
+``disclosures``, ``feed``, ``audit``): its tables, its rows, how it applies a batch.
+``base`` says what a read model is and the rule its batches keep; ``facts`` turns the
+log's rows into what models see; ``runner`` feeds them, exactly once, as the log grows,
+and ``rebuild`` empties and refills them (and checksums them).
+"""
+
+from casenet.infrastructure.projections.base import (
     ReadModel,
     ReadModelRebuilt,
     ReadModelStopped,
     ReadModelUnavailable,
 )
+from casenet.infrastructure.projections.runner import Projections, ProjectionStatus
+
+
+def read_models() -> list[ReadModel]:
+    """A fresh instance of every read model, in the order they are built."""
+    # Imported here: the audit model renders records with ``audit_records``, which
+    # itself imports from this package (the time format, ``facts.normalise_time``).
+    from casenet.infrastructure.projections.audit import AuditRecordsModel
+    from casenet.infrastructure.projections.cases import CasesModel
+    from casenet.infrastructure.projections.consents import ConsentsModel
+    from casenet.infrastructure.projections.directory import DirectoryModel
+    from casenet.infrastructure.projections.disclosures import DisclosuresModel
+    from casenet.infrastructure.projections.feed import FeedModel
+    from casenet.infrastructure.projections.referrals import ReferralsModel
+
+    return [
+        DirectoryModel(),
+        CasesModel(),
+        ConsentsModel(),
+        ReferralsModel(),
+        DisclosuresModel(),
+        FeedModel(),
+        AuditRecordsModel(),
+    ]
+
 
 __all__ = [
     "ProjectionStatus",

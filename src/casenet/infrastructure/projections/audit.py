@@ -28,6 +28,11 @@ from rows until a batch completes it.
 A record whose case was never opened before it (none in practice), and the erasure
 of a client none of whose cases was opened before it, belong to no scope and get no
 row, as the export from the log keeps none.
+
+Over 400 lines, on purpose: one read model, as every model's module holds it, its
+tables, how it applies a batch and the queries that read it; here the reads are the
+export's (pages whole, rows by scope, PostgreSQL's binary COPY), bound to the layout
+of the pages that the batch writes.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ from casenet.domain.disclosure import DisclosureRecorded
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralRequested
 from casenet.infrastructure.audit_bundle import FILES
 from casenet.infrastructure.audit_records import READERS, Reader, Scope
-from casenet.infrastructure.projections.runner import ReadModel, StoredFact
+from casenet.infrastructure.projections.base import ReadModel, Row, lookup, values
+from casenet.infrastructure.projections.facts import StoredFact
 from casenet.infrastructure.sql import SQLITE, Database
 
 #: (case_id, client_id, owner_agency_id) of a case, or of a consent or referral's case.
@@ -71,8 +77,6 @@ _LZ4_PAGES = (
     "DO $$ BEGIN EXECUTE 'ALTER TABLE rm_audit_pages ALTER COLUMN data SET COMPRESSION lz4'; "
     "EXCEPTION WHEN feature_not_supported OR syntax_error THEN NULL; END $$"
 )
-#: Ids per SELECT of earlier subjects: well under any store's limit on parameters.
-_LOOKUP_CHUNK = 500
 #: Lines read per query while exporting.
 FETCH = 8192
 #: Pages read per query while exporting (at most PAGE_POSITIONS lines each).
@@ -111,6 +115,29 @@ _OPEN_PAGES_OF_BEFORE = (
     "DELETE FROM rm_audit_pages WHERE page >= "
     f"{_greatest('position', 'rm_audit_records')} / {PAGE_POSITIONS}"
 )
+
+
+class RecordRow(Row):
+    """A row of ``rm_audit_records``: one record's bundle line, with the keys an
+    export's scope selects it by (None where the scope reaches it through its case)."""
+
+    file: int  # its number in ``FILES``
+    position: int
+    case_id: str | None
+    client_id: str | None
+    owner_agency_id: str | None
+    at: str | None  # for records a time range applies to
+    line: bytes
+
+
+class SubjectRow(Row):
+    """A row of ``rm_audit_subjects``: the keys of a case, consent or referral, which
+    later events' records (withdrawals, status changes) take."""
+
+    subject_id: str
+    case_id: str
+    client_id: str
+    owner_agency_id: str
 
 
 class AuditRecordsModel(ReadModel):
@@ -172,7 +199,8 @@ class AuditRecordsModel(ReadModel):
                 wanted_clients.add(fact.aggregate_id)
         known = self._subjects(db, cursor, wanted)
         with_cases = self._clients_with_cases(db, cursor, wanted_clients)
-        subjects, rows = [], []
+        subjects: list[SubjectRow] = []
+        rows: list[RecordRow] = []
         pages: dict[tuple[int, int], list[bytes]] = {}
         for fact, s in zip(facts, stored, strict=True):
             kind, id_ = fact.event_type, fact.aggregate_id
@@ -197,16 +225,19 @@ class AuditRecordsModel(ReadModel):
             if kind in _SUBJECTS:
                 subject_keys: Keys = keys  # type: ignore[assignment]
                 known[id_] = subject_keys
-                subjects.append((id_, *subject_keys))
+                subjects.append(SubjectRow(id_, *subject_keys))
             line = reader.line(s, id_, fact.position, fact.version)
             at = s.at if reader.dated else None
             if kind is not CaseOpened:  # scopes reach other records through their case
                 keys = (keys[0], keys[1] if kind is ClientErased else None, None)
             file = _FILE_NUMBER[reader.file]
-            rows.append((file, fact.position, *keys, at, line))
+            case_id, client_id, owner_agency_id = keys
+            rows.append(
+                RecordRow(file, fact.position, case_id, client_id, owner_agency_id, at, line)
+            )
             pages.setdefault((file, page_of(fact.position)), []).append(line)
-        db.insert_rows(cursor, "rm_audit_subjects", subjects)
-        db.insert_rows(cursor, "rm_audit_records", rows)
+        db.insert_rows(cursor, "rm_audit_subjects", values(subjects))
+        db.insert_rows(cursor, "rm_audit_records", values(rows))
         self._seal_pages(db, cursor, facts, pages)
 
     def _seal_pages(
@@ -232,7 +263,7 @@ class AuditRecordsModel(ReadModel):
         # The lines earlier batches left in rows of the pages before ``top``: one
         # statement, a probe of each file's last page and an empty range of rows when
         # no page is complete (most live batches).
-        reader = cursor.connection.cursor()  # as in _lookup
+        reader = cursor.connection.cursor()  # as in base.lookup
         try:
             reader.execute(
                 db.sql(
@@ -266,7 +297,7 @@ class AuditRecordsModel(ReadModel):
 
     def _clients_with_cases(self, db: Database, cursor: Any, ids: Collection[str]) -> set[str]:
         """Which of ``ids`` have a case whose record earlier batches wrote."""
-        rows = self._lookup(
+        rows = lookup(
             db,
             cursor,
             f"SELECT DISTINCT client_id FROM rm_audit_records WHERE file = {_CASES} "
@@ -277,7 +308,7 @@ class AuditRecordsModel(ReadModel):
 
     def _subjects(self, db: Database, cursor: Any, ids: Collection[str]) -> dict[str, Keys]:
         """The keys recorded by earlier batches for ``ids`` (absent: none recorded)."""
-        rows = self._lookup(
+        rows = lookup(
             db,
             cursor,
             "SELECT subject_id, case_id, client_id, owner_agency_id FROM "
@@ -292,21 +323,6 @@ class AuditRecordsModel(ReadModel):
             )
             for row in rows
         }
-
-    def _lookup(self, db: Database, cursor: Any, query: str, ids: Collection[str]) -> list[Any]:
-        """Rows of ``query ({ids})``, a few hundred ids per statement."""
-        # A cursor of its own, in the same transaction (see FeedModel._parties).
-        reader = cursor.connection.cursor()
-        found: list[Any] = []
-        wanted = sorted(ids)
-        try:
-            for at in range(0, len(wanted), _LOOKUP_CHUNK):
-                chunk = wanted[at : at + _LOOKUP_CHUNK]
-                reader.execute(db.sql(f"{query} ({', '.join(['%s'] * len(chunk))})"), chunk)
-                found += reader.fetchall()
-        finally:
-            reader.close()
-        return found
 
 
 def _subject_named(kind: type[DomainEvent], s: Any, id_: str) -> str | None:

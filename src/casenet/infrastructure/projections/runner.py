@@ -6,187 +6,53 @@ committed only if the position is still the one it started from (compare-and-swa
 so any number of runners in any number of processes may catch the same read model
 up: each notification is applied once, and a crashed batch leaves no trace.
 
-Read models work on events as stored: ids, statuses and timestamps are clear, and
-personal fields stay the ciphertexts they are in the log. Nothing is decrypted here.
+Read models work on events as stored (``facts``): ids, statuses and timestamps are
+clear, and personal fields stay the ciphertexts they are in the log. Nothing is
+decrypted here. What a model is, and the rule its batches keep: ``base.ReadModel``.
+Emptying and refilling models (reset, rebuild, checksum) is ``rebuild.Rebuilds``.
+
+Over 400 lines, on purpose: what is left is one protocol over the positions table
+(compare-and-swap batches in lockstep, a failing model stopped alone, reads that catch
+up first and retry across a reset), whose methods share its locks and its states;
+split further, each piece would need the others to be read.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
-from uuid import UUID
+from typing import TypeVar
 
-import msgspec
 import psycopg
 from eventsourcing.persistence import (
     ApplicationRecorder,
     ConnectionUnavailableError,
     InterfaceError,
-    Notification,
     OperationalError,
 )
 from eventsourcing.utils import get_topic
 
-from casenet.domain.aggregate import DomainEvent, event_types
-from casenet.infrastructure.mapper import upcast
-from casenet.infrastructure.raw_log import StoredRow, next_rows, uuid_text
+from casenet.domain.aggregate import DomainEvent
+from casenet.infrastructure.projections.base import (
+    POSITIONS,
+    PositionConflict,
+    ReadModel,
+    ReadModelRebuilt,
+    ReadModelStopped,
+)
+from casenet.infrastructure.projections.facts import StoredFact, event_type_of, rows_to_facts
+from casenet.infrastructure.projections.rebuild import Rebuilds, bulk_indexes
+from casenet.infrastructure.raw_log import next_rows
 from casenet.infrastructure.sql import SQLITE, Database
 
 logger = logging.getLogger("casenet.projections")
 
-POSITIONS = "casenet_projection_positions"
-_DECODER = msgspec.json.Decoder(dict[str, Any])
-
 #: How many notifications one transaction applies.
 BATCH_SIZE = 1000
-#: The same for a rebuild, which nobody reads while it runs: each commit costs a disk
-#: flush and each batch a few round trips, the same whatever the size (1000 events
-#: paid about a fifth of a rebuild's time in those); memory grows with it, not with
-#: the log.
-REBUILD_BATCH_SIZE = 5000
-
-_TYPE_OF_TOPIC: dict[str, type[DomainEvent]] = {}
-
-
-def _event_type(topic: str) -> type[DomainEvent] | None:
-    if not _TYPE_OF_TOPIC:
-        _TYPE_OF_TOPIC.update({get_topic(t): t for t in event_types()})
-    return _TYPE_OF_TOPIC.get(topic)
-
-
-class StoredFact(msgspec.Struct, frozen=True, gc=False):
-    """One event as stored: clear fields readable, personal fields still ciphertext.
-
-    ``at`` is the event's timestamp, normalised so that text order is time order.
-    Not tracked by the cyclic garbage collector (``gc=False``: it refers to no object
-    that refers back to it): a batch holds thousands of facts, and the collector
-    walked every one of them at each of its passes.
-    """
-
-    position: int
-    event_type: type[DomainEvent]
-    aggregate_id: str
-    version: int
-    state: dict[str, Any]
-    at: str
-
-
-class _Timed(msgspec.Struct, gc=False):
-    """Of a stored state, only what a fact of a ``stateless`` event needs."""
-
-    timestamp: Any
-    class_version: int = 1
-
-
-_BRIEF = msgspec.json.Decoder(_Timed)
-
-
-def normalise_time(value: str | datetime) -> str:
-    """RFC 3339 UTC with microseconds: equal instants give equal text, order is kept.
-
-    Total over what a store may hold: an instant whose UTC lies outside the years
-    1-9999 (``9999-12-31T23:59:59-01:00``, which the code before issue 15 accepted) is
-    clamped to the first or last instant there is, so a read model, an audit record
-    or a query never fails on it (and text order still is time order).
-    """
-    if isinstance(value, str) and _NORMAL.fullmatch(value):
-        return value  # the form msgspec writes a UTC instant in: already normal
-    instant = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    if instant.tzinfo is not None:  # "Z" is written below: the text must be UTC's
-        try:
-            instant = instant.astimezone(UTC)
-        except OverflowError:
-            offset = instant.utcoffset()
-            instant = LAST_INSTANT if offset is not None and offset < _NO_OFFSET else FIRST_INSTANT
-    # Not strftime: it does not pad years before 1000 to four digits.
-    return (
-        f"{instant.year:04d}-{instant.month:02d}-{instant.day:02d}T{instant.hour:02d}:"
-        f"{instant.minute:02d}:{instant.second:02d}.{instant.microsecond:06d}Z"
-    )
-
-
-#: The instants an out-of-range one is clamped to (see ``normalise_time``).
-FIRST_INSTANT = datetime.min.replace(tzinfo=UTC)
-LAST_INSTANT = datetime.max.replace(tzinfo=UTC)
-_NO_OFFSET = timedelta(0)
-
-
-#: Text that ``normalise_time`` would give back unchanged (a year's first digit is not
-#: 0: strftime does not pad years before 1000).
-_NORMAL = re.compile(r"[1-9]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII)
-#: Normal texts joined by newlines.
-_NORMAL_RUN = re.compile(rf"(?:{_NORMAL.pattern}\n)*{_NORMAL.pattern}", re.ASCII)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-class ReadModel:
-    """A read model: its tables, the events it follows, and how it applies a batch."""
-
-    name: str = ""
-    tables: tuple[str, ...] = ()
-    follows: tuple[type[DomainEvent], ...] = ()
-    #: Events it follows but reads no field of the state of (only their type, aggregate,
-    #: version, position and time): when no other model of a batch reads them either,
-    #: their facts come with an empty ``state``, and only their time is decoded.
-    stateless: tuple[type[DomainEvent], ...] = ()
-
-    def create_statements(self, db: Database) -> list[str]:
-        raise NotImplementedError
-
-    def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
-        """Apply ``facts`` (the events it follows, in log order) in the open transaction.
-
-        The rows after must be those that applying the facts one at a time, in order,
-        would leave: a model may gather a batch's writes into few statements, but a
-        batch boundary must never show in its rows (rebuilt = fed live, the checksums
-        prove it).
-        """
-        raise NotImplementedError
-
-    def primary_keys(self) -> dict[str, str]:
-        """Table -> ORDER BY clause that lists its rows in a stable order (for checksums)."""
-        raise NotImplementedError
-
-
-class PositionConflict(Exception):
-    """Another runner applied this batch first; ours was rolled back."""
-
-
-class ReadModelUnavailable(Exception):
-    """A read needs a read model that cannot answer now (the API's 503); the message
-    names the model only, never data."""
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(message)
-        self.name = name
-
-
-class ReadModelStopped(ReadModelUnavailable):
-    """The read model stopped at an event it could not apply: reads that need it answer
-    503 until a fixed version resumes it (at start) or ``projections rebuild NAME``."""
-
-    def __init__(self, name: str, position: int, reason: str) -> None:
-        super().__init__(name, f"read model {name} stopped at position {position}: {reason}")
-        self.position = position
-        self.reason = reason
-
-
-class ReadModelRebuilt(ReadModelUnavailable):
-    """The read model was reset (rebuilt) under every attempt of a read."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name, f"read model {name} is being rebuilt; retry")
 
 
 @dataclass(frozen=True)
@@ -232,7 +98,7 @@ READ_ATTEMPTS = 5
 T = TypeVar("T")
 
 
-class Projections:
+class Projections(Rebuilds):
     """Every read model of one store, and the runner that keeps them current."""
 
     def __init__(
@@ -525,7 +391,7 @@ class Projections:
     def _stop(self, name: str, start: int, stop: int | None, error: Exception) -> None:
         rows = next_rows(self.db, self.recorder, start, 1, stop)
         position, topic = (rows[0][0], rows[0][1]) if rows else (start + 1, "")
-        kind = _event_type(topic)
+        kind = event_type_of(topic)
         reason = (
             f"{type(error).__name__} applying "
             f"{kind.__name__ if kind is not None else 'an event'} at position {position}"
@@ -612,133 +478,6 @@ class Projections:
         )
         return int(rows[0]["position"])
 
-    def reset(self, names: str | Iterable[str], *, drop_indexes: bool = False) -> None:
-        """Drop the read models' rows and start them again from the first notification.
-
-        Marks them ``rebuilding``; a rebuild interrupted after this resumes from their
-        positions instead of starting over (see :meth:`rebuild`). ``drop_indexes``: drop
-        their secondary indexes too (see :func:`bulk_indexes`), in the same transaction,
-        so that a model marked rebuilding is the only kind that may lack them.
-        """
-        group = [names] if isinstance(names, str) else sorted(set(names))
-        with ExitStack() as held:
-            for name in group:  # in name order, as catch_up takes them
-                held.enter_context(self._locks[name])
-            with self.db.cursor(commit=True) as cursor:
-                for name in group:
-                    # The position first: on PostgreSQL that waits for a batch another
-                    # process is applying to commit (it holds the row), so the DELETEs
-                    # below see its rows and take them too. (Deleted first, those rows
-                    # outlived the reset, and the replay met them again: a duplicate
-                    # key that no rebuild could get past.) The epoch tells reads that
-                    # ran meanwhile that they saw an emptied model (see ``current``).
-                    cursor.execute(
-                        self.db.sql(
-                            f"UPDATE {POSITIONS} SET position = 0, rebuilding = 1, "
-                            "epoch = epoch + 1, stopped = NULL WHERE name = %s"
-                        ),
-                        (name,),
-                    )
-                    if drop_indexes:  # first: the rows then go without their entries
-                        for index in self._bulk_indexes[name]:
-                            cursor.execute(f"DROP INDEX IF EXISTS {index}")
-                    for table in self.models[name].tables:
-                        cursor.execute(f"DELETE FROM {table}")
-
-    def rebuild(
-        self, names: str | Iterable[str], *, progress: Callable[[int], None] | None = None
-    ) -> int:
-        """Replay the whole log into the models (in one pass for all of them); an
-        interrupted rebuild resumes from where each model's last batch committed.
-
-        A bulk load: models that start from the first notification lose their
-        secondary indexes until the end, where they are built once, from sorted keys,
-        in the transaction that ends the rebuild (on SQLite, their random-key inserts
-        were a sixth of a rebuild at a million events). Meanwhile the models answer
-        reads as before (a read catches the model up, then queries it), only without
-        those indexes; a rebuild that stops half-way leaves them to the next rebuild,
-        or to the next start (:meth:`restore_indexes`).
-        """
-        group = [names] if isinstance(names, str) else list(names)
-        self.resume(group, retry=False)  # a stopped model is rebuilt too
-        positions = self.positions()
-        fresh = [name for name in group if not positions.get(name, (0, False))[1]]
-        self.reset(fresh, drop_indexes=True)
-        applied, failed = 0, None
-        try:
-            applied = self.catch_up(group, batch_size=REBUILD_BATCH_SIZE, progress=progress)
-        except ReadModelStopped as error:
-            failed = error
-            # A resumed rebuild that fails may be failing on what an earlier one left
-            # (rows past its position, say): those models start over, once.
-            again = sorted(set(self.stopped()) & (set(group) - set(fresh)))
-            if again:
-                self.reset(again, drop_indexes=True)  # (which resumes them)
-                try:
-                    applied = self.catch_up(group, batch_size=REBUILD_BATCH_SIZE, progress=progress)
-                    failed = None
-                except ReadModelStopped as second:
-                    failed = second
-        # The models that got to the end are rebuilt, whether or not another stopped.
-        stopped = self.stopped()
-        done = [name for name in group if name not in stopped]
-        if done:
-            marks = ", ".join(["%s"] * len(done))
-            with self.db.cursor(commit=True) as cursor:
-                for name in done:
-                    for statement in self._bulk_indexes[name].values():
-                        cursor.execute(statement)  # IF NOT EXISTS: a resumed rebuild may have them
-                cursor.execute(
-                    self.db.sql(f"UPDATE {POSITIONS} SET rebuilding = 0 WHERE name IN ({marks})"),
-                    tuple(done),
-                )
-        if failed is not None:
-            raise failed
-        return applied
-
-    def restore_indexes(self) -> list[str]:
-        """Create the secondary indexes that a rebuild dropped and did not get to build
-        again (it was stopped half-way); the names of those created.
-
-        Run at every start: one query when nothing is missing. A rebuild still running
-        in another process then goes on with its indexes: slower, and as correct.
-        """
-        wanted = {
-            index: statement
-            for indexes in self._bulk_indexes.values()
-            for index, statement in indexes.items()
-        }
-        if not wanted:
-            return []
-        present = {
-            str(row["name"])
-            for row in self.db.run(
-                "SELECT name FROM sqlite_master WHERE type = 'index'", commit=False
-            )
-        }
-        missing = [index for index in wanted if index not in present]
-        if missing:
-            with self.db.cursor(commit=True) as cursor:
-                for index in missing:
-                    cursor.execute(wanted[index])
-        return missing
-
-    def checksum(self, name: str) -> str:
-        """SHA-256 over the model's rows in a stable order: equal for equal content."""
-        model = self.models[name]
-        digest = hashlib.sha256()
-        encoder = msgspec.json.Encoder(order="sorted")
-        with self.db.cursor(commit=False) as cursor:
-            for table, order_by in model.primary_keys().items():
-                digest.update(table.encode() + b"\n")
-                cursor.execute(f"SELECT * FROM {table} ORDER BY {order_by}")
-                columns = [column[0] for column in cursor.description]
-                digest.update(encoder.encode(columns) + b"\n")
-                while rows := cursor.fetchmany(1000):
-                    for row in rows:
-                        digest.update(encoder.encode([_plain(row[c]) for c in columns]) + b"\n")
-        return digest.hexdigest()
-
     def run_forever(self, stop: threading.Event, *, interval: float = 0.1) -> None:
         """Keep every read model current until ``stop`` is set (a polling loop).
 
@@ -774,122 +513,3 @@ class Projections:
 
 #: Columns of the positions table that stores of the code before issue 15 lack.
 _ADDED_COLUMNS = (("epoch", "BIGINT NOT NULL DEFAULT 0"), ("stopped", "TEXT"))
-
-#: A secondary index as a read model declares it (not UNIQUE: those are constraints).
-_SECONDARY_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON ", re.ASCII)
-
-
-def bulk_indexes(model: ReadModel, db: Database) -> dict[str, str]:
-    """The secondary indexes of ``model`` that a rebuild drops and builds again at its
-    end: index name -> the statement that creates it (from ``create_statements``).
-
-    SQLite only. On PostgreSQL the same measured no gain at 100k events (the server
-    maintains indexes in its own process, beside casenet's Python), and the role that
-    runs casenet in production (ops/) may not run DDL at all.
-    """
-    if db.dialect != SQLITE:
-        return {}
-    found = {}
-    for statement in model.create_statements(db):
-        if (match := _SECONDARY_INDEX.match(statement)) is not None:
-            found[match.group(1)] = statement
-    return found
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (bytes, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, UUID):
-        return str(value)
-    return value
-
-
-def to_fact(notification: Notification, follows: frozenset[type[DomainEvent]]) -> StoredFact | None:
-    """Decode a notification the read model follows; None for the others (not decoded)."""
-    facts = to_facts((notification,), follows)
-    return facts[0] if facts else None
-
-
-def to_facts(
-    notifications: Iterable[Notification], follows: frozenset[type[DomainEvent]]
-) -> list[StoredFact]:
-    """Decode the notifications of a type in ``follows``, in order; skip the others."""
-    return rows_to_facts(
-        (
-            (n.id, n.topic, str(n.originator_id), n.originator_version, n.state)
-            for n in notifications
-        ),
-        follows,
-    )
-
-
-def rows_to_facts(
-    rows: Iterable[StoredRow],
-    follows: frozenset[type[DomainEvent]],
-    stateless: frozenset[type[DomainEvent]] = frozenset(),
-) -> list[StoredFact]:
-    """Decode the log's rows (``raw_log.StoredRow``) of a type in ``follows``, in order;
-    skip the others (not decoded). Those of a type in ``stateless`` get an empty state:
-    only their time is decoded (and all of it if their class version is not the
-    current one: an upcast may need every field)."""
-    if not _TYPE_OF_TOPIC:
-        _event_type("")
-    # Every event of a rebuild passes through this loop, so it does each step once,
-    # with names bound locally: only the followed topics in the lookup, the common case
-    # first (a current class version, a timestamp already normal), the rest by the
-    # general functions.
-    wanted = {topic: kind for topic, kind in _TYPE_OF_TOPIC.items() if kind in follows}
-    decode, fact = _DECODER.decode, StoredFact
-    # Most of a log is notes, which the cases model counts without reading them: their
-    # time alone decodes in under half the time of the whole state (and frees faster).
-    brief_topics = {topic for topic, kind in wanted.items() if kind in stateless}
-    brief = _BRIEF.decode
-    # An aggregate's events come in runs: its id is written out as str(UUID) once per
-    # run (from SQLite's 32 hex digits; PostgreSQL's text is that already).
-    texts: dict[str, str] = {}
-    facts: list[StoredFact] = []
-    stamps: list[Any] = []  # each fact's timestamp as stored, checked after the loop
-    append, stamped = facts.append, stamps.append
-    for position, topic, stored_id, version, stored in rows:
-        event_type = wanted.get(topic)
-        if event_type is None:
-            continue
-        aggregate_id = texts.get(stored_id)
-        if aggregate_id is None:
-            aggregate_id = texts[stored_id] = uuid_text(stored_id)
-        if topic in brief_topics and (
-            (timed := brief(stored)).class_version == event_type.class_version
-        ):
-            state, stamp = {}, timed.timestamp
-        else:
-            state = decode(stored)
-            class_version = state.pop("class_version", 1)
-            if class_version != event_type.class_version:
-                state["class_version"] = class_version
-                upcast(event_type, state)
-            stamp = state["timestamp"]
-        append(fact(position, event_type, aggregate_id, version, state, stamp))
-        stamped(stamp)
-    if not _all_normal(stamps):  # rare: normalise those that are not
-        normal = _NORMAL.fullmatch
-        for at, (stamp, made) in enumerate(zip(stamps, facts, strict=True)):
-            if not (type(stamp) is str and normal(stamp)):
-                facts[at] = msgspec.structs.replace(made, at=normalise_time(stamp))
-    return facts
-
-
-def _all_normal(stamps: list[Any]) -> bool:
-    """Whether every one of ``stamps`` is text that ``normalise_time`` gives back as is.
-
-    One regular expression over them all, joined by newlines, instead of one call per
-    stamp (that was 4% of a rebuild): the match makes the text pieces of 27 characters
-    between newlines, and its length that there are as many as stamps, so no stamp
-    holds a newline and each is one piece.
-    """
-    if not stamps:
-        return True
-    try:
-        text = "\n".join(stamps)
-    except TypeError:  # not all text (a datetime, say)
-        return False
-    return len(text) == 28 * len(stamps) - 1 and _NORMAL_RUN.fullmatch(text) is not None

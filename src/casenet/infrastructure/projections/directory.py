@@ -1,0 +1,127 @@
+"""The directory read model: agencies with their services, and workers by token hash."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from casenet.domain.agency import AgencyRegistered, ServicesReplaced, WorkerAdded, WorkerRevoked
+from casenet.infrastructure.projections.base import ReadModel, Row, as_json, values
+from casenet.infrastructure.projections.facts import StoredFact
+from casenet.infrastructure.sql import Database
+
+
+class AgencyRow(Row):
+    """A row of ``rm_agencies``."""
+
+    agency_id: str
+    name: str
+    kind: str
+    restricted: int
+    services: str  # JSON
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class AgencyChange(Row):
+    """What a batch did to an agency of an earlier batch (services None: unchanged)."""
+
+    services: str | None
+    version: int
+    updated_at: str
+
+
+class WorkerRow(Row):
+    """A row of ``rm_workers``."""
+
+    worker_id: str
+    agency_id: str
+    name: str
+    role: str
+    token_hash: str
+    active: int
+    created_at: str
+
+
+class DirectoryModel(ReadModel):
+    """Agencies with their services (the directory), and workers by token hash."""
+
+    name = "directory"
+    tables = ("rm_agencies", "rm_workers")
+    follows = (AgencyRegistered, ServicesReplaced, WorkerAdded, WorkerRevoked)
+
+    def create_statements(self, db: Database) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS rm_agencies (agency_id TEXT PRIMARY KEY, name TEXT "
+            "NOT NULL, kind TEXT NOT NULL, restricted INTEGER NOT NULL, services TEXT NOT NULL, "
+            "version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS rm_workers (worker_id TEXT PRIMARY KEY, agency_id TEXT "
+            "NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, "
+            "active INTEGER NOT NULL, created_at TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS rm_workers_agency ON rm_workers (agency_id)",
+        ]
+
+    def primary_keys(self) -> dict[str, str]:
+        return {"rm_agencies": "agency_id", "rm_workers": "worker_id"}
+
+    def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
+        agencies: dict[str, AgencyRow] = {}  # registered in this batch
+        changed: dict[str, AgencyChange] = {}  # of earlier batches
+        workers: dict[str, WorkerRow] = {}  # added in this batch
+        revoked: dict[str, None] = {}  # of earlier batches
+        for fact in facts:
+            s, kind = fact.state, fact.event_type
+            if kind is AgencyRegistered:
+                agencies[fact.aggregate_id] = AgencyRow(
+                    agency_id=fact.aggregate_id,
+                    name=s["name"],
+                    kind=s["kind"],
+                    restricted=int(s["restricted"]),
+                    services=as_json(s["services"]),
+                    version=fact.version,
+                    created_at=fact.at,
+                    updated_at=fact.at,
+                )
+                continue
+            services = as_json(s["services"]) if kind is ServicesReplaced else None
+            if kind is WorkerAdded:
+                worker_id = s["worker_id"]
+                workers[worker_id] = WorkerRow(
+                    worker_id=worker_id,
+                    agency_id=fact.aggregate_id,
+                    name=s["name"],
+                    role=s["role"],
+                    token_hash=s["token_hash"],
+                    active=1,
+                    created_at=fact.at,
+                )
+            elif kind is WorkerRevoked:
+                if (worker := workers.get(s["worker_id"])) is not None:
+                    worker.active = 0
+                else:
+                    revoked[s["worker_id"]] = None
+            # Every event of an agency moves its version and time.
+            if (agency := agencies.get(fact.aggregate_id)) is not None:
+                if services is not None:
+                    agency.services = services
+                agency.version, agency.updated_at = fact.version, fact.at
+            elif (change := changed.get(fact.aggregate_id)) is not None:
+                if services is not None:
+                    change.services = services
+                change.version, change.updated_at = fact.version, fact.at
+            else:
+                changed[fact.aggregate_id] = AgencyChange(services, fact.version, fact.at)
+        db.write_many(
+            cursor,
+            "UPDATE rm_agencies SET services = COALESCE(%s, services), version = %s, "
+            "updated_at = %s WHERE agency_id = %s",
+            [(c.services, c.version, c.updated_at, id_) for id_, c in changed.items()],
+        )
+        db.write_many(
+            cursor,
+            "UPDATE rm_workers SET active = 0 WHERE worker_id = %s",
+            [(worker_id,) for worker_id in revoked],
+        )
+        db.insert_rows(cursor, "rm_agencies", values(agencies.values()))
+        db.insert_rows(cursor, "rm_workers", values(workers.values()))

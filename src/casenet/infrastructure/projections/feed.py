@@ -1,0 +1,148 @@
+"""The feed read model: per agency, the events that concern it, redacted for it.
+
+Referrals to or from it (never message texts or reasons), consents granted to or
+withdrawn from it. Each entry goes to both parties of its referral or consent, which
+are recorded when it is requested or granted (``rm_feed_parties``), for later events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
+from casenet.domain.referral import STATUS_OF_EVENT, ReferralMessagePosted, ReferralRequested
+from casenet.infrastructure.projections.base import ReadModel, Row, as_json, lookup, values
+from casenet.infrastructure.projections.facts import StoredFact
+from casenet.infrastructure.sql import Database
+
+
+class FeedRow(Row):
+    """A row of ``rm_feed``: one event as one agency sees it."""
+
+    agency_id: str
+    position: int
+    type: str
+    at: str
+    body: str  # JSON
+
+
+class PartiesRow(Row):
+    """A row of ``rm_feed_parties``: the two agencies of a referral or a consent."""
+
+    aggregate_id: str
+    first_agency_id: str
+    second_agency_id: str
+
+
+class FeedModel(ReadModel):
+    """Per agency, the events that concern it, redacted for it: referrals to or from
+    it (never message texts or reasons), consents granted to or withdrawn from it."""
+
+    name = "feed"
+    tables = ("rm_feed", "rm_feed_parties")
+    follows = (
+        ReferralRequested,
+        ReferralMessagePosted,
+        *STATUS_OF_EVENT,
+        ConsentGranted,
+        ConsentWithdrawn,
+    )
+
+    def create_statements(self, db: Database) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS rm_feed (agency_id TEXT NOT NULL, position BIGINT NOT "
+            "NULL, type TEXT NOT NULL, at TEXT NOT NULL, body TEXT NOT NULL, "
+            "PRIMARY KEY (agency_id, position))",
+            "CREATE TABLE IF NOT EXISTS rm_feed_parties (aggregate_id TEXT PRIMARY KEY, "
+            "first_agency_id TEXT NOT NULL, second_agency_id TEXT NOT NULL)",
+        ]
+
+    def primary_keys(self) -> dict[str, str]:
+        return {"rm_feed": "agency_id, position", "rm_feed_parties": "aggregate_id"}
+
+    def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
+        parties: dict[str, PartiesRow] = {}  # referrals and consents of this batch
+        earlier: set[str] = set()  # those of earlier batches that this batch's events touch
+        for fact in facts:
+            s, kind = fact.state, fact.event_type
+            if kind is ReferralRequested:
+                parties[fact.aggregate_id] = PartiesRow(
+                    fact.aggregate_id, s["from_agency_id"], s["to_agency_id"]
+                )
+            elif kind is ConsentGranted:
+                parties[fact.aggregate_id] = PartiesRow(
+                    fact.aggregate_id, s["owner_agency_id"], s["grantee_agency_id"]
+                )
+            elif fact.aggregate_id not in parties:
+                earlier.add(fact.aggregate_id)
+        created = list(parties.values())
+        if earlier:
+            parties.update(self._parties(db, cursor, earlier))
+        rows = []
+        for fact in facts:
+            pair = parties[fact.aggregate_id]
+            body = as_json(_body(fact))
+            entry = (fact.position, fact.event_type.__name__, fact.at, body)
+            rows.append(FeedRow(pair.first_agency_id, *entry))
+            if pair.second_agency_id != pair.first_agency_id:
+                rows.append(FeedRow(pair.second_agency_id, *entry))
+        db.insert_rows(cursor, "rm_feed_parties", values(created))
+        db.insert_rows(cursor, "rm_feed", values(rows))
+
+    def _parties(
+        self, db: Database, cursor: Any, aggregate_ids: Collection[str]
+    ) -> dict[str, PartiesRow]:
+        """The parties recorded by earlier batches, of each of ``aggregate_ids``."""
+        found = {
+            str(row["aggregate_id"]): PartiesRow(
+                str(row["aggregate_id"]),
+                str(row["first_agency_id"]),
+                str(row["second_agency_id"]),
+            )
+            for row in lookup(
+                db,
+                cursor,
+                "SELECT aggregate_id, first_agency_id, second_agency_id FROM rm_feed_parties "
+                "WHERE aggregate_id IN",
+                aggregate_ids,
+            )
+        }
+        missing = set(aggregate_ids) - found.keys()
+        if missing:
+            raise LookupError(f"no parties recorded for {min(missing)} (a log out of order?)")
+        return found
+
+
+def _body(fact: StoredFact) -> dict[str, Any]:
+    """The entry of ``fact``: what both parties may see of it (no texts, no reasons)."""
+    s, kind = fact.state, fact.event_type
+    if kind is ReferralRequested:
+        return {
+            "referral_id": fact.aggregate_id,
+            "case_id": s["case_id"],
+            "from_agency_id": s["from_agency_id"],
+            "to_agency_id": s["to_agency_id"],
+            "service_type": s["service_type"],
+            "urgency": s["urgency"],
+            "status": "requested",
+        }
+    if kind is ConsentGranted:
+        return {
+            "consent_id": fact.aggregate_id,
+            "case_id": s["case_id"],
+            "owner_agency_id": s["owner_agency_id"],
+            "grantee_agency_id": s["grantee_agency_id"],
+            "sections": s["sections"],
+            "purpose": s["purpose"],
+            "valid_until": s["valid_until"],
+        }
+    key = "consent_id" if kind is ConsentWithdrawn else "referral_id"
+    body: dict[str, Any] = {key: fact.aggregate_id}
+    if kind in STATUS_OF_EVENT:
+        body["status"] = STATUS_OF_EVENT[kind]
+        if s.get("outcome") is not None:
+            body["outcome"] = s["outcome"]
+    if kind is ReferralMessagePosted:
+        body["message_id"], body["from_agency_id"] = s["message_id"], s["agency_id"]
+    return body
