@@ -107,41 +107,17 @@ class EventMapper(Mapper[UUID]):
         personal: bool,
         keys: SubjectKeys | None = None,
     ) -> DomainEvent:
-        """:meth:`decode` from a row's columns, without a StoredEvent in between.
+        """The one way from a stored row to its domain event: the state decoded, its
+        personal fields decrypted (or, ``personal=False``, left None without looking at
+        them: no key is fetched, nothing is decrypted), upcast to the current class
+        version, then converted into the event by msgspec (which checks every field's
+        type, the plaintexts' included).
 
-        ``keys`` holds the data keys this load has looked up, by subject: events of one
-        client share one lookup in the key ring.
+        ``keys`` holds the data keys this load has read, by subject: a load reads its
+        clients' keys with their events (``CasenetApplication.get_all``), and events
+        of one client share one lookup in the key ring.
         """
-        # One dict lookup for the topic's type and plan (two functools caches cost 2.3k
-        # instructions an event); the plan's checks inline (``_TypedPlan.fits``).
-        found = _BY_TOPIC.get(topic)
-        if found is None:
-            found = _BY_TOPIC[topic] = _by_topic(topic)
-        event_type, plan = found
-        if (
-            plan is not None
-            and type(state_bytes) is bytes
-            and state_bytes.startswith(b'{"')
-            and state_bytes.endswith(plan.end)
-        ):
-            return self._decode_typed(
-                plan, originator_id, originator_version, state_bytes, personal, keys
-            )
-        return self.decode_via_dict(
-            event_type, originator_id, originator_version, state_bytes, personal, keys
-        )
-
-    def decode_via_dict(
-        self,
-        event_type: type[DomainEvent],
-        originator_id: UUID | str,
-        originator_version: int,
-        state_bytes: bytes,
-        personal: bool,
-        keys: SubjectKeys | None = None,
-    ) -> DomainEvent:
-        """:meth:`decode_row`'s general path, for any stored form of any version: the
-        state as a dict, decrypted and upcast, then converted into the event."""
+        event_type = _event_type(topic)
         state = _DECODER.decode(state_bytes)
         fields = personal_fields(event_type)
         if fields and not personal:
@@ -154,60 +130,6 @@ class EventMapper(Mapper[UUID]):
         state["originator_id"] = originator_id
         state["originator_version"] = originator_version
         return msgspec.convert(state, type=event_type)
-
-    def _decode_typed(
-        self,
-        plan: _TypedPlan,
-        originator_id: UUID | str,
-        originator_version: int,
-        state_bytes: bytes,
-        personal: bool,
-        keys: SubjectKeys | None,
-    ) -> DomainEvent:
-        """:meth:`decode_row` for a state of the current class version: decoded straight
-        into the event (no dict, no conversion), then its personal fields, still
-        ciphertexts, replaced by their plaintexts before anyone else sees the event."""
-        event = plan.decoder.decode(_STUB + state_bytes[1:])
-        aggregate_id = originator_id if type(originator_id) is UUID else UUID(str(originator_id))
-        _force_setattr(event, "originator_id", aggregate_id)
-        _force_setattr(event, "originator_version", originator_version)
-        if not plan.fields:
-            return event
-        if not personal:
-            for name, _, _ in plan.fields:
-                _force_setattr(event, name, None)
-            return event
-        if self.keyring is None:
-            return event
-        # One pass, no list, zip or generator (each costs as much as a field's checks):
-        # the key is looked up at the first field that holds a ciphertext, if any.
-        key: DataKey | None = None
-        prefix = b""
-        for name, encoded, decoder in plan.fields:
-            sealed = getattr(event, name)
-            if sealed is None:
-                continue  # absent, or written after the client's erasure
-            if not prefix:
-                subject_id: UUID = (
-                    aggregate_id
-                    if plan.subject_field is None
-                    else getattr(event, plan.subject_field)
-                )
-                # _key_of's lookup inline: a frame per event saved.
-                if keys is None:
-                    key = self._key_of(subject_id, None)
-                else:
-                    key = keys.get(subject_id.int, _NO_KEY)
-                    if key is _NO_KEY:
-                        key = self._key_of(subject_id, keys)
-                if key is None:  # erased
-                    for other, _, _ in plan.fields:
-                        _force_setattr(event, other, None)
-                    return event
-                prefix = binding_prefix(subject_id, aggregate_id, originator_version)
-            assert key is not None
-            _force_setattr(event, name, decoder.decode(unseal(key, prefix + encoded, sealed)))
-        return event
 
     def _key_of(self, subject_id: UUID, keys: SubjectKeys | None) -> DataKey | None:
         """The subject's data key (None once erased), looked up in the key ring once per
@@ -273,74 +195,6 @@ class EventMapper(Mapper[UUID]):
 #: A subject's id (its int) -> its data key, or None once erased: the keys one load
 #: has looked up.
 SubjectKeys = dict[int, "DataKey | None"]
-
-
-_force_setattr = msgspec.structs.force_setattr
-
-#: Not in a load's SubjectKeys yet (None there means erased).
-_NO_KEY: Any = object()
-
-#: Stands in for the id and version the store keeps in their own columns, so that a
-#: stored state decodes straight into its event; both are set right after.
-_STUB = b'{"originator_id":"00000000-0000-0000-0000-000000000000","originator_version":0,'
-
-
-class _TypedPlan:
-    """How :meth:`EventMapper.decode_row` decodes a state of ``event_type`` directly."""
-
-    def __init__(self, event_type: type[DomainEvent], hints: dict[str, Any]) -> None:
-        self.decoder = msgspec.json.Decoder(event_type)
-        #: Each personal field: its name, its name as associated data, and the decoder of
-        #: its plaintext (the field's own type, so it is checked as a conversion would).
-        names = personal_fields(event_type)
-        self.fields = tuple(
-            (name, encoded, msgspec.json.Decoder(hints[name]))
-            for name, encoded in zip(names, encoded_names(names), strict=True)
-        )
-        subject = event_type.subject_field
-        self.subject_field: str | None = None if subject == "originator_id" else subject
-        #: A state of the current class version above 1 ends with it (``to_stored_event``
-        #: appends it last); one of version 1 has none, and no upcast applies to it.
-        self.suffix = (
-            f',"class_version":{event_type.class_version}}}'.encode()
-            if event_type.class_version > 1
-            else b""
-        )
-        #: What such a state ends with.
-        self.end = self.suffix or b"}"
-
-    def fits(self, state_bytes: bytes) -> bool:
-        """Whether ``state_bytes`` is a state this plan decodes as :meth:`decode_row`'s
-        general path would: an object as msgspec wrote it, of the current version."""
-        return (
-            type(state_bytes) is bytes
-            and state_bytes.startswith(b'{"')
-            and state_bytes.endswith(self.end)
-        )
-
-
-@cache
-def _typed_plan(event_type: type[DomainEvent]) -> _TypedPlan | None:
-    """The plan for ``event_type``; None (the general path) if a personal field is not
-    optional text, whose ciphertext decodes as the field's type, or the subject field
-    is not a UUID."""
-    hints = typing.get_type_hints(event_type, include_extras=True)
-    fields = personal_fields(event_type)
-    if any(typing.get_args(hints[name])[:1] != (str | None,) for name in fields):
-        return None
-    subject = event_type.subject_field
-    if fields and subject != "originator_id" and hints[subject] is not UUID:
-        return None
-    return _TypedPlan(event_type, hints)
-
-
-#: A topic -> its event type and plan (see :meth:`EventMapper.decode_row`).
-_BY_TOPIC: dict[str, tuple[type[DomainEvent], _TypedPlan | None]] = {}
-
-
-def _by_topic(topic: str) -> tuple[type[DomainEvent], _TypedPlan | None]:
-    event_type = _event_type(topic)
-    return event_type, _typed_plan(event_type)
 
 
 @cache
