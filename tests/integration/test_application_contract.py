@@ -119,24 +119,6 @@ class ApplicationContract:
     def database_url(self) -> str:
         raise NotImplementedError("a subclass names the store")
 
-    def test_a_save_takes_casenet_aggregates_only(self, casenet: Casenet) -> None:
-        # The store gathers events from its own aggregates without the library's
-        # Protocol checks; anything else is refused before a row is written.
-        actor, _ = agency_with_worker(casenet, "Clinic", "Njoki")
-        before = all_notifications(casenet)
-        case = casenet.app.get(Case, open_case(casenet, actor).id)
-        assert len(all_notifications(casenet)) == len(before) + 2  # client + case
-        with pytest.raises(TypeError, match="not an Aggregate"):
-            casenet.app.save(case, object())
-        assert casenet.app.save(None) == []
-        assert len(all_notifications(casenet)) == len(before) + 2
-        # A refused save loses nothing: the aggregates' pending events stay pending.
-        fresh = Agency.register(name="Fresh", kind="ngo")
-        with pytest.raises(TypeError, match="not an Aggregate"):
-            casenet.app.save(fresh, object())
-        casenet.app.save(fresh)
-        assert casenet.app.get(Agency, fresh.id).name == "Fresh"
-
     # --- agencies and workers ----------------------------------------------------------
 
     def test_registered_agencies_and_their_workers_survive_a_restart(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Mapper, Recording
 from eventsourcing.utils import Environment, EnvType
 
@@ -247,9 +247,11 @@ class CasenetApplication(Application[UUID]):
             return None
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        """Append the aggregates' new events atomically; a lost race is a conflict."""
+        """Append the aggregates' new events atomically (the library's ``save``); a lost
+        race is a conflict. The data keys staged for new clients are written with the
+        events or forgotten, whatever happens."""
         try:
-            recordings = self._save(objs, kwargs)
+            recordings = super().save(*objs, **kwargs)
         except IntegrityError:
             self._settle_keys(written=False)
             raise VersionConflict(
@@ -259,31 +261,6 @@ class CasenetApplication(Application[UUID]):
             self._settle_keys(written=False)
             raise
         self._settle_keys(written=True)
-        return recordings
-
-    def _save(
-        self, objs: tuple[Aggregate | None, ...], kwargs: dict[str, Any]
-    ) -> list[Recording[UUID]]:
-        """The library's ``Application.save``, for casenet's own aggregates only.
-
-        The library's gathers the events through ``isinstance`` checks against two
-        runtime-checkable Protocols (is it an event? can it hand over events?), and on
-        Python 3.11 each such check walks the Protocol's attributes: 14 µs an
-        aggregate, a few percent of a command. Every aggregate here is an
-        :class:`Aggregate`, whose ``collect_events`` is known; anything else is a bug.
-        """
-        aggregates = [obj for obj in objs if obj is not None]
-        for obj in aggregates:  # all checked before any hands over its pending events
-            if not isinstance(obj, Aggregate):
-                raise TypeError(f"cannot save a {type(obj).__name__}: not an Aggregate")
-        processing: ProcessingEvent[UUID] = ProcessingEvent()
-        for aggregate in aggregates:
-            processing.events.extend(aggregate.collect_events())
-            processing.aggregates[aggregate.id] = aggregate
-        processing.saved_kwargs.update(kwargs)
-        recordings = self._record(processing)
-        self._take_snapshots(processing)
-        self._notify(recordings)
         return recordings
 
     def _settle_keys(self, *, written: bool) -> None:
