@@ -1,7 +1,7 @@
 """Appends at 1, 4 and 16 concurrent clients against raw INSERT+COMMIT, on both stores.
 
 Figure: saves/s of new one-event aggregates through the application (group commit,
-see ``infrastructure/group_commit.py``: on PostgreSQL under the library's table lock,
+see ``infrastructure/persistence/``: on PostgreSQL under the library's table lock,
 on SQLite a savepoint per save), with N threads. Ceiling: the same number of threads,
 each on its own connection (psycopg; the sqlite3 module, in WAL mode as the store),
 doing ``INSERT`` of a row of the same size + ``COMMIT`` into a plain table of the same

@@ -179,10 +179,8 @@ class SwapContract:
             ]
 
         def overwrite(target: Notification, **changes: Any) -> None:
-            # The library keeps SQLite's originator ids as 32 hex digits, PostgreSQL's as UUID.
-            sqlite = app.database.dialect == "sqlite"
-            originator_id = UUID(str(target.originator_id))
-            param = originator_id.hex if sqlite else originator_id
+            # The id as the store's events table holds it (SQLite: 32 hex digits).
+            param = app.store.stored_id(UUID(str(target.originator_id)))
             table = app.recorder.events_table_name  # type: ignore[attr-defined]
             with app.database.cursor(commit=True) as cursor:
                 cursor.execute(

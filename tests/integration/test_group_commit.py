@@ -19,9 +19,9 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from casenet.application import Casenet
 from casenet.domain.agency import Agency
 from casenet.domain.errors import VersionConflict
-from casenet.infrastructure.group_commit import GroupCommitRecorder
 from casenet.infrastructure.keytable import DataKeyRow
-from casenet.infrastructure.sqlite_recorder import KeyStagingSQLiteRecorder
+from casenet.infrastructure.persistence.postgres import CasenetPostgresRecorder
+from casenet.infrastructure.persistence.sqlite import CasenetSQLiteRecorder
 
 THREADS = 16
 
@@ -34,9 +34,9 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 def test_each_store_writes_through_group_commit(casenet: Casenet) -> None:
     kind = (
-        GroupCommitRecorder
+        CasenetPostgresRecorder
         if casenet.app.database.dialect != "sqlite"
-        else (KeyStagingSQLiteRecorder)
+        else (CasenetSQLiteRecorder)
     )
     assert type(casenet.app.recorder) is kind
 

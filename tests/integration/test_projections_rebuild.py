@@ -737,7 +737,7 @@ class TestSQLiteBulkWrites:
     def test_a_bulk_write_checkpoints_the_wal_less_often_and_only_while_it_lasts(
         self, casenet: Casenet
     ) -> None:
-        from casenet.infrastructure.sql import BULK_CHECKPOINT_PAGES
+        from casenet.infrastructure.persistence.sqlite import BULK_CHECKPOINT_PAGES
 
         with casenet.app.database.bulk_cursor() as cursor:
             connection = cursor.connection

@@ -11,16 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from casenet.infrastructure.sql import SQLITE, Database
+from casenet.infrastructure.sql import Database
 
 TABLE = "casenet_data_keys"
-
-#: SQLite's clock as ``datetime.isoformat`` writes UTC (milliseconds, not microseconds).
-SQLITE_NOW = "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')"
 
 logger = logging.getLogger(__name__)
 
@@ -51,28 +47,6 @@ def row_of_event_row(subject_id: UUID, row: Sequence[Any]) -> DataKeyRow:
     return DataKeyRow(subject_id, bytes(row[4]), str(row[2]), wrapped)
 
 
-def insert_statement(dialect: str) -> str:
-    """INSERT of new data key rows, for recorders writing them with the events.
-
-    ``created_at`` is the database's clock: on SQLite formatting the time in Python
-    (``datetime.now().isoformat()``) cost more than the rest of the row's parameters.
-    """
-    if dialect == SQLITE:
-        return (
-            f"INSERT INTO {TABLE} (subject_id, data_key_id, master_key_id, wrapped, created_at) "
-            f"VALUES (?, ?, ?, ?, {SQLITE_NOW})"
-        )
-    return (
-        f"INSERT INTO {TABLE} (subject_id, data_key_id, master_key_id, wrapped, created_at) "
-        "VALUES (%s, %s, %s, %s, now())"
-    )
-
-
-def insert_params(row: DataKeyRow, dialect: str) -> tuple[Any, ...]:
-    subject = str(row.subject_id) if dialect == SQLITE else row.subject_id
-    return (subject, row.data_key_id, row.master_key_id, row.wrapped)
-
-
 class KeyTable:
     """The data keys' SQL, on the store's database."""
 
@@ -93,8 +67,7 @@ class KeyTable:
             "master_key_id TEXT NOT NULL, "
             f"wrapped {self.database.blob}, "
             f"created_at {self.database.time} NOT NULL, "
-            f"erased_at {self.database.time})"
-            + (" WITHOUT ROWID" if self.database.dialect == SQLITE else ""),
+            f"erased_at {self.database.time}){self.database.clustered}",
             commit=True,
         )
 
@@ -139,7 +112,7 @@ class KeyTable:
                 row.data_key_id,
                 row.master_key_id,
                 row.wrapped,
-                self._now(),
+                self.database.now(),
             ),
             commit=True,
         )
@@ -163,7 +136,7 @@ class KeyTable:
                     "ON CONFLICT (subject_id) DO UPDATE SET wrapped = NULL, "
                     f"erased_at = COALESCE({TABLE}.erased_at, excluded.erased_at)"
                 ),
-                (self._id_param(subject_id), b"", self._now(), self._now()),
+                (self._id_param(subject_id), b"", self.database.now(), self.database.now()),
             )
         self.truncate_wal()
 
@@ -227,7 +200,3 @@ class KeyTable:
             commit=False,
         )
         return {str(r["k"]): int(r["n"]) for r in rows}
-
-    def _now(self) -> Any:
-        now = datetime.now(UTC)
-        return now.isoformat() if self.database.dialect == SQLITE else now

@@ -20,12 +20,10 @@ from typing import Any
 
 import msgspec
 from eventsourcing.persistence import ApplicationRecorder
-from psycopg.rows import tuple_row
 
-from casenet.infrastructure.sql import SQLITE, Database
+from casenet.infrastructure.sql import Database, StoredRow
 
-#: (position, topic, aggregate id as text, aggregate version, stored state)
-StoredRow = tuple[int, str, str, int, bytes]
+__all__ = ["BATCH", "StoredRow", "next_rows", "readable", "stored_rows", "uuid_text"]
 
 #: Positions read per query: few round trips, bounded memory.
 BATCH = 10_000
@@ -39,38 +37,15 @@ def stored_rows(
     stop: int,
     batch: int = BATCH,
 ) -> Iterator[StoredRow]:
-    """The log's events of ``topics`` at positions up to ``stop``, in position order."""
+    """The log's events of ``topics`` at positions up to ``stop``, in position order,
+    with the aggregate id as ``str(UUID)``."""
     wanted = sorted(topics)
     table = getattr(recorder, "events_table_name", "stored_events")
-    # Only the library's table name is interpolated; every value is a parameter. Each
-    # query reads a window of positions, not "the next N after": with LIMIT, PostgreSQL
-    # (misled by stale statistics) sorted everything up to the head for every batch.
-    if db.dialect == SQLITE:
-        marks = ", ".join("?" * len(wanted))
-        query = (
-            "SELECT rowid, topic, originator_id, originator_version, state "  # noqa: S608
-            f"FROM {table} WHERE rowid > ? AND rowid <= ? AND topic IN ({marks}) "
-            "ORDER BY rowid"
-        )
-    else:
-        query = (
-            "SELECT notification_id, topic, originator_id::text, originator_version, state "  # noqa: S608
-            f"FROM {table} WHERE notification_id > %s AND notification_id <= %s "
-            "AND topic = ANY(%s) ORDER BY notification_id"
-        )
+    # Each query reads a window of positions, not "the next N after": with LIMIT,
+    # PostgreSQL (misled by stale statistics) sorted everything up to the head for
+    # every batch.
     for start in range(0, stop, batch):
-        end = min(start + batch, stop)
-        params = (start, end, *wanted) if db.dialect == SQLITE else (start, end, wanted)
-        with db.cursor(commit=False) as cursor:
-            if db.dialect == SQLITE:
-                cursor.row_factory = None  # plain tuples
-                cursor.execute(query, params)
-                rows = [(p, t, uuid_text(i), v, s) for p, t, i, v, s in cursor.fetchall()]
-            else:  # plain tuples, binary: no text to parse for ids and states
-                cursor.row_factory = tuple_row
-                cursor.execute(query, params, binary=True)
-                rows = cursor.fetchall()
-        yield from readable(rows)
+        yield from readable(db.log_window(table, wanted, start, min(start + batch, stop)))
 
 
 def next_rows(
@@ -87,30 +62,11 @@ def next_rows(
     ``str(UUID)``; a rebuild does so once per run of an aggregate's events).
 
     A rebuild reads the whole log this way: the library builds a ``Notification`` and
-    a ``UUID`` per row (from ``sqlite3.Row`` on SQLite), which cost two to four times
-    what the query and a tuple per row do.
+    a ``UUID`` per row, which cost two to four times what the query and a tuple per
+    row do.
     """
     table = getattr(recorder, "events_table_name", "stored_events")
-    sqlite = db.dialect == SQLITE
-    column = "rowid" if sqlite else "notification_id"
-    ident = "originator_id" if sqlite else "originator_id::text"
-    bound = "" if stop is None else f" AND {column} <= %s"
-    # As the library asks it (the next N by position), with only the columns needed.
-    query = db.sql(
-        f"SELECT {column}, topic, {ident}, originator_version, state "  # noqa: S608
-        f"FROM {table} WHERE {column} > %s{bound} ORDER BY {column} LIMIT %s"
-    )
-    params = (start, limit) if stop is None else (start, stop, limit)
-    with db.cursor(commit=False) as cursor:
-        if sqlite:
-            cursor.row_factory = None  # plain tuples
-            cursor.execute(query, params)
-            stored: list[StoredRow] = cursor.fetchall()
-            return readable(stored)
-        cursor.row_factory = tuple_row
-        cursor.execute(query, params, binary=True, prepare=True)
-        rows: list[StoredRow] = cursor.fetchall()
-        return readable(rows)
+    return readable(db.log_after(table, start, limit, stop))
 
 
 #: How JSON writes a NUL character (no letters in it: no other case to look for).
@@ -147,8 +103,8 @@ def _without_nul(value: Any) -> Any:
 
 
 def uuid_text(stored: str) -> str:
-    """SQLite: the library keeps a UUID as its 32 hex digits; this gives ``str(UUID)``
-    (slicing costs a fraction of a UUID object)."""
+    """An aggregate id as stored, as ``str(UUID)``: SQLite's library keeps a UUID as its
+    32 hex digits (slicing costs a fraction of a UUID object); other text is as is."""
     if len(stored) != 32:
         return stored
     return f"{stored[:8]}-{stored[8:12]}-{stored[12:16]}-{stored[16:20]}-{stored[20:]}"

@@ -1,8 +1,11 @@
-"""Turn casenet's database setting into the eventsourcing library's environment."""
+"""Turn casenet's database setting into the eventsourcing library's environment.
+
+The library picks the store by ``PERSISTENCE_MODULE`` and its application recorder
+by ``APPLICATION_RECORDER_TOPIC``: casenet's recorder for that store (see
+``persistence``), which also brings the store's ``Database`` for casenet's tables.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 from casenet.settings import DatabaseSettings
 
@@ -12,11 +15,6 @@ CONNECT_TIMEOUT_SECONDS = 5
 LOCK_TIMEOUT_SECONDS = 10
 
 
-def dialect_of(env: Mapping[str, str]) -> str:
-    """``sqlite`` or ``postgresql``: which SQL the store's own tables speak."""
-    return "sqlite" if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite" else "postgresql"
-
-
 def eventsourcing_env(database: DatabaseSettings) -> dict[str, str]:
     """The library settings that select and configure the store for ``database``."""
     if database.kind == "sqlite":
@@ -24,7 +22,7 @@ def eventsourcing_env(database: DatabaseSettings) -> dict[str, str]:
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "APPLICATION_RECORDER_TOPIC": (
-                "casenet.infrastructure.sqlite_recorder:KeyStagingSQLiteRecorder"
+                "casenet.infrastructure.persistence.sqlite:CasenetSQLiteRecorder"
             ),
             "SQLITE_DBNAME": str(database.path),
             "SQLITE_LOCK_TIMEOUT": str(LOCK_TIMEOUT_SECONDS),
@@ -43,7 +41,9 @@ def eventsourcing_env(database: DatabaseSettings) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": "2",
         "POSTGRES_MAX_OVERFLOW": "18",
         "POSTGRES_PRE_PING": "n",
-        # Concurrent saves commit together, under the library's table lock (see group_commit).
-        "APPLICATION_RECORDER_TOPIC": "casenet.infrastructure.group_commit:GroupCommitRecorder",
+        # Concurrent saves commit together, under the library's table lock.
+        "APPLICATION_RECORDER_TOPIC": (
+            "casenet.infrastructure.persistence.postgres:CasenetPostgresRecorder"
+        ),
         "CREATE_TABLE": "y",
     }
