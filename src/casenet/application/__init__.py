@@ -5,10 +5,12 @@ from __future__ import annotations
 from casenet.application.actor import OPERATOR_ACTOR, Actor
 from casenet.application.agencies import AgencyService, DirectoryQueries
 from casenet.application.audit import AuditService
+from casenet.application.case_queries import CaseQueries
 from casenet.application.cases import CaseService, ClientDetails
 from casenet.application.clients import ClientService
 from casenet.application.consents import ConsentService
-from casenet.application.queries import CaseQueries, FeedQueries, ReferralQueries
+from casenet.application.feed_queries import FeedQueries
+from casenet.application.referral_queries import ReferralQueries
 from casenet.application.referrals import ReferralService
 from casenet.application.store import CasenetApplication
 

@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from casenet.application.actor import AUDITOR, Actor
-from casenet.application.queries import case_owned_by, client_registered_by
+from casenet.application.case_queries import case_owned_by, client_registered_by
 from casenet.application.store import CasenetApplication
 from casenet.domain.aggregate import utcnow
 from casenet.domain.errors import InvalidInput, NotFound

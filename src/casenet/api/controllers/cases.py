@@ -37,7 +37,7 @@ from casenet.api.structs import (
 )
 from casenet.application import ClientDetails
 from casenet.application.pages import page_in_memory
-from casenet.application.queries import render_case, render_consent
+from casenet.application.rendering import render_case, render_consent
 from casenet.application.views import Access, CaseView, ConsentView, NoteView
 from casenet.domain.case import Case
 from casenet.domain.client import Client

@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody
 from casenet.api.docs import ACTION, READ, problems
 from casenet.api.http import CallerActor, IfMatch, Services, expected_version, with_etag
 from casenet.api.structs import ConsentReceipt, Reason
-from casenet.application.queries import render_consent
+from casenet.application.rendering import render_consent
 from casenet.application.views import ConsentView
 from casenet.domain.agency import Agency
 from casenet.domain.aggregate import utcnow

@@ -1,10 +1,11 @@
 """The referrals read model: each agency's referral inbox and outbox, with every
-referral's status history."""
+referral's status history; and the queries that read it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from casenet.domain.referral import (
     STATUS_OF_EVENT,
@@ -164,3 +165,39 @@ class ReferralsModel(ReadModel):
         )
         db.insert_rows(cursor, "rm_referrals", values(referrals.values()))
         db.insert_rows(cursor, "rm_referral_history", values(history))
+
+
+# --- the queries that read it --------------------------------------------------------
+
+
+def is_party(db: Database, referral_id: UUID, agency_id: UUID) -> bool:
+    """Whether ``agency_id`` is one of the referral's two parties."""
+    query = (
+        "SELECT 1 FROM rm_referrals WHERE referral_id = %s "
+        "AND (from_agency_id = %s OR to_agency_id = %s)"
+    )
+    return bool(db.read(query, (str(referral_id), str(agency_id), str(agency_id))))
+
+
+def agency_referrals(
+    db: Database,
+    agency_id: UUID,
+    *,
+    incoming: bool,
+    status: str | None,
+    after: tuple[str, ...] | None,
+    limit: int,
+) -> list[ReferralRow]:
+    """Up to ``limit`` referrals to (``incoming``) or from the agency, oldest first, after
+    the cursor's ``(created_at, referral_id)``; with ``status``, those in it only."""
+    column = "to_agency_id" if incoming else "from_agency_id"
+    query = f"SELECT * FROM rm_referrals WHERE {column} = %s"
+    params: tuple[Any, ...] = (str(agency_id),)
+    if status is not None:
+        query += " AND status = %s"
+        params += (status,)
+    if after is not None:
+        query += " AND (created_at > %s OR (created_at = %s AND referral_id > %s))"
+        params += (after[0], after[0], after[1])
+    query += " ORDER BY created_at, referral_id LIMIT %s"
+    return [ReferralRow(*row) for row in db.read(query, (*params, limit), tuples=True)]
