@@ -28,8 +28,9 @@ from casenet.domain.errors import InvalidInput, NotFound
 from casenet.domain.visibility import CaseFacts, ConsentFacts, Grant, access_at
 from casenet.infrastructure.audit_bundle import FILES, BundleWriter, read_records
 from casenet.infrastructure.audit_records import READERS, Scope, Selection
-from casenet.infrastructure.projections.audit import begin_export, exported_chunks, page_of
-from casenet.infrastructure.projections.base import POSITIONS, ReadModelStopped
+from casenet.infrastructure.projections.audit import page_of
+from casenet.infrastructure.projections.audit_export import begin_export, exported_chunks
+from casenet.infrastructure.projections.base import ReadModelStopped
 from casenet.infrastructure.projections.facts import normalise_time
 from casenet.infrastructure.raw_log import stored_rows
 
@@ -131,15 +132,9 @@ class AuditService:
         """The audit records read model's position in this transaction's snapshot, if
         it holds every record up to ``head`` (None while it is being rebuilt)."""
         projections = self.app.projections
-        cursor.execute(
-            projections.db.sql(
-                f"SELECT position, rebuilding FROM {POSITIONS} WHERE name = %s"  # noqa: S608
-            ),
-            (AUDIT_MODEL,),
-        )
-        row = cursor.fetchone()
-        position, rebuilding = int(row["position"]), bool(row["rebuilding"])
-        if rebuilding:
+        state = projections.table.state_in(cursor, AUDIT_MODEL)
+        position = state.position
+        if state.rebuilding:
             return None
         if position >= head or not projections.has_pending(AUDIT_MODEL, position, head):
             return position

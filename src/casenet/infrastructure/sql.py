@@ -309,6 +309,189 @@ class Database:
         for connection in connections:
             connection.close()
 
+    # --- read-model hooks (issue 16 step 4): moved into the per-store classes at merge
+    # What the read models (infrastructure/projections) do differently per store. Each
+    # method holds its store branch, so no module of projections tests the dialect.
+
+    def notification_id_column(self) -> str:
+        """The events table's column that holds a notification's id (its log position)."""
+        return "rowid" if self.dialect == SQLITE else "notification_id"
+
+    def add_missing_columns(
+        self, cursor: Any, table: str, columns: Sequence[tuple[str, str]]
+    ) -> None:
+        """Add each ``(name, type)`` of ``columns`` that ``table`` lacks (a table made by
+        older code), in the cursor's transaction."""
+        if self.dialect == SQLITE:
+            cursor.execute(f"PRAGMA table_info({table})")
+            present = {str(row[1]) for row in cursor.fetchall()}
+            for column, kind in columns:
+                if column not in present:
+                    cursor.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            return
+        for column, kind in columns:
+            cursor.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+
+    def commit_without_flush(self, cursor: Any) -> None:
+        """Let the cursor's transaction commit without waiting for its WAL to reach the
+        disk: for writes that a crash may lose whole (never in part) because they are
+        made again from the log. PostgreSQL only (``synchronous_commit = off``); an
+        SQLite bulk cursor already checkpoints rarely (see :meth:`bulk_cursor`)."""
+        if self.dialect != SQLITE:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+
+    def rebuild_drops_indexes(self) -> bool:
+        """Whether a rebuild drops a read model's secondary indexes and builds them at its
+        end. SQLite only: on PostgreSQL the same measured no gain at 100k events (the
+        server maintains indexes in its own process, beside casenet's Python), and the
+        role that runs casenet in production (ops/) may not run DDL at all."""
+        return self.dialect == SQLITE
+
+    def index_names(self) -> set[str]:
+        """The names of the indexes in the database (in the current schema)."""
+        if self.dialect == SQLITE:
+            query = "SELECT name FROM sqlite_master WHERE type = 'index'"
+        else:
+            query = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+        return {str(row[0]) for row in self.read(query, tuples=True)}
+
+    def key_ordered(self) -> str:
+        """The table option that keeps a table's rows in primary-key order: on SQLite
+        ``WITHOUT ROWID`` (rows read in key order in one sweep of the table's leaves, not
+        through an index and back); PostgreSQL has none."""
+        return " WITHOUT ROWID" if self.dialect == SQLITE else ""
+
+    def compress_column(self, table: str, column: str) -> list[str]:
+        """Statements that compress ``column``'s large values with lz4 where the server
+        has it (PostgreSQL 14+ built with lz4; else its pglz stays); none on SQLite."""
+        if self.dialect == SQLITE:
+            return []
+        return [
+            f"DO $$ BEGIN EXECUTE 'ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION "
+            "lz4'; EXCEPTION WHEN feature_not_supported OR syntax_error THEN NULL; END $$"
+        ]
+
+    def begin_bulk_read(self, cursor: Any) -> None:
+        """Start a read of many rows by several statements in the cursor's transaction:
+        one snapshot for them all, and on PostgreSQL a plan that reads rows in key order.
+        (An SQLite read transaction is one snapshot already.)"""
+        if self.dialect == SQLITE:
+            return
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        # Before its first ANALYZE a fresh table looks empty to the planner, which then
+        # gathers every remaining row and sorts it (on disk) for each fetch.
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("SET LOCAL work_mem = '32MB'")
+
+    def fetch_tuples(self, cursor: Any, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of ``query`` (``%s`` placeholders) on ``cursor``, as plain tuples (binary
+        on PostgreSQL: bytes as they are stored)."""
+        if self.dialect == SQLITE:
+            cursor.row_factory = None
+            cursor.execute(self.sql(query), params)
+        else:
+            cursor.row_factory = tuple_row
+            cursor.execute(query, params, binary=True)
+        rows: list[Any] = cursor.fetchall()
+        return rows
+
+    def scan(
+        self,
+        cursor: Any,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        kinds: Sequence[type[int] | type[bytes]],
+        *,
+        fetch: int,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Every row of ``table`` in the order of its primary key ``key`` (the first
+        columns of ``columns``, whose values are integers or bytes, as ``kinds`` says).
+
+        SQLite: ``fetch`` rows a query, each after the last one's key. PostgreSQL: one
+        binary COPY (SELECTs cost half as much again, in the server's and psycopg's
+        handling of each result).
+        """
+        listed = ", ".join(columns)
+        if self.dialect != SQLITE:
+            query = f"SELECT {listed} FROM {table} ORDER BY {', '.join(key)}"
+            yield from self._copied_rows(cursor, query, kinds)
+            return
+        # After the last key: k1 > v1 OR (k1 = v1 AND k2 > v2) OR ...
+        after = " OR ".join(
+            "(" + " AND ".join([*(f"{k} = %s" for k in key[:n]), f"{key[n]} > %s"]) + ")"
+            for n in range(len(key))
+        )
+        order = f"ORDER BY {', '.join(key)} LIMIT {fetch}"
+        rows = self.fetch_tuples(cursor, f"SELECT {listed} FROM {table} {order}")
+        while True:
+            yield from rows
+            if len(rows) < fetch:
+                return
+            last = rows[-1][: len(key)]
+            params = [value for n in range(len(key)) for value in last[: n + 1]]
+            query = f"SELECT {listed} FROM {table} WHERE {after} {order}"
+            rows = self.fetch_tuples(cursor, query, params)
+
+    def _copied_rows(
+        self, cursor: Any, query: str, kinds: Sequence[type[int] | type[bytes]]
+    ) -> Iterator[tuple[Any, ...]]:
+        """PostgreSQL: the rows of ``query`` by one binary COPY, decoded by ``kinds``."""
+        signature = b"PGCOPY\n\xff\r\n\x00"
+        header_size = len(signature) + 8  # then flags and the header extension's length
+        rest = b""  # of a message that ended inside a row
+        header, ended = True, False
+        with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
+            for message in copy:
+                data = memoryview(rest + bytes(message)) if rest else memoryview(message)
+                at = 0
+                if header:
+                    if len(data) < header_size:
+                        rest = bytes(data)
+                        continue
+                    if bytes(data[: len(signature)]) != signature:
+                        raise ValueError("not a binary COPY stream")
+                    at, header = header_size, False
+                while at + 2 <= len(data):
+                    fields = int.from_bytes(data[at : at + 2], "big", signed=True)
+                    if fields == -1:  # the trailer
+                        at, ended = at + 2, True
+                        break
+                    if fields != len(kinds):
+                        raise ValueError("a binary COPY row of another shape")
+                    row, end = self._binary_row(data, at + 2, kinds)
+                    if row is None:
+                        break  # the row goes on in the next message
+                    yield row
+                    at = end
+                rest = bytes(data[at:])
+        if rest or not ended:
+            raise ValueError("the binary COPY stream ended inside a row")
+
+    @staticmethod
+    def _binary_row(
+        data: memoryview, at: int, kinds: Sequence[type[int] | type[bytes]]
+    ) -> tuple[tuple[Any, ...] | None, int]:
+        """The row whose fields begin at ``at`` (each a 4-byte length, then its bytes; -1
+        for NULL), and where it ends; None if ``data`` ends inside it."""
+        values: list[Any] = []
+        for kind in kinds:
+            if at + 4 > len(data):
+                return None, at
+            size = int.from_bytes(data[at : at + 4], "big", signed=True)
+            at += 4
+            if size < 0:
+                values.append(None)
+                continue
+            if at + size > len(data):
+                return None, at
+            field = data[at : at + size]
+            at += size
+            values.append(
+                int.from_bytes(field, "big", signed=True) if kind is int else bytes(field)
+            )
+        return tuple(values), at
+
 
 class _Reader(sqlite3.Connection):
     """A reader connection; a subclass so that :class:`Database` can hold it weakly,
