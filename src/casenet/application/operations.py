@@ -51,6 +51,10 @@ class ProjectionService:
         """Each model's position, lag, and whether it is rebuilding or stopped."""
         return self._projections.status()
 
+    def stopped(self) -> dict[str, str]:
+        """The models that stopped at an event they could not apply, with why."""
+        return self._projections.stopped()
+
     def head(self) -> int:
         """The newest notification's position in the log."""
         return self._projections.head()
