@@ -203,7 +203,7 @@ def render_case_item(row: CaseListRow, client_name: str | None) -> CaseListItem:
 
 def render_disclosure(row: DisclosureRow) -> DisclosureView:
     """One entry of the accounting of disclosures."""
-    consent_ids = msgspec.json.decode(row.consent_ids)
+    consent_ids = msgspec.json.decode(row.consent_ids, type=list[UUID])
     return DisclosureView(
         id=UUID(row.disclosure_id),
         case_id=UUID(row.case_id),
