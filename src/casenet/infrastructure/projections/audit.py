@@ -157,27 +157,7 @@ class AuditRecordsModel(ReadModel):
         }
 
     def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
-        # Subjects this batch creates are known in memory; those of earlier batches are
-        # looked up once. One made later in the batch than an event naming it is not
-        # yet known to that event, as one event at a time would have it.
-        created: set[str] = set()
-        clients: set[str] = set()  # with a case opened so far in this batch
-        wanted: set[str] = set()
-        wanted_clients: set[str] = set()
-        stored: list[Any] = []
-        for fact in facts:
-            kind, reader = fact.event_type, _BY_TYPE[fact.event_type]
-            s: Any = msgspec.convert(fact.state, reader.stored)
-            stored.append(s)
-            subject = _subject_named(kind, s, fact.aggregate_id)
-            if subject is not None and subject not in created:
-                wanted.add(subject)
-            if kind in _SUBJECTS:
-                created.add(fact.aggregate_id)
-            if kind is CaseOpened:
-                clients.add(s.client_id)
-            elif kind is ClientErased and fact.aggregate_id not in clients:
-                wanted_clients.add(fact.aggregate_id)
+        stored, wanted, wanted_clients = _decoded(facts)
         known = self._subjects(db, cursor, wanted)
         with_cases = self._clients_with_cases(db, cursor, wanted_clients)
         subjects: list[SubjectRow] = []
@@ -302,6 +282,35 @@ class AuditRecordsModel(ReadModel):
             )
             for row in rows
         }
+
+
+def _decoded(facts: Sequence[StoredFact]) -> tuple[list[Any], set[str], set[str]]:
+    """Each fact's state as its reader stores it, and what the batch must look up of
+    earlier batches: the subjects its events name, the clients its erasures name.
+
+    Subjects this batch creates are known in memory; those of earlier batches are
+    looked up once. One made later in the batch than an event naming it is not yet
+    known to that event, as one event at a time would have it.
+    """
+    created: set[str] = set()
+    clients: set[str] = set()  # with a case opened so far in this batch
+    wanted: set[str] = set()
+    wanted_clients: set[str] = set()
+    stored: list[Any] = []
+    for fact in facts:
+        kind, reader = fact.event_type, _BY_TYPE[fact.event_type]
+        s: Any = msgspec.convert(fact.state, reader.stored)
+        stored.append(s)
+        subject = _subject_named(kind, s, fact.aggregate_id)
+        if subject is not None and subject not in created:
+            wanted.add(subject)
+        if kind in _SUBJECTS:
+            created.add(fact.aggregate_id)
+        if kind is CaseOpened:
+            clients.add(s.client_id)
+        elif kind is ClientErased and fact.aggregate_id not in clients:
+            wanted_clients.add(fact.aggregate_id)
+    return stored, wanted, wanted_clients
 
 
 def _subject_named(kind: type[DomainEvent], s: Any, id_: str) -> str | None:

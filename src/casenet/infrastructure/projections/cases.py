@@ -120,24 +120,10 @@ class CasesModel(ReadModel):
                 continue
             s = fact.state
             if kind is CaseOpened:
-                cases[fact.aggregate_id] = CaseRow(
-                    case_id=fact.aggregate_id,
-                    owner_agency_id=s["owner_agency_id"],
-                    client_id=s["client_id"],
-                    status="open",
-                    needs=as_json(s["needs"]),
-                    note_count=0,
-                    version=fact.version,
-                    created_at=fact.at,
-                    updated_at=fact.at,
-                )
+                cases[fact.aggregate_id] = _opened(fact)
             elif kind is ClientRegistered:
                 clients[fact.aggregate_id] = ClientRow(
-                    client_id=fact.aggregate_id,
-                    registered_by_agency_id=s["registered_by_agency_id"],
-                    name_ciphertext=s["name"],
-                    erased=0,
-                    created_at=fact.at,
+                    fact.aggregate_id, s["registered_by_agency_id"], s["name"], 0, fact.at
                 )
             elif (client := clients.get(fact.aggregate_id)) is not None:  # ClientErased
                 client.name_ciphertext, client.erased = None, 1
@@ -156,6 +142,22 @@ class CasesModel(ReadModel):
         )
         db.insert_rows(cursor, "rm_clients", values(clients.values()))
         db.insert_rows(cursor, "rm_cases", values(cases.values()))
+
+
+def _opened(fact: StoredFact) -> CaseRow:
+    """The row of a case as its opening makes it."""
+    s = fact.state
+    return CaseRow(
+        case_id=fact.aggregate_id,
+        owner_agency_id=s["owner_agency_id"],
+        client_id=s["client_id"],
+        status="open",
+        needs=as_json(s["needs"]),
+        note_count=0,
+        version=fact.version,
+        created_at=fact.at,
+        updated_at=fact.at,
+    )
 
 
 # --- the queries that read it --------------------------------------------------------

@@ -224,6 +224,10 @@ class Projections(Rebuilds):
         one model at a time, and a model that fails alone stops at the event it cannot
         apply (:meth:`_apply_alone`) while the others go on. Raises
         :class:`ReadModelStopped` for a model of ``names`` that is stopped at the end.
+
+        Long because it is one loop over the positions' states, under the models'
+        locks: choosing who moves and where to stop, and what each outcome of a batch
+        (a conflict, the store down, a model failing) does to the next round.
         """
         group = [names] if isinstance(names, str) else sorted(set(names))
         applied = 0
