@@ -15,26 +15,12 @@ FUNCTION_LINES = 60
 #: The marker a module's or function's docstring gives its reason after.
 REASON = "Long because"
 
-#: Files of the modules that other engineers were reworking at the same time (issue 16):
-#: their findings are theirs to settle at merge.
+#: Modules that other branches of issue 16 rework at the same time, and what this test
+#: found in them before the merge: theirs to settle (``sql.py``'s read-model hooks move
+#: into the per-store classes; ``create_app`` is being rewritten).
 OTHERS = {
-    "api/app.py",
-    "api/auth.py",
-    "api/http.py",
-    "api/controllers/agencies.py",
-    "api/controllers/cases.py",
-    "api/controllers/referrals.py",
-    "application/agencies.py",
-    "application/store.py",
-    "infrastructure/audit_bundle.py",
-    "infrastructure/audit_records.py",
-    "infrastructure/crypto.py",
-    "infrastructure/group_commit.py",
-    "infrastructure/keytable.py",
-    "infrastructure/mapper.py",
-    "infrastructure/raw_log.py",
-    "infrastructure/sql.py",
-    "infrastructure/sqlite_recorder.py",
+    "api/app.py": "create_app() of 62 lines",
+    "infrastructure/sql.py": "module of 525 lines",
 }
 
 
