@@ -21,7 +21,7 @@ from eventsourcing.persistence import OperationalError, PersistenceError
 
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.application.agencies import hash_token
-from casenet.application.queries import render_case
+from casenet.application.rendering import render_case
 from casenet.application.views import ClientView
 from casenet.domain import case as case_module
 from casenet.domain.agency import Agency, Service

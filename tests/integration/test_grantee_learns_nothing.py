@@ -275,9 +275,9 @@ def test_a_referrals_reason_and_messages_are_disclosures(
     )
     referral = [d for d in page.items if d.sections == ["referral"]]
     assert [(d.recipient_agency_id, d.basis, d.consent_ids, d.purposes) for d in referral] == [
-        (world.grantee.agency_id, "consent", [str(world.consent_id)], ["referral"]),  # reason
-        (world.grantee.agency_id, "consent", [str(world.consent_id)], ["referral"]),  # message
-        (world.owner.agency_id, "consent", [str(world.consent_id)], ["referral"]),  # answer
+        (world.grantee.agency_id, "consent", [world.consent_id], ["referral"]),  # reason
+        (world.grantee.agency_id, "consent", [world.consent_id], ["referral"]),  # message
+        (world.owner.agency_id, "consent", [world.consent_id], ["referral"]),  # answer
         (world.outsider.agency_id, "referral", [], ["referral"]),  # reason, no consent
     ]
     assert [d.worker_id for d in referral] == [

@@ -22,6 +22,7 @@ import pytest
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.domain.errors import NotFound
 from casenet.infrastructure.projections import Projections
+from casenet.infrastructure.projections import cases as cases_model
 
 #: Rebuilds each live test runs (CASENET_TEST_LIVE_REBUILDS for more).
 REBUILDS = int(os.environ.get("CASENET_TEST_LIVE_REBUILDS", "4"))
@@ -109,15 +110,15 @@ def test_a_read_that_a_rebuild_empties_under_it_runs_again(
     net = network(casenet)
     queries = casenet.case_queries
     operator = open_casenet().app.projections  # another process rebuilds the consents
-    rows, resets = queries._rows, []
+    scoped_case, resets = cases_model.scoped_case, []
 
     def reset_first(*args: Any) -> Any:
         if not resets:  # after the read caught the model up, before it queries it
             resets.append(operator.reset(["consents"]))
-        return rows(*args)
+        return scoped_case(*args)
 
-    # Every query of the case read path (the scoped lookup first) runs through _rows.
-    monkeypatch.setattr(queries, "_rows", reset_first)
+    # A grantee's read starts with the scoped lookup on the read models.
+    monkeypatch.setattr(cases_model, "scoped_case", reset_first)
     view = queries.read_case(net["grantee"], net["case"].id)  # was: NotFound, a wrong 404
 
     assert resets

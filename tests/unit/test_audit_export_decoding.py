@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 
 from casenet.domain.case import CaseNoteAdded
-from casenet.infrastructure.audit_records import _Stored, decoding
+from casenet.infrastructure.audit_records import decoding
+from casenet.infrastructure.audit_shapes import Stored
 from casenet.infrastructure.projections.facts import normalise_time
 
 
@@ -16,12 +17,12 @@ def test_a_timestamp_reads_as_normalise_time_writes_it() -> None:
         "2025-01-02T04:04:05.5+01:00",  # another offset
         "2025-01-02T03:04:05.000006+00:00",
     ):
-        assert _Stored(timestamp=stored).at == normalise_time(stored)
-    assert _Stored(timestamp="2025-01-02T03:04:05Z").at == "2025-01-02T03:04:05.000000Z"
-    assert _Stored(timestamp="2025-01-02T04:04:05+01:00").at == "2025-01-02T03:04:05.000000Z"
+        assert Stored(timestamp=stored).at == normalise_time(stored)
+    assert Stored(timestamp="2025-01-02T03:04:05Z").at == "2025-01-02T03:04:05.000000Z"
+    assert Stored(timestamp="2025-01-02T04:04:05+01:00").at == "2025-01-02T03:04:05.000000Z"
 
 
-class _Note(_Stored):
+class _Note(Stored):
     category: str
 
 

@@ -54,7 +54,7 @@ class HealthController(Controller):
         """Readiness: the event store answers a query, and every read model runs (a
         stopped one is named, with why: the reads that need it answer 503)."""
         try:
-            stopped = state.casenet.app.projections.stopped()
+            stopped = state.casenet.projections.stopped()
         except Exception as error:  # noqa: BLE001  (any store failure means not ready)
             logger.warning("not ready: the event store does not answer (%s)", type(error).__name__)
             raise NotReady("the event store does not answer") from None

@@ -5,10 +5,13 @@ from __future__ import annotations
 from casenet.application.actor import OPERATOR_ACTOR, Actor
 from casenet.application.agencies import AgencyService, DirectoryQueries
 from casenet.application.audit import AuditService
+from casenet.application.case_queries import CaseQueries
 from casenet.application.cases import CaseService, ClientDetails
 from casenet.application.clients import ClientService
 from casenet.application.consents import ConsentService
-from casenet.application.queries import CaseQueries, FeedQueries, ReferralQueries
+from casenet.application.feed_queries import FeedQueries
+from casenet.application.operations import KeyService, ProjectionService
+from casenet.application.referral_queries import ReferralQueries
 from casenet.application.referrals import ReferralService
 from casenet.application.store import CasenetApplication
 
@@ -36,6 +39,9 @@ class Casenet:
         self.cases = CaseService(app, self.case_queries)
         self.consents = ConsentService(app, self.cases)
         self.referrals = ReferralService(app, self.cases, self.consents, self.referral_queries)
+        #: The operator's: read models and keys (the CLI).
+        self.projections = ProjectionService(app)
+        self.keys = KeyService(app)
 
     def close(self) -> None:
         self.app.close()

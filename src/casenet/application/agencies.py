@@ -13,6 +13,7 @@ from casenet.application.pages import Page, check_limit, decode_cursor, page_of
 from casenet.application.store import CasenetApplication
 from casenet.domain.agency import Agency, Service, Worker
 from casenet.domain.errors import NotFound, NotPermitted, TokenLost, check_expected_version
+from casenet.infrastructure.projections import directory as directory_model
 from casenet.infrastructure.projections.base import POSITIONS, ReadModelRebuilt
 from casenet.infrastructure.projections.runner import READ_ATTEMPTS
 
@@ -169,20 +170,17 @@ class DirectoryQueries:
         cursor = decode_cursor(after, 1)
         rows = self.app.projections.current(  # never a model a rebuild emptied meanwhile
             ["directory"],
-            lambda: self.app.database.run(
-                "SELECT agency_id, services FROM rm_agencies WHERE agency_id > %s "
-                "ORDER BY agency_id",
-                (cursor[0] if cursor else "",),
-                commit=False,
+            lambda: directory_model.agencies_after(
+                self.app.database, cursor[0] if cursor else None
             ),
         )
         matching: list[str] = []
         for row in rows:
-            services = msgspec.json.decode(row["services"], type=list[Service])
+            services = msgspec.json.decode(row.services, type=list[Service])
             if any(_offers(s, service_type, area) for s in services) or (
                 service_type is None and area is None
             ):
-                matching.append(str(row["agency_id"]))
+                matching.append(row.agency_id)
             if len(matching) > limit:
                 break
         page = page_of(matching, limit, lambda agency_id: (agency_id,))

@@ -13,6 +13,7 @@ sections and purposes only.
 
 from __future__ import annotations
 
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,19 +22,39 @@ from typing import Any
 from uuid import UUID
 
 from casenet.application.actor import AUDITOR, Actor
-from casenet.application.queries import case_owned_by, client_registered_by
+from casenet.application.case_queries import case_owned_by, client_registered_by
 from casenet.application.store import CasenetApplication
 from casenet.domain.aggregate import utcnow
 from casenet.domain.errors import InvalidInput, NotFound
 from casenet.domain.visibility import CaseFacts, ConsentFacts, Grant, access_at
-from casenet.infrastructure.audit_bundle import FILES, BundleWriter, read_records
+from casenet.infrastructure.audit_bundle import (
+    FILES,
+    BundleInvalid,
+    BundleWriter,
+    Verified,
+    load_public_key,
+    public_key_text,
+    read_records,
+    verify,
+)
 from casenet.infrastructure.audit_records import READERS, Scope, Selection
-from casenet.infrastructure.projections.audit import begin_export, exported_chunks, page_of
-from casenet.infrastructure.projections.base import POSITIONS, ReadModelStopped
+from casenet.infrastructure.audit_report import write_report
+from casenet.infrastructure.projections.audit import page_of
+from casenet.infrastructure.projections.audit_export import begin_export, exported_chunks
+from casenet.infrastructure.projections.base import ReadModelStopped
 from casenet.infrastructure.projections.facts import normalise_time
 from casenet.infrastructure.raw_log import stored_rows
 
-__all__ = ["AuditService", "Scope", "access_from_bundle"]
+__all__ = [
+    "AuditService",
+    "BundleInvalid",
+    "Scope",
+    "Verified",
+    "access_from_bundle",
+    "public_key",
+    "verify_bundle",
+    "write_report",
+]
 
 #: The read model that holds every record's line (``projections.audit``).
 AUDIT_MODEL = "audit"
@@ -131,15 +152,9 @@ class AuditService:
         """The audit records read model's position in this transaction's snapshot, if
         it holds every record up to ``head`` (None while it is being rebuilt)."""
         projections = self.app.projections
-        cursor.execute(
-            projections.db.sql(
-                f"SELECT position, rebuilding FROM {POSITIONS} WHERE name = %s"  # noqa: S608
-            ),
-            (AUDIT_MODEL,),
-        )
-        row = cursor.fetchone()
-        position, rebuilding = int(row["position"]), bool(row["rebuilding"])
-        if rebuilding:
+        state = projections.table.state_in(cursor, AUDIT_MODEL)
+        position = state.position
+        if state.rebuilding:
             return None
         if position >= head or not projections.has_pending(AUDIT_MODEL, position, head):
             return position
@@ -253,3 +268,35 @@ def access_from_bundle(bundle: Path, case_id: UUID, at: datetime) -> list[Grant]
     owner = case["owner_agency_id"]
     facts = CaseFacts(case_id, UUID(owner), restricted.get(owner, False))
     return access_at(facts, consents, at)
+
+
+def public_key(signing_seed: bytes) -> str:
+    """The base64 public key of the signing key, to hand to auditors."""
+    return public_key_text(signing_seed)
+
+
+def verify_bundle(bundle: Path, public_key_base64: str) -> Verified:
+    """Check a bundle offline, needing only it (a directory, or the tar the API serves)
+    and the public key; :class:`BundleInvalid` names the first place that fails."""
+    with tempfile.TemporaryDirectory(prefix="casenet-verify-") as scratch:
+        if bundle.is_file():
+            bundle = _unpack_bundle(bundle, Path(scratch))
+        return verify(bundle, load_public_key(public_key_base64))
+
+
+def _unpack_bundle(archive: Path, scratch: Path) -> Path:
+    """The bundle inside a tar from ``GET /v1/audit/export``, unpacked into ``scratch``."""
+    if not tarfile.is_tarfile(archive):
+        raise BundleInvalid(f"{archive}: neither a bundle directory nor a tar of one")
+    try:
+        with tarfile.open(archive) as tar:
+            # The data filter refuses absolute paths, links out of the folder, devices.
+            tar.extractall(scratch, filter="data")
+    except (tarfile.TarError, OSError) as error:
+        raise BundleInvalid(f"{archive}: cannot unpack ({type(error).__name__})") from None
+    if (scratch / "manifest.json").exists():
+        return scratch
+    folders = [p for p in scratch.iterdir() if (p / "manifest.json").is_file()]
+    if len(folders) != 1:
+        raise BundleInvalid(f"{archive}: the tar holds no bundle (no manifest.json)")
+    return folders[0]

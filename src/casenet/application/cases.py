@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from uuid import UUID, uuid5
 
 from casenet.application.actor import CASE_WRITERS, Actor
-from casenet.application.queries import CaseQueries
+from casenet.application.case_queries import CaseQueries
 from casenet.application.store import CasenetApplication
 from casenet.domain.case import Case, Note
 from casenet.domain.client import Client
@@ -64,7 +64,7 @@ class CaseService:
             new_id=new_id,
         )
         self.app.save(registered, case)
-        self.queries.remember_case(case)
+        self.queries.parties.remember_opened(case)
         return case
 
     def owned_case(self, actor: Actor, case_id: UUID, *, personal: bool = True) -> Case:

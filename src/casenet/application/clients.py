@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from casenet.application.actor import ADMIN, Actor
-from casenet.application.queries import client_registered_by
+from casenet.application.case_queries import client_registered_by
 from casenet.application.store import CasenetApplication
 from casenet.domain.client import Client
 from casenet.domain.errors import NotFound

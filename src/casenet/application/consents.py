@@ -53,7 +53,7 @@ class ConsentService:
             new_id=new_id,
         )
         self.app.save(consent)
-        self.cases.queries.remember_consent(consent)
+        self.cases.queries.parties.remember_granted(consent)
         return consent
 
     def check_agency_exists(self, agency_id: UUID, field: str) -> Agency:

@@ -7,7 +7,7 @@ from uuid import UUID, uuid5
 from casenet.application.actor import CASE_WRITERS, Actor
 from casenet.application.cases import CaseService
 from casenet.application.consents import ConsentService
-from casenet.application.queries import ReferralQueries
+from casenet.application.referral_queries import ReferralQueries
 from casenet.application.store import CasenetApplication
 from casenet.domain.consent import Consent
 from casenet.domain.disclosure import Disclosure

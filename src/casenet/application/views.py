@@ -36,7 +36,7 @@ class CaseView(msgspec.Struct, kw_only=True):
     """A case as the caller may see it: the owner everything, a grantee its sections.
 
     For a grantee, ``version`` and ``updated_at`` are those of the last change it can
-    see (``queries.visible_version``), not the aggregate's."""
+    see (``rendering.visible_version``), not the aggregate's."""
 
     id: UUID
     version: int

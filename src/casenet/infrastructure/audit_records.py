@@ -1,8 +1,7 @@
 """What the consent audit export reads of each event, and the record it writes for it.
 
 Stored states are decoded straight into small structs holding only the fields a record
-needs (the rest, ciphertexts included, is skipped unparsed); records are structs that
-the canonical encoder writes with sorted keys, as the bundle format wants. Which
+needs, and records are structs the canonical encoder writes (``audit_shapes``). Which
 records an export keeps follows the log's order: a case is in scope from its
 ``CaseOpened``, and what refers to it (consents, disclosures, referrals, their
 changes, its client's erasure) is kept after it.
@@ -26,6 +25,26 @@ from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
 from casenet.domain.disclosure import DisclosureRecorded
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralRequested
 from casenet.infrastructure.audit_bundle import canonical, record_line
+from casenet.infrastructure.audit_shapes import (
+    AgencyRecord,
+    CaseRecord,
+    ConsentGrantedRecord,
+    ConsentWithdrawnRecord,
+    DisclosureRecord,
+    ErasureRecord,
+    Record,
+    ReferralRequestedRecord,
+    ReferralStatusRecord,
+    Stored,
+    StoredAgencyRegistered,
+    StoredCaseOpened,
+    StoredClientErased,
+    StoredConsentGranted,
+    StoredConsentWithdrawn,
+    StoredDisclosureRecorded,
+    StoredReferralRequested,
+    StoredReferralStatusChanged,
+)
 from casenet.infrastructure.mapper import upcast
 from casenet.infrastructure.projections.facts import normalise_time
 
@@ -58,7 +77,7 @@ class Selection:
     consents: set[str] = field(default_factory=set)
     referrals: set[str] = field(default_factory=set)
 
-    def takes_case(self, opened: _CaseOpened, case_id: str) -> bool:
+    def takes_case(self, opened: StoredCaseOpened, case_id: str) -> bool:
         owner = self.scope.owner_agency_id
         if owner is not None and opened.owner_agency_id != str(owner):
             return False
@@ -69,161 +88,8 @@ class Selection:
         return True
 
 
-class _Stored(msgspec.Struct, gc=False):
-    """The fields of a stored state that a record needs; every event has its time.
-    (Not tracked by the garbage collector: strings and lists of strings, no cycles.)"""
-
-    timestamp: str
-
-    @property
-    def at(self) -> str:
-        """The timestamp normalised (see ``normalise_time``), without parsing it when it
-        already is: msgspec writes UTC instants with their microseconds that way."""
-        text = self.timestamp
-        if len(text) == 27 and text[-1] == "Z" and text[10] == "T" and text[19] == ".":
-            return text
-        return normalise_time(text)
-
-
-class _AgencyRegistered(_Stored):
-    name: str
-    kind: str
-    restricted: bool
-
-
-class _CaseOpened(_Stored):
-    client_id: str
-    owner_agency_id: str
-
-
-class _ConsentGranted(_Stored):
-    case_id: str
-    client_id: str
-    owner_agency_id: str
-    grantee_agency_id: str
-    sections: list[str]
-    purpose: str
-    method: str
-    valid_until: str | None
-    recorded_by_worker_id: str
-
-
-class _ConsentWithdrawn(_Stored):
-    recorded_by_worker_id: str
-
-
-class _DisclosureRecorded(_Stored):
-    case_id: str
-    recipient_agency_id: str
-    worker_id: str
-    sections: list[str]
-    consent_ids: list[str]
-    purposes: list[str]
-
-
-class _ReferralRequested(_Stored):
-    case_id: str
-    from_agency_id: str
-    to_agency_id: str
-    service_type: str
-    urgency: str
-    consent_id: str | None
-    worker_id: str
-
-
-class _ReferralStatusChanged(_Stored):
-    agency_id: str
-    worker_id: str
-    outcome: str | None = None
-
-
-class _ClientErased(_Stored):
-    erased_by_worker_id: str | None
-
-
-class Record(msgspec.Struct, kw_only=True, gc=False):
-    """Every record's common fields; position and version are set from the row."""
-
-    type: str
-    at: str
-    position: int = 0
-    version: int = 0
-
-
-class _AgencyRecord(Record, kw_only=True):
-    agency_id: str
-    name: str
-    kind: str
-    restricted: bool
-
-
-class _CaseRecord(Record, kw_only=True):
-    case_id: str
-    client_id: str
-    owner_agency_id: str
-
-
-class _ConsentGrantedRecord(Record, kw_only=True):
-    consent_id: str
-    case_id: str
-    client_id: str
-    owner_agency_id: str
-    grantee_agency_id: str
-    sections: list[str]
-    purpose: str
-    method: str
-    valid_until: str | None
-    worker_id: str
-
-
-class _ConsentWithdrawnRecord(Record, kw_only=True):
-    consent_id: str
-    worker_id: str
-
-
-class _DisclosureRecord(Record, kw_only=True):
-    disclosure_id: str
-    case_id: str
-    recipient_agency_id: str
-    worker_id: str
-    sections: list[str]
-    consent_ids: list[str]
-    purposes: list[str]
-
-
-class _ReferralRequestedRecord(Record, kw_only=True):
-    referral_id: str
-    case_id: str
-    from_agency_id: str
-    to_agency_id: str
-    service_type: str
-    urgency: str
-    consent_id: str | None
-    status: str
-    agency_id: str
-    worker_id: str
-
-
-class _ReferralStatusRecord(Record, kw_only=True):
-    referral_id: str
-    status: str
-    outcome: str | None
-    agency_id: str
-    worker_id: str
-
-
-class _ErasureRecord(Record, kw_only=True):
-    client_id: str
-    worker_id: str | None
-
-
-# Each event type has a rendering (the record, the same whatever the scope: the audit
-# records read model stores its line once) and a rule for whether a selection keeps it
-# (the export from the log applies it as it reads, in log order).
-
-
-def _agency(s: _AgencyRegistered, id_: str) -> Record:
-    return _AgencyRecord(
+def _agency(s: StoredAgencyRegistered, id_: str) -> Record:
+    return AgencyRecord(
         type="AgencyRegistered",
         at=s.at,
         agency_id=id_,
@@ -233,12 +99,12 @@ def _agency(s: _AgencyRegistered, id_: str) -> Record:
     )
 
 
-def _keep_agency(sel: Selection, s: _AgencyRegistered, id_: str) -> bool:
+def _keep_agency(sel: Selection, s: StoredAgencyRegistered, id_: str) -> bool:
     return True
 
 
-def _case(s: _CaseOpened, id_: str) -> Record:
-    return _CaseRecord(
+def _case(s: StoredCaseOpened, id_: str) -> Record:
+    return CaseRecord(
         type="CaseOpened",
         at=s.at,
         case_id=id_,
@@ -247,7 +113,7 @@ def _case(s: _CaseOpened, id_: str) -> Record:
     )
 
 
-def _keep_case(sel: Selection, s: _CaseOpened, id_: str) -> bool:
+def _keep_case(sel: Selection, s: StoredCaseOpened, id_: str) -> bool:
     if not sel.takes_case(s, id_):
         return False
     sel.cases.add(id_)
@@ -255,8 +121,8 @@ def _keep_case(sel: Selection, s: _CaseOpened, id_: str) -> bool:
     return True
 
 
-def _consent_granted(s: _ConsentGranted, id_: str) -> Record:
-    return _ConsentGrantedRecord(
+def _consent_granted(s: StoredConsentGranted, id_: str) -> Record:
+    return ConsentGrantedRecord(
         type="ConsentGranted",
         at=s.at,
         consent_id=id_,
@@ -272,25 +138,25 @@ def _consent_granted(s: _ConsentGranted, id_: str) -> Record:
     )
 
 
-def _keep_consent_granted(sel: Selection, s: _ConsentGranted, id_: str) -> bool:
+def _keep_consent_granted(sel: Selection, s: StoredConsentGranted, id_: str) -> bool:
     if s.case_id not in sel.cases:
         return False
     sel.consents.add(id_)
     return True
 
 
-def _consent_withdrawn(s: _ConsentWithdrawn, id_: str) -> Record:
-    return _ConsentWithdrawnRecord(
+def _consent_withdrawn(s: StoredConsentWithdrawn, id_: str) -> Record:
+    return ConsentWithdrawnRecord(
         type="ConsentWithdrawn", at=s.at, consent_id=id_, worker_id=s.recorded_by_worker_id
     )
 
 
-def _keep_consent_withdrawn(sel: Selection, s: _ConsentWithdrawn, id_: str) -> bool:
+def _keep_consent_withdrawn(sel: Selection, s: StoredConsentWithdrawn, id_: str) -> bool:
     return id_ in sel.consents
 
 
-def _disclosure(s: _DisclosureRecorded, id_: str) -> Record:
-    return _DisclosureRecord(
+def _disclosure(s: StoredDisclosureRecorded, id_: str) -> Record:
+    return DisclosureRecord(
         type="DisclosureRecorded",
         at=s.at,
         disclosure_id=id_,
@@ -303,12 +169,12 @@ def _disclosure(s: _DisclosureRecorded, id_: str) -> Record:
     )
 
 
-def _keep_disclosure(sel: Selection, s: _DisclosureRecorded, id_: str) -> bool:
+def _keep_disclosure(sel: Selection, s: StoredDisclosureRecorded, id_: str) -> bool:
     return s.case_id in sel.cases
 
 
-def _referral_requested(s: _ReferralRequested, id_: str) -> Record:
-    return _ReferralRequestedRecord(
+def _referral_requested(s: StoredReferralRequested, id_: str) -> Record:
+    return ReferralRequestedRecord(
         type="ReferralRequested",
         at=s.at,
         referral_id=id_,
@@ -324,7 +190,7 @@ def _referral_requested(s: _ReferralRequested, id_: str) -> Record:
     )
 
 
-def _keep_referral_requested(sel: Selection, s: _ReferralRequested, id_: str) -> bool:
+def _keep_referral_requested(sel: Selection, s: StoredReferralRequested, id_: str) -> bool:
     if s.case_id not in sel.cases:
         return False
     sel.referrals.add(id_)
@@ -334,8 +200,8 @@ def _keep_referral_requested(sel: Selection, s: _ReferralRequested, id_: str) ->
 def _status_changed(event_type: type[DomainEvent]) -> Callable[[Any, str], Record]:
     name, status = event_type.__name__, STATUS_OF_EVENT[event_type]  # type: ignore[index]
 
-    def record(s: _ReferralStatusChanged, id_: str) -> Record:
-        return _ReferralStatusRecord(
+    def record(s: StoredReferralStatusChanged, id_: str) -> Record:
+        return ReferralStatusRecord(
             type=name,
             at=s.at,
             referral_id=id_,
@@ -348,17 +214,17 @@ def _status_changed(event_type: type[DomainEvent]) -> Callable[[Any, str], Recor
     return record
 
 
-def _keep_status_changed(sel: Selection, s: _ReferralStatusChanged, id_: str) -> bool:
+def _keep_status_changed(sel: Selection, s: StoredReferralStatusChanged, id_: str) -> bool:
     return id_ in sel.referrals
 
 
-def _erasure(s: _ClientErased, id_: str) -> Record:
-    return _ErasureRecord(
+def _erasure(s: StoredClientErased, id_: str) -> Record:
+    return ErasureRecord(
         type="ClientErased", at=s.at, client_id=id_, worker_id=s.erased_by_worker_id
     )
 
 
-def _keep_erasure(sel: Selection, s: _ClientErased, id_: str) -> bool:
+def _keep_erasure(sel: Selection, s: StoredClientErased, id_: str) -> bool:
     return id_ in sel.clients
 
 
@@ -368,7 +234,7 @@ class Reader:
 
     file: str
     event_type: type[DomainEvent]
-    stored: type[_Stored]
+    stored: type[Stored]
     #: The record (position and version left for the caller to set).
     render: Callable[[Any, str], Record]
     #: Whether a selection keeps the event (and what it adds to the selection).
@@ -390,7 +256,7 @@ class Reader:
         return record_line(canonical(record))
 
 
-def decoding(event_type: type[DomainEvent], stored: type[_Stored]) -> Callable[[bytes], Any]:
+def decoding(event_type: type[DomainEvent], stored: type[Stored]) -> Callable[[bytes], Any]:
     """Stored state bytes of ``event_type`` -> ``stored``, upcast first if the event
     has had more than one version."""
     if event_type.class_version == 1:
@@ -411,37 +277,37 @@ READERS: dict[str, Reader] = {
         Reader(
             "agencies.jsonl",
             AgencyRegistered,
-            _AgencyRegistered,
+            StoredAgencyRegistered,
             _agency,
             _keep_agency,
             dated=False,
         ),
-        Reader("cases.jsonl", CaseOpened, _CaseOpened, _case, _keep_case, dated=False),
+        Reader("cases.jsonl", CaseOpened, StoredCaseOpened, _case, _keep_case, dated=False),
         Reader(
             "consents.jsonl",
             ConsentGranted,
-            _ConsentGranted,
+            StoredConsentGranted,
             _consent_granted,
             _keep_consent_granted,
         ),
         Reader(
             "consents.jsonl",
             ConsentWithdrawn,
-            _ConsentWithdrawn,
+            StoredConsentWithdrawn,
             _consent_withdrawn,
             _keep_consent_withdrawn,
         ),
         Reader(
             "disclosures.jsonl",
             DisclosureRecorded,
-            _DisclosureRecorded,
+            StoredDisclosureRecorded,
             _disclosure,
             _keep_disclosure,
         ),
         Reader(
             "referrals.jsonl",
             ReferralRequested,
-            _ReferralRequested,
+            StoredReferralRequested,
             _referral_requested,
             _keep_referral_requested,
         ),
@@ -449,12 +315,12 @@ READERS: dict[str, Reader] = {
             Reader(
                 "referrals.jsonl",
                 changed,
-                _ReferralStatusChanged,
+                StoredReferralStatusChanged,
                 _status_changed(changed),
                 _keep_status_changed,
             )
             for changed in STATUS_OF_EVENT
         ),
-        Reader("erasures.jsonl", ClientErased, _ClientErased, _erasure, _keep_erasure),
+        Reader("erasures.jsonl", ClientErased, StoredClientErased, _erasure, _keep_erasure),
     )
 }

@@ -146,10 +146,69 @@ class Database(ABC):
         """The next ``limit`` events after position ``start`` (up to ``stop``), with the
         aggregate id as the events table holds it."""
 
-    def memo(self) -> dict[Any, Any] | None:
-        """A dict for this thread's results of reads, emptied whenever anything was
-        committed since its last use; None where that cannot be told cheaply."""
-        return None
-
     def close(self) -> None:  # noqa: B027  (most stores open nothing of their own)
         """Close what this object opened (the library closes its own pool)."""
+
+    # --- what the read models (infrastructure/projections) do differently per store
+
+    @abstractmethod
+    def notification_id_column(self) -> str:
+        """The events table's column that holds a notification's id (its log position)."""
+
+    @abstractmethod
+    def add_missing_columns(
+        self, cursor: Any, table: str, columns: Sequence[tuple[str, str]]
+    ) -> None:
+        """Add each ``(name, type)`` of ``columns`` that ``table`` lacks (a table made by
+        older code), in the cursor's transaction."""
+
+    def commit_without_flush(self, cursor: Any) -> None:  # noqa: B027  (a no-op by default)
+        """Let the cursor's transaction commit without waiting for its WAL to reach the
+        disk: for writes that a crash may lose whole (never in part) because they are
+        made again from the log. PostgreSQL only (``synchronous_commit = off``); an
+        SQLite bulk cursor already checkpoints rarely (see :meth:`bulk_cursor`)."""
+
+    def rebuild_drops_indexes(self) -> bool:
+        """Whether a rebuild drops a read model's secondary indexes and builds them at its
+        end. SQLite only: on PostgreSQL the same measured no gain at 100k events (the
+        server maintains indexes in its own process, beside casenet's Python), and the
+        role that runs casenet in production (ops/) may not run DDL at all."""
+        return False
+
+    @abstractmethod
+    def index_names(self) -> set[str]:
+        """The names of the indexes in the database (in the current schema)."""
+
+    def key_ordered(self) -> str:
+        """The table option that keeps a table's rows in primary-key order (see
+        :attr:`clustered`)."""
+        return self.clustered
+
+    def compress_column(self, table: str, column: str) -> list[str]:
+        """Statements that compress ``column``'s large values where the store can; none
+        by default."""
+        return []
+
+    def begin_bulk_read(self, cursor: Any) -> None:  # noqa: B027  (a no-op by default)
+        """Start a read of many rows by several statements in the cursor's transaction:
+        one snapshot for them all (an SQLite read transaction is one already)."""
+
+    @abstractmethod
+    def fetch_tuples(self, cursor: Any, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of ``query`` (``%s`` placeholders) on ``cursor``, as plain tuples (bytes
+        as they are stored)."""
+
+    @abstractmethod
+    def scan(
+        self,
+        cursor: Any,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        kinds: Sequence[type[int] | type[bytes]],
+        *,
+        fetch: int,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Every row of ``table`` in the order of its primary key ``key`` (the first
+        columns of ``columns``, whose values are integers or bytes, as ``kinds`` says),
+        ``fetch`` rows a statement where the store reads by statements."""

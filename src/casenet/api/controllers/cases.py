@@ -37,17 +37,14 @@ from casenet.api.structs import (
 )
 from casenet.application import ClientDetails
 from casenet.application.pages import page_in_memory
-from casenet.application.queries import render_case, render_consent
+from casenet.application.rendering import render_consent
 from casenet.application.views import Access, CaseView, ConsentView, NoteView
 from casenet.domain.case import Case
-from casenet.domain.client import Client
-from casenet.domain.visibility import owner_grant
 
 
 def owner_view(casenet: Services, case: Case) -> CaseView:
     """The case as its owner sees it: every section."""
-    client = casenet.app.get(Client, case.client_id)
-    return render_case(case, client, owner_grant(case.owner_agency_id))
+    return casenet.case_queries.owner_view(case)
 
 
 class CaseController(Controller):

@@ -10,9 +10,8 @@ from litestar.params import FromPath, JSONBody
 from casenet.api.docs import ACTION, READ, problems
 from casenet.api.http import CallerActor, IfMatch, Services, expected_version, with_etag
 from casenet.api.structs import ConsentReceipt, Reason
-from casenet.application.queries import render_consent
+from casenet.application.rendering import render_consent
 from casenet.application.views import ConsentView
-from casenet.domain.agency import Agency
 from casenet.domain.aggregate import utcnow
 
 SECTION_WORDS = {
@@ -95,7 +94,7 @@ class ConsentController(Controller):
     ) -> ConsentReceipt:
         """What was granted, to whom, why, until when, how, and how to withdraw it."""
         consent = casenet.case_queries.consent(actor, consent_id)
-        grantee = casenet.app.get(Agency, consent.grantee_agency_id)
+        grantee = casenet.directory.agency(consent.grantee_agency_id)
         return ConsentReceipt(
             consent_id=consent.id,
             case_id=consent.case_id,

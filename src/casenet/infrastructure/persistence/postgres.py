@@ -204,3 +204,116 @@ class PostgresDatabase(Database):
             cursor.execute(query, params, binary=True, prepare=True)
             rows: list[StoredRow] = cursor.fetchall()
             return rows
+
+    # --- what the read models need of this store (see Database)
+
+    def notification_id_column(self) -> str:
+        return "notification_id"
+
+    def add_missing_columns(
+        self, cursor: Any, table: str, columns: Sequence[tuple[str, str]]
+    ) -> None:
+        for column, kind in columns:
+            cursor.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+
+    def commit_without_flush(self, cursor: Any) -> None:
+        cursor.execute("SET LOCAL synchronous_commit = off")
+
+    def index_names(self) -> set[str]:
+        query = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+        return {str(row[0]) for row in self.read(query, tuples=True)}
+
+    def compress_column(self, table: str, column: str) -> list[str]:
+        """lz4 where the server has it (PostgreSQL 14+ built with lz4; else pglz stays)."""
+        return [
+            f"DO $$ BEGIN EXECUTE 'ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION "
+            "lz4'; EXCEPTION WHEN feature_not_supported OR syntax_error THEN NULL; END $$"
+        ]
+
+    def begin_bulk_read(self, cursor: Any) -> None:
+        """One snapshot for several statements, and a plan that reads rows in key order."""
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        # Before its first ANALYZE a fresh table looks empty to the planner, which then
+        # gathers every remaining row and sorts it (on disk) for each fetch.
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("SET LOCAL work_mem = '32MB'")
+
+    def fetch_tuples(self, cursor: Any, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Binary: bytes as they are stored."""
+        cursor.row_factory = tuple_row
+        cursor.execute(query, params, binary=True)
+        rows: list[Any] = cursor.fetchall()
+        return rows
+
+    def scan(
+        self,
+        cursor: Any,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        kinds: Sequence[type[int] | type[bytes]],
+        *,
+        fetch: int,
+    ) -> Iterator[tuple[Any, ...]]:
+        """One binary COPY (SELECTs cost half as much again, in the server's and
+        psycopg's handling of each result); ``fetch`` does not apply."""
+        query = f"SELECT {', '.join(columns)} FROM {table} ORDER BY {', '.join(key)}"
+        yield from _copied_rows(cursor, query, kinds)
+
+
+def _copied_rows(
+    cursor: Any, query: str, kinds: Sequence[type[int] | type[bytes]]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``query`` by one binary COPY, decoded by ``kinds``."""
+    signature = b"PGCOPY\n\xff\r\n\x00"
+    header_size = len(signature) + 8  # then flags and the header extension's length
+    rest = b""  # of a message that ended inside a row
+    header, ended = True, False
+    with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
+        for message in copy:
+            data = memoryview(rest + bytes(message)) if rest else memoryview(message)
+            at = 0
+            if header:
+                if len(data) < header_size:
+                    rest = bytes(data)
+                    continue
+                if bytes(data[: len(signature)]) != signature:
+                    raise ValueError("not a binary COPY stream")
+                at, header = header_size, False
+            while at + 2 <= len(data):
+                fields = int.from_bytes(data[at : at + 2], "big", signed=True)
+                if fields == -1:  # the trailer
+                    at, ended = at + 2, True
+                    break
+                if fields != len(kinds):
+                    raise ValueError("a binary COPY row of another shape")
+                row, end = _binary_row(data, at + 2, kinds)
+                if row is None:
+                    break  # the row goes on in the next message
+                yield row
+                at = end
+            rest = bytes(data[at:])
+    if rest or not ended:
+        raise ValueError("the binary COPY stream ended inside a row")
+
+
+def _binary_row(
+    data: memoryview, at: int, kinds: Sequence[type[int] | type[bytes]]
+) -> tuple[tuple[Any, ...] | None, int]:
+    """The row whose fields begin at ``at`` (each a 4-byte length, then its bytes; -1
+    for NULL), and where it ends; None if ``data`` ends inside it."""
+    values: list[Any] = []
+    for kind in kinds:
+        if at + 4 > len(data):
+            return None, at
+        size = int.from_bytes(data[at : at + 4], "big", signed=True)
+        at += 4
+        if size < 0:
+            values.append(None)
+            continue
+        if at + size > len(data):
+            return None, at
+        field = data[at : at + size]
+        at += size
+        values.append(int.from_bytes(field, "big", signed=True) if kind is int else bytes(field))
+    return tuple(values), at

@@ -34,8 +34,6 @@ BULK_CHECKPOINT_PAGES = 10_000
 #: Page cache of each reader connection (KiB).
 READER_CACHE_KIB = 1024
 
-#: Entries a thread's memo holds before it is emptied (see SQLiteDatabase.memo).
-MEMO_ENTRIES = 4096
 
 #: Most ids :meth:`CasenetSQLiteRecorder.read_aggregates` reads by a UNION ALL.
 UNION_MAX = 8
@@ -265,21 +263,60 @@ class SQLiteDatabase(Database):
             rows: list[StoredRow] = cursor.fetchall()
             return rows
 
-    def memo(self) -> dict[Any, Any] | None:
-        """On a file, ``PRAGMA data_version`` of this thread's reader changes when any
-        other connection, of any process, commits (the reader itself cannot write):
-        about 1 us, against 10-15 for a statement that reads a table."""
-        if self._file is None:
-            return None
-        try:
-            reader = self._reader()
-            version = reader.execute("PRAGMA data_version").fetchone()[0]
-        except sqlite3.Error as error:
-            raise library_error(error) from error
-        if version != reader.memo_version or len(reader.memo) >= MEMO_ENTRIES:
-            reader.memo.clear()
-            reader.memo_version = version
-        return reader.memo
+    # --- what the read models need of this store (see Database)
+
+    def notification_id_column(self) -> str:
+        return "rowid"
+
+    def add_missing_columns(
+        self, cursor: Any, table: str, columns: Sequence[tuple[str, str]]
+    ) -> None:
+        cursor.execute(f"PRAGMA table_info({table})")
+        present = {str(row[1]) for row in cursor.fetchall()}
+        for column, kind in columns:
+            if column not in present:
+                cursor.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    def rebuild_drops_indexes(self) -> bool:
+        return True
+
+    def index_names(self) -> set[str]:
+        query = "SELECT name FROM sqlite_master WHERE type = 'index'"
+        return {str(row[0]) for row in self.read(query, tuples=True)}
+
+    def fetch_tuples(self, cursor: Any, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        cursor.row_factory = None
+        cursor.execute(self.sql(query), params)
+        rows: list[Any] = cursor.fetchall()
+        return rows
+
+    def scan(
+        self,
+        cursor: Any,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        kinds: Sequence[type[int] | type[bytes]],
+        *,
+        fetch: int,
+    ) -> Iterator[tuple[Any, ...]]:
+        """``fetch`` rows a query, each after the last one's key."""
+        listed = ", ".join(columns)
+        # After the last key: k1 > v1 OR (k1 = v1 AND k2 > v2) OR ...
+        after = " OR ".join(
+            "(" + " AND ".join([*(f"{k} = %s" for k in key[:n]), f"{key[n]} > %s"]) + ")"
+            for n in range(len(key))
+        )
+        order = f"ORDER BY {', '.join(key)} LIMIT {fetch}"
+        rows = self.fetch_tuples(cursor, f"SELECT {listed} FROM {table} {order}")
+        while True:
+            yield from rows
+            if len(rows) < fetch:
+                return
+            last = rows[-1][: len(key)]
+            params = [value for n in range(len(key)) for value in last[: n + 1]]
+            query = f"SELECT {listed} FROM {table} WHERE {after} {order}"
+            rows = self.fetch_tuples(cursor, query, params)
 
     def _reader(self) -> _Reader:
         """This thread's read-only connection to the file, opened on first use.
@@ -323,12 +360,7 @@ class SQLiteDatabase(Database):
 
 class _Reader(sqlite3.Connection):
     """A reader connection; a subclass so that :class:`SQLiteDatabase` can hold it
-    weakly, and give it the memo of its thread's reads."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.memo: dict[Any, Any] = {}
-        self.memo_version: int | None = None
+    weakly (a plain ``sqlite3.Connection`` takes no weak reference)."""
 
 
 @contextmanager

@@ -3,8 +3,10 @@
 One module per read model (``directory``, ``cases``, ``consents``, ``referrals``,
 ``disclosures``, ``feed``, ``audit``): its tables, its rows, how it applies a batch.
 ``base`` says what a read model is and the rule its batches keep; ``facts`` turns the
-log's rows into what models see; ``runner`` feeds them, exactly once, as the log grows,
-and ``rebuild`` empties and refills them (and checksums them).
+log's rows into what models see; ``runner`` feeds them, exactly once, as the log grows
+(``positions`` holds where each model is, ``live`` is the loop of the live runner),
+and ``rebuild`` empties and refills them (and checksums them). ``audit_export`` reads
+the audit model for an export.
 """
 
 from casenet.infrastructure.projections.base import (
@@ -13,7 +15,8 @@ from casenet.infrastructure.projections.base import (
     ReadModelStopped,
     ReadModelUnavailable,
 )
-from casenet.infrastructure.projections.runner import Projections, ProjectionStatus
+from casenet.infrastructure.projections.positions import ProjectionStatus
+from casenet.infrastructure.projections.runner import Projections
 
 
 def read_models() -> list[ReadModel]:

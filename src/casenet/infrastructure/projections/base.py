@@ -7,10 +7,13 @@ rows as named structures, and its ``apply_batch``; ``runner`` feeds them all.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import msgspec
+import psycopg
+from eventsourcing.persistence import ConnectionUnavailableError, InterfaceError, OperationalError
 
 from casenet.domain.aggregate import DomainEvent
 from casenet.infrastructure.projections.facts import StoredFact
@@ -101,6 +104,19 @@ def lookup(db: Database, cursor: Any, query: str, ids: Collection[str]) -> list[
     finally:
         reader.close()
     return found
+
+
+#: Errors of the store itself (down, restarting, locked, out of connections): a batch
+#: that meets one is tried again later; any other error is the model's, and stops it.
+TRANSIENT = (
+    OperationalError,
+    InterfaceError,
+    ConnectionUnavailableError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,  # (the library wraps its own; the readers' are raw)
+    TimeoutError,
+)
 
 
 class PositionConflict(Exception):

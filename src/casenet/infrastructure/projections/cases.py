@@ -1,15 +1,20 @@
 """The cases read model: cases by owning agency, with status, needs and note counts,
-and their clients (for names: the ciphertext the log holds, gone with an erasure)."""
+and their clients (for names: the ciphertext the log holds, gone with an erasure);
+and the queries that read it (a case scoped to an agency, an agency's cases)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
+
+import msgspec
 
 from casenet.domain.aggregate import DomainEvent
 from casenet.domain.case import CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened
 from casenet.domain.client import ClientErased, ClientRegistered
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, values
+from casenet.infrastructure.projections.consents import ConsentTermsRow
 from casenet.infrastructure.projections.facts import StoredFact
 from casenet.infrastructure.sql import Database
 
@@ -115,24 +120,10 @@ class CasesModel(ReadModel):
                 continue
             s = fact.state
             if kind is CaseOpened:
-                cases[fact.aggregate_id] = CaseRow(
-                    case_id=fact.aggregate_id,
-                    owner_agency_id=s["owner_agency_id"],
-                    client_id=s["client_id"],
-                    status="open",
-                    needs=as_json(s["needs"]),
-                    note_count=0,
-                    version=fact.version,
-                    created_at=fact.at,
-                    updated_at=fact.at,
-                )
+                cases[fact.aggregate_id] = _opened(fact)
             elif kind is ClientRegistered:
                 clients[fact.aggregate_id] = ClientRow(
-                    client_id=fact.aggregate_id,
-                    registered_by_agency_id=s["registered_by_agency_id"],
-                    name_ciphertext=s["name"],
-                    erased=0,
-                    created_at=fact.at,
+                    fact.aggregate_id, s["registered_by_agency_id"], s["name"], 0, fact.at
                 )
             elif (client := clients.get(fact.aggregate_id)) is not None:  # ClientErased
                 client.name_ciphertext, client.erased = None, 1
@@ -151,3 +142,109 @@ class CasesModel(ReadModel):
         )
         db.insert_rows(cursor, "rm_clients", values(clients.values()))
         db.insert_rows(cursor, "rm_cases", values(cases.values()))
+
+
+def _opened(fact: StoredFact) -> CaseRow:
+    """The row of a case as its opening makes it."""
+    s = fact.state
+    return CaseRow(
+        case_id=fact.aggregate_id,
+        owner_agency_id=s["owner_agency_id"],
+        client_id=s["client_id"],
+        status="open",
+        needs=as_json(s["needs"]),
+        note_count=0,
+        version=fact.version,
+        created_at=fact.at,
+        updated_at=fact.at,
+    )
+
+
+# --- the queries that read it --------------------------------------------------------
+
+
+class CaseScope(msgspec.Struct, frozen=True, gc=False):
+    """A case's parties, the owner's restriction, and the consents an agency holds on it
+    (active or not): all a policy needs to decide what that agency may see."""
+
+    owner_agency_id: str
+    client_id: str
+    restricted: bool
+    consents: list[ConsentTermsRow]
+
+
+class CaseListRow(Row):
+    """A case as the owner's list shows it, with its client's name as the log holds it."""
+
+    case_id: str
+    version: int
+    status: str
+    client_id: str
+    needs: str  # JSON
+    note_count: int
+    created_at: str
+    updated_at: str
+    name_ciphertext: str | None
+    erased: int
+
+
+#: A case's parties and the agency's consents on it, or no row if the agency is neither
+#: its owner nor a grantee of any of its consents (active or not).
+_SCOPED_CASE = (
+    "SELECT c.owner_agency_id, c.client_id, a.restricted, k.consent_id, "
+    "k.grantee_agency_id, k.sections, k.granted_at, k.withdrawn_at, k.valid_until "
+    "FROM rm_cases c LEFT JOIN rm_agencies a ON a.agency_id = c.owner_agency_id "
+    "LEFT JOIN rm_consents k ON k.case_id = c.case_id AND k.grantee_agency_id = %s "
+    "WHERE c.case_id = %s AND (c.owner_agency_id = %s OR k.consent_id IS NOT NULL)"
+)
+
+
+def scoped_case(db: Database, case_id: UUID, agency_id: UUID) -> CaseScope | None:
+    """The case as far as ``agency_id`` is concerned, or None if it owns it not and holds
+    no consent on it: one statement scoped to the agency (from the cases, consents and
+    directory models), so a case it cannot see answers as a random id does."""
+    agency = str(agency_id)
+    rows = db.read(_SCOPED_CASE, (agency, str(case_id), agency), tuples=True)
+    if not rows:
+        return None
+    owner, client, restricted = rows[0][:3]
+    consents = [ConsentTermsRow(*row[3:]) for row in rows if row[3] is not None]
+    return CaseScope(str(owner), str(client), bool(restricted), consents)
+
+
+def case_owned_by(db: Database, case_id: UUID, agency_id: UUID) -> bool:
+    """Whether ``agency_id`` owns the case."""
+    query = "SELECT 1 FROM rm_cases WHERE case_id = %s AND owner_agency_id = %s"
+    return bool(db.read(query, (str(case_id), str(agency_id))))
+
+
+def client_registered_by(db: Database, client_id: UUID, agency_id: UUID) -> bool:
+    """Whether ``agency_id`` registered the client."""
+    query = "SELECT 1 FROM rm_clients WHERE client_id = %s AND registered_by_agency_id = %s"
+    return bool(db.read(query, (str(client_id), str(agency_id))))
+
+
+def agency_cases(
+    db: Database,
+    agency_id: UUID,
+    *,
+    status: str | None,
+    after: tuple[str, ...] | None,
+    limit: int,
+) -> list[CaseListRow]:
+    """Up to ``limit`` of the agency's own cases, oldest first, after the cursor's
+    ``(created_at, case_id)``; with ``status``, those in it only."""
+    query = (
+        "SELECT c.case_id, c.version, c.status, c.client_id, c.needs, c.note_count, "
+        "c.created_at, c.updated_at, k.name_ciphertext, k.erased FROM rm_cases c "
+        "JOIN rm_clients k ON k.client_id = c.client_id WHERE c.owner_agency_id = %s"
+    )
+    params: tuple[Any, ...] = (str(agency_id),)
+    if status is not None:
+        query += " AND c.status = %s"
+        params += (status,)
+    if after is not None:
+        query += " AND (c.created_at > %s OR (c.created_at = %s AND c.case_id > %s))"
+        params += (after[0], after[0], after[1])
+    query += " ORDER BY c.created_at, c.case_id LIMIT %s"
+    return [CaseListRow(*row) for row in db.read(query, (*params, limit), tuples=True)]

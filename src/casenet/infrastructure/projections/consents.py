@@ -1,9 +1,12 @@
-"""The consents read model: consents per case and per grantee."""
+"""The consents read model: consents per case and per grantee, and the queries that
+read it (a case's consent terms, the cases shared with an agency, scope checks)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, values
@@ -87,3 +90,94 @@ class ConsentsModel(ReadModel):
             [(at, version, id_) for id_, (at, version) in withdrawn.items()],
         )
         db.insert_rows(cursor, "rm_consents", values(consents.values()))
+
+
+# --- the queries that read it --------------------------------------------------------
+
+
+class ConsentTermsRow(Row):
+    """What the visibility policy needs of one consent (some of ``rm_consents``)."""
+
+    consent_id: str
+    grantee_agency_id: str
+    sections: str  # JSON
+    granted_at: str
+    withdrawn_at: str | None
+    valid_until: str | None
+
+
+class SharedCaseRow(Row):
+    """A case shared with an agency, and its owner."""
+
+    case_id: str
+    owner_agency_id: str
+
+
+_TERMS = (
+    "SELECT consent_id, grantee_agency_id, sections, granted_at, withdrawn_at, valid_until "
+    "FROM rm_consents WHERE case_id = %s"
+)
+
+
+def consent_terms(
+    db: Database, case_id: UUID, grantee_agency_id: UUID | None = None
+) -> list[ConsentTermsRow]:
+    """The terms of every consent of the case (to ``grantee_agency_id`` only, if given),
+    active or not."""
+    if grantee_agency_id is None:
+        rows = db.read(_TERMS, (str(case_id),), tuples=True)
+    else:
+        query = _TERMS + " AND grantee_agency_id = %s"
+        rows = db.read(query, (str(case_id), str(grantee_agency_id)), tuples=True)
+    return [ConsentTermsRow(*row) for row in rows]
+
+
+def consent_ids_of_case(db: Database, case_id: UUID) -> list[UUID]:
+    """The ids of the case's consents, in the order they were granted."""
+    query = "SELECT consent_id FROM rm_consents WHERE case_id = %s ORDER BY granted_at, consent_id"
+    return [UUID(row[0]) for row in db.read(query, (str(case_id),), tuples=True)]
+
+
+def consent_owned_by(db: Database, consent_id: UUID, agency_id: UUID) -> bool:
+    """Whether ``agency_id`` owns the consent's case."""
+    query = "SELECT 1 FROM rm_consents WHERE consent_id = %s AND owner_agency_id = %s"
+    return bool(db.read(query, (str(consent_id), str(agency_id))))
+
+
+def covering_purpose(
+    db: Database, consent_id: UUID, case_id: UUID, grantee_agency_id: UUID
+) -> str | None:
+    """The consent's purpose if it is one of the case's, granted to ``grantee_agency_id``
+    (active or not); None for any other consent, and for an id that does not exist."""
+    query = (
+        "SELECT purpose FROM rm_consents WHERE consent_id = %s AND case_id = %s "
+        "AND grantee_agency_id = %s"
+    )
+    rows = db.read(query, (str(consent_id), str(case_id), str(grantee_agency_id)), tuples=True)
+    return str(rows[0][0]) if rows else None
+
+
+def purposes_of(db: Database, consent_ids: Sequence[UUID]) -> list[str]:
+    """The distinct purposes of the consents ``consent_ids``."""
+    if not consent_ids:
+        return []
+    marks = ", ".join(["%s"] * len(consent_ids))
+    query = f"SELECT DISTINCT purpose FROM rm_consents WHERE consent_id IN ({marks})"
+    return [str(row[0]) for row in db.read(query, tuple(map(str, consent_ids)), tuples=True)]
+
+
+def shared_with(
+    db: Database, agency_id: UUID, at: datetime, *, after: str | None, limit: int
+) -> list[SharedCaseRow]:
+    """Up to ``limit`` cases (by id, after ``after``) with a consent to ``agency_id``
+    neither withdrawn nor expired at ``at``; the policy still has the last word."""
+    query = (
+        "SELECT DISTINCT case_id, owner_agency_id FROM rm_consents WHERE grantee_agency_id "
+        "= %s AND withdrawn_at IS NULL AND (valid_until IS NULL OR valid_until > %s)"
+    )
+    params: tuple[Any, ...] = (str(agency_id), normalise_time(at))
+    if after is not None:
+        query += " AND case_id > %s"
+        params += (after,)
+    query += " ORDER BY case_id LIMIT %s"
+    return [SharedCaseRow(*row) for row in db.read(query, (*params, limit), tuples=True)]

@@ -1,9 +1,11 @@
-"""The directory read model: agencies with their services, and workers by token hash."""
+"""The directory read model: agencies with their services, and workers by token hash;
+and the queries that read it (an agency's restriction, the directory's pages)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from casenet.domain.agency import AgencyRegistered, ServicesReplaced, WorkerAdded, WorkerRevoked
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, values
@@ -125,3 +127,27 @@ class DirectoryModel(ReadModel):
         )
         db.insert_rows(cursor, "rm_agencies", values(agencies.values()))
         db.insert_rows(cursor, "rm_workers", values(workers.values()))
+
+
+# --- the queries that read it --------------------------------------------------------
+
+
+class AgencyServicesRow(Row):
+    """An agency and the services it offers (some of ``rm_agencies``)."""
+
+    agency_id: str
+    services: str  # JSON
+
+
+def is_restricted(db: Database, agency_id: UUID) -> bool:
+    """Whether the agency is restricted (never discloses identifying sections); False
+    for an agency the directory does not know."""
+    query = "SELECT restricted FROM rm_agencies WHERE agency_id = %s"
+    rows = db.read(query, (str(agency_id),), tuples=True)
+    return bool(rows and rows[0][0])
+
+
+def agencies_after(db: Database, after: str | None) -> list[AgencyServicesRow]:
+    """Every agency whose id sorts after ``after``, by id, with its services."""
+    query = "SELECT agency_id, services FROM rm_agencies WHERE agency_id > %s ORDER BY agency_id"
+    return [AgencyServicesRow(*row) for row in db.read(query, (after or "",), tuples=True)]

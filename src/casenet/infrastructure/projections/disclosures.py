@@ -1,14 +1,17 @@
 """The disclosures read model: the accounting of disclosures, every read of a case's
-sections by another agency (a disclosure is recorded once and never changes)."""
+sections by another agency (a disclosure is recorded once and never changes); and the
+query that reads it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from casenet.domain.disclosure import DisclosureRecorded
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, values
-from casenet.infrastructure.projections.facts import StoredFact
+from casenet.infrastructure.projections.facts import StoredFact, normalise_time
 from casenet.infrastructure.sql import Database
 
 
@@ -63,3 +66,36 @@ class DisclosuresModel(ReadModel):
             for fact in facts
         )
         db.insert_rows(cursor, "rm_disclosures", values(rows))
+
+
+# --- the queries that read it --------------------------------------------------------
+
+
+def agency_disclosures(
+    db: Database,
+    owner_agency_id: UUID,
+    *,
+    case_id: UUID | None,
+    since: datetime | None,
+    until: datetime | None,
+    after: tuple[str, ...] | None,
+    limit: int,
+) -> list[DisclosureRow]:
+    """Up to ``limit`` disclosures of the agency's cases (of ``case_id`` only, if given),
+    in ``[since, until)``, oldest first, after the cursor's ``(at, disclosure_id)``."""
+    query = "SELECT * FROM rm_disclosures WHERE owner_agency_id = %s"
+    params: tuple[Any, ...] = (str(owner_agency_id),)
+    if case_id is not None:
+        query += " AND case_id = %s"
+        params += (str(case_id),)
+    if since is not None:
+        query += " AND at >= %s"
+        params += (normalise_time(since),)
+    if until is not None:
+        query += " AND at < %s"
+        params += (normalise_time(until),)
+    if after is not None:
+        query += " AND (at > %s OR (at = %s AND disclosure_id > %s))"
+        params += (after[0], after[0], after[1])
+    query += " ORDER BY at, disclosure_id LIMIT %s"
+    return [DisclosureRow(*row) for row in db.read(query, (*params, limit), tuples=True)]

@@ -3,12 +3,14 @@
 Referrals to or from it (never message texts or reasons), consents granted to or
 withdrawn from it. Each entry goes to both parties of its referral or consent, which
 are recorded when it is requested or granted (``rm_feed_parties``), for later events.
+``agency_feed`` reads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from typing import Any
+from uuid import UUID
 
 from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralMessagePosted, ReferralRequested
@@ -146,3 +148,12 @@ def _body(fact: StoredFact) -> dict[str, Any]:
     if kind is ReferralMessagePosted:
         body["message_id"], body["from_agency_id"] = s["message_id"], s["agency_id"]
     return body
+
+
+def agency_feed(db: Database, agency_id: UUID, *, after: int, limit: int) -> list[FeedRow]:
+    """Up to ``limit`` entries of the agency's feed after log position ``after``."""
+    query = (
+        "SELECT agency_id, position, type, at, body FROM rm_feed WHERE agency_id = %s "
+        "AND position > %s ORDER BY position LIMIT %s"
+    )
+    return [FeedRow(*row) for row in db.read(query, (str(agency_id), after, limit), tuples=True)]

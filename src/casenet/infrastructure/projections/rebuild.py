@@ -19,8 +19,9 @@ from uuid import UUID
 
 import msgspec
 
-from casenet.infrastructure.projections.base import POSITIONS, ReadModel, ReadModelStopped
-from casenet.infrastructure.sql import SQLITE, Database
+from casenet.infrastructure.projections.base import ReadModel, ReadModelStopped
+from casenet.infrastructure.projections.positions import PositionsTable
+from casenet.infrastructure.sql import Database
 
 #: The same for a rebuild, which nobody reads while it runs: each commit costs a disk
 #: flush and each batch a few round trips, the same whatever the size (1000 events
@@ -33,6 +34,7 @@ class Rebuilds:
     """Reset, rebuild, restore_indexes and checksum, for :class:`runner.Projections`."""
 
     db: Database
+    table: PositionsTable
     models: dict[str, ReadModel]
     #: Per model, the lock its batches are applied under (in this process).
     _locks: dict[str, threading.Lock]
@@ -76,13 +78,7 @@ class Rebuilds:
                     # outlived the reset, and the replay met them again: a duplicate
                     # key that no rebuild could get past.) The epoch tells reads that
                     # ran meanwhile that they saw an emptied model (see ``current``).
-                    cursor.execute(
-                        self.db.sql(
-                            f"UPDATE {POSITIONS} SET position = 0, rebuilding = 1, "
-                            "epoch = epoch + 1, stopped = NULL WHERE name = %s"
-                        ),
-                        (name,),
-                    )
+                    self.table.reset(cursor, name)
                     if drop_indexes:  # first: the rows then go without their entries
                         for index in self._bulk_indexes[name]:
                             cursor.execute(f"DROP INDEX IF EXISTS {index}")
@@ -127,15 +123,11 @@ class Rebuilds:
         stopped = self.stopped()
         done = [name for name in group if name not in stopped]
         if done:
-            marks = ", ".join(["%s"] * len(done))
             with self.db.cursor(commit=True) as cursor:
                 for name in done:
                     for statement in self._bulk_indexes[name].values():
                         cursor.execute(statement)  # IF NOT EXISTS: a resumed rebuild may have them
-                cursor.execute(
-                    self.db.sql(f"UPDATE {POSITIONS} SET rebuilding = 0 WHERE name IN ({marks})"),
-                    tuple(done),
-                )
+                self.table.rebuilt(cursor, done)
         if failed is not None:
             raise failed
         return applied
@@ -154,12 +146,7 @@ class Rebuilds:
         }
         if not wanted:
             return []
-        present = {
-            str(row["name"])
-            for row in self.db.run(
-                "SELECT name FROM sqlite_master WHERE type = 'index'", commit=False
-            )
-        }
+        present = self.db.index_names()
         missing = [index for index in wanted if index not in present]
         if missing:
             with self.db.cursor(commit=True) as cursor:
@@ -190,13 +177,10 @@ _SECONDARY_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON ", re.ASCII)
 
 def bulk_indexes(model: ReadModel, db: Database) -> dict[str, str]:
     """The secondary indexes of ``model`` that a rebuild drops and builds again at its
-    end: index name -> the statement that creates it (from ``create_statements``).
-
-    SQLite only. On PostgreSQL the same measured no gain at 100k events (the server
-    maintains indexes in its own process, beside casenet's Python), and the role that
-    runs casenet in production (ops/) may not run DDL at all.
+    end: index name -> the statement that creates it (from ``create_statements``); none
+    where the store gains nothing by it (``Database.rebuild_drops_indexes``).
     """
-    if db.dialect != SQLITE:
+    if not db.rebuild_drops_indexes():
         return {}
     found = {}
     for statement in model.create_statements(db):

@@ -1,10 +1,11 @@
 """The referrals read model: each agency's referral inbox and outbox, with every
-referral's status history."""
+referral's status history; and the queries that read it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from casenet.domain.referral import (
     STATUS_OF_EVENT,
@@ -91,33 +92,8 @@ class ReferralsModel(ReadModel):
         for fact in facts:
             s, kind = fact.state, fact.event_type
             if kind is ReferralRequested:
-                referrals[fact.aggregate_id] = ReferralRow(
-                    referral_id=fact.aggregate_id,
-                    case_id=s["case_id"],
-                    client_id=s["client_id"],
-                    from_agency_id=s["from_agency_id"],
-                    to_agency_id=s["to_agency_id"],
-                    service_type=s["service_type"],
-                    urgency=s["urgency"],
-                    status="requested",
-                    consent_id=s["consent_id"],
-                    outcome=None,
-                    message_count=0,
-                    version=fact.version,
-                    created_at=fact.at,
-                    updated_at=fact.at,
-                )
-                history.append(
-                    StatusRow(
-                        referral_id=fact.aggregate_id,
-                        version=fact.version,
-                        status="requested",
-                        at=fact.at,
-                        agency_id=s["from_agency_id"],
-                        worker_id=s["worker_id"],
-                        outcome=None,
-                    )
-                )
+                referrals[fact.aggregate_id] = _requested(fact)
+                history.append(_status(fact, "requested", s["from_agency_id"], None))
                 continue
             messages = 1 if kind is ReferralMessagePosted else 0
             status = None if messages else STATUS_OF_EVENT[kind]  # type: ignore[index]
@@ -141,17 +117,7 @@ class ReferralsModel(ReadModel):
                     messages, status, outcome, fact.version, fact.at
                 )
             if status is not None:
-                history.append(
-                    StatusRow(
-                        referral_id=fact.aggregate_id,
-                        version=fact.version,
-                        status=status,
-                        at=fact.at,
-                        agency_id=s["agency_id"],
-                        worker_id=s["worker_id"],
-                        outcome=outcome,
-                    )
-                )
+                history.append(_status(fact, status, s["agency_id"], outcome))
         db.write_many(
             cursor,
             "UPDATE rm_referrals SET message_count = message_count + %s, "
@@ -164,3 +130,73 @@ class ReferralsModel(ReadModel):
         )
         db.insert_rows(cursor, "rm_referrals", values(referrals.values()))
         db.insert_rows(cursor, "rm_referral_history", values(history))
+
+
+def _requested(fact: StoredFact) -> ReferralRow:
+    """The row of a referral as its request makes it."""
+    s = fact.state
+    return ReferralRow(
+        referral_id=fact.aggregate_id,
+        case_id=s["case_id"],
+        client_id=s["client_id"],
+        from_agency_id=s["from_agency_id"],
+        to_agency_id=s["to_agency_id"],
+        service_type=s["service_type"],
+        urgency=s["urgency"],
+        status="requested",
+        consent_id=s["consent_id"],
+        outcome=None,
+        message_count=0,
+        version=fact.version,
+        created_at=fact.at,
+        updated_at=fact.at,
+    )
+
+
+def _status(fact: StoredFact, status: str, agency_id: str, outcome: str | None) -> StatusRow:
+    """The history row of a change of status."""
+    return StatusRow(
+        referral_id=fact.aggregate_id,
+        version=fact.version,
+        status=status,
+        at=fact.at,
+        agency_id=agency_id,
+        worker_id=fact.state["worker_id"],
+        outcome=outcome,
+    )
+
+
+# --- the queries that read it --------------------------------------------------------
+
+
+def is_party(db: Database, referral_id: UUID, agency_id: UUID) -> bool:
+    """Whether ``agency_id`` is one of the referral's two parties."""
+    query = (
+        "SELECT 1 FROM rm_referrals WHERE referral_id = %s "
+        "AND (from_agency_id = %s OR to_agency_id = %s)"
+    )
+    return bool(db.read(query, (str(referral_id), str(agency_id), str(agency_id))))
+
+
+def agency_referrals(
+    db: Database,
+    agency_id: UUID,
+    *,
+    incoming: bool,
+    status: str | None,
+    after: tuple[str, ...] | None,
+    limit: int,
+) -> list[ReferralRow]:
+    """Up to ``limit`` referrals to (``incoming``) or from the agency, oldest first, after
+    the cursor's ``(created_at, referral_id)``; with ``status``, those in it only."""
+    column = "to_agency_id" if incoming else "from_agency_id"
+    query = f"SELECT * FROM rm_referrals WHERE {column} = %s"
+    params: tuple[Any, ...] = (str(agency_id),)
+    if status is not None:
+        query += " AND status = %s"
+        params += (status,)
+    if after is not None:
+        query += " AND (created_at > %s OR (created_at = %s AND referral_id > %s))"
+        params += (after[0], after[0], after[1])
+    query += " ORDER BY created_at, referral_id LIMIT %s"
+    return [ReferralRow(*row) for row in db.read(query, (*params, limit), tuples=True)]

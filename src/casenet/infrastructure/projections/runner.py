@@ -9,88 +9,46 @@ up: each notification is applied once, and a crashed batch leaves no trace.
 Read models work on events as stored (``facts``): ids, statuses and timestamps are
 clear, and personal fields stay the ciphertexts they are in the log. Nothing is
 decrypted here. What a model is, and the rule its batches keep: ``base.ReadModel``.
-Emptying and refilling models (reset, rebuild, checksum) is ``rebuild.Rebuilds``.
-
-Over 400 lines, on purpose: what is left is one protocol over the positions table
-(compare-and-swap batches in lockstep, a failing model stopped alone, reads that catch
-up first and retry across a reset), whose methods share its locks and its states;
-split further, each piece would need the others to be read.
+Emptying and refilling models (reset, rebuild, checksum) is ``rebuild.Rebuilds``; the
+statements on the positions table are ``positions``'; the loop of the live runner
+(a thread of the server, or ``projections run``) is ``live``.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import TypeVar
 
-import psycopg
-from eventsourcing.persistence import (
-    ApplicationRecorder,
-    ConnectionUnavailableError,
-    InterfaceError,
-    OperationalError,
-)
+from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.utils import get_topic
 
 from casenet.domain.aggregate import DomainEvent
 from casenet.infrastructure.projections.base import (
-    POSITIONS,
+    TRANSIENT,
     PositionConflict,
     ReadModel,
     ReadModelRebuilt,
     ReadModelStopped,
 )
 from casenet.infrastructure.projections.facts import StoredFact, event_type_of, rows_to_facts
+from casenet.infrastructure.projections.live import keep_current
+from casenet.infrastructure.projections.positions import (
+    ModelState,
+    PositionsTable,
+    ProjectionStatus,
+)
 from casenet.infrastructure.projections.rebuild import Rebuilds, bulk_indexes
 from casenet.infrastructure.raw_log import next_rows
-from casenet.infrastructure.sql import SQLITE, Database
+from casenet.infrastructure.sql import Database
 
 logger = logging.getLogger("casenet.projections")
 
 #: How many notifications one transaction applies.
 BATCH_SIZE = 1000
 
-
-@dataclass(frozen=True)
-class ProjectionStatus:
-    name: str
-    position: int
-    head: int
-    rebuilding: bool
-    #: Why the model stopped (one safe line: the event's position and type, the error's
-    #: type), or None while it runs.
-    stopped: str | None = None
-
-    @property
-    def lag(self) -> int:
-        return max(0, self.head - self.position)
-
-
-@dataclass(frozen=True)
-class _State:
-    """One row of the positions table."""
-
-    position: int
-    rebuilding: bool
-    epoch: int
-    stopped: str | None
-
-
-#: Errors of the store itself (down, restarting, locked, out of connections): a batch
-#: that meets one is tried again later; any other error is the model's, and stops it.
-_TRANSIENT = (
-    OperationalError,
-    InterfaceError,
-    ConnectionUnavailableError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    sqlite3.OperationalError,  # (the library wraps its own; the readers' are raw)
-    TimeoutError,
-)
 
 #: How often a read runs again when its read model was reset under it (a rebuild).
 READ_ATTEMPTS = 5
@@ -121,9 +79,10 @@ class Projections(Rebuilds):
             name: bulk_indexes(model, database) for name, model in self.models.items()
         }
         table = getattr(recorder, "events_table_name", "stored_events")
-        column = "rowid" if database.dialect == SQLITE else "notification_id"
+        column = database.notification_id_column()
         #: The log's head as a scalar subquery, to ask it in the same round trip as more.
         self.head_sql = f"(SELECT COALESCE(MAX({column}), 0) FROM {table})"
+        self.table = PositionsTable(database, self.head_sql)
         #: Per model: is there an event it follows in a window of positions? (Plain SQL
         #: through :meth:`Database.read`, as ``raw_log`` reads: the library's
         #: ``select_notifications`` took its pool's reader-writer lock, so a read
@@ -139,34 +98,10 @@ class Projections(Rebuilds):
     def setup(self) -> None:
         """Create the positions table and every read model's tables (idempotent)."""
         with self.db.cursor(commit=True) as cursor:
-            cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {POSITIONS} (name TEXT PRIMARY KEY, "
-                "position BIGINT NOT NULL, rebuilding INTEGER NOT NULL DEFAULT 0, "
-                "epoch BIGINT NOT NULL DEFAULT 0, stopped TEXT)"
-            )
-            # A store of the code before issue 15 has neither the epoch (bumped by each
-            # reset, see ``current``) nor the reason a model stopped.
-            if self.db.dialect == SQLITE:
-                cursor.execute(f"PRAGMA table_info({POSITIONS})")
-                present = {str(row[1]) for row in cursor.fetchall()}
-                for column, kind in _ADDED_COLUMNS:
-                    if column not in present:
-                        cursor.execute(f"ALTER TABLE {POSITIONS} ADD COLUMN {column} {kind}")
-            else:
-                for column, kind in _ADDED_COLUMNS:
-                    cursor.execute(
-                        f"ALTER TABLE {POSITIONS} ADD COLUMN IF NOT EXISTS {column} {kind}"
-                    )
+            self.table.create(cursor, self.models)
             for model in self.models.values():
                 for statement in model.create_statements(self.db):
                     cursor.execute(statement)
-                cursor.execute(
-                    self.db.sql(
-                        f"INSERT INTO {POSITIONS} (name, position) VALUES (%s, 0) "
-                        "ON CONFLICT (name) DO NOTHING"
-                    ),
-                    (model.name,),
-                )
 
     def names(self, requested: Iterable[str] = ()) -> list[str]:
         names = list(requested) or list(self.models)
@@ -176,21 +111,8 @@ class Projections(Rebuilds):
         return names
 
     def positions(self) -> dict[str, tuple[int, bool]]:
-        return {name: (state.position, state.rebuilding) for name, state in self._states().items()}
-
-    def _states(self, names: Sequence[str] = ()) -> dict[str, _State]:
-        query = f"SELECT name, position, rebuilding, epoch, stopped FROM {POSITIONS}"
-        if names:
-            query += f" WHERE name IN ({', '.join(['%s'] * len(names))})"
-        return {
-            str(r["name"]): _State(
-                int(r["position"]),
-                bool(r["rebuilding"]),
-                int(r["epoch"]),
-                None if r["stopped"] is None else str(r["stopped"]),
-            )
-            for r in self.db.run(query, tuple(names), commit=False)
-        }
+        """Each model's position, and whether it is being rebuilt."""
+        return {name: (st.position, st.rebuilding) for name, st in self.table.states().items()}
 
     def head(self) -> int:
         """The id of the newest notification in the log (0 for an empty log)."""
@@ -198,10 +120,10 @@ class Projections(Rebuilds):
 
     def status(self) -> list[ProjectionStatus]:
         head = self.head()
-        states = self._states()
+        states = self.table.states()
         statuses = []
         for name in self.models:
-            state = states.get(name, _State(0, False, 0, None))
+            state = states.get(name, ModelState(name, 0, False, 0, None))
             statuses.append(
                 ProjectionStatus(name, state.position, head, state.rebuilding, state.stopped)
             )
@@ -209,12 +131,7 @@ class Projections(Rebuilds):
 
     def stopped(self) -> dict[str, str]:
         """The read models that stopped, with why (see :class:`ReadModelStopped`)."""
-        return {
-            str(r["name"]): str(r["stopped"])
-            for r in self.db.run(
-                f"SELECT name, stopped FROM {POSITIONS} WHERE stopped IS NOT NULL", commit=False
-            )
-        }
+        return self.table.stopped()
 
     def resume(self, names: Iterable[str] = (), *, retry: bool = True) -> list[str]:
         """Let stopped read models run again (from their positions): a fixed version
@@ -230,16 +147,14 @@ class Projections(Rebuilds):
                 continue
             if retry:
                 with self._locks[name]:
-                    start = self._states([name])[name].position
+                    start = self.table.position(name)
                     try:
                         if self._apply_alone(name, start, None, BATCH_SIZE) is None:
                             logger.error("read model %s is still stopped: %s", name, reason)
                             continue  # it fails there still: stopped, as it was
                     except PositionConflict:
                         pass  # another process moved it: it runs there
-            self.db.run(
-                f"UPDATE {POSITIONS} SET stopped = NULL WHERE name = %s", (name,), commit=True
-            )
+            self.table.clear_stopped(name)
             logger.warning("read model %s resumed (it had stopped: %s)", name, reason)
             resumed.append(name)
         return resumed
@@ -252,26 +167,15 @@ class Projections(Rebuilds):
         Raises :class:`ReadModelStopped` for a stopped model: it would answer stale.
         Returns each model's epoch as it was before, for :meth:`current`.
         """
-        wanted = self.names(names)
-        marks = ", ".join(["%s"] * len(wanted))
         # One round trip: each model's position beside the log's head.
-        rows = self.db.run(
-            f"SELECT name, position, epoch, stopped, {self.head_sql} AS head FROM {POSITIONS} "
-            f"WHERE name IN ({marks})",
-            tuple(wanted),
-            commit=False,
-        )
+        rows = self.table.with_head(self.names(names))
         for r in rows:
-            if r["stopped"] is not None:
-                raise ReadModelStopped(str(r["name"]), int(r["position"]), str(r["stopped"]))
-        behind = [
-            str(r["name"])
-            for r in rows
-            if self.has_pending(str(r["name"]), int(r["position"]), int(r["head"]))
-        ]
+            if r.stopped is not None:
+                raise ReadModelStopped(r.name, r.position, r.stopped)
+        behind = [r.name for r in rows if self.has_pending(r.name, r.position, r.head)]
         if behind:
-            self.catch_up(behind, until=int(rows[0]["head"]))
-        return {str(r["name"]): int(r["epoch"]) for r in rows}
+            self.catch_up(behind, until=rows[0].head)
+        return {r.name: r.epoch for r in rows}
 
     def current(self, names: Iterable[str], read: Callable[[], T]) -> T:
         """``read()`` (queries of the models ``names``) on models current as of now, and
@@ -285,16 +189,10 @@ class Projections(Rebuilds):
         or past the position it was caught up to; if not, it runs again.
         """
         wanted = self.names(names)
-        marks = ", ".join(["%s"] * len(wanted))
         for _ in range(READ_ATTEMPTS):
             epochs = self.ensure_current(wanted)
             result = read()
-            rows = self.db.run(
-                f"SELECT name, epoch FROM {POSITIONS} WHERE name IN ({marks})",
-                tuple(wanted),
-                commit=False,
-            )
-            if all(epochs.get(str(r["name"])) == int(r["epoch"]) for r in rows):
+            if self.table.epochs(wanted) == epochs:
                 return result
         raise ReadModelRebuilt(wanted[0])
 
@@ -326,6 +224,10 @@ class Projections(Rebuilds):
         one model at a time, and a model that fails alone stops at the event it cannot
         apply (:meth:`_apply_alone`) while the others go on. Raises
         :class:`ReadModelStopped` for a model of ``names`` that is stopped at the end.
+
+        Long because it is one loop over the positions' states, under the models'
+        locks: choosing who moves and where to stop, and what each outcome of a batch
+        (a conflict, the store down, a model failing) does to the next round.
         """
         group = [names] if isinstance(names, str) else sorted(set(names))
         applied = 0
@@ -334,7 +236,7 @@ class Projections(Rebuilds):
             for name in group:  # always in name order: no two callers deadlock
                 held.enter_context(self._locks[name])
             while True:
-                states = self._states(group)
+                states = self.table.states(group)
                 running = {n: st.position for n, st in states.items() if st.stopped is None}
                 if not running:
                     break
@@ -353,7 +255,7 @@ class Projections(Rebuilds):
                         count = self._apply_batch(movers, start, stop, batch_size)
                 except PositionConflict:
                     continue  # someone else advanced one: re-read the positions and go on
-                except _TRANSIENT:
+                except TRANSIENT:
                     raise
                 except Exception:  # noqa: BLE001  (one of the models failed: find which, alone)
                     alone = True
@@ -365,7 +267,7 @@ class Projections(Rebuilds):
                 applied += count
                 if progress is not None:
                     progress(count)
-        for name, state in self._states(group).items():
+        for name, state in self.table.states(group).items():
             if state.stopped is not None:
                 raise ReadModelStopped(name, state.position, state.stopped)
         return applied
@@ -379,7 +281,7 @@ class Projections(Rebuilds):
         while True:
             try:
                 return self._apply_batch([name], start, stop, size)
-            except (PositionConflict, *_TRANSIENT):
+            except (PositionConflict, *TRANSIENT):
                 raise
             except Exception as error:  # noqa: BLE001  (the model's failure: it stops alone)
                 if size > 1:
@@ -396,13 +298,7 @@ class Projections(Rebuilds):
             f"{type(error).__name__} applying "
             f"{kind.__name__ if kind is not None else 'an event'} at position {position}"
         )
-        stopped = self.db.run(
-            f"UPDATE {POSITIONS} SET stopped = %s WHERE name = %s AND position = %s "
-            "AND stopped IS NULL RETURNING name",
-            (reason, name, start),
-            commit=True,
-        )
-        if stopped:
+        if self.table.mark_stopped(name, start, reason):
             logger.error("read model %s stopped at position %d: %s", name, start, reason)
 
     def _apply_batch(self, names: list[str], start: int, stop: int | None, batch_size: int) -> int:
@@ -416,24 +312,15 @@ class Projections(Rebuilds):
         if count == 0:
             return 0
         with self.db.bulk_cursor() as cursor:
-            if self.db.dialect != SQLITE:
-                # The batch's rows and positions are lost together or kept together:
-                # a batch lost to a server crash is applied again from the log (whose
-                # own commits stay synchronous). So this commit need not wait for its
-                # WAL to reach the disk: that wait was 8% of a rebuild.
-                cursor.execute("SET LOCAL synchronous_commit = off")
+            # The batch's rows and positions are lost together or kept together: a
+            # batch lost to a server crash is applied again from the log (whose own
+            # commits stay synchronous). So this commit need not wait for its WAL to
+            # reach the disk: on PostgreSQL that wait was 8% of a rebuild.
+            self.db.commit_without_flush(cursor)
             # Move the positions first: that takes the write lock at once (SQLite cannot
             # upgrade a stale read to a write), and it is the compare-and-swap that
             # makes a batch apply once however many runners race for it.
-            marks = ", ".join(["%s"] * len(names))
-            cursor.execute(
-                self.db.sql(
-                    f"UPDATE {POSITIONS} SET position = %s WHERE position = %s "
-                    f"AND name IN ({marks}) RETURNING name"
-                ),
-                (last, start, *names),
-            )
-            moved = {str(row["name"]) for row in cursor.fetchall()}
+            moved = self.table.advance(cursor, names, start, last)
             if len(moved) != len(names):
                 raise PositionConflict(min(set(names) - moved))
             mine: dict[str, list[StoredFact]] = {name: [] for name in names}
@@ -473,43 +360,8 @@ class Projections(Rebuilds):
         return rows_to_facts(rows, follows, stateless), rows[-1][0], len(rows)
 
     def position(self, name: str) -> int:
-        rows = self.db.run(
-            f"SELECT position FROM {POSITIONS} WHERE name = %s", (name,), commit=False
-        )
-        return int(rows[0]["position"])
+        return self.table.position(name)
 
     def run_forever(self, stop: threading.Event, *, interval: float = 0.1) -> None:
-        """Keep every read model current until ``stop`` is set (a polling loop).
-
-        A failure (the database restarting, say) is logged by type only, never with
-        data, and retried after a pause: the loop outlives the outage.
-        """
-        try:
-            self.resume()  # this version may apply what stopped an older one
-        except _TRANSIENT as error:
-            logger.warning("projection runner: %s; resuming later", type(error).__name__)
-        while not stop.is_set():
-            try:
-                head = self.head()
-                states = self._states()
-                behind = [
-                    n
-                    for n in self.models
-                    if n in states and states[n].stopped is None and states[n].position < head
-                ]
-                if behind:
-                    self.catch_up(behind, until=head)
-            except ReadModelStopped:
-                continue  # logged when it stopped; the other models go on
-            except Exception as error:  # noqa: BLE001  (the loop's top-level handler)
-                if stop.is_set():
-                    return  # shutting down: the store may already be closed
-                logger.warning("projection runner: %s; retrying", type(error).__name__)
-                stop.wait(max(interval, 1.0))
-                continue
-            if not behind:
-                stop.wait(interval)
-
-
-#: Columns of the positions table that stores of the code before issue 15 lack.
-_ADDED_COLUMNS = (("epoch", "BIGINT NOT NULL DEFAULT 0"), ("stopped", "TEXT"))
+        """Keep every read model current until ``stop`` is set (see ``live``)."""
+        keep_current(self, stop, interval=interval)

@@ -1,0 +1,166 @@
+"""The shapes of the audit export: what it reads of each event's stored state, and the
+record it writes for it (``audit_records`` says which event becomes which record).
+
+Stored states are decoded straight into these small structs holding only the fields a
+record needs (the rest, ciphertexts included, is skipped unparsed); records are structs
+that the canonical encoder writes with sorted keys, as the bundle format wants.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from casenet.infrastructure.projections.facts import normalise_time
+
+
+class Stored(msgspec.Struct, gc=False):
+    """The fields of a stored state that a record needs; every event has its time.
+    (Not tracked by the garbage collector: strings and lists of strings, no cycles.)"""
+
+    timestamp: str
+
+    @property
+    def at(self) -> str:
+        """The timestamp normalised (see ``normalise_time``), without parsing it when it
+        already is: msgspec writes UTC instants with their microseconds that way."""
+        text = self.timestamp
+        if len(text) == 27 and text[-1] == "Z" and text[10] == "T" and text[19] == ".":
+            return text
+        return normalise_time(text)
+
+
+class StoredAgencyRegistered(Stored):
+    name: str
+    kind: str
+    restricted: bool
+
+
+class StoredCaseOpened(Stored):
+    client_id: str
+    owner_agency_id: str
+
+
+class StoredConsentGranted(Stored):
+    case_id: str
+    client_id: str
+    owner_agency_id: str
+    grantee_agency_id: str
+    sections: list[str]
+    purpose: str
+    method: str
+    valid_until: str | None
+    recorded_by_worker_id: str
+
+
+class StoredConsentWithdrawn(Stored):
+    recorded_by_worker_id: str
+
+
+class StoredDisclosureRecorded(Stored):
+    case_id: str
+    recipient_agency_id: str
+    worker_id: str
+    sections: list[str]
+    consent_ids: list[str]
+    purposes: list[str]
+
+
+class StoredReferralRequested(Stored):
+    case_id: str
+    from_agency_id: str
+    to_agency_id: str
+    service_type: str
+    urgency: str
+    consent_id: str | None
+    worker_id: str
+
+
+class StoredReferralStatusChanged(Stored):
+    agency_id: str
+    worker_id: str
+    outcome: str | None = None
+
+
+class StoredClientErased(Stored):
+    erased_by_worker_id: str | None
+
+
+class Record(msgspec.Struct, kw_only=True, gc=False):
+    """Every record's common fields; position and version are set from the row."""
+
+    type: str
+    at: str
+    position: int = 0
+    version: int = 0
+
+
+class AgencyRecord(Record, kw_only=True):
+    agency_id: str
+    name: str
+    kind: str
+    restricted: bool
+
+
+class CaseRecord(Record, kw_only=True):
+    case_id: str
+    client_id: str
+    owner_agency_id: str
+
+
+class ConsentGrantedRecord(Record, kw_only=True):
+    consent_id: str
+    case_id: str
+    client_id: str
+    owner_agency_id: str
+    grantee_agency_id: str
+    sections: list[str]
+    purpose: str
+    method: str
+    valid_until: str | None
+    worker_id: str
+
+
+class ConsentWithdrawnRecord(Record, kw_only=True):
+    consent_id: str
+    worker_id: str
+
+
+class DisclosureRecord(Record, kw_only=True):
+    disclosure_id: str
+    case_id: str
+    recipient_agency_id: str
+    worker_id: str
+    sections: list[str]
+    consent_ids: list[str]
+    purposes: list[str]
+
+
+class ReferralRequestedRecord(Record, kw_only=True):
+    referral_id: str
+    case_id: str
+    from_agency_id: str
+    to_agency_id: str
+    service_type: str
+    urgency: str
+    consent_id: str | None
+    status: str
+    agency_id: str
+    worker_id: str
+
+
+class ReferralStatusRecord(Record, kw_only=True):
+    referral_id: str
+    status: str
+    outcome: str | None
+    agency_id: str
+    worker_id: str
+
+
+class ErasureRecord(Record, kw_only=True):
+    client_id: str
+    worker_id: str | None
+
+
+# Each event type has a rendering (the record, the same whatever the scope: the audit
+# records read model stores its line once) and a rule for whether a selection keeps it
+# (the export from the log applies it as it reads, in log order).

@@ -1,0 +1,180 @@
+"""The positions table: where each read model is in the log, and in what state.
+
+One row per read model in ``casenet_projection_positions``: its position (the last
+notification it applied), ``rebuilding`` (reset and being replayed), its epoch (one
+more at each reset, so a read can tell that a model was emptied under it) and why it
+stopped, if it did. Every statement on that table is here; ``runner`` and
+``rebuild`` decide when to run them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from casenet.infrastructure.projections.base import POSITIONS
+from casenet.infrastructure.sql import Database
+
+#: Columns that stores of the code before issue 15 lack.
+ADDED_COLUMNS = (("epoch", "BIGINT NOT NULL DEFAULT 0"), ("stopped", "TEXT"))
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    """A read model's position against the log's head, as ``projections status`` shows."""
+
+    name: str
+    position: int
+    head: int
+    rebuilding: bool
+    #: Why the model stopped (one safe line: the event's position and type, the error's
+    #: type), or None while it runs.
+    stopped: str | None = None
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.position)
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """One row of the positions table."""
+
+    name: str
+    position: int
+    rebuilding: bool
+    epoch: int
+    stopped: str | None
+
+
+@dataclass(frozen=True)
+class CurrentState:
+    """A model's row beside the log's head, read in one snapshot."""
+
+    name: str
+    position: int
+    epoch: int
+    stopped: str | None
+    head: int
+
+
+def _marks(names: Sequence[str]) -> str:
+    return ", ".join(["%s"] * len(names))
+
+
+class PositionsTable:
+    """The statements on the positions table."""
+
+    def __init__(self, db: Database, head_sql: str) -> None:
+        self.db = db
+        #: The log's head as a scalar subquery (see ``runner.Projections``).
+        self.head_sql = head_sql
+
+    def create(self, cursor: Any, names: Iterable[str]) -> None:
+        """Create the table (and the columns an older store lacks), and a row at
+        position 0 for each model of ``names`` that has none."""
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {POSITIONS} (name TEXT PRIMARY KEY, "
+            "position BIGINT NOT NULL, rebuilding INTEGER NOT NULL DEFAULT 0, "
+            "epoch BIGINT NOT NULL DEFAULT 0, stopped TEXT)"
+        )
+        self.db.add_missing_columns(cursor, POSITIONS, ADDED_COLUMNS)
+        for name in names:
+            cursor.execute(
+                self.db.sql(
+                    f"INSERT INTO {POSITIONS} (name, position) VALUES (%s, 0) "
+                    "ON CONFLICT (name) DO NOTHING"
+                ),
+                (name,),
+            )
+
+    def states(self, names: Sequence[str] = ()) -> dict[str, ModelState]:
+        """The rows of ``names`` (every model's if none)."""
+        query = f"SELECT name, position, rebuilding, epoch, stopped FROM {POSITIONS}"
+        if names:
+            query += f" WHERE name IN ({_marks(names)})"
+        rows = self.db.read(query, tuple(names), tuples=True)
+        return {str(r[0]): _state(r) for r in rows}
+
+    def state_in(self, cursor: Any, name: str) -> ModelState:
+        """The row of ``name`` in the snapshot of ``cursor``'s transaction."""
+        query = (
+            f"SELECT name, position, rebuilding, epoch, stopped FROM {POSITIONS} WHERE name = %s"
+        )
+        return _state(self.db.fetch_tuples(cursor, query, (name,))[0])
+
+    def with_head(self, names: Sequence[str]) -> list[CurrentState]:
+        """The rows of ``names`` beside the log's head, in one round trip."""
+        rows = self.db.read(
+            f"SELECT name, position, epoch, stopped, {self.head_sql} AS head FROM {POSITIONS} "
+            f"WHERE name IN ({_marks(names)})",
+            tuple(names),
+            tuples=True,
+        )
+        return [CurrentState(str(r[0]), int(r[1]), int(r[2]), _text(r[3]), int(r[4])) for r in rows]
+
+    def epochs(self, names: Sequence[str]) -> dict[str, int]:
+        query = f"SELECT name, epoch FROM {POSITIONS} WHERE name IN ({_marks(names)})"
+        return {str(r[0]): int(r[1]) for r in self.db.read(query, tuple(names), tuples=True)}
+
+    def stopped(self) -> dict[str, str]:
+        """The models that stopped, with why."""
+        query = f"SELECT name, stopped FROM {POSITIONS} WHERE stopped IS NOT NULL"
+        return {str(r[0]): str(r[1]) for r in self.db.read(query, tuples=True)}
+
+    def position(self, name: str) -> int:
+        query = f"SELECT position FROM {POSITIONS} WHERE name = %s"
+        return int(self.db.read(query, (name,), tuples=True)[0][0])
+
+    def advance(self, cursor: Any, names: Sequence[str], start: int, last: int) -> set[str]:
+        """Move ``names`` from ``start`` to ``last`` in the batch's transaction, each only
+        if it is still at ``start`` (the compare-and-swap); the names moved."""
+        cursor.execute(
+            self.db.sql(
+                f"UPDATE {POSITIONS} SET position = %s WHERE position = %s "
+                f"AND name IN ({_marks(names)}) RETURNING name"
+            ),
+            (last, start, *names),
+        )
+        return {str(row["name"]) for row in cursor.fetchall()}
+
+    def mark_stopped(self, name: str, start: int, reason: str) -> bool:
+        """Stop ``name`` at ``start`` with ``reason`` (unless it moved or stopped)."""
+        return bool(
+            self.db.run(
+                f"UPDATE {POSITIONS} SET stopped = %s WHERE name = %s AND position = %s "
+                "AND stopped IS NULL RETURNING name",
+                (reason, name, start),
+                commit=True,
+            )
+        )
+
+    def clear_stopped(self, name: str) -> None:
+        self.db.run(f"UPDATE {POSITIONS} SET stopped = NULL WHERE name = %s", (name,), commit=True)
+
+    def reset(self, cursor: Any, name: str) -> None:
+        """Back to position 0, rebuilding, in a new epoch, running (in ``cursor``'s
+        transaction, before the model's rows are deleted: see ``Rebuilds.reset``)."""
+        cursor.execute(
+            self.db.sql(
+                f"UPDATE {POSITIONS} SET position = 0, rebuilding = 1, "
+                "epoch = epoch + 1, stopped = NULL WHERE name = %s"
+            ),
+            (name,),
+        )
+
+    def rebuilt(self, cursor: Any, names: Sequence[str]) -> None:
+        """``names`` are rebuilt: no longer marked rebuilding."""
+        cursor.execute(
+            self.db.sql(f"UPDATE {POSITIONS} SET rebuilding = 0 WHERE name IN ({_marks(names)})"),
+            tuple(names),
+        )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _state(row: Sequence[Any]) -> ModelState:
+    return ModelState(str(row[0]), int(row[1]), bool(row[2]), int(row[3]), _text(row[4]))
