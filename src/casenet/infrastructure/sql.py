@@ -37,9 +37,6 @@ BULK_CHECKPOINT_PAGES = 10_000
 #: Page cache of each SQLite reader connection (KiB).
 READER_CACHE_KIB = 1024
 
-#: Entries a thread's memo holds before it is emptied (see Database.memo).
-MEMO_ENTRIES = 4096
-
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 
@@ -248,28 +245,6 @@ class Database:
             rows = [] if cursor.description is None else cursor.fetchall()
             return rows
 
-    def memo(self) -> dict[Any, Any] | None:
-        """A dict for this thread's results of reads, emptied whenever anything was
-        committed to the database since its last use, so what it holds is what the
-        reads would return now; None where that cannot be told cheaply (PostgreSQL,
-        in-memory SQLite).
-
-        On an SQLite file, ``PRAGMA data_version`` of this thread's reader changes when
-        any other connection, of any process, commits (the reader itself cannot write):
-        about 1 us, against 10-15 for a statement that reads a table.
-        """
-        if self._sqlite_file is None:
-            return None
-        try:
-            reader = self._reader()
-            version = reader.execute("PRAGMA data_version").fetchone()[0]
-        except sqlite3.Error as error:
-            raise library_error(error) from error
-        if version != reader.memo_version or len(reader.memo) >= MEMO_ENTRIES:
-            reader.memo.clear()
-            reader.memo_version = version
-        return reader.memo
-
     def _reader(self) -> _Reader:
         """This thread's read-only connection to the SQLite file, opened on first use.
 
@@ -311,13 +286,7 @@ class Database:
 
 
 class _Reader(sqlite3.Connection):
-    """A reader connection; a subclass so that :class:`Database` can hold it weakly,
-    and give it the memo of its thread's reads (see :meth:`Database.memo`)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.memo: dict[Any, Any] = {}
-        self.memo_version: int | None = None
+    """A reader connection; a subclass so that :class:`Database` can hold it weakly."""
 
 
 @contextmanager
