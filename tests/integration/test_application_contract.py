@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import gc
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -158,9 +157,9 @@ class ApplicationContract:
     def test_a_token_revoked_or_added_by_another_process_counts_at_once(
         self, casenet: Casenet, open_casenet: Callable[[], Casenet]
     ) -> None:
-        # The directory answers a repeated token from memory while nothing was committed
-        # (SQLite): a revocation or a new worker committed by another process must still
-        # count at the very next request.
+        # Authentication reads the directory as it is, and the commands that add and
+        # revoke workers bring it up to date before they return: a revocation or a new
+        # worker committed by another process counts at the very next request.
         expected, token = agency_with_worker(casenet, "Clinic", "Njoki")
         assert expected.agency_id is not None
         agency = casenet.app.get(Agency, expected.agency_id)
@@ -178,21 +177,6 @@ class ApplicationContract:
         other.agencies.revoke_worker(OPERATOR_ACTOR, agency.id, expected.require_worker())
         assert casenet.directory.authenticate(token) is None
         assert casenet.directory.authenticate(new_token) is not None
-
-    def test_the_token_memo_keeps_no_long_token_as_it_is(self, casenet: Casenet) -> None:
-        # The memo is keyed by the token itself (a hit hashes nothing), but not by one
-        # longer than any issued: its entries stay small whatever callers send.
-        _, token = agency_with_worker(casenet, "Clinic", "Njoki")
-        long_token = "x" * 10_000
-        for _ in range(2):
-            assert casenet.directory.authenticate(token) is not None
-            assert casenet.directory.authenticate(long_token) is None
-        memo = casenet.app.database.memo()
-        if memo is not None:  # SQLite file only
-            keys = {key for _, key in memo}
-            assert token in keys
-            assert long_token not in keys
-            assert hash_token(long_token) in keys
 
     # --- cases -------------------------------------------------------------------------
 
@@ -743,36 +727,6 @@ class TestSQLite(ApplicationContract):
         casenet.close()
         with pytest.raises(PersistenceError):
             db.read("SELECT 1")
-
-
-    def test_the_memo_of_reads_is_emptied_by_any_commit_of_any_connection(
-        self, casenet: Casenet, sqlite_url: str
-    ) -> None:
-        # Database.memo: what a thread remembers of its reads is kept while nothing was
-        # committed, and dropped when anything was, by this store or by a connection
-        # it does not know (another process).
-        db = casenet.app.database
-        memo = db.memo()
-        assert memo is not None
-        memo["probe"] = 1
-        assert db.memo() == {"probe": 1}
-        db.run("CREATE TABLE memo_probe (n INTEGER NOT NULL)", commit=True)
-        assert db.memo() == {}
-
-        db.memo()["probe"] = 2  # type: ignore[index]
-        assert db.memo() == {"probe": 2}
-        outsider = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
-        with outsider:
-            outsider.execute("INSERT INTO memo_probe VALUES (1)")
-        outsider.close()
-        assert db.memo() == {}
-
-        # A token's answer is remembered once the directory is current (the first read
-        # after a new worker catches it up: a commit, which empties the memo).
-        actor, token = agency_with_worker(casenet, "School", "Wafula")
-        assert casenet.directory.authenticate(token) == actor
-        assert casenet.directory.authenticate(token) == actor
-        assert list(db.memo().values()) == [actor]  # type: ignore[union-attr]
 
 
 @pytest.mark.postgres

@@ -123,9 +123,9 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
             }
         ),
         dependencies={
-            # Authentication is one indexed query: measured, a thread hop for it cost
-            # more than it (owner reads on SQLite 500 -> 677 req/s without the hop).
-            "actor": Provide(resolve_actor, sync_to_thread=False),
+            # Authentication reads the store: in a worker thread, like every handler
+            # that touches it, so no request waits on another's round trips.
+            "actor": Provide(resolve_actor, sync_to_thread=True),
             "casenet": Provide(provide_casenet, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar, cast
 from uuid import UUID, uuid5
 
 import msgspec
 from litestar import Litestar, Request, Response
-from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.params import HeaderParameter, QueryParameter
-from litestar.response.base import ASGIResponse
-from litestar.types import Message, ReceiveMessage, Scope, TypeEncodersMap
+from litestar.types import Message, ReceiveMessage, Scope
 
 from casenet.api.errors import FieldError, problem
 from casenet.application import Actor, Casenet
@@ -124,109 +122,6 @@ def with_view_etag(view: S) -> Response[S]:
     body = _ENCODER.encode(view)
     response = Response(body, media_type=MediaType.JSON, headers={"ETag": view_etag(body)})
     return cast("Response[S]", response)
-
-
-class EncodedWithEtag(Response[S]):
-    """``with_etag(view, version)``, built without Litestar's response machinery.
-
-    For the owner's read, the hottest route: Litestar turns a Response into an
-    ASGIResponse through typing.Mapping instance checks (Python code), a header
-    multi-dict, ``setdefault`` calls that raise KeyError and a serialiser lookup,
-    measured at 54k instructions a request. This one encodes its view with msgspec
-    (the view must hold only types msgspec encodes natively, as Litestar then does
-    without its hook) and hands Litestar an :class:`ASGIResponse` whose headers are
-    encoded already, the same bytes in the same order; sending it, a HEAD request and
-    background tasks stay Litestar's. Should a layer add headers, cookies or a
-    background task, it becomes the plain ``with_etag`` response.
-    """
-
-    __slots__ = ("version",)
-
-    def __init__(self, content: S, version: int) -> None:
-        # Not Response.__init__: its checks are what this class saves.
-        self.content = content
-        self.version = version
-
-    def to_asgi_response(
-        self,
-        app: Any,
-        request: Request[Any, Any, Any],
-        *,
-        background: Any = None,
-        cookies: Iterable[Cookie] | None = None,
-        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
-        headers: dict[str, str] | None = None,
-        is_head_response: bool = False,
-        media_type: MediaType | str | None = None,
-        status_code: int | None = None,
-        type_encoders: TypeEncodersMap | None = None,
-    ) -> ASGIResponse:
-        if (
-            background is not None
-            or cookies
-            or encoded_headers
-            or headers
-            or is_head_response
-            or not ENCODED_RESPONSE_FITS
-        ):
-            return with_etag(self.content, self.version).to_asgi_response(
-                app,
-                request,
-                background=background,
-                cookies=cookies,
-                encoded_headers=encoded_headers,
-                headers=headers,
-                is_head_response=is_head_response,
-                media_type=media_type,
-                status_code=status_code,
-                type_encoders=type_encoders,
-            )
-        body = _ENCODER.encode(self.content)
-        return _EncodedResponse(
-            body,
-            [
-                (b"etag", b'"%d"' % self.version),
-                (b"content-type", b"application/json"),
-                (b"content-length", b"%d" % len(body)),
-            ],
-        )
-
-
-class _EncodedResponse(ASGIResponse):
-    """A 200 whose body and headers are encoded already (see :class:`EncodedWithEtag`)."""
-
-    __slots__ = ("_headers",)
-
-    def __init__(self, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-        # Not ASGIResponse.__init__: it would parse the headers into a multi-dict only
-        # for encode_headers() to encode them again.
-        self.body = body
-        self._headers = headers
-        self.status_code = 200
-        self.background = None
-        self.is_head_response = False
-        self.content_length = len(body)
-        self.encoding = "utf-8"
-        self._encoded_cookies = ()
-
-    def encode_headers(self) -> list[tuple[bytes, bytes]]:
-        return self._headers
-
-
-#: Whether :class:`_EncodedResponse` sets every attribute of the installed Litestar's
-#: ``ASGIResponse`` but ``headers`` (which its ``encode_headers`` replaces). A Litestar
-#: whose response holds anything else makes every ``EncodedWithEtag`` the plain
-#: ``with_etag`` response: slower, never broken (a test fails, to say so).
-ENCODED_RESPONSE_FITS = set(ASGIResponse.__slots__) == {
-    "_encoded_cookies",
-    "background",
-    "body",
-    "content_length",
-    "encoding",
-    "headers",
-    "is_head_response",
-    "status_code",
-}
 
 
 def query_instant(value: datetime | None, name: str) -> datetime | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from uuid import UUID
@@ -14,14 +15,7 @@ from casenet.application.store import CasenetApplication
 from casenet.domain.agency import Agency, Service, Worker
 from casenet.domain.errors import NotFound, NotPermitted, TokenLost, check_expected_version
 from casenet.infrastructure.projections import directory as directory_model
-from casenet.infrastructure.projections.base import POSITIONS, ReadModelRebuilt
-from casenet.infrastructure.projections.runner import READ_ATTEMPTS
-
-#: Memo keys and values of :meth:`DirectoryQueries.authenticate` (see Database.memo).
-_TOKEN = "worker-by-token-hash"  # noqa: S105  (a memo key, not a secret)
-_UNKNOWN = "unknown"
-#: The longest token the memo is keyed by as it is (issued ones have 43 characters).
-_MEMO_TOKEN_MAX = 128
+from casenet.infrastructure.projections.base import ReadModelStopped
 
 
 def hash_token(token: str) -> str:
@@ -78,6 +72,7 @@ class AgencyService:
             name=name, role=role, token_hash=hash_token(token), new_id=new_id
         )
         self.app.save(agency)
+        self._publish_workers()
         return worker, token
 
     def revoke_worker(self, actor: Actor, agency_id: UUID, worker_id: UUID) -> Agency:
@@ -87,7 +82,23 @@ class AgencyService:
             raise NotFound("worker not found")
         agency.revoke_worker(worker_id)
         self.app.save(agency)
+        self._publish_workers()
         return agency
+
+    def _publish_workers(self) -> None:
+        """Bring the directory up to date after a change of workers, before the command
+        returns: authentication reads the directory as it is (see
+        :meth:`DirectoryQueries.authenticate`), so the write pays for the new token to
+        work, or the revoked one to stop, at once in every process.
+
+        Should this process die between the save and this, the change is in the log and
+        the background runner of any server process applies it within its poll
+        interval (``Projections.run_forever``, 0.1 s): that long, a new token may be
+        refused and a revoked one accepted. A stopped directory is left as it is:
+        authentication answers 503 until it runs again.
+        """
+        with contextlib.suppress(ReadModelStopped):
+            self.app.projections.ensure_current(["directory"])
 
     def replace_services(
         self,
@@ -115,49 +126,27 @@ class DirectoryQueries:
     def authenticate(self, token: str) -> Actor | None:
         """The active worker whose token this is; None for an unknown or revoked token.
 
-        The directory read model is caught up first, so a worker added a moment ago
-        is known and a worker revoked a moment ago is not.
-        """
-        memo = self.app.database.memo()
-        # The memo is keyed by the token itself, so that a hit hashes nothing (SHA-256
-        # and its hex cost 7k instructions, a quarter of an authentication); it lives in
-        # this thread's memory only, as the request's own copy of the token does. A
-        # token longer than any issued is keyed by its hash, so that the memo's 4,096
-        # entries stay small whatever callers send.
-        key = token if len(token) <= _MEMO_TOKEN_MAX else hash_token(token)
-        if memo is not None and (known := memo.get((_TOKEN, key))) is not None:
-            # Nothing was committed since this thread last read this token: the worker,
-            # their revocation and the directory's position are what they were then.
-            return known if isinstance(known, Actor) else None
-        actor = self._authenticate(hash_token(token))
-        if memo is not None:
-            memo[(_TOKEN, key)] = actor or _UNKNOWN
-        return actor
+        The token's SHA-256, then one indexed statement; nothing is remembered between
+        calls and no read model is caught up. The commands that add and revoke workers
+        bring the directory up to date before they return (see ``_publish_workers``),
+        and it lives in the shared database, so every process sees a new token work
+        and a revoked one stop at once.
 
-    def _authenticate(self, token_hash: str) -> Actor | None:
-        projections = self.app.projections
-        # One round trip in the common case: the worker, and whether the directory is
-        # current (its position against the log's head).
-        head = projections.head_sql
-        query = (
-            f"SELECT w.worker_id, w.agency_id, w.role, p.position, {head} AS head "  # noqa: S608
-            f"FROM {POSITIONS} p LEFT JOIN rm_workers w ON w.token_hash = %s AND w.active = 1 "
-            "WHERE p.name = 'directory'"
-        )
-        params = (token_hash,)
-        row = self.app.database.run(query, params, commit=False)[0]
-        # The position comes from the same snapshot as the worker: once it is current,
-        # so is the answer (a rebuild may empty the model between two tries: try again).
-        tries = 0
-        while projections.has_pending("directory", int(row["position"]), int(row["head"])):
-            tries += 1
-            if tries > READ_ATTEMPTS:
-                raise ReadModelRebuilt("directory")
-            projections.catch_up("directory", until=int(row["head"]))
-            row = self.app.database.run(query, params, commit=False)[0]
-        if row["worker_id"] is None:
+        Only a directory an operator is rebuilding (its rows replayed from nothing)
+        cannot answer as it is: a token added late in the log would be unknown, one
+        revoked late still active. Then it is read as any read model is, caught up
+        first (``Projections.current``); a stopped directory answers 503.
+        """
+        token_hash = hash_token(token)
+        db = self.app.database
+        holder = directory_model.token_holder(db, token_hash)
+        if holder.rebuilding or holder.stopped is not None:
+            holder = self.app.projections.current(
+                ["directory"], lambda: directory_model.token_holder(db, token_hash)
+            )
+        if holder.worker_id is None or holder.agency_id is None or holder.role is None:
             return None
-        return Actor(UUID(row["agency_id"]), UUID(row["worker_id"]), row["role"])
+        return Actor(UUID(holder.agency_id), UUID(holder.worker_id), holder.role)
 
     def agency(self, agency_id: UUID) -> Agency:
         return self.app.get(Agency, agency_id)

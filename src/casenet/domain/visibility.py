@@ -76,21 +76,9 @@ class Grant:
         return bool(self.sections)
 
 
-#: The owner's grant of each agency (rule 1), made once: a Grant is immutable, and a
-#: frozen dataclass costs as much to build as the rest of an owner's policy check.
-#: Keyed by the id's int (hashed in C; a UUID's hash and equality are Python code).
-_OWNER_GRANTS: dict[int, Grant] = {}
-_OWNER_GRANTS_KEPT = 10_000
-
-
 def owner_grant(agency_id: UUID) -> Grant:
     """Rule 1: the owning agency sees every section."""
-    grant = _OWNER_GRANTS.get(agency_id.int)
-    if grant is None:
-        if len(_OWNER_GRANTS) >= _OWNER_GRANTS_KEPT:
-            _OWNER_GRANTS.clear()
-        grant = _OWNER_GRANTS[agency_id.int] = Grant(agency_id, SECTIONS, OWNER)
-    return grant
+    return Grant(agency_id, SECTIONS, OWNER)
 
 
 def sections_visible_to(

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from casenet.domain.agency import AgencyRegistered, ServicesReplaced, WorkerAdded, WorkerRevoked
-from casenet.infrastructure.projections.base import ReadModel, Row, as_json, values
+from casenet.infrastructure.projections.base import POSITIONS, ReadModel, Row, as_json, values
 from casenet.infrastructure.projections.facts import StoredFact
 from casenet.infrastructure.sql import Database
 
@@ -151,3 +151,27 @@ def agencies_after(db: Database, after: str | None) -> list[AgencyServicesRow]:
     """Every agency whose id sorts after ``after``, by id, with its services."""
     query = "SELECT agency_id, services FROM rm_agencies WHERE agency_id > %s ORDER BY agency_id"
     return [AgencyServicesRow(*row) for row in db.read(query, (after or "",), tuples=True)]
+
+
+class TokenHolder(Row):
+    """The active worker of a token hash (None fields: no such worker), beside the
+    directory's state: whether a rebuild is refilling it, and why it stopped if it did."""
+
+    worker_id: str | None
+    agency_id: str | None
+    role: str | None
+    rebuilding: int
+    stopped: str | None
+
+
+#: One statement, by the unique index on the hash and the positions table's primary key.
+_TOKEN_HOLDER = (
+    "SELECT w.worker_id, w.agency_id, w.role, p.rebuilding, p.stopped "
+    f"FROM {POSITIONS} p LEFT JOIN rm_workers w ON w.token_hash = %s AND w.active = 1 "
+    "WHERE p.name = 'directory'"
+)
+
+
+def token_holder(db: Database, token_hash: str) -> TokenHolder:
+    """Who holds the token whose SHA-256 (hex) is ``token_hash``."""
+    return TokenHolder(*db.read(_TOKEN_HOLDER, (token_hash,), tuples=True)[0])
