@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,16 +104,6 @@ def app_server(
 @pytest.fixture(scope="module")
 def operator(app_server: AppServer) -> Api:
     return Api(app_server, OPERATOR_TOKEN, role="operator", label="operator")
-
-
-@pytest.fixture(scope="module")
-def connect() -> Callable[..., Api]:
-    """``connect(server, token=<the operator's>)``: an :class:`Api` on ``server``."""
-
-    def make(server: AppServer, token: str | None = OPERATOR_TOKEN, **identity: Any) -> Api:
-        return Api(server, token, **identity)
-
-    return make
 
 
 @pytest.fixture(scope="module")
