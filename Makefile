@@ -31,7 +31,7 @@ lint: $(STAMP) ## ruff: lint src, tests and benchmarks; src and benchmarks forma
 types: $(STAMP) ## mypy --strict on src/
 	$(BIN)/mypy --strict src/casenet
 
-pytest: $(STAMP) ## Every test, SQLite and PostgreSQL (CASENET_TEST_POSTGRES_URL)
+pytest: $(STAMP) ## Every test: unit, integration, api, e2e; SQLite and PostgreSQL
 	$(BIN)/pytest -q
 
 test: lint types pytest ## Lint, types and every test

@@ -133,6 +133,34 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ],
+)
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh database shared by one test module, on each store in turn: for the API
+    and end-to-end layers, whose modules build one network and test it from every side."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'casenet.sqlite3'}"
+        return
+    postgres: str = request.getfixturevalue("postgres_url")  # skips without a server
+    dbname = f"{TEST_DATABASE_PREFIX}m_{uuid4().hex[:12]}"
+    identifier = sql.Identifier(dbname)
+    with admin_connection(postgres) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(identifier))
+    try:
+        yield with_database(postgres, dbname)
+    finally:
+        with admin_connection(postgres) as connection:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(identifier)
+            connection.execute(drop)
+
+
 # --- casenet -----------------------------------------------------------------------------
 
 

@@ -21,12 +21,12 @@ Run = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 @pytest.fixture(scope="module")
-def run(e2e_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
+def run(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
     data_dir = tmp_path_factory.mktemp("cli-data")
 
     def casenet(*args: str) -> subprocess.CompletedProcess[str]:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CASENET_")}
-        environ.update(CASENET_DATA_DIR=str(data_dir), CASENET_DATABASE_URL=e2e_database_url)
+        environ.update(CASENET_DATA_DIR=str(data_dir), CASENET_DATABASE_URL=module_database_url)
         return subprocess.run(
             [*CASENET, *args], capture_output=True, text=True, env=environ, timeout=120, check=False
         )

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-
-from casenet.api.app import create_app
-from casenet.settings import load_settings
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -82,17 +78,10 @@ METHODS = ("get", "put", "post", "delete", "patch")
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Any]]:
-    data_dir: Path = tmp_path_factory.mktemp("openapi")
-    settings = load_settings(
-        {
-            "CASENET_DATABASE_URL": f"sqlite:///{data_dir / 'casenet.sqlite3'}",
-            "CASENET_DATA_DIR": str(data_dir),
-            "CASENET_ENV": "development",
-        }
-    )
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
+def client(app_server: Any) -> TestClient[Any]:
+    """The application in process, over each store (tests/api/conftest.py)."""
+    http: TestClient[Any] = app_server.http
+    return http
 
 
 @pytest.fixture(scope="module")
