@@ -47,6 +47,15 @@ def test_agrees_with_the_real_depth_of_any_document(document: Any, levels: int, 
         assert nested_too_deep(body, limit) == (depth(document) > limit), body
 
 
+def test_brackets_inside_strings_count_for_nothing_whatever_the_limit() -> None:
+    # Found by the property above: with a limit of 0 a lone string holding a bracket
+    # was judged too deep (the passes never ran, and the verdict was "too deep").
+    assert not nested_too_deep(b'"["', 0)
+    assert not nested_too_deep(b'"[[["', 2)
+    assert nested_too_deep(b"[]", 0)
+    assert not nested_too_deep(b"[]", 1)
+
+
 def test_32_levels_pass_and_33_do_not() -> None:
     assert not nested_too_deep(json.dumps(wrapped(1, MAX_JSON_DEPTH)).encode())
     assert nested_too_deep(json.dumps(wrapped(1, MAX_JSON_DEPTH + 1)).encode())

@@ -170,7 +170,9 @@ def nested_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
         if not reduced or reduced == brackets:
             return False
         brackets = reduced
-    return True
+    # Each pass took exactly one level off the deepest nesting: brackets left after
+    # ``limit`` passes nest deeper than ``limit`` (none left at all: no deeper).
+    return bool(brackets)
 
 
 async def check_body(request: Request[Any, Any, Any]) -> Response[Any] | None:
@@ -224,7 +226,7 @@ def idempotent(
     fingerprint = f"{request.method} {request.url.path}\n".encode() + (
         _ENCODER.encode(body) if body is not None else b""
     )
-    records = casenet.app.idempotency
+    records = casenet.idempotency
     try:
         replay = records.reserve(scope, key, fingerprint)
     except KeyReused as error:
