@@ -15,13 +15,6 @@ FUNCTION_LINES = 60
 #: The marker a module's or function's docstring gives its reason after.
 REASON = "Long because"
 
-#: Modules that other branches of issue 16 rework at the same time, and what this test
-#: found in them before the merge: theirs to settle (``sql.py``'s read-model hooks move
-#: into the per-store classes; ``create_app`` is being rewritten).
-OTHERS = {
-    "api/app.py": "create_app() of 62 lines",
-    "infrastructure/sql.py": "module of 525 lines",
-}
 
 
 def explains(node: ast.AST) -> bool:
@@ -57,15 +50,6 @@ def test_the_walk_sees_the_source() -> None:
     assert "application/case_queries.py" in modules()
 
 
-@pytest.mark.parametrize("module", [m for m in modules() if m not in OTHERS])
+@pytest.mark.parametrize("module", modules())
 def test_a_module_and_its_functions_are_short_or_say_why(module: str) -> None:
     assert findings(SOURCE / module) == []
-
-
-@pytest.mark.xfail(
-    strict=False, reason="modules being reworked by other branches of issue 16 (OTHERS)"
-)
-@pytest.mark.parametrize("module", sorted(OTHERS))
-def test_the_modules_other_branches_rework_are_short_or_say_why(module: str) -> None:
-    path = SOURCE / module
-    assert findings(path) == [] if path.exists() else True

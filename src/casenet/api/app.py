@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Request
@@ -32,6 +32,8 @@ from casenet.bootstrap import build_casenet
 from casenet.settings import Settings, load_settings
 
 MAX_BODY = 1024 * 1024
+#: Seconds the background runner waits between looks at the log.
+RUNNER_INTERVAL = 0.1
 
 CONTROLLERS = [
     HealthController,
@@ -74,20 +76,21 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
-def create_app(settings: Settings | None = None, casenet: Casenet | None = None) -> Litestar:
-    """Build the API over ``casenet`` (or over the store the settings name)."""
-    settings = settings or load_settings()
-    services = casenet or build_casenet(settings)
+def keeping_read_models_current(
+    services: Casenet, *, close: bool
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: a thread keeps the read models current in the background
+    while it serves. Reads catch up by themselves too (read your writes), so this only
+    keeps them from having to; several processes doing it at once is safe (each batch
+    applies once). ``close``: close ``services`` at the end (the app opened them)."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        # Keep read models current in the background. Reads catch up by themselves
-        # too (read your writes), so this only keeps them from having to; several
-        # processes doing it at once is safe (each batch applies once).
         stop = threading.Event()
         runner = threading.Thread(
-            target=services.app.projections.run_forever,
+            target=services.projections.run,
             args=(stop,),
+            kwargs={"interval": RUNNER_INTERVAL},
             name="casenet-projections",
             daemon=True,
         )
@@ -97,8 +100,16 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         finally:
             stop.set()
             runner.join(timeout=10)
-            if casenet is None:  # we opened it, we close it
+            if close:
                 services.close()
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None, casenet: Casenet | None = None) -> Litestar:
+    """Build the API over ``casenet`` (or over the store the settings name)."""
+    settings = settings or load_settings()
+    services = casenet or build_casenet(settings)
 
     async def before_request(request: Request[Any, Any, Any]) -> Any:
         refused = check_query(request)
@@ -133,6 +144,6 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         request_max_body_size=MAX_BODY,
         openapi_config=openapi_config(),
         plugins=[ClosedStructSchemaPlugin()],
-        lifespan=[lifespan],
+        lifespan=[keeping_read_models_current(services, close=casenet is None)],
         debug=False,
     )

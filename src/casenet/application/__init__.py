@@ -42,6 +42,8 @@ class Casenet:
         #: The operator's: read models and keys (the CLI).
         self.projections = ProjectionService(app)
         self.keys = KeyService(app)
+        #: Retried creates (Idempotency-Key) answer with their first response.
+        self.idempotency = app.idempotency
 
     def close(self) -> None:
         self.app.close()
