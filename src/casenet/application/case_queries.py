@@ -173,15 +173,6 @@ class CaseQueries:
         client_id, grant = self.scoped_case(actor, case_id, at)
         return self.app.get(Case, case_id, personal=personal, subjects=(client_id,)), grant
 
-    def read_owned_case(self, actor: Actor, case_id: UUID) -> CaseView | None:
-        """:meth:`read_case` if ``actor``'s agency is known to own the case (one
-        statement, nothing written), else None."""
-        client_id = self.parties.owners_client(case_id, actor.agency_id)
-        if client_id is None:
-            return None
-        assert actor.agency_id is not None
-        return self._read(actor, case_id, client_id, owner_grant(actor.agency_id))
-
     def owner_view(self, case: Case) -> CaseView:
         """The case as its owner sees it (every section), as a command left it."""
         client = self.app.get(Client, case.client_id)
