@@ -58,8 +58,11 @@ from benchmarks.stores import (
 
 NAME = "http"
 CONNECTIONS = 32
-OWNER_READ_TARGET = 0.30  # owner read req/s over the trivial route's
+#: The owner's read on SQLite: p99 under this at 32 connections. (Its throughput target,
+#: 0.30 of the trivial route, was retired by issue 16: it is what drove the code round
+#: Litestar's internals and onto the event loop. The ratio is still printed.)
 P99_TARGET_MS = 20.0
+P99_TARGET_STORE = "sqlite"
 HOST = "127.0.0.1"
 
 
@@ -418,7 +421,7 @@ def measure_store(
     ceiling = results["trivial"].rate
     rows = []
     for name, r in results.items():
-        target = OWNER_READ_TARGET if name == "owner_read" else None
+        p99_target = P99_TARGET_MS if (name, store) == ("owner_read", P99_TARGET_STORE) else None
         ratio = r.rate / ceiling if ceiling else float("nan")
         rows.append(
             {
@@ -430,11 +433,9 @@ def measure_store(
                 "ratio": round(ratio, 3),
                 "p50_ms": round(r.p50_ms, 2),
                 "p99_ms": round(r.p99_ms, 2),
-                "target_ratio": target,
-                "p99_target_ms": P99_TARGET_MS if name == "owner_read" else None,
-                "meets_target": (
-                    None if target is None else bool(ratio >= target and r.p99_ms < P99_TARGET_MS)
-                ),
+                "target_ratio": None,
+                "p99_target_ms": p99_target,
+                "meets_target": None if p99_target is None else bool(r.p99_ms < p99_target),
                 "requests": r.requests,
                 "seconds": round(r.seconds, 2),
                 "errors": r.errors,

@@ -94,7 +94,7 @@ def serve(listener: socket.socket, target: tuple[str, int], delay: float) -> Non
         _pump(upstream, client, delay, overshoot)
 
 
-def measure_round_trip(ping: Callable[[], None], samples: int = 300, warmup: int = 20) -> float:
+def measure_round_trip(ping: Callable[[], object], samples: int = 300, warmup: int = 20) -> float:
     """The median wall time of ``ping()`` (one round trip), in milliseconds."""
     for _ in range(warmup):
         ping()
