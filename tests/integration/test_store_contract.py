@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -236,6 +237,47 @@ class StoreContract:
         casenet.clients.erase(OPERATOR_ACTOR, _client_with_case(casenet))
         assert casenet.app.database.truncate_wal() is True
         self.assert_wal_truncated(casenet)
+
+    def test_a_transaction_that_reads_then_writes_survives_a_writer_in_between(
+        self, casenet: Casenet, open_casenet: Any
+    ) -> None:
+        # A rebuild's last transaction reads (its indexes exist?) and then writes, while
+        # the server writes too. On SQLite a deferred BEGIN made that "database is
+        # locked" at once, with no wait, whenever the other write came in between (the
+        # live-rebuild test failed 1 run in 8 or so); a writing transaction now holds
+        # the write lock from its start, and the other writer waits for it.
+        other = open_casenet()
+        db = casenet.app.database
+        with db.cursor(commit=True) as cursor:
+            cursor.execute("CREATE TABLE scratch_counter (n INTEGER NOT NULL)")
+            cursor.execute("INSERT INTO scratch_counter VALUES (1)")
+        read = threading.Event()
+        errors: list[BaseException] = []
+
+        def write_meanwhile() -> None:
+            read.wait(10)
+            try:
+                other.app.database.run("UPDATE scratch_counter SET n = n + 1", commit=True)
+            except BaseException as error:  # reported below
+                errors.append(error)
+
+        writer = threading.Thread(target=write_meanwhile)
+        writer.start()
+        try:
+            with db.cursor(commit=True) as cursor:
+                cursor.execute("SELECT n FROM scratch_counter")
+                cursor.fetchall()
+                read.set()
+                time.sleep(0.3)  # the other writer commits now, if it can
+                cursor.execute("UPDATE scratch_counter SET n = n + 10")
+        finally:
+            read.set()
+            writer.join(20)
+            other.close()
+        assert errors == []
+        assert [tuple(row) for row in db.read("SELECT n FROM scratch_counter", tuples=True)] == [
+            (12,)
+        ]
 
     # --- group commit --------------------------------------------------------------------
 
