@@ -48,6 +48,8 @@ OUTSIDERS = ("B", "C", "D")
 #: waited out before the matrix runs.
 D_VALIDITY = 1.5
 PUBLIC = {"get_agency"}
+#: GET routes only an admin of A's agency may read (its supervisor: 403).
+ADMIN_ONLY = {"list_workers"}
 AGENCY_SCOPED = "/v1/agencies/{agency_id}"
 
 
@@ -160,7 +162,7 @@ def under_test(route: Any, outsider: str) -> bool:
 def test_the_matrix_covers_every_id_route_of_the_served_document(id_routes: list[Any]) -> None:
     operations = {r.operation_id for r in id_routes}
     assert len(id_routes) >= 25, [str(r) for r in id_routes]
-    assert operations >= PUBLIC
+    assert operations >= PUBLIC | ADMIN_ONLY
     for outsider in OUTSIDERS:
         tested = {r.operation_id for r in id_routes if under_test(r, outsider)}
         excluded = operations - tested
@@ -208,15 +210,19 @@ def test_an_outsider_cannot_tell_real_ids_from_random_ones(
 
 
 def test_the_ids_are_real_for_the_owner(world: SimpleNamespace, id_routes: list[Any]) -> None:
-    """Every GET with A's ids answers 200 to A's supervisor (404 with random ids): the
-    matrix above compares existing resources with missing ones, not two missing ones."""
+    """Every GET with A's ids answers 200 to A's supervisor, or its admin for the routes
+    only an admin may read (404 with random ids): the matrix above compares existing
+    resources with missing ones, not two missing ones."""
     for route in id_routes:
         if route.method != "GET":
             continue
+        insider = world.admin if route.operation_id in ADMIN_ONLY else world.supervisor
         for ids in real_ids(route, world.ids):
-            world.supervisor.expect(200, "GET", route.path(ids))
+            insider.expect(200, "GET", route.path(ids))
             if route.operation_id not in PUBLIC:
-                world.supervisor.expect(404, "GET", route.random_path())
+                insider.expect(404, "GET", route.random_path())
+            if route.operation_id in ADMIN_ONLY:
+                world.supervisor.expect(403, "GET", route.path(ids))
 
 
 def test_the_directory_entry_is_public_and_discloses_no_case(world: SimpleNamespace) -> None:

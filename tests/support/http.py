@@ -147,6 +147,7 @@ def request_body(operation_id: str, agency_id: str) -> dict[str, Any] | None:
     return {
         # agencies
         "add_worker": {"name": "Eve Intruder", "role": "caseworker"},
+        "list_workers": None,
         "revoke_worker": None,
         "replace_services": {
             "services": [{"type": "housing", "description": "Emergency beds", "area": "north"}]

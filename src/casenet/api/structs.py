@@ -139,6 +139,13 @@ class WorkerView(msgspec.Struct, kw_only=True):
     active: bool
 
 
+class WorkerList(msgspec.Struct, kw_only=True):
+    """An agency's workers, active and revoked, in the order they were added; never a
+    token (only its hash is stored, and that is not shown either)."""
+
+    items: list[WorkerView]
+
+
 class Me(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The caller: a worker of an agency, or the operator."""
 

@@ -13,7 +13,7 @@ from casenet.application.feed_queries import FeedQueries
 from casenet.application.operations import KeyService, ProjectionService
 from casenet.application.referral_queries import ReferralQueries
 from casenet.application.referrals import ReferralService
-from casenet.application.store import CasenetApplication
+from casenet.application.store import CasenetApplication, SchemaStatus
 
 __all__ = [
     "OPERATOR_ACTOR",
@@ -21,6 +21,7 @@ __all__ = [
     "Casenet",
     "CasenetApplication",
     "ClientDetails",
+    "SchemaStatus",
 ]
 
 
@@ -44,6 +45,11 @@ class Casenet:
         self.keys = KeyService(app)
         #: Retried creates (Idempotency-Key) answer with their first response.
         self.idempotency = app.idempotency
+
+    @property
+    def schema(self) -> SchemaStatus:
+        """What opening the store did to the tables: created, upgraded, or nothing."""
+        return self.app.schema
 
     def close(self) -> None:
         self.app.close()

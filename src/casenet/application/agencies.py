@@ -85,6 +85,23 @@ class AgencyService:
         self._publish_workers()
         return agency
 
+    def workers(self, actor: Actor, agency_id: UUID) -> list[Worker]:
+        """The agency's workers, active and revoked, in the order they were added; for
+        the operator or an admin of that agency (anyone else: as for an unknown id)."""
+        return list(self.administered(actor, agency_id).workers.values())
+
+    def revoke_worker_by_id(self, actor: Actor, worker_id: UUID) -> tuple[Agency, Worker]:
+        """Revoke a worker knowing only their id (the operator's CLI): the directory says
+        whose worker it is, the agency's own log decides, as :meth:`revoke_worker`."""
+        db = self.app.database
+        agency_id = self.app.projections.current(
+            ["directory"], lambda: directory_model.agency_of_worker(db, worker_id)
+        )
+        if agency_id is None:
+            raise NotFound("worker not found")
+        agency = self.revoke_worker(actor, UUID(agency_id), worker_id)
+        return agency, agency.workers[worker_id]
+
     def _publish_workers(self) -> None:
         """Bring the directory up to date after a change of workers, before the command
         returns: authentication reads the directory as it is (see
@@ -150,6 +167,16 @@ class DirectoryQueries:
 
     def agency(self, agency_id: UUID) -> Agency:
         return self.app.get(Agency, agency_id)
+
+    def every_agency(self) -> list[Agency]:
+        """Every agency of the network, by id (the operator's list; one read)."""
+        rows = self.app.projections.current(
+            ["directory"], lambda: directory_model.agencies_after(self.app.database, None)
+        )
+        if not rows:
+            return []
+        found = self.app.get_all(*[(Agency, UUID(row.agency_id)) for row in rows])
+        return [agency for agency in found if isinstance(agency, Agency)]
 
     def directory(
         self, *, service_type: str | None, area: str | None, limit: int | None, after: str | None

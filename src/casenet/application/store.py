@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
@@ -38,6 +39,19 @@ def schema_fingerprint(projections: Projections) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class SchemaStatus:
+    """What opening the store did to casenet's tables (``casenet migrate`` reports it).
+
+    ``previous``: the fingerprint recorded before (None: no tables yet); ``changed``:
+    whether this start created or upgraded the tables.
+    """
+
+    fingerprint: str
+    previous: str | None
+    changed: bool
+
+
 class CasenetApplication(Application[UUID]):
     """Stores the events of agencies, clients, cases, consents and referrals.
 
@@ -46,6 +60,8 @@ class CasenetApplication(Application[UUID]):
     """
 
     name = "casenet"
+    #: Set when the store is opened (``_create_tables``).
+    schema: SchemaStatus
 
     def __init__(
         self, env: EnvType, keyring: KeyRing | None, *, server_key: bytes | None = None
@@ -84,7 +100,9 @@ class CasenetApplication(Application[UUID]):
         creates or changes the tables by starting once after an upgrade.
         """
         fingerprint = schema_fingerprint(self.projections)
-        if self.database.schema_fingerprint() == fingerprint:
+        previous = self.database.schema_fingerprint()
+        self.schema = SchemaStatus(fingerprint, previous, changed=previous != fingerprint)
+        if previous == fingerprint:
             self.store.tables_exist()
             # A rebuild stopped half-way may have left a read model without the
             # secondary indexes it drops while it loads (SQLite): build them again.

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import errno
 import functools
 import secrets
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,11 +49,26 @@ def services(settings: Settings) -> Iterator[Casenet]:
         casenet.close()
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Bind the address and let it go: a taken port is one line here, not a granian
+    worker failing after the banner (the socket allows TIME_WAIT reuse, as granian)."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise CommandError(f"port {port} on {host} is in use") from None
+        reason = error.strerror or type(error).__name__
+        raise CommandError(f"cannot listen on {host} port {port}: {reason}") from None
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    """Open the store once (to fail fast with one line), then hand over to granian."""
+    """Check the port, open the store once (both to fail fast with one line), then hand
+    over to granian."""
     from granian import Granian
     from granian.constants import Interfaces
 
+    check_port_free(args.host, args.port)
     build_casenet(settings).close()
     url = f"http://{args.host}:{args.port}"
     print(f"casenet {settings.env} on {url} (store: {settings.database.display})")
@@ -78,6 +95,42 @@ def cmd_agencies_add(args: argparse.Namespace, settings: Settings) -> None:
             OPERATOR_ACTOR, name=args.name, kind=args.kind, restricted=args.restricted
         )
         print(agency.id)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    """Opening the store creates or upgrades the tables; say which happened."""
+    with services(settings) as casenet:
+        schema = casenet.schema
+    short = schema.fingerprint[:12]
+    if not schema.changed:
+        print(f"the tables are current (schema {short})")
+    elif schema.previous is None:
+        print(f"created the tables (schema {short})")
+    else:
+        print(f"upgraded the tables (schema {schema.previous[:12]} to {short})")
+
+
+def cmd_agencies_list(args: argparse.Namespace, settings: Settings) -> None:
+    """One line per agency, by id: ``ID KIND NAME [restricted]``."""
+    with services(settings) as casenet:
+        for agency in casenet.directory.every_agency():
+            restricted = "restricted" if agency.restricted else "open"
+            print(f"{agency.id} {agency.kind} {restricted} {agency.name}")
+
+
+def cmd_workers_list(args: argparse.Namespace, settings: Settings) -> None:
+    """One line per worker, in the order they were added: ``ID ROLE active|revoked NAME``."""
+    with services(settings) as casenet:
+        for worker in casenet.agencies.workers(OPERATOR_ACTOR, args.agency_id):
+            state = "active" if worker.active else "revoked"
+            print(f"{worker.id} {worker.role} {state} {worker.name}")
+
+
+def cmd_workers_revoke(args: argparse.Namespace, settings: Settings) -> None:
+    """Through the API's service: the token stops working in every process at once."""
+    with services(settings) as casenet:
+        agency, worker = casenet.agencies.revoke_worker_by_id(OPERATOR_ACTOR, args.worker_id)
+        print(f"worker {worker.id} ({worker.role}) of agency {agency.id} revoked")
 
 
 def cmd_workers_add(args: argparse.Namespace, settings: Settings) -> None:

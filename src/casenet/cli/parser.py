@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from uuid import UUID
 
+from casenet import __version__
 from casenet.cli import commands
 from casenet.cli.demo import cmd_demo
 from casenet.domain.errors import InvalidInput
@@ -65,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an unexpected failure"
     )
+    parser.add_argument("--version", action="version", version=f"casenet {__version__}")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(subcommands)
+    subcommands.add_parser(
+        "migrate", help="create or upgrade the tables; says which it did"
+    ).set_defaults(run=commands.cmd_migrate)
     _add_directory(subcommands)
     _add_projections(subcommands)
     subcommands.add_parser(
@@ -94,7 +99,7 @@ def _add_serve(subcommands: Subcommands) -> None:
 
 
 def _add_directory(subcommands: Subcommands) -> None:
-    agencies = subcommands.add_parser("agencies", help="register agencies").add_subparsers(
+    agencies = subcommands.add_parser("agencies", help="register and list agencies").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
     add_agency = agencies.add_parser("add", help="register an agency; prints its id")
@@ -104,8 +109,11 @@ def _add_directory(subcommands: Subcommands) -> None:
         "--restricted", action="store_true", help="never disclose identifying sections"
     )
     add_agency.set_defaults(run=commands.cmd_agencies_add)
+    agencies.add_parser(
+        "list", help="every agency: id, kind, name, restricted or not"
+    ).set_defaults(run=commands.cmd_agencies_list)
 
-    workers = subcommands.add_parser("workers", help="add workers").add_subparsers(
+    workers = subcommands.add_parser("workers", help="add, list and revoke workers").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
     add_worker = workers.add_parser("add", help="add a worker; prints the token once")
@@ -115,6 +123,14 @@ def _add_directory(subcommands: Subcommands) -> None:
         "--role", required=True, choices=["caseworker", "supervisor", "admin", "auditor"]
     )
     add_worker.set_defaults(run=commands.cmd_workers_add)
+    list_workers = workers.add_parser(
+        "list", help="an agency's workers, active and revoked (never a token)"
+    )
+    list_workers.add_argument("agency_id", type=_uuid)
+    list_workers.set_defaults(run=commands.cmd_workers_list)
+    revoke = workers.add_parser("revoke", help="revoke a worker: the token stops at once")
+    revoke.add_argument("worker_id", type=_uuid)
+    revoke.set_defaults(run=commands.cmd_workers_revoke)
 
 
 def _add_projections(subcommands: Subcommands) -> None:

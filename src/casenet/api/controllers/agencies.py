@@ -28,6 +28,7 @@ from casenet.api.structs import (
     ServicesReplace,
     WorkerCreate,
     WorkerCreated,
+    WorkerList,
     WorkerView,
 )
 from casenet.domain.agency import Agency, Worker
@@ -153,6 +154,21 @@ class AgencyController(Controller):
             return Response(created, status_code=201), None
 
         return idempotent(casenet, actor, idempotency_key, request, data, create)
+
+    @get(
+        "/{agency_id:uuid}/workers",
+        operation_id="list_workers",
+        summary="The agency's workers, active and revoked (never their tokens)",
+        sync_to_thread=True,
+        responses=problems(*READ),
+    )
+    def list_workers(
+        self, agency_id: FromPath[UUID], actor: CallerActor, casenet: Services
+    ) -> WorkerList:
+        """The operator, or an admin of that agency; to anyone else's admin the agency is
+        404, as a random id."""
+        workers = casenet.agencies.workers(actor, agency_id)
+        return WorkerList(items=[worker_view(agency_id, w) for w in workers])
 
     @delete(
         "/{agency_id:uuid}/workers/{worker_id:uuid}",

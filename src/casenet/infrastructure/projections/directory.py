@@ -153,6 +153,13 @@ def agencies_after(db: Database, after: str | None) -> list[AgencyServicesRow]:
     return [AgencyServicesRow(*row) for row in db.read(query, (after or "",), tuples=True)]
 
 
+def agency_of_worker(db: Database, worker_id: UUID) -> str | None:
+    """The id of the agency ``worker_id`` works for (active or revoked); None if unknown."""
+    query = "SELECT agency_id FROM rm_workers WHERE worker_id = %s"
+    rows = db.read(query, (str(worker_id),), tuples=True)
+    return str(rows[0][0]) if rows else None
+
+
 class TokenHolder(Row):
     """The active worker of a token hash (None fields: no such worker), beside the
     directory's state: whether a rebuild is refilling it, and why it stopped if it did."""
