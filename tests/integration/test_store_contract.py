@@ -258,7 +258,7 @@ class StoreContract:
             read.wait(10)
             try:
                 other.app.database.run("UPDATE scratch_counter SET n = n + 1", commit=True)
-            except BaseException as error:  # reported below
+            except BaseException as error:  # noqa: BLE001  (reported below)
                 errors.append(error)
 
         writer = threading.Thread(target=write_meanwhile)
