@@ -51,6 +51,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     """Open the store once (to fail fast with one line), then hand over to granian."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    from casenet.api.observability import server_logging
 
     build_casenet(settings).close()
     url = f"http://{args.host}:{args.port}"
@@ -68,6 +71,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         interface=Interfaces.ASGI,
         workers=args.workers,
         factory=True,
+        # granian's own lines in casenet's level and format, on stderr; its access log
+        # stays off (casenet's has the route template and the request id).
+        log_level=LogLevels(settings.log_level),
+        log_dictconfig=server_logging(settings),
         log_access=False,
     ).serve()
 
