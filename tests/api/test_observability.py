@@ -16,11 +16,12 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from tests.api.conftest import LOGGERS, AppServer
 from tests.support.http import Api
 
 from casenet.api.observability import ACCESS_FIELDS, JsonLines
 
+#: The server's loggers: the root (casenet's propagate to it) and Litestar's own.
+LOGGERS = ("", "litestar")
 CLIENT_SIDE = ("httpx", "httpcore")
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -45,7 +46,7 @@ class ServerLog(logging.Handler):
 
 
 @pytest.fixture
-def server_log(app_server: AppServer) -> Iterator[ServerLog]:
+def server_log(app_server: Any) -> Iterator[ServerLog]:
     handler = ServerLog()
     for name in LOGGERS:
         logging.getLogger(name).addHandler(handler)
@@ -57,7 +58,7 @@ def server_log(app_server: AppServer) -> Iterator[ServerLog]:
 
 
 def test_no_token_name_query_or_body_value_is_ever_logged(
-    operator: Api, app_server: AppServer, server_log: ServerLog
+    operator: Api, app_server: Any, server_log: ServerLog
 ) -> None:
     canary = f"canary{uuid4().hex}"
     name, query, body, token = (f"{canary}{part}" for part in ("name", "query", "body", "token"))
@@ -100,7 +101,7 @@ def test_access_lines_are_json_with_every_field(operator: Api, server_log: Serve
     "given", [None, "abc-DEF_1.2", "x" * 64, "x" * 65, "has space", "semi;colon", "a/b"]
 )
 def test_request_id_is_echoed_given_or_generated(
-    operator: Api, app_server: AppServer, server_log: ServerLog, given: str | None
+    operator: Api, app_server: Any, server_log: ServerLog, given: str | None
 ) -> None:
     headers = {} if given is None else {"X-Request-Id": given}
     answers = [
@@ -120,7 +121,7 @@ def test_request_id_is_echoed_given_or_generated(
     assert [a["request_id"] for a in server_log.access()] == ids
 
 
-def test_metrics_need_the_operator_token(operator: Api, app_server: AppServer) -> None:
+def test_metrics_need_the_operator_token(operator: Api, app_server: Any) -> None:
     worker = operator.worker(operator.agency("Metrics Agency"), "admin")
     assert Api(app_server, None).request("GET", "/metrics").status_code == 401
     assert Api(app_server, "not-a-token").request("GET", "/metrics").status_code == 401
@@ -143,7 +144,7 @@ def metric(text: str, name: str, **labels: str) -> float | None:
 
 
 def test_metrics_count_requests_by_route_template_and_show_read_model_lag(
-    operator: Api, app_server: AppServer
+    operator: Api, app_server: Any
 ) -> None:
     worker = operator.worker(operator.agency("Counted Agency"), "caseworker")
     route = "/v1/cases/{case_id}"

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,10 +21,19 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from tests.e2e.conftest import CASENET, OPERATOR_TOKEN, READY_TIMEOUT, free_port
+
+CASENET = [sys.executable, "-m", "casenet.cli"]
+OPERATOR_TOKEN = "e2e-log-operator-" + secrets.token_urlsafe(32)
+READY_TIMEOUT = 60.0
 
 ACCESS_FIELDS = {"time", "level", "logger", "message", "method", "route", "status"}
 ACCESS_FIELDS |= {"duration_ms", "request_id"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def environ(database_url: str, data_dir: Path, **settings: str) -> dict[str, str]:

@@ -12,6 +12,11 @@ route, and a 404 or 405 must be logged and counted too.
 
 Logging goes through Litestar's queue handler: a request only puts a record on a queue,
 and a thread writes it to stderr, so no request waits on the terminal or a pipe.
+
+Metrics are counted per app, in its own registry, so per server process: with
+``casenet serve --workers N`` a scrape sees the worker that answers it (prometheus-client's
+multiprocess mode would need a shared directory and the global registry). The read-model
+lag is read from the store, so it is the same whichever worker answers.
 """
 
 from __future__ import annotations
