@@ -21,6 +21,10 @@
   reverse proxies in front of casenet. Only a request from one of them has its client
   address taken from ``X-Forwarded-For`` (the right-most address not itself a trusted
   proxy); from anyone else that header is ignored. Default none.
+- ``CASENET_LOG_LEVEL``: ``debug``, ``info`` (default), ``warning`` or ``error``; the
+  access log (one line per request) is written at ``info``.
+- ``CASENET_LOG_FORMAT``: ``text`` (default) or ``json`` (one JSON object per line, see
+  :mod:`casenet.api.observability`).
 
 Production refuses to start unless the keys and the operator token come from the
 environment, and refuses weak ones: a dev key on disk next to the database protects
@@ -62,6 +66,8 @@ _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _MIN_OPERATOR_TOKEN_BITS = 128
 _MIN_DISTINCT_KEY_BYTES = 16
 _DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -108,6 +114,10 @@ class Settings:
     auth_failures_per_minute: int = _DEFAULT_AUTH_FAILURES_PER_MINUTE
     #: Proxies whose ``X-Forwarded-For`` is believed.
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    #: How much the process logs (one of :data:`LOG_LEVELS`).
+    log_level: str = "info"
+    #: How each log line is written (one of :data:`LOG_FORMATS`).
+    log_format: str = "text"
     #: Which of the secrets were generated into the data dir (development only).
     generated: frozenset[str] = frozenset()
 
@@ -236,6 +246,16 @@ def _auth_failures_per_minute(value: str | None) -> int:
     return limit
 
 
+def _one_of(
+    environ: Mapping[str, str], setting: str, allowed: tuple[str, ...], default: str
+) -> str:
+    """The setting's value, lower-cased, if it is one of ``allowed`` (``default`` if unset)."""
+    value = environ.get(setting, "").strip().lower() or default
+    if value not in allowed:
+        raise SettingsError(f"{setting} must be one of {', '.join(allowed)}")
+    return value
+
+
 def _check_production_secrets(settings: Settings) -> None:
     """Production refuses secrets that protect nothing: guessable or hand-made."""
     bits = token_entropy_bits(settings.operator_token)
@@ -305,6 +325,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             environ.get("CASENET_AUTH_FAILURES_PER_MINUTE")
         ),
         trusted_proxies=parse_trusted_proxies(environ.get("CASENET_TRUSTED_PROXIES", "")),
+        log_level=_one_of(environ, "CASENET_LOG_LEVEL", LOG_LEVELS, "info"),
+        log_format=_one_of(environ, "CASENET_LOG_FORMAT", LOG_FORMATS, "text"),
         generated=frozenset(generated),
     )
     if settings.is_production:

@@ -67,6 +67,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     over to granian."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    from casenet.api.observability import server_logging
 
     check_port_free(args.host, args.port)
     build_casenet(settings).close()
@@ -85,6 +88,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         interface=Interfaces.ASGI,
         workers=args.workers,
         factory=True,
+        # granian's own lines in casenet's level and format, on stderr; its access log
+        # stays off (casenet's has the route template and the request id).
+        log_level=LogLevels(settings.log_level),
+        log_dictconfig=server_logging(settings),
         log_access=False,
     ).serve()
 

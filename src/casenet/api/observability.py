@@ -1,0 +1,243 @@
+"""What an operator watches: one access line per request, the log's format, ``/metrics``.
+
+The access line names the request's method, its route TEMPLATE (``/v1/cases/{case_id}``,
+never the concrete path: the template is what aggregates, and a path could carry what a
+client typed), the status, the duration and a request id; never a header value, a query
+string or a body. The request id is the caller's ``X-Request-Id`` when that is a short
+safe token, else a new one; every response echoes it, errors and 404s included.
+
+The access log wraps the app's ASGI handler (``Litestar.asgi_handler``: the router inside
+Litestar's exception handling), not a Litestar middleware: those run only for a matched
+route, and a 404 or 405 must be logged and counted too.
+
+Logging goes through Litestar's queue handler: a request only puts a record on a queue,
+and a thread writes it to stderr, so no request waits on the terminal or a pipe.
+
+Metrics are counted per app, in its own registry, so per server process: with
+``casenet serve --workers N`` a scrape sees the worker that answers it (prometheus-client's
+multiprocess mode would need a shared directory and the global registry). The read-model
+lag is read from the store, so it is the same whichever worker answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.enums import ScopeType
+from litestar.logging.config import LoggingConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from casenet.api.http import CallerActor
+from casenet.application.operations import ProjectionService
+from casenet.domain.errors import NotPermitted
+from casenet.settings import Settings
+
+ACCESS_LOGGER = "casenet.access"
+#: The route label of a request no route matched (a 404, a 405): one label for all of
+#: them, so a scan of random paths cannot grow the metrics without bound.
+UNMATCHED = "(unmatched)"
+#: What a request id taken from the caller may be; anything else is replaced.
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_REQUEST_ID_HEADER = b"x-request-id"
+#: Methods logged and counted as sent; any other becomes OTHER (a method is the
+#: client's text too).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: The fields an access line carries besides its message (``CASENET_LOG_FORMAT=json``).
+ACCESS_FIELDS = ("method", "route", "status", "duration_ms", "request_id")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+access_logger = logging.getLogger(ACCESS_LOGGER)
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and an access line's
+    fields (:data:`ACCESS_FIELDS`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in ACCESS_FIELDS:
+            if name in record.__dict__:
+                line[name] = record.__dict__[name]
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+
+def _formatter(settings: Settings) -> dict[str, Any]:
+    if settings.log_format == "json":
+        return {"()": "casenet.api.observability.JsonLines"}
+    return {"format": TEXT_FORMAT}
+
+
+def logging_config(settings: Settings) -> LoggingConfig:
+    """The app's logging: every logger at ``CASENET_LOG_LEVEL``, in ``CASENET_LOG_FORMAT``,
+    through Litestar's queue handler to stderr."""
+    level = settings.log_level.upper()
+    return LoggingConfig(
+        formatters={"standard": _formatter(settings)},
+        root={"handlers": ["queue_listener"], "level": level},
+        loggers={"litestar": {"level": level, "handlers": ["queue_listener"], "propagate": False}},
+    )
+
+
+def server_logging(settings: Settings) -> dict[str, Any]:
+    """The dictConfig granian's own loggers get (``casenet serve``): the same format,
+    to stderr. granian's access log stays off: :class:`AccessLog` writes casenet's."""
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "casenet",
+        "stream": "ext://sys.stderr",
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"casenet": _formatter(settings)},
+        "handlers": {"console": handler},
+        "loggers": {
+            "_granian": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            "granian.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        },
+    }
+
+
+class ReadModelLag(Collector):
+    """``casenet_read_model_lag``: per read model, the log's head minus its position,
+    read from the store when scraped (``/metrics`` runs in a worker thread)."""
+
+    def __init__(self, projections: ProjectionService) -> None:
+        self._projections = projections
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # registering must not read the store
+
+    def collect(self) -> Iterator[Metric]:
+        lag = GaugeMetricFamily(
+            "casenet_read_model_lag",
+            "Events in the log the read model has not applied yet (log head minus its position)",
+            labels=["read_model"],
+        )
+        for status in self._projections.status():
+            lag.add_metric([status.name], status.lag)
+        yield lag
+
+
+class Metrics:
+    """One app's metrics, in a registry of its own (two apps in one process do not
+    share counters)."""
+
+    def __init__(self, projections: ProjectionService) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "casenet_http_requests",
+            "Requests answered, by method, route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "casenet_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its answer, by method and route template",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.registry.register(ReadModelLag(projections))
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+
+def request_id(scope: Scope) -> str:
+    """The caller's ``X-Request-Id`` if it is a short safe token, else a new one."""
+    for name, value in scope["headers"]:
+        if name == _REQUEST_ID_HEADER:
+            given = value.decode("latin-1")
+            if SAFE_REQUEST_ID.fullmatch(given):
+                return given
+            break
+    return uuid.uuid4().hex
+
+
+class AccessLog:
+    """ASGI middleware: logs and counts each HTTP request once it is answered, and echoes
+    its request id in ``X-Request-Id``. The response is otherwise passed on untouched."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        started = time.perf_counter()
+        rid = request_id(scope)
+        status = 500  # what the client gets if the app fails before answering
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != b"x-request-id"]
+                headers.append((_REQUEST_ID_HEADER, rid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            route = scope.get("path_template") or UNMATCHED
+            self.metrics.observe(method, route, status, seconds)
+            duration_ms = round(seconds * 1000, 2)
+            access_logger.info(
+                "%s %s %d %.2fms request_id=%s",
+                method,
+                route,
+                status,
+                duration_ms,
+                rid,
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "request_id": rid,
+                },
+            )
+
+
+@get("/metrics", include_in_schema=False, sync_to_thread=True)
+def read_metrics(request: Request[Any, Any, Any], actor: CallerActor) -> Response[bytes]:
+    """Prometheus text, to the operator (401 without a valid token, 403 for a worker).
+    In a worker thread: the read-model lag is read from the store."""
+    if not actor.is_operator:
+        raise NotPermitted("only the operator reads the metrics")
+    metrics: Metrics = request.app.state.metrics
+    # Litestar adds the charset to a text/ type itself: give the type without it.
+    media_type = CONTENT_TYPE_LATEST.removesuffix("; charset=utf-8")
+    return Response(generate_latest(metrics.registry), media_type=media_type)
