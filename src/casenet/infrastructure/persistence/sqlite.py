@@ -1,5 +1,10 @@
 """SQLite: the library's SQLite application recorder, committing concurrent saves
-together, and casenet's tables on the same file (:class:`SQLiteDatabase`)."""
+together, and casenet's tables on the same file (:class:`SQLiteDatabase`).
+
+Long because it is everything SQLite does its own way, in one place (issue 16: one
+module per store, no dialect switch elsewhere): split, a reader would look for the
+store's locking, readers and SQL in two files.
+"""
 
 from __future__ import annotations
 
