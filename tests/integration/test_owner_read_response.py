@@ -9,6 +9,7 @@ or revoked token is refused at once, and another agency's worker finds nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from uuid import UUID
 
@@ -84,7 +85,9 @@ def test_the_owner_gets_the_whole_case_with_its_version_as_etag(
             ("etag", '"2"'),
             ("content-type", "application/json"),
             ("content-length", str(len(answer.content))),
+            ("x-request-id", answer.headers["x-request-id"]),
         ]
+        assert re.fullmatch("[0-9a-f]{32}", answer.headers["x-request-id"])
         view = casenet.case_queries.read_case(story.owner, story.case_id)
         assert answer.content == msgspec.json.encode(view)
         body = answer.json()
@@ -103,6 +106,7 @@ def test_a_grantee_gets_its_sections_and_a_digest_of_them_as_etag(
         ("etag", view_etag(answer.content)),
         ("content-type", "application/json"),
         ("content-length", str(len(answer.content))),
+        ("x-request-id", answer.headers["x-request-id"]),
     ]
     body = answer.json()
     assert body["sections"] == ["summary"]
