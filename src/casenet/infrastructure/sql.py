@@ -24,8 +24,8 @@ from eventsourcing.persistence import PersistenceError
 #: One row: the fingerprint of the tables casenet created (see application.store).
 SCHEMA_TABLE = "casenet_schema"
 
-#: The stores' names, as ``Database.dialect`` gives them (for the read models' SQL
-#: until it asks the database's methods instead).
+#: The stores' names, as ``Database.dialect`` gives them: for messages and tests. No code
+#: outside ``persistence/`` branches on them; it asks the database's methods instead.
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 
