@@ -58,7 +58,7 @@ CONTRACT: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/clients/{client_id}/erasure"): set(),
     ("GET", "/v1/disclosures"): {"case_id", "from", "to", "limit", "after"},
     ("GET", "/v1/audit/export"): {"case_id", "client_id", "from", "to"},
-    ("GET", "/v1/feed"): {"after", "limit"},
+    ("GET", "/v1/feed"): {"after", "limit", "wait"},
     ("GET", "/health/live"): set(),
     ("GET", "/health/ready"): set(),
 }

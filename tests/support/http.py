@@ -94,8 +94,10 @@ class Api:
     def post(self, path: str, body: Any = None, status: int = 201, **kwargs: Any) -> Any:
         return self.expect(status, "POST", path, json_body=body, **kwargs).json()
 
-    def walk(self, path: str, limit: int = 1) -> list[Any]:
-        """Every item of a list, page by page (``limit`` a page), following ``next``."""
+    def walk(self, path: str, limit: int = 1, *, follow: bool = False) -> list[Any]:
+        """Every item of a list, page by page (``limit`` a page), following ``next``.
+        ``follow``: a list followed for ever (the feed): its end is the first empty page,
+        and every page has a ``next``."""
         items: list[Any] = []
         separator = "&" if "?" in path else "?"
         url = f"{path}{separator}limit={limit}"
@@ -103,7 +105,11 @@ class Api:
             page = self.get(url)
             assert len(page["items"]) <= limit
             items.extend(page["items"])
-            if page["next"] is None:
+            if follow:
+                assert page["next"] is not None, f"a followed list with no next: {url}"
+                if not page["items"]:
+                    return items
+            elif page["next"] is None:
                 return items
             assert page["items"], f"an empty page with a next cursor: {url}"
             url = f"{path}{separator}limit={limit}&after={page['next']}"

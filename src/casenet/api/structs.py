@@ -275,5 +275,7 @@ class DisclosurePage(msgspec.Struct, kw_only=True):
 
 
 class FeedPage(msgspec.Struct, kw_only=True):
+    """A page of the feed; ``next`` is never null: where to resume from, for ever."""
+
     items: list[FeedItem]
-    next: str | None
+    next: str

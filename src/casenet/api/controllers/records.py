@@ -70,6 +70,25 @@ class DisclosureController(Controller):
         return DisclosurePage(items=page.items, next=page.next)
 
 
+FeedAfter = Annotated[
+    str | None,
+    QueryParameter(
+        name="after",
+        required=False,
+        max_length=500,
+        description="The `next` cursor, or the `position` of the last item seen.",
+    ),
+]
+Wait = Annotated[
+    int | None,
+    QueryParameter(
+        name="wait",
+        required=False,
+        description="Seconds (0-30, else 422) to hold an empty answer open until an item arrives.",
+    ),
+]
+
+
 class FeedController(Controller):
     """What concerns the caller's agency, in order."""
 
@@ -84,8 +103,20 @@ class FeedController(Controller):
         responses=problems(*READ),
     )
     def feed(
-        self, actor: CallerActor, casenet: Services, limit: Limit = None, after: After = None
+        self,
+        actor: CallerActor,
+        casenet: Services,
+        limit: Limit = None,
+        after: FeedAfter = None,
+        wait: Wait = None,
     ) -> FeedPage:
-        """Referrals to or from the agency; consents granted to or withdrawn from it."""
-        page = casenet.feed.feed(actor, limit=limit, after=after)
+        """Referrals to or from the agency; consents granted to or withdrawn from it.
+
+        Followed for ever: ``next`` is never null (on the last page it is where to
+        resume from once more items arrive), and ``after`` also takes the ``position``
+        of the last item seen. With ``wait``, an answer that would be empty is held
+        until an item arrives or the time is up (or answered at once while too many
+        requests wait already)."""
+        page = casenet.feed.feed(actor, limit=limit, after=after, wait=wait)
+        assert page.next is not None
         return FeedPage(items=page.items, next=page.next)
