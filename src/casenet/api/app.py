@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from anyio.to_thread import current_default_thread_limiter
 from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -88,8 +87,6 @@ def keeping_read_models_current(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        # A request waiting on the feed holds a worker thread: half of them at most.
-        services.feed.limit_waiters(int(current_default_thread_limiter().total_tokens) // 2)
         stop = threading.Event()
         runner = threading.Thread(
             target=services.projections.run,

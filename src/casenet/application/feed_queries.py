@@ -26,7 +26,8 @@ MAX_WAIT = 30
 #: Seconds between two looks at the read model while a request waits.
 POLL_INTERVAL = 0.15
 #: Requests that may wait at once, unless :meth:`FeedQueries.limit_waiters` says
-#: otherwise (the API sets half its worker threads): each holds a worker thread.
+#: otherwise: each holds a worker thread, and the API's sync handlers share anyio's
+#: default pool of 40; half of it at most waits.
 DEFAULT_WAITERS = 20
 
 _POSITION = re.compile(r"[0-9]{1,19}", re.ASCII)
