@@ -183,6 +183,16 @@ def live_server(new_server: Callable[[], LiveServer]) -> LiveServer:
 
 
 @pytest.fixture(scope="module")
+def servers(new_server: Callable[[], LiveServer]) -> tuple[LiveServer, LiveServer]:
+    """Two server processes on one store (started one after the other: the first
+    writes the development keys both use)."""
+    first, second = new_server(), new_server()
+    first.start()
+    second.start()
+    return first, second
+
+
+@pytest.fixture(scope="module")
 def operator(live_server: LiveServer) -> Api:
     return Api(live_server, OPERATOR_TOKEN, role="operator", label="operator")
 

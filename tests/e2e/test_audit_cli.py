@@ -11,37 +11,17 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import subprocess
-import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
+from tests.support.cli import ok, run
 
 from casenet.api.app import create_app
 from casenet.infrastructure.audit_bundle import FILES
 from casenet.settings import load_settings
-
-CASENET = [sys.executable, "-m", "casenet.cli"]
-
-
-def run(
-    args: list[str], data_dir: Path, store: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CASENET_")}
-    environ.update({"CASENET_DATA_DIR": str(data_dir), **store})
-    return subprocess.run(
-        [*CASENET, *args], capture_output=True, text=True, env=environ, timeout=120, check=False
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
-    assert result.stderr == ""
-    return result.stdout
 
 
 @dataclass(frozen=True)

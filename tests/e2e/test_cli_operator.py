@@ -10,38 +10,19 @@ PostgreSQL one a fresh database per test.
 from __future__ import annotations
 
 import gzip
-import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 from litestar.testing import TestClient
+from tests.support.cli import ok, run
 
 import casenet
 from casenet.api.app import create_app
 from casenet.bootstrap import build_casenet
 from casenet.settings import load_settings
-
-CASENET = [sys.executable, "-m", "casenet.cli"]
-
-
-def run(
-    args: list[str], data_dir: Path, store: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CASENET_")}
-    environ.update({"CASENET_DATA_DIR": str(data_dir), **store})
-    return subprocess.run(
-        [*CASENET, *args], capture_output=True, text=True, env=environ, timeout=120, check=False
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
-    assert result.stderr == ""
-    return result.stdout
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], *, starts: str = "") -> str:

@@ -57,15 +57,6 @@ class Story:
 LiveServer = Api = Any
 
 
-@pytest.fixture(scope="module")
-def servers(new_server: Callable[[], LiveServer]) -> tuple[LiveServer, LiveServer]:
-    """Two server processes on one store (started one after the other: the first
-    writes the development keys both use)."""
-    first, second = new_server(), new_server()
-    first.start()
-    second.start()
-    return first, second
-
 
 @pytest.fixture(scope="module")
 def net(servers: tuple[LiveServer, LiveServer], connect: Callable[..., Api]) -> SimpleNamespace:

@@ -12,19 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 #: The e2e fixtures' classes (tests/e2e/conftest.py): the test folders are not packages.
 LiveServer = Api = Any
 LONG_WAIT = 10
 
-
-@pytest.fixture(scope="module")
-def servers(new_server: Callable[[], LiveServer]) -> tuple[LiveServer, LiveServer]:
-    first, second = new_server(), new_server()
-    first.start()
-    second.start()
-    return first, second
 
 
 def test_a_waiting_request_answers_when_another_process_writes_an_item(

@@ -16,21 +16,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 CASENET = [sys.executable, "-m", "casenet.cli"]
 ROUNDS = 5
 
 #: The e2e fixtures' classes (tests/e2e/conftest.py): the test folders are not packages.
 LiveServer = Api = Any
 
-
-@pytest.fixture(scope="module")
-def servers(new_server: Callable[[], LiveServer]) -> tuple[LiveServer, LiveServer]:
-    first, second = new_server(), new_server()
-    first.start()
-    second.start()
-    return first, second
 
 
 def test_a_token_added_or_revoked_through_one_server_counts_at_once_on_another(
