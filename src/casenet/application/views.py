@@ -187,6 +187,27 @@ class DisclosureView(msgspec.Struct, kw_only=True):
     basis: str
 
 
+#: The feed item types of API.md ("Feed you can follow"), in its order. Webhooks
+#: subscribe to some of them; a type whose events do not exist yet is still a valid
+#: subscription (it simply receives nothing until they do).
+FEED_ITEM_TYPES = (
+    "referral_requested",
+    "referral_status_changed",
+    "referral_message",
+    "consent_granted",
+    "consent_withdrawn",
+    "consent_expired",
+    "emergency_grant",
+    "emergency_review_due",
+    "client_erased",
+    "appeal_posted",
+    "appeal_response",
+    "partnership_requested",
+    "partnership_accepted",
+    "referral_overdue",
+)
+
+
 class FeedItem(msgspec.Struct, kw_only=True):
     """An event that concerns the caller's agency, redacted for it."""
 
