@@ -64,7 +64,9 @@ class AuditCliContract:
         )
         report = (bundle / "report.html").read_text()
         assert demo.case_id in report
-        assert demo.consent_id[:8] in report
+        assert f"Reference {demo.consent_id}." in report
+        # The worker who recorded the consent by name (from the directory), not by id.
+        assert "Ana Welfare (caseworker), " in report
 
         key_text = ok(run(["audit", "public-key"], data, store)).strip()
         assert len(base64.b64decode(key_text, validate=True)) == 32

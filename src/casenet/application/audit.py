@@ -24,6 +24,7 @@ from uuid import UUID
 from casenet.application.actor import AUDITOR, Actor
 from casenet.application.case_queries import case_owned_by, client_registered_by
 from casenet.application.store import CasenetApplication
+from casenet.domain.agency import Agency
 from casenet.domain.aggregate import utcnow
 from casenet.domain.errors import InvalidInput, NotFound
 from casenet.domain.visibility import CaseFacts, ConsentFacts, Grant, access_at
@@ -39,6 +40,7 @@ from casenet.infrastructure.audit_bundle import (
 )
 from casenet.infrastructure.audit_records import READERS, Scope, Selection
 from casenet.infrastructure.audit_report import write_report
+from casenet.infrastructure.audit_timeline import worker_ids
 from casenet.infrastructure.projections.audit import page_of
 from casenet.infrastructure.projections.audit_export import begin_export, exported_chunks
 from casenet.infrastructure.projections.base import ReadModelStopped
@@ -123,6 +125,35 @@ class AuditService:
                 "store_position": head,
                 "generated_at": normalise_time(generated_at),
             }
+        )
+
+    def write_report(self, bundle: Path) -> Path:
+        """Write the bundle's ``report.html``, naming the workers its records name (as
+        the directory names them now: the bundle holds their ids) and printing the
+        fingerprint of this casenet's public key.
+
+        Only the workers the records name, of the agencies those records name: a
+        bundle an agency's auditor takes away does not become the network's staff list.
+        """
+        wanted = worker_ids(bundle)
+        agency_ids = {
+            UUID(r[key])
+            for name in FILES[1:]
+            for r in read_records(bundle, name)
+            for key in ("owner_agency_id", "recipient_agency_id", "agency_id")
+            if r.get(key)
+        }
+        wanted_agencies = [(Agency, agency_id) for agency_id in sorted(agency_ids)]
+        agencies = self.app.get_all(*wanted_agencies) if wanted_agencies else []
+        names = {
+            str(worker.id): f"{worker.name} ({worker.role})"
+            for agency in agencies
+            if isinstance(agency, Agency)
+            for worker in agency.workers.values()
+            if str(worker.id) in wanted
+        }
+        return write_report(
+            bundle, worker_names=names, public_key=public_key_text(self._signing_seed)
         )
 
     def _source(

@@ -24,7 +24,6 @@ from casenet.application.audit import (
     Scope,
     public_key,
     verify_bundle,
-    write_report,
 )
 from casenet.application.operations import (
     EncryptionOff,
@@ -231,10 +230,11 @@ def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> None:
         scope = Scope("case", args.case) if args.case else Scope("client", args.client)
     with services(settings) as casenet:
         manifest = casenet.audit.export(args.out, scope, since=args.since, until=args.until)
+        report = casenet.audit.write_report(args.out) if args.html else None
     counts = ", ".join(f"{f['records']} {f['name'].split('.')[0]}" for f in manifest["files"])
     print(f"wrote {args.out}: {counts}; store position {manifest['store_position']}")
-    if args.html:
-        print(f"report: {write_report(args.out)}")
+    if report is not None:
+        print(f"report: {report}")
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings | None) -> None:

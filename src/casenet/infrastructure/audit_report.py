@@ -1,177 +1,229 @@
-"""A human-readable report of an audit bundle: one self-contained HTML page.
+"""A report of an audit bundle for people: one self-contained HTML page.
 
-Per case: the consent timeline (granted, withdrawn, expired; sections and agencies)
-and the table of disclosures, then the referral steps. Plain HTML and inline CSS
-that prints well, no external assets, no scripts. Everything comes from the bundle's
-records, so the report shows no personal data either.
+Written for a data-protection officer or the client's advocate: a short introduction
+(what the bundle is, what it covers, what it deliberately leaves out), then per case
+one timeline of everything that happened to it (``audit_timeline``), in plain words,
+with times as people write them and agencies and workers by name; then how to check
+the bundle without casenet (the manifest's SHA-256, the signing key's fingerprint, and
+the ``sha256sum``/``openssl`` commands that check them). Plain HTML and inline CSS
+that prints well: no script, no external asset, every value escaped. Everything comes
+from the bundle's records (ids, times, statuses, sections, purposes) except worker
+names, which the caller may give (the directory's, for the workers the records name):
+so the report shows no personal data of any client either.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import base64
+import hashlib
+from collections.abc import Mapping
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from casenet.infrastructure.audit_bundle import read_manifest, read_records
+from casenet.domain.wording import reader_time
+from casenet.infrastructure.audit_bundle import FILES, read_manifest
+from casenet.infrastructure.audit_timeline import CaseHistory, Entry, agency_names, case_histories
 
 _CSS = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #111; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #999; }
-h3 { font-size: 1.05em; margin-top: 1.4em; }
+body { font: 15px/1.5 system-ui, sans-serif; margin: 2em auto; max-width: 62em; color: #111;
+  padding: 0 1em; }
+h1 { font-size: 1.7em; margin-bottom: .2em; } h2 { font-size: 1.3em; margin-top: 2.2em;
+  border-bottom: 2px solid #444; padding-bottom: .15em; }
+h3 { font-size: 1.05em; margin: 1.4em 0 .4em; }
 table { border-collapse: collapse; width: 100%; margin: .5em 0 1em; }
-th, td { border: 1px solid #bbb; padding: .3em .5em; text-align: left; vertical-align: top; }
-th { background: #eee; } .muted { color: #555; } code { font-size: .9em; }
-.granted { color: #075e07; } .withdrawn { color: #8a1c1c; } .expired { color: #6b4e00; }
-@media print { body { margin: 0; max-width: none; } h2 { break-before: page; }
-  th { background: none; } }
+th, td { border: 1px solid #bbb; padding: .35em .5em; text-align: left; vertical-align: top; }
+th { background: #eee; } tr { break-inside: avoid; }
+td.when { white-space: nowrap; width: 11em; } .muted, .details { color: #444; }
+.details { font-size: .92em; }
+.intro { background: #f4f6f8; border: 1px solid #cfd6dd; padding: .6em 1.1em; }
+code, .digest { font: .9em ui-monospace, monospace; overflow-wrap: anywhere; }
+.digest { display: block; background: #f4f4f4; padding: .3em .5em; margin: .2em 0 .6em; }
+pre { background: #f4f4f4; padding: .6em; white-space: pre-wrap; overflow-wrap: anywhere;
+  font-size: .85em; }
+.consent td:nth-child(2) { border-left: 4px solid #2b7a2b; }
+.withdrawn td:nth-child(2) { border-left: 4px solid #a32020; }
+.expired td:nth-child(2) { border-left: 4px solid #9a6a00; }
+.disclosure td:nth-child(2) { border-left: 4px solid #2a5aa0; }
+.erasure td:nth-child(2) { border-left: 4px solid #000; font-weight: bold; }
+@media print { body { margin: 0; max-width: none; font-size: 11pt; }
+  h2 { break-before: page; } th, .intro, pre, .digest { background: none; } }
 """
 
 
-def write_report(bundle: Path, out: Path | None = None) -> Path:
-    """Write ``report.html`` beside the bundle's files (or to ``out``)."""
+def write_report(
+    bundle: Path,
+    out: Path | None = None,
+    *,
+    worker_names: Mapping[str, str] | None = None,
+    public_key: str | None = None,
+) -> Path:
+    """Write ``report.html`` beside the bundle's files (or to ``out``).
+
+    ``worker_names``: worker id -> how to name them (else "a worker"); ``public_key``:
+    the base64 key the bundle is signed with, to print its fingerprint (else only the
+    manifest's short key id)."""
     manifest = read_manifest(bundle)
-    agencies = {r["agency_id"]: r for r in read_records(bundle, "agencies.jsonl")}
-    by_case = _records_by_case(bundle)
-    erasures = {r["client_id"]: r for r in read_records(bundle, "erasures.jsonl")}
+    agencies = agency_names(bundle)
+    names = worker_names or {}
+    histories = case_histories(bundle)
 
     def agency(agency_id: str | None) -> str:
         if agency_id is None:
             return ""
-        name = agencies.get(agency_id, {}).get("name", "unknown agency")
-        return f"{escape(name)} <span class=muted><code>{escape(agency_id[:8])}</code></span>"
+        return agencies.get(agency_id, "an agency not in this bundle")
 
-    parts = [_header(manifest)]
-    for case in read_records(bundle, "cases.jsonl"):
-        case_id = case["case_id"]
-        records = by_case.get(case_id, {})
-        parts.append(f"<h2>Case <code>{escape(case_id)}</code></h2>")
-        parts.append(
-            f"<p>Owned by {agency(case['owner_agency_id'])}; opened {escape(case['at'])}; "
-            f"client <code>{escape(case['client_id'])}</code>"
-        )
-        erased = erasures.get(case["client_id"])
-        if erased is not None:
-            parts.append(f" (erased {escape(erased['at'])}: personal data destroyed)")
-        parts.append(".</p>")
-        parts.append(_consent_timeline(records.get("consents", []), agency))
-        parts.append(_disclosures(records.get("disclosures", []), agency))
-        parts.append(_referrals(records.get("referrals", []), agency))
+    def worker(worker_id: str | None) -> str:
+        if worker_id is None:
+            return ""
+        return names.get(worker_id, "a worker")
+
+    now = str(manifest.get("generated_at") or "")
+    parts = [_head(), _introduction(manifest, histories, agency)]
+    for history in histories:
+        parts.append(_case(history, history.timeline(agency, worker, now), agency))
+    parts.append(_how_to_check(bundle, manifest, public_key))
     parts.append("</body></html>\n")
     target = out or bundle / "report.html"
     target.write_text("".join(parts), encoding="utf-8")
     return target
 
 
-def _records_by_case(bundle: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Each case's consent, disclosure and referral records (a withdrawal or a status
-    change belongs to the case its grant or request named)."""
-    by_case: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    consent_case: dict[str, str] = {}
-    referral_case: dict[str, str] = {}
-    for record in read_records(bundle, "consents.jsonl"):
-        if record["type"] == "ConsentGranted":
-            consent_case[record["consent_id"]] = record["case_id"]
-        case_id = consent_case.get(record["consent_id"])
-        if case_id is not None:
-            by_case[case_id]["consents"].append(record)
-    for record in read_records(bundle, "disclosures.jsonl"):
-        by_case[record["case_id"]]["disclosures"].append(record)
-    for record in read_records(bundle, "referrals.jsonl"):
-        if record["type"] == "ReferralRequested":
-            referral_case[record["referral_id"]] = record["case_id"]
-        case_id = referral_case.get(record["referral_id"])
-        if case_id is not None:
-            by_case[case_id]["referrals"].append(record)
-    return by_case
+def _head() -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>"
+        "<title>Consent audit report</title>"
+        f"<style>{_CSS}</style></head><body>"
+    )
 
 
-def _header(manifest: dict[str, Any]) -> str:
-    """The page's head and what the bundle covers, from its manifest."""
-    return "".join(
-        [
-            "<!doctype html><html lang=en><head><meta charset=utf-8>",
-            "<title>casenet consent audit</title>",
-            f"<style>{_CSS}</style></head><body>",
-            "<h1>Consent audit report</h1>",
-            "<p>Scope: <b>",
-            escape(_describe_scope(manifest.get("scope", {}))),
-            "</b>. Store position ",
-            escape(str(manifest.get("store_position"))),
-            ", generated ",
-            escape(str(manifest.get("generated_at"))),
-            ". Time range: ",
-            escape(str(manifest.get("from") or "the beginning")),
-            " to ",
-            escape(str(manifest.get("to") or "the export")),
-            ". Signed with key <code>",
-            escape(str(manifest.get("key_id"))),
-            "</code>; check it with <code>casenet audit verify</code>.</p>",
-        ]
+def _when(at: str) -> str:
+    """A time in the reader's words, its exact instant kept for machines."""
+    return f"<time datetime='{escape(at)}'>{escape(reader_time(at))}</time>"
+
+
+def _introduction(manifest: dict[str, Any], histories: list[CaseHistory], agency: Any) -> str:
+    """What this is, what it covers, and what it deliberately leaves out."""
+    lower, upper = manifest.get("from"), manifest.get("to")
+    period = (
+        f"from {_when(lower) if lower else 'the start of the records'} "
+        f"to {_when(upper) if upper else 'the moment it was made'}"
+    )
+    rows = "".join(
+        f"<tr><td><a href='#case-{escape(h.case['case_id'])}'>"
+        f"<code>{escape(h.case['case_id'])}</code></a></td>"
+        f"<td>{escape(agency(h.case['owner_agency_id']))}</td>"
+        f"<td>{len(h.consent_numbers())}</td><td>{len(h.disclosures)}</td>"
+        f"<td>{'yes, ' + _when(h.erasure['at']) if h.erasure else 'no'}</td></tr>"
+        for h in histories
+    )
+    return (
+        "<h1>Consent audit report</h1>"
+        f"<p class=muted>Made {_when(str(manifest.get('generated_at')))}.</p>"
+        "<div class=intro>"
+        "<p><b>What this is.</b> A record of how the information about a client was shared "
+        "between agencies: when the client gave consent to share it (with whom, what, "
+        "why and until when), when a consent was withdrawn or ran out, each time another "
+        "agency saw part of a case, each step of each referral, and whether the client's "
+        "personal data was erased.</p>"
+        f"<p><b>What it covers.</b> {escape(_describe_scope(manifest.get('scope', {})))}, "
+        f"{period}. It has {len(histories)} case(s); each has its own timeline below, "
+        "oldest first.</p>"
+        "<p><b>What is deliberately not in it.</b> No personal data: no client's name, "
+        "date of birth, address, phone number, notes or messages. A case and a client "
+        "appear only as a reference number, so this report can be passed on without "
+        "disclosing anything about the person. Agencies and their workers are named.</p>"
+        "<p><b>Can it be trusted?</b> The records come from a bundle signed by casenet; "
+        "the last section says how to check that it has not been changed.</p></div>"
+        "<h3>Cases in this report</h3><table><tr><th>case reference</th><th>held by</th>"
+        "<th>consents</th><th>times information was passed on</th><th>personal data "
+        f"erased</th></tr>{rows}</table>"
     )
 
 
 def _describe_scope(scope: dict[str, Any]) -> str:
     kind = scope.get("kind", "all")
-    return "every case" if kind == "all" else f"{kind} {scope.get('id', '')}"
+    if kind == "case":
+        return f"One case (reference {scope.get('id', '')})"
+    if kind == "client":
+        return f"Every case of one client (client reference {scope.get('id', '')})"
+    return "Every case in the network"
 
 
-def _consent_timeline(records: list[dict[str, Any]], agency: Any) -> str:
-    granted = {r["consent_id"]: r for r in records if r["type"] == "ConsentGranted"}
-    withdrawn = {r["consent_id"]: r["at"] for r in records if r["type"] == "ConsentWithdrawn"}
-    rows = []
-    for consent_id, r in granted.items():
-        until = r["valid_until"]
-        rows.append((r["at"], "granted", r, f"until {until}" if until else "no end date"))
-        if consent_id in withdrawn:
-            rows.append((withdrawn[consent_id], "withdrawn", r, ""))
-        # Expiry is not an event: it shows where the clock passed valid_until first.
-        if until and (consent_id not in withdrawn or until < withdrawn[consent_id]):
-            rows.append((until, "expired", r, "valid_until reached"))
-    if not rows:
-        return "<h3>Consents</h3><p class=muted>No consents in this range.</p>"
-    body = "".join(
-        f"<tr><td>{escape(at)}</td><td class={kind}>{kind}</td>"
-        f"<td>{agency(r.get('grantee_agency_id'))}</td>"
-        f"<td>{escape(', '.join(r.get('sections', [])))}</td>"
-        f"<td>{escape(r.get('purpose', ''))}</td><td>{escape(r.get('method', ''))} {escape(note)}"
-        f"</td><td><code>{escape(r['consent_id'][:8])}</code></td></tr>"
-        for at, kind, r, note in sorted(rows, key=lambda row: row[0])
+def _case(history: CaseHistory, entries: list[Entry], agency: Any) -> str:
+    case = history.case
+    erased = ""
+    if history.erasure is not None:
+        erased = (
+            f" The client's personal data was erased on {_when(history.erasure['at'])}; "
+            "what was recorded below remains."
+        )
+    rows = "".join(
+        f"<tr class={entry.kind}><td class=when>{_when(entry.at)}</td>"
+        f"<td>{escape(entry.what)}"
+        + (f"<div class=details>{escape(entry.details)}</div>" if entry.details else "")
+        + f"</td><td>{escape(entry.who)}</td></tr>"
+        for entry in entries
     )
     return (
-        "<h3>Consent timeline</h3><table><tr><th>when</th><th>what</th><th>to agency</th>"
-        "<th>sections</th><th>purpose</th><th>how</th><th>consent</th></tr>"
-        f"{body}</table>"
+        f"<h2 id='case-{escape(case['case_id'])}'>Case <code>{escape(case['case_id'])}</code>"
+        "</h2>"
+        f"<p>Held by <b>{escape(agency(case['owner_agency_id']))}</b> since "
+        f"{_when(case['at'])}. Client reference <code>{escape(case['client_id'])}</code>."
+        f"{erased}</p>"
+        "<table class=timeline><tr><th>when</th><th>what happened</th><th>by</th></tr>"
+        f"{rows}</table>"
     )
 
 
-def _disclosures(records: list[dict[str, Any]], agency: Any) -> str:
-    if not records:
-        return "<h3>Disclosures</h3><p class=muted>No other agency read this case.</p>"
-    body = "".join(
-        f"<tr><td>{escape(r['at'])}</td><td>{agency(r['recipient_agency_id'])}</td>"
-        f"<td><code>{escape(r['worker_id'][:8])}</code></td>"
-        f"<td>{escape(', '.join(r['sections']))}</td><td>{escape(', '.join(r['purposes']))}</td>"
-        f"<td>{escape(', '.join(c[:8] for c in r['consent_ids']))}</td></tr>"
-        for r in records
+def _how_to_check(bundle: Path, manifest: dict[str, Any], public_key: str | None) -> str:
+    """The manifest's digest, the key's fingerprint, and the commands that check them."""
+    digest = hashlib.sha256((bundle / "manifest.json").read_bytes()).hexdigest()
+    key_id = escape(str(manifest.get("key_id", "")))
+    if public_key is not None:
+        fingerprint = hashlib.sha256(base64.b64decode(public_key)).hexdigest()
+        key = (
+            f"<p>It is signed with the public key <code>{escape(public_key)}</code>, whose "
+            "SHA-256 fingerprint is:</p>"
+            f"<span class=digest id=fingerprint>{escape(fingerprint)}</span>"
+            "<p>Compare the fingerprint with the one the network's operator gave you "
+            "(not with this page: whoever changed a bundle could change its report).</p>"
+        )
+    else:
+        key = (
+            f"<p>It is signed with the key whose fingerprint begins <code>{key_id}</code>; "
+            "ask the network's operator for the public key.</p>"
+        )
+    files = "".join(
+        f"<tr><td><code>{escape(name)}</code></td><td><code>"
+        f"{hashlib.sha256((bundle / name).read_bytes()).hexdigest()}</code></td></tr>"
+        for name in FILES
     )
     return (
-        "<h3>Disclosures (who read what)</h3><table><tr><th>when</th><th>agency</th>"
-        "<th>worker</th><th>sections</th><th>purpose</th><th>under consent</th></tr>"
-        f"{body}</table>"
-    )
-
-
-def _referrals(records: list[dict[str, Any]], agency: Any) -> str:
-    if not records:
-        return ""
-    body = "".join(
-        f"<tr><td>{escape(r['at'])}</td><td><code>{escape(r['referral_id'][:8])}</code></td>"
-        f"<td>{escape(r['status'])}{' (' + escape(r['outcome']) + ')' if r.get('outcome') else ''}"
-        f"</td><td>{agency(r['agency_id'])}</td></tr>"
-        for r in records
-    )
-    return (
-        "<h3>Referral steps</h3><table><tr><th>when</th><th>referral</th><th>status</th>"
-        f"<th>by agency</th></tr>{body}</table>"
+        "<h2 id=how-to-check>How to check this bundle</h2>"
+        "<p>The bundle's folder holds this report, <code>manifest.json</code> and six "
+        "files of records. The manifest lists a SHA-256 hash of the records and is signed "
+        "(Ed25519), so a changed, added or removed record shows. The manifest's SHA-256 "
+        "digest is:</p>"
+        f"<span class=digest id=manifest-digest>{digest}</span>"
+        f"{key}"
+        "<h3>With standard tools</h3><p>In the bundle's folder, on Linux or macOS "
+        "(<code>jq</code> and OpenSSL 3), with the public key in place of "
+        "<code>PUBLIC_KEY</code>:</p><pre>"
+        "sha256sum manifest.json        # prints the digest above\n"
+        "echo PUBLIC_KEY | base64 -d | sha256sum   # prints the fingerprint\n"
+        "(printf '\\060\\052\\060\\005\\006\\003\\053\\145\\160\\003\\041\\000'; "
+        "echo PUBLIC_KEY | base64 -d) \\\n"
+        "  | openssl pkey -pubin -inform DER -out key.pem\n"
+        "jq -r .signature manifest.json | base64 -d &gt; manifest.sig\n"
+        "jq -cSj 'del(.signature)' manifest.json &gt; signed.json\n"
+        "openssl pkeyutl -verify -pubin -inkey key.pem -rawin -in signed.json "
+        "-sigfile manifest.sig\n"
+        "                               # prints: Signature Verified Successfully</pre>"
+        "<p>That proves the manifest is the one casenet signed. That every record matches "
+        "the manifest is checked by <code>casenet audit verify --public-key FILE "
+        "FOLDER</code> (it needs only the folder and the public key, no server). When this "
+        "report was written the record files had these SHA-256 digests:</p>"
+        f"<table><tr><th>file</th><th>SHA-256</th></tr>{files}</table>"
     )
