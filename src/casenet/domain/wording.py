@@ -17,11 +17,13 @@ from types import MappingProxyType
 from casenet.domain.sections import REFERRAL
 
 __all__ = [
+    "HOW_TO_WITHDRAW",
     "METHOD_WORDS",
     "OUTCOME_WORDS",
     "PURPOSE_WORDS",
     "SECTION_WORDS",
     "STATUS_WORDS",
+    "as_sentence",
     "in_words",
     "reader_time",
     "sections_in_words",
@@ -49,8 +51,8 @@ SECTION_WORDS: Mapping[str, str] = MappingProxyType(
 #: Why a consent was given, as a phrase that answers "why?".
 PURPOSE_WORDS: Mapping[str, str] = MappingProxyType(
     {
-        "referral": "to take up a referral and help the client",
-        "care_coordination": "to coordinate the client's care between the agencies",
+        "referral": "to take up a referral and offer help",
+        "care_coordination": "to coordinate care between the agencies involved",
     }
 )
 
@@ -93,12 +95,25 @@ OUTCOME_WORDS: Mapping[str, str] = MappingProxyType(
     }
 )
 
+#: How a client withdraws a consent, in words for the client (on every receipt).
+HOW_TO_WITHDRAW = (
+    "You can withdraw this consent at any time, without giving a reason, by telling the "
+    "agency that recorded it (in person, by phone or in writing). From the moment they "
+    "record your withdrawal, the other agency can no longer see anything it covered. "
+    "Withdrawing does not undo what was already seen; you can ask who saw what and when."
+)
+
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def in_words(words: Mapping[str, str], code: str) -> str:
     """The plain words for ``code``, or the code itself made readable."""
     return words.get(code) or code.replace("_", " ").replace(".", ": ")
+
+
+def as_sentence(words: str) -> str:
+    """``words`` with a capital first letter (the rest unchanged)."""
+    return words[:1].upper() + words[1:]
 
 
 def sections_in_words(sections: Iterable[str]) -> list[str]:

@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody
 
 from casenet.api.docs import ACTION, READ, problems
 from casenet.api.http import CallerActor, IfMatch, Services, expected_version, with_etag
+from casenet.api.receipt_page import ReceiptOperation, receipt_page
 from casenet.api.structs import ConsentReceipt, Reason
 from casenet.application.rendering import render_consent
 from casenet.application.views import ConsentView
 from casenet.domain.aggregate import utcnow
-
-SECTION_WORDS = {
-    "identity": "your name and date of birth",
-    "contact": "your phone number and address",
-    "needs": "the kinds of help you need",
-    "summary": "the summary of your situation",
-    "notes.general": "general notes about your case",
-    "notes.health": "notes about your health",
-    "notes.mental_health": "notes about your mental health",
-    "notes.substance_use": "notes about alcohol or drug use",
-    "notes.sexual_health": "notes about your sexual health",
-    "notes.legal": "notes about legal matters",
-    "notes.financial": "notes about money and benefits",
-    "notes.family": "notes about your family",
-}
-PURPOSE_WORDS = {
-    "referral": "so that they can take up a referral and help you",
-    "care_coordination": "so that the agencies helping you can coordinate your care",
-}
-HOW_TO_WITHDRAW = (
-    "You can withdraw this consent at any time, without giving a reason, by telling the "
-    "agency that recorded it (in person, by phone or in writing). From the moment they "
-    "record your withdrawal, the other agency can no longer see anything it covered. "
-    "Withdrawing does not undo what was already seen; you can ask who saw what and when."
+from casenet.domain.wording import (
+    HOW_TO_WITHDRAW,
+    PURPOSE_WORDS,
+    in_words,
+    sections_in_words,
 )
 
 
@@ -88,27 +72,44 @@ class ConsentController(Controller):
         summary="A consent receipt for the client",
         sync_to_thread=True,
         responses=problems(*READ),
+        operation_class=ReceiptOperation,
     )
     def receipt(
-        self, consent_id: FromPath[UUID], actor: CallerActor, casenet: Services
-    ) -> ConsentReceipt:
-        """What was granted, to whom, why, until when, how, and how to withdraw it."""
+        self,
+        consent_id: FromPath[UUID],
+        actor: CallerActor,
+        casenet: Services,
+        request: Request[Any, Any, Any],
+    ) -> Response[ConsentReceipt]:
+        """What was granted, to whom, why, until when, how, and how to withdraw it: JSON,
+        or with `Accept: text/html` a page to hand to the client."""
         consent = casenet.case_queries.consent(actor, consent_id)
         grantee = casenet.directory.agency(consent.grantee_agency_id)
-        return ConsentReceipt(
+        now = utcnow()
+        receipt = ConsentReceipt(
             consent_id=consent.id,
             case_id=consent.case_id,
-            status=consent.status_at(utcnow()),
+            status=consent.status_at(now),
             sections=list(consent.sections),
-            section_descriptions=[SECTION_WORDS[s] for s in consent.sections],
+            section_descriptions=sections_in_words(consent.sections),
             grantee_agency_id=grantee.id,
             grantee_agency_name=grantee.name,
             purpose=consent.purpose,
-            purpose_description=PURPOSE_WORDS[consent.purpose],
+            purpose_description=in_words(PURPOSE_WORDS, consent.purpose),
             valid_until=consent.valid_until,
             method=consent.method,
             recorded_at=consent.granted_at,
             recorded_by_worker_id=consent.recorded_by_worker_id,
             withdrawn_at=consent.withdrawn_at,
             how_to_withdraw=HOW_TO_WITHDRAW,
+        )
+        wanted = request.accept.best_match([MediaType.JSON, MediaType.HTML], MediaType.JSON)
+        if wanted != MediaType.HTML:
+            return Response(receipt, headers={"Vary": "Accept"})
+        # The caller's own agency recorded it (only the owner does): its name and the
+        # worker's are the caller's agency's to show.
+        owner = casenet.directory.agency(consent.owner_agency_id)
+        worker = owner.workers.get(consent.recorded_by_worker_id)
+        return receipt_page(
+            receipt, recorded_by=owner.name, worker=None if worker is None else worker.name, now=now
         )

@@ -1,0 +1,130 @@
+"""The consent receipt as a page for the client: ``Accept: text/html`` on the receipt.
+
+What the JSON receipt says, in the words of ``domain.wording`` (the audit report's
+too): who may see what, why, until when, how the consent was recorded and by whom, its
+status, whom to contact, and how to withdraw it. One self-contained page: inline CSS
+(allowed by its hash in the Content-Security-Policy, which allows nothing else), no
+script, no external asset, every value escaped. It prints on one sheet.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from litestar import Response
+from litestar.enums import MediaType
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
+
+from casenet.api.structs import ConsentReceipt
+from casenet.domain.wording import (
+    METHOD_WORDS,
+    PURPOSE_WORDS,
+    as_sentence,
+    in_words,
+    reader_time,
+    sections_in_words,
+)
+
+_CSS = """
+body { font: 17px/1.55 system-ui, sans-serif; max-width: 38em; margin: 2em auto; padding: 0 1em;
+  color: #111; }
+h1 { font-size: 1.6em; margin-bottom: .1em; } h2 { font-size: 1.1em; margin: 1.3em 0 .3em; }
+.status { padding: .6em .9em; border-radius: 4px; font-weight: bold; margin: 1em 0; }
+.active { background: #e6f4e6; border: 1px solid #2b7a2b; }
+.withdrawn, .expired { background: #f7e8e8; border: 1px solid #a32020; }
+.muted { color: #444; font-size: .9em; } ul { padding-left: 1.3em; margin: .2em 0; }
+code { font-size: .85em; overflow-wrap: anywhere; }
+@media print { body { margin: 0; font-size: 12pt; } .status { border-width: 2px; } }
+"""
+#: The page's only allowance: its own stylesheet, by hash.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
+    + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def receipt_page(
+    receipt: ConsentReceipt, *, recorded_by: str, worker: str | None, now: datetime
+) -> Response[Any]:
+    """The receipt as an HTML response; ``recorded_by``: the name of the agency that
+    recorded the consent, ``worker``: the name of its worker who did (if known)."""
+    html = render_receipt(receipt, recorded_by=recorded_by, worker=worker, now=now)
+    return Response(
+        html,
+        media_type=MediaType.HTML,
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Vary": "Accept",
+        },
+    )
+
+
+def render_receipt(
+    receipt: ConsentReceipt, *, recorded_by: str, worker: str | None, now: datetime
+) -> str:
+    """The page's HTML."""
+    grantee = escape(receipt.grantee_agency_name)
+    agency = escape(recorded_by)
+    shares = "".join(f"<li>{escape(words)}</li>" for words in sections_in_words(receipt.sections))
+    until = (
+        f"Until {escape(reader_time(receipt.valid_until))}, unless you withdraw it before."
+        if receipt.valid_until is not None
+        else "Until you withdraw it: it has no end date."
+    )
+    by = f"{escape(worker)} of {agency}" if worker else agency
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>"
+        f"<title>Your consent receipt</title><style>{_CSS}</style></head><body>"
+        "<h1>Your consent receipt</h1>"
+        "<p class=muted>A record of what you agreed may be shared about you. Keep it.</p>"
+        f"{_status(receipt)}"
+        f"<h2>Who may see it</h2><p>{grantee}</p>"
+        f"<h2>What they may see</h2><ul>{shares}</ul>"
+        "<p class=muted>Nothing else about you is shared under this consent.</p>"
+        f"<h2>Why</h2><p>{escape(as_sentence(in_words(PURPOSE_WORDS, receipt.purpose)))}.</p>"
+        f"<h2>Until when</h2><p>{until}</p>"
+        "<h2>How it was recorded</h2>"
+        f"<p>{escape(as_sentence(in_words(METHOD_WORDS, receipt.method)))}, on "
+        f"{escape(reader_time(receipt.recorded_at))}, recorded by {by}.</p>"
+        f"<h2>Who to contact</h2><p>{agency}, the agency that recorded your consent"
+        + (f" ({escape(worker)} recorded it)" if worker else "")
+        + ". Ask them for any question about what is shared, with whom, and who saw it.</p>"
+        f"<h2>How to withdraw it</h2><p>{escape(receipt.how_to_withdraw)}</p>"
+        f"<p class=muted>Receipt reference <code>{receipt.consent_id}</code>. "
+        f"Made {escape(reader_time(now))}.</p></body></html>\n"
+    )
+
+
+def _status(receipt: ConsentReceipt) -> str:
+    if receipt.status == "withdrawn" and receipt.withdrawn_at is not None:
+        words = f"You withdrew this consent on {reader_time(receipt.withdrawn_at)}."
+        words += " Nothing is shared under it any more."
+    elif receipt.status == "expired" and receipt.valid_until is not None:
+        words = f"This consent ended on {reader_time(receipt.valid_until)}."
+        words += " Nothing is shared under it any more."
+    else:
+        words = "This consent is in force: what it covers may be shared."
+    return f"<p class='status {escape(receipt.status)}'>{escape(words)}</p>"
+
+
+@dataclass
+class ReceiptOperation(Operation):
+    """The receipt's operation: its 200 is the JSON receipt or, for ``Accept:
+    text/html``, this page (Litestar documents one media type per response)."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse) and ok.content is not None:
+            ok.description = "The receipt: JSON, or an HTML page for `Accept: text/html`."
+            ok.content[MediaType.HTML.value] = OpenAPIMediaType(
+                schema=Schema(type=OpenAPIType.STRING, description="A self-contained page")
+            )
