@@ -134,7 +134,10 @@ def test_a_withdrawn_consent_says_so(story: dict[str, Any]) -> None:
     assert "You withdrew this consent on " in text
     assert "Nothing is shared under it any more." in text
     assert "This consent is in force" not in text
-    assert "the kinds of help needed" in text
+    # In the past tense, with nothing left to withdraw.
+    assert "Who it was given to City Hospital What it covered the kinds of help needed" in text
+    assert "How to withdraw it" not in text
+    assert "It had no end date." in text
 
 
 def test_an_agency_that_may_not_see_it_gets_a_random_ids_404_whatever_it_accepts(

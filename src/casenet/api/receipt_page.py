@@ -74,12 +74,21 @@ def render_receipt(
     grantee = escape(receipt.grantee_agency_name)
     agency = escape(recorded_by)
     shares = "".join(f"<li>{escape(words)}</li>" for words in sections_in_words(receipt.sections))
-    until = (
-        f"Until {escape(reader_time(receipt.valid_until))}, unless you withdraw it before."
-        if receipt.valid_until is not None
-        else "Until you withdraw it: it has no end date."
-    )
+    # A consent no longer in force reads in the past, and has nothing left to withdraw.
+    active = receipt.status == "active"
+    if receipt.valid_until is None:
+        until = "Until you withdraw it: it has no end date." if active else "It had no end date."
+    elif active:
+        until = f"Until {reader_time(receipt.valid_until)}, unless you withdraw it before."
+    else:
+        until = f"It was to last until {reader_time(receipt.valid_until)}."
     by = f"{escape(worker)} of {agency}" if worker else agency
+    withdraw = (
+        f"<h2>How to withdraw it</h2><p>{escape(receipt.how_to_withdraw)}</p>"
+        if active
+        else "<h2>Giving a new consent</h2><p>If you want something shared again, ask "
+        "the agency that recorded this one: it will record a new consent with you.</p>"
+    )
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
@@ -87,18 +96,22 @@ def render_receipt(
         "<h1>Your consent receipt</h1>"
         "<p class=muted>A record of what you agreed may be shared about you. Keep it.</p>"
         f"{_status(receipt)}"
-        f"<h2>Who may see it</h2><p>{grantee}</p>"
-        f"<h2>What they may see</h2><ul>{shares}</ul>"
-        "<p class=muted>Nothing else about you is shared under this consent.</p>"
-        f"<h2>Why</h2><p>{escape(as_sentence(in_words(PURPOSE_WORDS, receipt.purpose)))}.</p>"
-        f"<h2>Until when</h2><p>{until}</p>"
+        f"<h2>{'Who may see it' if active else 'Who it was given to'}</h2><p>{grantee}</p>"
+        f"<h2>{'What they may see' if active else 'What it covered'}</h2><ul>{shares}</ul>"
+        + (
+            "<p class=muted>Nothing else about you is shared under this consent.</p>"
+            if active
+            else ""
+        )
+        + f"<h2>Why</h2><p>{escape(as_sentence(in_words(PURPOSE_WORDS, receipt.purpose)))}.</p>"
+        f"<h2>Until when</h2><p>{escape(until)}</p>"
         "<h2>How it was recorded</h2>"
         f"<p>{escape(as_sentence(in_words(METHOD_WORDS, receipt.method)))}, on "
         f"{escape(reader_time(receipt.recorded_at))}, recorded by {by}.</p>"
         f"<h2>Who to contact</h2><p>{agency}, the agency that recorded your consent"
         + (f" ({escape(worker)} recorded it)" if worker else "")
         + ". Ask them for any question about what is shared, with whom, and who saw it.</p>"
-        f"<h2>How to withdraw it</h2><p>{escape(receipt.how_to_withdraw)}</p>"
+        f"{withdraw}"
         f"<p class=muted>Receipt reference <code>{receipt.consent_id}</code>. "
         f"Made {escape(reader_time(now))}.</p></body></html>\n"
     )
