@@ -34,7 +34,7 @@ h3 { font-size: 1.05em; margin: 1.4em 0 .4em; }
 table { border-collapse: collapse; width: 100%; margin: .5em 0 1em; }
 th, td { border: 1px solid #bbb; padding: .35em .5em; text-align: left; vertical-align: top; }
 th { background: #eee; } tr { break-inside: avoid; }
-td.when { white-space: nowrap; width: 11em; } .muted, .details { color: #444; }
+td.when, .consents td:first-child { white-space: nowrap; } td.when { width: 11em; } .muted, .details { color: #444; }
 .details { font-size: .92em; }
 .intro { background: #f4f6f8; border: 1px solid #cfd6dd; padding: .6em 1.1em; }
 code, .digest { font: .9em ui-monospace, monospace; overflow-wrap: anywhere; }
@@ -81,7 +81,7 @@ def write_report(
     now = str(manifest.get("generated_at") or "")
     parts = [_head(), _introduction(manifest, histories, agency)]
     for history in histories:
-        parts.append(_case(history, history.timeline(agency, worker, now), agency))
+        parts.append(_case(history, history.timeline(agency, worker, now), agency, now))
     parts.append(_how_to_check(bundle, manifest, public_key))
     parts.append("</body></html>\n")
     target = out or bundle / "report.html"
@@ -151,7 +151,22 @@ def _describe_scope(scope: dict[str, Any]) -> str:
     return "Every case in the network"
 
 
-def _case(history: CaseHistory, entries: list[Entry], agency: Any) -> str:
+def _consents(history: CaseHistory, agency: Any, now: str) -> str:
+    """The case's consents as they stood when the bundle was made."""
+    rows = "".join(
+        f"<tr><td>Consent {number}</td><td>{escape(grantee)}</td><td>{escape(shares)}</td>"
+        f"<td>{escape(status)}</td></tr>"
+        for number, grantee, shares, status in history.consent_standing(agency, now)
+    )
+    if not rows:
+        return "<p>No consent was given for this case.</p>"
+    return (
+        "<table class=consents><tr><th>consent</th><th>given to</th><th>covers</th>"
+        f"<th>when the bundle was made</th></tr>{rows}</table>"
+    )
+
+
+def _case(history: CaseHistory, entries: list[Entry], agency: Any, now: str) -> str:
     case = history.case
     erased = ""
     if history.erasure is not None:
@@ -171,8 +186,9 @@ def _case(history: CaseHistory, entries: list[Entry], agency: Any) -> str:
         "</h2>"
         f"<p>Held by <b>{escape(agency(case['owner_agency_id']))}</b> since "
         f"{_when(case['at'])}. Client reference <code>{escape(case['client_id'])}</code>."
-        f"{erased}</p>"
-        "<table class=timeline><tr><th>when</th><th>what happened</th><th>by</th></tr>"
+        f"{erased}</p><h3>Consents</h3>{_consents(history, agency, now)}"
+        "<h3>Timeline</h3><table class=timeline>"
+        "<tr><th>when</th><th>what happened</th><th>by</th></tr>"
         f"{rows}</table>"
     )
 

@@ -79,6 +79,27 @@ class CaseHistory:
             )
         return sorted(entries, key=lambda e: (e.at, e.position))
 
+    def consent_standing(self, agency: Names, now: str) -> list[tuple[int, str, str, str]]:
+        """Each consent as it stood when the bundle was made (``now``): its number, to
+        whom, what it covers, and whether it was in force, in words."""
+        withdrawn = {
+            r["consent_id"]: r["at"] for r in self.consents if r["type"] == "ConsentWithdrawn"
+        }
+        standing = []
+        for number, r in enumerate((r for r in self.consents if r["type"] == "ConsentGranted"), 1):
+            until, ended = r.get("valid_until"), withdrawn.get(r["consent_id"])
+            if ended is not None and (not until or ended <= until):
+                status = f"withdrawn on {reader_time(ended)}"
+            elif until and until <= now:
+                status = f"ran out on {reader_time(until)}"
+            elif until:
+                status = f"in force until {reader_time(until)}"
+            else:
+                status = "in force, no end date"
+            shares = ", ".join(sections_in_words(r["sections"]))
+            standing.append((number, agency(r["grantee_agency_id"]), shares, status))
+        return standing
+
     def consent_numbers(self) -> dict[str, int]:
         granted = [r for r in self.consents if r["type"] == "ConsentGranted"]
         return {r["consent_id"]: number for number, r in enumerate(granted, start=1)}
