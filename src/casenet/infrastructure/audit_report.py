@@ -34,8 +34,8 @@ h3 { font-size: 1.05em; margin: 1.4em 0 .4em; }
 table { border-collapse: collapse; width: 100%; margin: .5em 0 1em; }
 th, td { border: 1px solid #bbb; padding: .35em .5em; text-align: left; vertical-align: top; }
 th { background: #eee; } tr { break-inside: avoid; }
-td.when, .consents td:first-child { white-space: nowrap; } td.when { width: 11em; } .muted, .details { color: #444; }
-.details { font-size: .92em; }
+td.when, .consents td:first-child { white-space: nowrap; } td.when { width: 11em; }
+.muted, .details { color: #444; } .details { font-size: .92em; }
 .intro { background: #f4f6f8; border: 1px solid #cfd6dd; padding: .6em 1.1em; }
 code, .digest { font: .9em ui-monospace, monospace; overflow-wrap: anywhere; }
 .digest { display: block; background: #f4f4f4; padding: .3em .5em; margin: .2em 0 .6em; }
