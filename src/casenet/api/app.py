@@ -26,7 +26,13 @@ from casenet.api.docs import ClosedStructSchemaPlugin
 from casenet.api.errors import EXCEPTION_HANDLERS
 from casenet.api.health import HealthController
 from casenet.api.http import BODY_METHODS, ReadsWholeBody, check_body, check_query
-from casenet.api.observability import AccessLog, Metrics, logging_config, read_metrics
+from casenet.api.observability import (
+    AccessLog,
+    Metrics,
+    counting_commits,
+    logging_config,
+    read_metrics,
+)
 from casenet.api.shutdown import told_on_termination
 from casenet.api.throttling import AuthFailures
 from casenet.application import Casenet
@@ -152,7 +158,10 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         request_max_body_size=MAX_BODY,
         openapi_config=openapi_config(),
         plugins=[ClosedStructSchemaPlugin()],
-        lifespan=[keeping_read_models_current(services, close=casenet is None)],
+        lifespan=[
+            keeping_read_models_current(services, close=casenet is None),
+            counting_commits(services, metrics),
+        ],
         logging_config=logging_config(settings),
         debug=False,
     )

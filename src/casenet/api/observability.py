@@ -16,7 +16,10 @@ and a thread writes it to stderr, so no request waits on the terminal or a pipe.
 Metrics are counted per app, in its own registry, so per server process: with
 ``casenet serve --workers N`` a scrape sees the worker that answers it (prometheus-client's
 multiprocess mode would need a shared directory and the global registry). The read-model
-lag is read from the store, so it is the same whichever worker answers.
+lag is read from the store, so it is the same whichever worker answers. The group
+commit's batch sizes (saves written per transaction) are the process's own: the store
+tells :meth:`Metrics.observe_batch` of each batch while the app's lifespan runs
+(:func:`counting_commits`).
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Litestar, Request, Response, get
 from litestar.enums import ScopeType
 from litestar.logging.config import LoggingConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +49,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from casenet.api.http import CallerActor
+from casenet.application import Casenet
 from casenet.application.operations import ProjectionService
 from casenet.domain.errors import NotPermitted
 from casenet.settings import Settings
@@ -61,6 +66,8 @@ _REQUEST_ID_HEADER = b"x-request-id"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: The fields an access line carries besides its message (``CASENET_LOG_FORMAT=json``).
 ACCESS_FIELDS = ("method", "route", "status", "duration_ms", "request_id")
+#: Buckets of the group commit's batch sizes: saves a batch, up to the store's cap (256).
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
@@ -163,11 +170,38 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
+        self.batches = Histogram(
+            "casenet_group_commit_batch_saves",
+            "Saves (commands) written by each group commit of this process: one transaction",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(ReadModelLag(projections))
+
+    def observe_batch(self, saves: int) -> None:
+        """The store committed a batch of ``saves`` (in the thread that wrote it)."""
+        self.batches.observe(saves)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+
+
+def counting_commits(
+    services: Casenet, metrics: Metrics
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """A lifespan: the store tells ``metrics`` of each committed batch while the app
+    runs (and stops when it ends: several apps may share one ``services``)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        forget = services.observe_commits(metrics.observe_batch)
+        try:
+            yield
+        finally:
+            forget()
+
+    return lifespan
 
 
 def request_id(scope: Scope) -> str:
