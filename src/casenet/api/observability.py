@@ -7,8 +7,19 @@ string or a body. The request id is the caller's ``X-Request-Id`` when that is a
 safe token, else a new one; every response echoes it, errors and 404s included.
 
 The access log wraps the app's ASGI handler (``Litestar.asgi_handler``: the router inside
-Litestar's exception handling), not a Litestar middleware: those run only for a matched
-route, and a 404 or 405 must be logged and counted too.
+Litestar's exception handling), where Litestar itself puts what must see every request
+(its CORS middleware and its OpenTelemetry plugin's, ``Litestar._create_asgi_handler``).
+The documented hooks were checked (Litestar 2.25) and cannot do it alone:
+
+* ``middleware=`` on the app is built into each route's own stack
+  (``_asgi/routing_trie/mapping.py``, ``build_route_middleware_stack``): the router
+  raises the 404 or 405 of an unknown path or method before any middleware runs;
+* ``before_send`` sees every response, 404s and 405s included, with the scope (so the
+  route template), but no hook runs when an unmatched request ARRIVES (``before_request``
+  and ``after_request`` are per route too): its duration could not be measured;
+* wrapping the whole ``Litestar`` object in an ASGI app would make ``create_app`` return
+  something that is not the app (``TestClient``, ``request.app.state`` and granian's
+  factory all take the app itself).
 
 Logging goes through Litestar's queue handler: a request only puts a record on a queue,
 and a thread writes it to stderr, so no request waits on the terminal or a pipe.
