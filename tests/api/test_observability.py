@@ -12,6 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import uuid4
 
@@ -135,7 +136,7 @@ def metric(text: str, name: str, **labels: str) -> float | None:
     """The value of the sample ``name{labels}`` in Prometheus text (None if absent)."""
     for line in text.splitlines():
         sample, _, value = line.rpartition(" ")
-        if not sample.startswith(name + "{"):
+        if sample != name and not sample.startswith(name + "{"):
             continue
         found = dict(re.findall(r'(\w+)="([^"]*)"', sample[len(name) :]))
         if all(found.get(k) == v for k, v in labels.items()):
@@ -165,6 +166,29 @@ def test_metrics_count_requests_by_route_template_and_show_read_model_lag(
     assert models
     lags = {m: metric(text, "casenet_read_model_lag", read_model=m) for m in models}
     assert all(lag is not None and lag >= 0 for lag in lags.values()), lags
+
+
+def test_metrics_count_the_saves_of_each_group_commit(operator: Api) -> None:
+    """Concurrent creates are committed in batches: the histogram's sum is the saves
+    written, its count the batches (at most one a save)."""
+    worker = operator.worker(operator.agency("Batched Agency"), "caseworker")
+    name = "casenet_group_commit_batch_saves"
+    before = operator.expect(200, "GET", "/metrics").text
+    creates = 12
+    with ThreadPoolExecutor(max_workers=creates) as pool:
+        created = list(
+            pool.map(
+                lambda n: worker.post("/v1/cases", {"client": {"name": f"B{n}"}, "summary": "s"}),
+                range(creates),
+            )
+        )
+    assert len({case["id"] for case in created}) == creates
+    after = operator.expect(200, "GET", "/metrics").text
+    saves = (metric(after, f"{name}_sum") or 0) - (metric(before, f"{name}_sum") or 0)
+    batches = (metric(after, f"{name}_count") or 0) - (metric(before, f"{name}_count") or 0)
+    assert saves == creates  # one save a case: its client and the case together
+    assert 1 <= batches <= creates
+    assert metric(after, f"{name}_bucket", le="256.0") == metric(after, f"{name}_count")
 
 
 def test_metrics_are_not_in_the_openapi_document(openapi: dict[str, Any]) -> None:

@@ -26,7 +26,14 @@ from casenet.api.docs import ClosedStructSchemaPlugin
 from casenet.api.errors import EXCEPTION_HANDLERS
 from casenet.api.health import HealthController
 from casenet.api.http import BODY_METHODS, ReadsWholeBody, check_body, check_query
-from casenet.api.observability import AccessLog, Metrics, logging_config, read_metrics
+from casenet.api.observability import (
+    AccessLog,
+    Metrics,
+    counting_commits,
+    logging_config,
+    read_metrics,
+)
+from casenet.api.shutdown import told_on_termination
 from casenet.api.throttling import AuthFailures
 from casenet.application import Casenet
 from casenet.bootstrap import build_casenet
@@ -83,7 +90,10 @@ def keeping_read_models_current(
     """The app's lifespan: a thread keeps the read models current in the background
     while it serves. Reads catch up by themselves too (read your writes), so this only
     keeps them from having to; several processes doing it at once is safe (each batch
-    applies once). ``close``: close ``services`` at the end (the app opened them)."""
+    applies once). ``close``: close ``services`` at the end (the app opened them).
+
+    On SIGTERM, before the server waits for the requests in flight, the feed's open
+    waits are told to answer (api/shutdown.py): a stop is not held up by them."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -97,7 +107,8 @@ def keeping_read_models_current(
         )
         runner.start()
         try:
-            yield
+            with told_on_termination(services.feed.stop_waiting):
+                yield
         finally:
             stop.set()
             runner.join(timeout=10)
@@ -147,7 +158,10 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         request_max_body_size=MAX_BODY,
         openapi_config=openapi_config(),
         plugins=[ClosedStructSchemaPlugin()],
-        lifespan=[keeping_read_models_current(services, close=casenet is None)],
+        lifespan=[
+            keeping_read_models_current(services, close=casenet is None),
+            counting_commits(services, metrics),
+        ],
         logging_config=logging_config(settings),
         debug=False,
     )

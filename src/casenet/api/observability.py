@@ -7,8 +7,19 @@ string or a body. The request id is the caller's ``X-Request-Id`` when that is a
 safe token, else a new one; every response echoes it, errors and 404s included.
 
 The access log wraps the app's ASGI handler (``Litestar.asgi_handler``: the router inside
-Litestar's exception handling), not a Litestar middleware: those run only for a matched
-route, and a 404 or 405 must be logged and counted too.
+Litestar's exception handling), where Litestar itself puts what must see every request
+(its CORS middleware and its OpenTelemetry plugin's, ``Litestar._create_asgi_handler``).
+The documented hooks were checked (Litestar 2.25) and cannot do it alone:
+
+* ``middleware=`` on the app is built into each route's own stack
+  (``_asgi/routing_trie/mapping.py``, ``build_route_middleware_stack``): the router
+  raises the 404 or 405 of an unknown path or method before any middleware runs;
+* ``before_send`` sees every response, 404s and 405s included, with the scope (so the
+  route template), but no hook runs when an unmatched request ARRIVES (``before_request``
+  and ``after_request`` are per route too): its duration could not be measured;
+* wrapping the whole ``Litestar`` object in an ASGI app would make ``create_app`` return
+  something that is not the app (``TestClient``, ``request.app.state`` and granian's
+  factory all take the app itself).
 
 Logging goes through Litestar's queue handler: a request only puts a record on a queue,
 and a thread writes it to stderr, so no request waits on the terminal or a pipe.
@@ -16,7 +27,10 @@ and a thread writes it to stderr, so no request waits on the terminal or a pipe.
 Metrics are counted per app, in its own registry, so per server process: with
 ``casenet serve --workers N`` a scrape sees the worker that answers it (prometheus-client's
 multiprocess mode would need a shared directory and the global registry). The read-model
-lag is read from the store, so it is the same whichever worker answers.
+lag is read from the store, so it is the same whichever worker answers. The group
+commit's batch sizes (saves written per transaction) are the process's own: the store
+tells :meth:`Metrics.observe_batch` of each batch while the app's lifespan runs
+(:func:`counting_commits`).
 """
 
 from __future__ import annotations
@@ -26,11 +40,12 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Litestar, Request, Response, get
 from litestar.enums import ScopeType
 from litestar.logging.config import LoggingConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +60,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from casenet.api.http import CallerActor
+from casenet.application import Casenet
 from casenet.application.operations import ProjectionService
 from casenet.domain.errors import NotPermitted
 from casenet.settings import Settings
@@ -61,6 +77,8 @@ _REQUEST_ID_HEADER = b"x-request-id"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: The fields an access line carries besides its message (``CASENET_LOG_FORMAT=json``).
 ACCESS_FIELDS = ("method", "route", "status", "duration_ms", "request_id")
+#: Buckets of the group commit's batch sizes: saves a batch, up to the store's cap (256).
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
@@ -163,11 +181,38 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
+        self.batches = Histogram(
+            "casenet_group_commit_batch_saves",
+            "Saves (commands) written by each group commit of this process: one transaction",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(ReadModelLag(projections))
+
+    def observe_batch(self, saves: int) -> None:
+        """The store committed a batch of ``saves`` (in the thread that wrote it)."""
+        self.batches.observe(saves)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+
+
+def counting_commits(
+    services: Casenet, metrics: Metrics
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """A lifespan: the store tells ``metrics`` of each committed batch while the app
+    runs (and stops when it ends: several apps may share one ``services``)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        forget = services.observe_commits(metrics.observe_batch)
+        try:
+            yield
+        finally:
+            forget()
+
+    return lifespan
 
 
 def request_id(scope: Scope) -> str:

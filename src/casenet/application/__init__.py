@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from casenet.application.actor import OPERATOR_ACTOR, Actor
 from casenet.application.agencies import AgencyService, DirectoryQueries
 from casenet.application.audit import AuditService
@@ -50,6 +52,11 @@ class Casenet:
     def schema(self) -> SchemaStatus:
         """What opening the store did to the tables: created, upgraded, or nothing."""
         return self.app.schema
+
+    def observe_commits(self, observer: Callable[[int], None]) -> Callable[[], None]:
+        """Tell ``observer`` how many saves each group commit of this process wrote (the
+        API's ``/metrics``); returns the call that stops telling it."""
+        return self.app.store.observe_batches(observer)
 
     def close(self) -> None:
         self.app.close()

@@ -4,6 +4,12 @@ A feed is followed for ever: every page's ``next`` is the cursor to resume from 
 last page, and on an empty one, too), and ``after`` also takes the ``position`` of the
 last item a client saw. ``wait`` holds an empty answer open, polling the read model
 (which sees what any process wrote to the shared store) until an item arrives.
+
+A server stopping (:meth:`FeedQueries.stop_waiting`, on SIGTERM) must not be held up by
+waits of up to :data:`MAX_WAIT` seconds: open waits answer at their next look (within
+:data:`POLL_INTERVAL`) with what they have, the empty page and its ``next`` cursor, and
+new ones answer at once. The stop is a plain flag, read between two looks: it is set
+from a signal handler, where taking a lock could deadlock the thread it interrupted.
 """
 
 from __future__ import annotations
@@ -40,6 +46,12 @@ class FeedQueries:
     def __init__(self, app: CasenetApplication) -> None:
         self.app = app
         self._waiters = threading.BoundedSemaphore(DEFAULT_WAITERS)
+        self._stopping = False
+
+    def stop_waiting(self) -> None:
+        """The server is stopping: open waits answer at their next look, new ones at
+        once (safe to call from a signal handler: it only sets a flag)."""
+        self._stopping = True
 
     def limit_waiters(self, count: int) -> None:
         """At most ``count`` requests wait at once; the others answer at once."""
@@ -73,15 +85,18 @@ class FeedQueries:
         return Page(items, encode_cursor(str(last)))
 
     def _wait_for(self, read: Callable[[], list[FeedItem]], wait: float) -> list[FeedItem]:
-        """``read()`` again every :data:`POLL_INTERVAL` until it finds items or the time
-        is up; at once (empty) when too many requests wait already."""
+        """``read()`` again every :data:`POLL_INTERVAL` until it finds items, the time
+        is up or the server stops; at once (empty) when too many requests wait already
+        or the server is stopping."""
         waiters = self._waiters  # the one acquired is the one released
-        if not waiters.acquire(blocking=False):
+        if self._stopping or not waiters.acquire(blocking=False):
             return []
         try:
             deadline = time.monotonic() + wait
             while True:
                 time.sleep(max(min(POLL_INTERVAL, deadline - time.monotonic()), 0))
+                if self._stopping:
+                    return []
                 items = read()
                 if items or time.monotonic() >= deadline:
                     return items

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-import msgspec
 from eventsourcing.utils import get_topic
 
 from casenet.domain.agency import AgencyRegistered
@@ -45,7 +44,7 @@ from casenet.infrastructure.audit_shapes import (
     StoredReferralRequested,
     StoredReferralStatusChanged,
 )
-from casenet.infrastructure.mapper import upcast
+from casenet.infrastructure.mapper import state_decoder
 from casenet.infrastructure.projections.facts import normalise_time
 
 
@@ -245,7 +244,7 @@ class Reader:
     decode: Callable[[bytes], Any] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "decode", decoding(self.event_type, self.stored))
+        object.__setattr__(self, "decode", state_decoder(self.event_type, self.stored))
 
     def line(self, stored: Any, id_: str, position: int, version: int) -> bytes:
         """The record's bundle line: the one rendering of a record, whether the read
@@ -254,21 +253,6 @@ class Reader:
         record = self.render(stored, id_)
         record.position, record.version = position, version
         return record_line(canonical(record))
-
-
-def decoding(event_type: type[DomainEvent], stored: type[Stored]) -> Callable[[bytes], Any]:
-    """Stored state bytes of ``event_type`` -> ``stored``, upcast first if the event
-    has had more than one version."""
-    if event_type.class_version == 1:
-        return msgspec.json.Decoder(stored).decode
-
-    def upcast_first(state: bytes) -> Any:
-        """A later version's shape: upcast the stored dict first, as the mapper does."""
-        as_dict: dict[str, Any] = msgspec.json.decode(state)
-        upcast(event_type, as_dict)
-        return msgspec.convert(as_dict, stored)
-
-    return upcast_first
 
 
 READERS: dict[str, Reader] = {

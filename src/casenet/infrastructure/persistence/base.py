@@ -16,6 +16,9 @@ from casenet.infrastructure.sql import Database
 #: One save: its events and the data keys of the clients it registers.
 Write = tuple[Sequence[StoredEvent], Sequence[DataKeyRow]]
 Flush = Callable[[list[Write]], list[Sequence[int] | BaseException]]
+#: Told the number of saves each committed batch wrote (``/metrics`` counts them: the
+#: store knows nothing of Prometheus).
+BatchObserver = Callable[[int], None]
 
 #: An event row as :meth:`CasenetRecorder.read_aggregates` gives it: the aggregate id
 #: as stored, its version, topic and stored state.
@@ -37,6 +40,9 @@ class GroupCommit:
     The first waiting thread becomes the leader, takes every save queued so far and
     hands them to ``flush`` together, which writes them in one transaction and gives
     each save its outcome: its notification ids, or the error it alone gets.
+
+    ``observers`` are told, by the leader, how many saves each batch wrote (those that
+    got their ids, not their error), before any save of the batch returns.
     """
 
     def __init__(self, flush: Flush, max_batch: int = 256) -> None:
@@ -45,6 +51,7 @@ class GroupCommit:
         self._queue: list[_Save] = []
         self._busy = False
         self._changed = threading.Condition()
+        self.observers: list[BatchObserver] = []
 
     def submit(self, events: Write) -> Sequence[int]:
         save = _Save(events)
@@ -61,14 +68,23 @@ class GroupCommit:
                 outcomes = self._flush([s.events for s in batch])
             except BaseException as error:  # noqa: BLE001  (handed to every waiting caller)
                 outcomes = [error] * len(batch)
-            with self._changed:
-                for member, outcome in zip(batch, outcomes, strict=True):
-                    member.outcome, member.done = outcome, True
-                self._busy = False
-                self._changed.notify_all()
+            try:
+                self._tell(outcomes)
+            finally:  # the waiting saves get their outcomes, whatever an observer did
+                with self._changed:
+                    for member, outcome in zip(batch, outcomes, strict=True):
+                        member.outcome, member.done = outcome, True
+                    self._busy = False
+                    self._changed.notify_all()
         if isinstance(save.outcome, BaseException):
             raise save.outcome
         return save.outcome
+
+    def _tell(self, outcomes: list[Sequence[int] | BaseException]) -> None:
+        written = sum(not isinstance(outcome, BaseException) for outcome in outcomes)
+        if written:
+            for observer in list(self.observers):
+                observer(written)
 
 
 class CasenetRecorder:
@@ -82,10 +98,18 @@ class CasenetRecorder:
     database: Database
     #: Set by the application: returns (and forgets) this thread's staged key rows.
     staged_keys: Callable[[], list[DataKeyRow]] | None = None
+    #: The store's group commit (set by each store's recorder).
+    _group: GroupCommit
 
     def _casenet_init(self, database: Database) -> None:
         self.database = database
         self._statements: dict[tuple[int, int], str] = {}
+
+    def observe_batches(self, observer: BatchObserver) -> Callable[[], None]:
+        """Tell ``observer`` how many saves each committed batch wrote; returns the
+        call that stops telling it."""
+        self._group.observers.append(observer)
+        return lambda: self._group.observers.remove(observer)
 
     def tables_exist(self) -> None:
         """The tables were created before (no DDL runs): what the store needs then."""

@@ -1,7 +1,8 @@
 """The log's rows as facts: what a read model sees of an event, and time as text.
 
 A fact is an event as stored: ids, statuses and timestamps are clear, and personal
-fields stay the ciphertexts they are in the log. Nothing is decrypted here. Its time
+fields stay the ciphertexts they are in the log. Nothing is decrypted here: states are
+decoded by ``mapper.state_decoder``, as the audit export decodes them. Its time
 is text in one normal form (``normalise_time``), so text order is time order in every
 read model and on every store.
 """
@@ -18,10 +19,8 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from casenet.domain.aggregate import DomainEvent, event_types
-from casenet.infrastructure.mapper import upcast
+from casenet.infrastructure.mapper import state_decoder
 from casenet.infrastructure.raw_log import StoredRow, uuid_text
-
-_DECODER = msgspec.json.Decoder(dict[str, Any])
 
 _TYPE_OF_TOPIC: dict[str, type[DomainEvent]] = {}
 
@@ -136,9 +135,12 @@ def rows_to_facts(
     # first (a current class version, a timestamp already normal), the rest by the
     # general functions.
     wanted = {topic: kind for topic, kind in _TYPE_OF_TOPIC.items() if kind in follows}
-    decode, fact = _DECODER.decode, StoredFact
+    decoders = {topic: state_decoder(kind) for topic, kind in wanted.items()}
+    fact = StoredFact
     # Most of a log is notes, which the cases model counts without reading them: their
-    # time alone decodes in under half the time of the whole state (and frees faster).
+    # time alone decodes in under half the time of the whole state (and frees faster):
+    # only ``timestamp`` and ``class_version`` are read, and a state of another version
+    # is decoded whole, upcast included.
     brief_topics = {topic for topic, kind in wanted.items() if kind in stateless}
     brief = _BRIEF.decode
     # An aggregate's events come in runs: its id is written out as str(UUID) once per
@@ -159,11 +161,7 @@ def rows_to_facts(
         ):
             state, stamp = {}, timed.timestamp
         else:
-            state = decode(stored)
-            class_version = state.pop("class_version", 1)
-            if class_version != event_type.class_version:
-                state["class_version"] = class_version
-                upcast(event_type, state)
+            state = decoders[topic](stored)
             stamp = state["timestamp"]
         append(fact(position, event_type, aggregate_id, version, state, stamp))
         stamped(stamp)
