@@ -97,7 +97,9 @@ class EmergencyGrant(Aggregate):
         minutes: int,
         worker_id: UUID,
         new_id: UUID | None = None,
+        now: datetime | None = None,
     ) -> EmergencyGrant:
+        """``now``: the instant of creation (the clock's by default; a test's history)."""
         # As with consents: only the owner discloses, and never to itself.
         if recording_agency_id != owner_agency_id:
             raise NotPermitted("only the owning agency creates emergency grants for a case")
@@ -107,7 +109,7 @@ class EmergencyGrant(Aggregate):
         check_text(justification, "justification", max_length=2_000)
         if isinstance(minutes, bool) or not MIN_MINUTES <= minutes <= MAX_MINUTES:
             raise InvalidInput("minutes", f"must be between {MIN_MINUTES} and {MAX_MINUTES}")
-        now = utcnow()
+        now = now or utcnow()
         return cls._start(
             new_id or uuid4(),
             EmergencyGrantCreated,
