@@ -1,13 +1,13 @@
 """Existence is never disclosed: the authorization matrix, from the served OpenAPI document.
 
-Agency A owns a case (its client, a note), has consented disclosures to B and to D, and a
-referral to B. Then B's consent is withdrawn and D's expires (it was granted with
+Agency A owns a case (its client, a note), has consented disclosures to B and to D, and
+a referral to B. Then B's consent is withdrawn and D's expires (it was granted with
 ``valid_until`` a few seconds ahead). A also opened emergency grants to B (revoked after
-B read the case under it) and to D (created days ago: expired). For every operation on a path with an id
-parameter (read from ``GET /schema/openapi.json``, so a new route is covered the day it
-is added), A's real ids are substituted and the route is called, with a body valid for
-the operation (and again with each header it documents: a stale or current ``If-Match``,
-an ``Idempotency-Key``), by every role of
+B read the case under it) and to D (created days ago: expired). For every operation on a
+path with an id parameter (read from ``GET /schema/openapi.json``, so a new route is
+covered the day it is added), A's real ids are substituted and the route is called, with
+a body valid for the operation (and again with each header it documents: a stale or
+current ``If-Match``, an ``Idempotency-Key``), by every role of
 
 * C, an agency that was never granted anything;
 * B, whose consent was withdrawn and emergency grant revoked;
