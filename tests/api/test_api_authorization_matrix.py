@@ -1,16 +1,17 @@
 """Existence is never disclosed: the authorization matrix, from the served OpenAPI document.
 
-Agency A owns a case (its client, a note), has consented disclosures to B and to D, and a
-referral to B. Then B's consent is withdrawn and D's expires (it was granted with
-``valid_until`` a few seconds ahead). For every operation on a path with an id
-parameter (read from ``GET /schema/openapi.json``, so a new route is covered the day it
-is added), A's real ids are substituted and the route is called, with a body valid for
-the operation (and again with each header it documents: a stale or current ``If-Match``,
-an ``Idempotency-Key``), by every role of
+Agency A owns a case (its client, a note), has consented disclosures to B and to D, and
+a referral to B. Then B's consent is withdrawn and D's expires (it was granted with
+``valid_until`` a few seconds ahead). A also opened emergency grants to B (revoked after
+B read the case under it) and to D (created days ago: expired). For every operation on a
+path with an id parameter (read from ``GET /schema/openapi.json``, so a new route is
+covered the day it is added), A's real ids are substituted and the route is called, with
+a body valid for the operation (and again with each header it documents: a stale or
+current ``If-Match``, an ``Idempotency-Key``), by every role of
 
 * C, an agency that was never granted anything;
-* B, whose consent was withdrawn;
-* D, whose consent has expired.
+* B, whose consent was withdrawn and emergency grant revoked;
+* D, whose consent and emergency grant have expired.
 
 None may get a 2xx, and each answer (status and body, byte for byte, and every header
 but ``Date`` and a request id) must be the one the same caller gets for the same route
@@ -37,9 +38,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
+from tests.api.conftest import AppServer
+
+from casenet.domain.case import Case
+from casenet.domain.emergency import EmergencyGrant
 
 ROLES = ("caseworker", "supervisor", "admin", "auditor")
 OUTSIDERS = ("B", "C", "D")
@@ -53,8 +58,30 @@ ADMIN_ONLY = {"list_workers"}
 AGENCY_SCOPED = "/v1/agencies/{agency_id}"
 
 
+def expired_emergency_grant(app_server: AppServer, case_id: str, grantee: str) -> str:
+    """An emergency grant of the case to ``grantee`` created two days ago for an hour, as
+    the log would hold it (no test waits out a grant's minimum of one minute)."""
+    app = app_server.casenet.app
+    case = app.get(Case, UUID(case_id))
+    grant = EmergencyGrant.create(
+        case_id=case.id,
+        client_id=case.client_id,
+        owner_agency_id=case.owner_agency_id,
+        recording_agency_id=case.owner_agency_id,
+        grantee_agency_id=UUID(grantee),
+        sections=["identity", "summary"],
+        basis="court_order",
+        justification="Order of the family court.",
+        minutes=60,
+        worker_id=uuid4(),  # a worker of A (the log names a worker; any will do here)
+        now=datetime.now(UTC) - timedelta(days=2),
+    )
+    app.save(grant)
+    return str(grant.id)
+
+
 @pytest.fixture(scope="module")
-def world(operator: Any) -> SimpleNamespace:
+def world(operator: Any, app_server: AppServer) -> SimpleNamespace:
     a = operator.agency(
         "Agency A (owner)",
         "ngo",
@@ -114,12 +141,27 @@ def world(operator: Any) -> SimpleNamespace:
         },
     )
     owner.post(f"/v1/referrals/{referral['id']}/messages", {"text": "Thanks for seeing her."})
+    emergency_b = owner.post(
+        f"/v1/cases/{case['id']}/emergency-grants",
+        {
+            "grantee_agency_id": b["id"],
+            "sections": ["summary"],
+            "basis": "safeguarding",
+            "justification": "The children were left alone.",
+            "minutes": 120,
+        },
+    )
+    emergency_d = expired_emergency_grant(app_server, case["id"], d["id"])
 
     # While the consents are active, B and D do see the case: the ids are the real thing.
     assert callers["B"]["caseworker"].get(f"/v1/cases/{case['id']}")["client"]["name"]
     assert callers["D"]["auditor"].get(f"/v1/cases/{case['id']}")["summary"]
 
     owner.post(f"/v1/consents/{consent_b['id']}/withdraw", {"reason": "Client asked"}, status=200)
+    # Still seen under the emergency grant alone, until it is revoked.
+    assert callers["B"]["admin"].get(f"/v1/cases/{case['id']}")["shared_under_emergency"]
+    owner.post(f"/v1/emergency-grants/{emergency_b['id']}/revoke", {"reason": "Safe"}, status=200)
+    assert owner.get(f"/v1/emergency-grants/{emergency_d}")["status"] == "expired"
     time.sleep(max(0.0, (valid_until - datetime.now(UTC)).total_seconds()) + 0.5)
     assert owner.get(f"/v1/consents/{consent_b['id']}")["status"] == "withdrawn"
     assert owner.get(f"/v1/consents/{consent_d['id']}")["status"] == "expired"
@@ -140,6 +182,7 @@ def world(operator: Any) -> SimpleNamespace:
             "referral_id": [referral["id"]],
             "agency_id": [a["id"]],
             "worker_id": [owner.worker_id, admin.worker_id],
+            "grant_id": [emergency_b["id"], emergency_d],
         },
     )
 

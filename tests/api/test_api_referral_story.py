@@ -207,6 +207,7 @@ def test_the_referral_story(net: SimpleNamespace, id_routes: list[Any], app_serv
     assert {n["category"] for n in seen["notes"]} == {"health"}
     assert seen["sections"] == GRANTED
     assert seen["shared_under"] == [consent_id]
+    assert seen["shared_under_emergency"] == []
     seen_text = json.dumps(seen)
     for category, text in NOTES:
         assert (text in seen_text) == (category == "health")
@@ -218,6 +219,7 @@ def test_the_referral_story(net: SimpleNamespace, id_routes: list[Any], app_serv
             "owner_agency_id": net.ngo["id"],
             "sections": GRANTED,
             "shared_under": [consent_id],
+            "shared_under_emergency": [],
         }
     ]
     seen_referral = hal.get(f"/v1/referrals/{referral_id}")

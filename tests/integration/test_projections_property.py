@@ -1,12 +1,13 @@
 """Random histories through the services: the read path answers what the policy says.
 
-Each example registers a small network of its own (one agency maybe restricted), runs
-a random list of operations through the application services (open cases, notes,
-consents with and without an end, withdrawals, referrals, a grantee trying to pass a
-case on), then, for every agency, every case and several instants, compares what the
-read path answers (``CaseQueries.visible_case``, ``access``, ``shared_cases``,
-``read_case``, ``ReferralQueries.read``: read models plus the policy at read time) with
-the policy evaluated directly on the events, decoded from the notification log.
+Each example registers a small network of its own (one agency maybe restricted), runs a
+random list of operations through the application services (open cases, notes, consents
+with and without an end, withdrawals, emergency grants and their revocations, referrals,
+a grantee trying to pass a case on), then, for every agency, every case and several
+instants, compares what the read path answers (``CaseQueries.visible_case``, ``access``,
+``shared_cases``, ``read_case``, ``ReferralQueries.read``: read models plus the policy
+at read time) with the policy evaluated directly on the events, decoded from the
+notification log.
 
 Examples share the test's store (each has agencies of its own, so nothing leaks
 between them); that keeps a hundred-odd histories within seconds.
@@ -31,12 +32,20 @@ from casenet.domain.agency import AgencyRegistered
 from casenet.domain.aggregate import utcnow
 from casenet.domain.case import CaseOpened
 from casenet.domain.consent import Consent, ConsentGranted, ConsentWithdrawn
+from casenet.domain.emergency import (
+    LEGAL_BASES,
+    EmergencyGrant,
+    EmergencyGrantCreated,
+    EmergencyGrantNotActive,
+    EmergencyGrantRevoked,
+)
 from casenet.domain.errors import ConsentNotActive, NotFound, NotPermitted
 from casenet.domain.referral import ReferralRequested
 from casenet.domain.sections import CONTACT, IDENTITY, NOTE_CATEGORIES, SECTIONS
 from casenet.domain.visibility import (
     CaseFacts,
     ConsentFacts,
+    EmergencyFacts,
     access_at,
     sections_visible_to,
 )
@@ -69,8 +78,19 @@ grants = st.tuples(
 withdrawals = st.tuples(st.just("withdraw"), st.integers(0, 9))
 referrals = st.tuples(st.just("refer"), st.integers(0, 9), st.integers(1, 3), st.booleans())
 regrants = st.tuples(st.just("regrant"), st.integers(0, 9), st.integers(1, 3))
+emergencies = st.tuples(
+    st.just("emergency"),
+    st.integers(0, 9),  # case
+    st.integers(1, 3),  # grantee, as for a consent
+    st.frozensets(st.sampled_from(SECTIONS), min_size=1, max_size=5),
+    st.sampled_from((1, 90, 4320)),  # minutes
+    st.sampled_from(LEGAL_BASES),
+)
+revocations = st.tuples(st.just("revoke"), st.integers(0, 9))
 operations = st.lists(
-    st.one_of(opens, notes, grants, grants, withdrawals, referrals, regrants),
+    st.one_of(
+        opens, notes, grants, grants, withdrawals, referrals, regrants, emergencies, revocations
+    ),
     min_size=2,
     max_size=12,
 )
@@ -87,6 +107,7 @@ class Network:
     cases: list[UUID] = field(default_factory=list)
     owner: dict[UUID, UUID] = field(default_factory=dict)
     consents: list[UUID] = field(default_factory=list)
+    emergencies: list[UUID] = field(default_factory=list)
     referrals: list[UUID] = field(default_factory=list)
     checkpoints: list[datetime] = field(default_factory=list)
     first_notification: int = 1
@@ -140,7 +161,7 @@ def run(casenet: Casenet, net: Network, operation: tuple[Any, ...]) -> None:
         return
     case_id = net.cases[operation[1] % len(net.cases)]
     owner = net.owner[case_id]
-    if kind in ("grant", "refer", "regrant"):  # another agency: owner's index + offset
+    if kind in ("grant", "refer", "regrant", "emergency"):  # another agency: owner's index + offset
         count = len(net.agencies)
         offset = 1 + (operation[2] - 1) % (count - 1)
         other = net.agencies[(net.agencies.index(owner) + offset) % count]
@@ -172,6 +193,26 @@ def run(casenet: Casenet, net: Network, operation: tuple[Any, ...]) -> None:
             casenet.consents.withdraw(net.caseworkers[owner], consent_id, reason="Client asked")
         except ConsentNotActive:
             assert casenet.app.get(Consent, consent_id).withdrawn_at is not None
+    elif kind == "emergency":
+        grant = casenet.emergency_grants.create(
+            net.caseworkers[owner],
+            case_id,
+            grantee_agency_id=other,
+            sections=sorted(operation[3]),
+            basis=operation[5],
+            justification="Signs of neglect",
+            minutes=operation[4],
+        )
+        net.emergencies.append(grant.id)
+    elif kind == "revoke":
+        if not net.emergencies:
+            return
+        grant_id = net.emergencies[operation[1] % len(net.emergencies)]
+        owner = casenet.app.get(EmergencyGrant, grant_id).owner_agency_id
+        try:
+            casenet.emergency_grants.revoke(net.caseworkers[owner], grant_id, reason="Safe now")
+        except EmergencyGrantNotActive:
+            assert casenet.app.get(EmergencyGrant, grant_id).revoked_at is not None
     elif kind == "refer":
         covering = [
             c for c in (casenet.app.get(Consent, i) for i in net.consents)
@@ -191,7 +232,11 @@ def run(casenet: Casenet, net: Network, operation: tuple[Any, ...]) -> None:
         # Rule 3: a receiving agency cannot pass anything on: not even the existence.
         truth = truth_from_log(casenet, net.first_notification)
         sees_it = sections_visible_to(
-            case_facts(truth, case_id), truth.consents.get(case_id, []), other, utcnow()
+            case_facts(truth, case_id),
+            truth.consents.get(case_id, []),
+            other,
+            utcnow(),
+            truth.emergencies.get(case_id, []),
         ).visible
         expected = NotPermitted if sees_it else NotFound
         with pytest.raises(expected):
@@ -217,6 +262,7 @@ class Truth:
     owner: dict[UUID, UUID]
     consents: dict[UUID, list[ConsentFacts]]
     referrals: dict[UUID, tuple[UUID, UUID]]  # referral -> (case, receiving agency)
+    emergencies: dict[UUID, list[EmergencyFacts]] = field(default_factory=dict)
 
 
 def truth_from_log(casenet: Casenet, start: int) -> Truth:
@@ -226,6 +272,8 @@ def truth_from_log(casenet: Casenet, start: int) -> Truth:
     granted: dict[UUID, ConsentGranted] = {}
     withdrawn: dict[UUID, datetime] = {}
     referrals: dict[UUID, tuple[UUID, UUID]] = {}
+    created: dict[UUID, EmergencyGrantCreated] = {}
+    revoked: dict[UUID, datetime] = {}
     for notification in casenet.app.recorder.select_notifications(start=start, limit=ALL):
         event = casenet.app.mapper.to_domain_event(notification)
         if isinstance(event, AgencyRegistered):
@@ -238,6 +286,10 @@ def truth_from_log(casenet: Casenet, start: int) -> Truth:
             withdrawn[event.originator_id] = event.timestamp
         elif isinstance(event, ReferralRequested):
             referrals[event.originator_id] = (event.case_id, event.to_agency_id)
+        elif isinstance(event, EmergencyGrantCreated):
+            created[event.originator_id] = event
+        elif isinstance(event, EmergencyGrantRevoked):
+            revoked[event.originator_id] = event.timestamp
     consents: dict[UUID, list[ConsentFacts]] = {}
     for consent_id, event in granted.items():
         consents.setdefault(event.case_id, []).append(
@@ -250,7 +302,20 @@ def truth_from_log(casenet: Casenet, start: int) -> Truth:
                 valid_until=event.valid_until,
             )
         )
-    return Truth(restricted, owner, consents, referrals)
+    emergencies: dict[UUID, list[EmergencyFacts]] = {}
+    for grant_id, made in created.items():
+        emergencies.setdefault(made.case_id, []).append(
+            EmergencyFacts(
+                grant_id=grant_id,
+                grantee_agency_id=made.grantee_agency_id,
+                sections=made.sections,
+                legal_basis=made.basis,
+                created_at=made.timestamp,
+                revoked_at=revoked.get(grant_id),
+                expires_at=made.expires_at,
+            )
+        )
+    return Truth(restricted, owner, consents, referrals, emergencies)
 
 
 def case_facts(truth: Truth, case_id: UUID) -> CaseFacts:
@@ -265,6 +330,8 @@ def instants_to_check(net: Network, truth: Truth, now: datetime) -> list[datetim
         for consent in truth.consents.get(case_id, []):
             if consent.valid_until is not None:
                 instants |= {consent.valid_until - timedelta(microseconds=1), consent.valid_until}
+        for grant in truth.emergencies.get(case_id, []):
+            instants |= {grant.expires_at - timedelta(microseconds=1), grant.expires_at}
     instants.add(now + timedelta(days=2))
     return sorted(instants)
 
@@ -277,6 +344,8 @@ def check_read_path(casenet: Casenet, net: Network) -> None:
     for case_id in net.cases:
         for consent in truth.consents.get(case_id, []):
             assert casenet.app.get(Consent, consent.consent_id).facts() == consent
+        for grant in truth.emergencies.get(case_id, []):
+            assert casenet.app.get(EmergencyGrant, grant.grant_id).facts() == grant
     instants = instants_to_check(net, truth, now)
     # The owner's view of who had access first, straight after the last write: it must
     # not depend on some other read having caught the read models up before it.
@@ -285,18 +354,25 @@ def check_read_path(casenet: Casenet, net: Network) -> None:
             facts = case_facts(truth, case_id)
             access = queries.access(net.supervisors[facts.owner_agency_id], case_id, instant)
             assert [
-                (g.agency_id, tuple(g.sections), g.basis, tuple(g.consent_ids))
+                (g.agency_id, tuple(g.sections), g.basis, tuple(g.consent_ids),
+                 tuple(g.emergency_grant_ids), tuple(g.legal_bases))
                 for g in access.grants
             ] == [
-                (g.agency_id, g.sections, g.basis, g.consent_ids)
-                for g in access_at(facts, truth.consents.get(case_id, []), instant)
+                (g.agency_id, g.sections, g.basis, g.consent_ids, g.emergency_ids, g.legal_bases)
+                for g in access_at(
+                    facts,
+                    truth.consents.get(case_id, []),
+                    instant,
+                    truth.emergencies.get(case_id, []),
+                )
             ], instant
     for instant in instants:
         for case_id in net.cases:
             facts = case_facts(truth, case_id)
             consents = truth.consents.get(case_id, [])
+            emergency = truth.emergencies.get(case_id, [])
             for agency in net.agencies:
-                expected = sections_visible_to(facts, consents, agency, instant)
+                expected = sections_visible_to(facts, consents, agency, instant, emergency)
                 if expected.visible:
                     _, grant = queries.visible_case(net.caseworkers[agency], case_id, at=instant)
                     assert grant == expected, (instant, agency == facts.owner_agency_id)
@@ -315,10 +391,18 @@ def check_reads_now(casenet: Casenet, net: Network, truth: Truth) -> None:
         expected_shared = {}
         for case_id in net.cases:
             grant = sections_visible_to(
-                case_facts(truth, case_id), truth.consents.get(case_id, []), agency, now
+                case_facts(truth, case_id),
+                truth.consents.get(case_id, []),
+                agency,
+                now,
+                truth.emergencies.get(case_id, []),
             )
             if truth.owner[case_id] != agency and grant.visible:
-                expected_shared[case_id] = (list(grant.sections), list(grant.consent_ids))
+                expected_shared[case_id] = (
+                    list(grant.sections),
+                    list(grant.consent_ids),
+                    list(grant.emergency_ids),
+                )
             if not grant.visible:
                 with pytest.raises(NotFound):
                     queries.read_case(actor, case_id)
@@ -326,6 +410,8 @@ def check_reads_now(casenet: Casenet, net: Network, truth: Truth) -> None:
             view = queries.read_case(actor, case_id)
             assert view.sections == list(grant.sections)
             assert view.shared_under == list(grant.consent_ids)
+            if truth.owner[case_id] != agency:
+                assert view.shared_under_emergency == list(grant.emergency_ids)
             assert (view.client is not msgspec.UNSET) == bool(
                 {IDENTITY, CONTACT} & set(grant.sections)
             )
@@ -334,11 +420,17 @@ def check_reads_now(casenet: Casenet, net: Network, truth: Truth) -> None:
             shown_notes = view.notes if isinstance(view.notes, list) else []
             assert {f"notes.{n.category}" for n in shown_notes} <= set(grant.sections)
         shared = queries.shared_cases(actor, limit=100, after=None).items
-        assert {s.case_id: (s.sections, s.shared_under) for s in shared} == expected_shared
+        assert {
+            s.case_id: (s.sections, s.shared_under, s.shared_under_emergency) for s in shared
+        } == expected_shared
     for referral_id in net.referrals:
         case_id, receiver = truth.referrals[referral_id]
         grant = sections_visible_to(
-            case_facts(truth, case_id), truth.consents.get(case_id, []), receiver, utcnow()
+            case_facts(truth, case_id),
+            truth.consents.get(case_id, []),
+            receiver,
+            utcnow(),
+            truth.emergencies.get(case_id, []),
         )
         view = casenet.referral_queries.read(net.caseworkers[receiver], referral_id)
         client = view.client
@@ -417,6 +509,12 @@ class ReadPathEqualsPolicyOnEvents:
                 ("withdraw", 0),
                 ("regrant", 0, 1),
                 ("grant", 0, 2, frozenset({"summary"}), None),
+                ("emergency", 0, 2, frozenset({"identity", "notes.legal"}), 90, "safeguarding"),
+                ("emergency", 1, 1, frozenset({"contact", "summary"}), 1, "court_order"),
+                ("emergency", 0, 1, frozenset({"needs"}), 4320, "vital_interests"),
+                ("revoke", 2),
+                ("revoke", 2),
+                ("refer", 1, 1, False),
             ],
         )
 

@@ -61,9 +61,12 @@ def write_history(casenet: Casenet) -> Written:
     )
     shelter = agencies.register(OPERATOR_ACTOR, name="Shelter", kind="shelter", restricted=True)
     actors: dict[UUID, Actor] = {}
+    reviewers: dict[UUID, Actor] = {}  # a second supervisor: reviews emergency grants
     for agency in (welfare, hospital, shelter):
         worker, _ = agencies.add_worker(OPERATOR_ACTOR, agency.id, name="W", role="supervisor")
         actors[agency.id] = Actor(agency.id, worker.id, "supervisor")
+        other, _ = agencies.add_worker(OPERATOR_ACTOR, agency.id, name="R", role="supervisor")
+        reviewers[agency.id] = Actor(agency.id, other.id, "supervisor")
     admin, _ = agencies.add_worker(OPERATOR_ACTOR, hospital.id, name="Admin", role="admin")
     leaver, _ = agencies.add_worker(OPERATOR_ACTOR, hospital.id, name="Leaver", role="caseworker")
     agencies.revoke_worker(OPERATOR_ACTOR, hospital.id, leaver.id)
@@ -109,7 +112,17 @@ def write_history(casenet: Casenet) -> Written:
                 casenet.referrals.move(receiver, referral.id, "complete", outcome="got_help")
                 casenet.cases.close_case(actor, case.id, reason="Resolved")
                 casenet.cases.reopen_case(actor, case.id, reason="New appointment clash")
+            emergency = casenet.emergency_grants.create(
+                actor, case.id, grantee_agency_id=grantee.id, sections=["summary", "contact"],
+                basis=("safeguarding", "court_order")[n], justification="Signs of neglect",
+                minutes=120,
+            )
             casenet.case_queries.read_case(receiver, case.id)
+            casenet.emergency_grants.review(
+                reviewers[owner.id], emergency.id, finding="justified", note="Right call"
+            )
+            if n:
+                casenet.emergency_grants.revoke(actor, emergency.id, reason="Police took over")
             if owner is welfare and n == 0:
                 casenet.clients.erase(OPERATOR_ACTOR, case.client_id)
     return Written(cases=cases, notes=notes)

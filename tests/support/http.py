@@ -141,7 +141,16 @@ class Api:
 
 #: The path parameters that name a resource by id.
 ID_PARAMETERS = frozenset(
-    {"case_id", "consent_id", "referral_id", "client_id", "agency_id", "worker_id", "note_id"}
+    {
+        "case_id",
+        "consent_id",
+        "referral_id",
+        "client_id",
+        "agency_id",
+        "worker_id",
+        "note_id",
+        "grant_id",
+    }
 )
 
 
@@ -189,6 +198,18 @@ def request_body(operation_id: str, agency_id: str) -> dict[str, Any] | None:
         "list_referral_messages": None,
         # clients
         "erase_client": None,
+        # emergency grants
+        "create_emergency_grant": {
+            "grantee_agency_id": agency_id,
+            "sections": ["identity", "summary"],
+            "basis": "safeguarding",
+            "justification": "Bruises seen on the child's arms.",
+            "minutes": 60,
+        },
+        "list_case_emergency_grants": None,
+        "get_emergency_grant": None,
+        "revoke_emergency_grant": reason,
+        "review_emergency_grant": {"finding": "justified", "note": "Right call."},
     }[operation_id]
 
 

@@ -27,7 +27,7 @@ from casenet.domain.referral import Referral
 from casenet.domain.sections import CONTACT, IDENTITY, NEEDS, SECTIONS, SUMMARY
 from casenet.domain.visibility import CONSENT, OWNER, Grant
 from casenet.infrastructure.projections.cases import CaseListRow
-from casenet.infrastructure.projections.disclosures import DisclosureRow
+from casenet.infrastructure.projections.disclosures import DisclosureListRow
 from casenet.infrastructure.projections.feed import FeedRow
 from casenet.infrastructure.projections.referrals import ReferralRow
 
@@ -224,8 +224,8 @@ def test_rows_become_list_items() -> None:
 def test_a_disclosure_without_a_consent_is_one_a_referral_made() -> None:
     consent_id = uuid4()
 
-    def row(consent_ids: str) -> DisclosureRow:
-        return DisclosureRow(
+    def row(consent_ids: str) -> DisclosureListRow:
+        return DisclosureListRow(
             str(uuid4()),
             str(uuid4()),
             str(OWNER_AGENCY),
@@ -235,6 +235,8 @@ def test_a_disclosure_without_a_consent_is_one_a_referral_made() -> None:
             consent_ids,
             '["referral"]',
             AT,
+            "[]",
+            "[]",
         )
 
     assert render_disclosure(row(f'["{consent_id}"]')).basis == CONSENT

@@ -21,6 +21,7 @@ from casenet.domain.case import Case, CaseNoteAdded, CaseOpened
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent
 from casenet.domain.disclosure import Disclosure
+from casenet.domain.emergency import EmergencyGrant
 from casenet.domain.referral import Referral
 from casenet.infrastructure.mapper import EventMapper
 
@@ -86,6 +87,23 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
         purposes=("care_coordination",),
     )
 
+    emergency = EmergencyGrant.create(
+        case_id=case.id,
+        client_id=client.id,
+        owner_agency_id=owner,
+        recording_agency_id=owner,
+        grantee_agency_id=receiver,
+        sections=["identity", "summary"],
+        basis="safeguarding",
+        justification="bruises",
+        minutes=1440,
+        worker_id=worker,
+    )
+    emergency.revoke(recording_agency_id=owner, worker_id=worker, reason="police took over")
+    emergency.review(
+        reviewing_agency_id=owner, reviewer_worker_id=uuid4(), finding="justified", note="right"
+    )
+
     events: list[DomainEvent] = []
     paths = (
         ["reject"],
@@ -115,7 +133,7 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
             )
         events += referral.collect_events()
 
-    for aggregate in (agency, client, case, consent, disclosure):
+    for aggregate in (agency, client, case, consent, disclosure, emergency):
         events += aggregate.collect_events()
     return {type(event): event for event in events}
 

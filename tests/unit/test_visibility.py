@@ -12,12 +12,15 @@ from uuid import UUID, uuid4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from casenet.domain.emergency import LEGAL_BASES
 from casenet.domain.sections import SECTIONS
 from casenet.domain.visibility import (
     CONSENT,
+    EMERGENCY,
     OWNER,
     CaseFacts,
     ConsentFacts,
+    EmergencyFacts,
     Grant,
     access_at,
     sections_visible_to,
@@ -300,3 +303,130 @@ def test_a_section_is_visible_iff_an_active_consent_of_that_agency_grants_it(
     assert {g.agency_id for g in listed[1:]} == {
         a for a in AGENCIES[1:] if reference_sections(restricted, consents, a, when)[0]
     }
+
+
+# --- rule 2b: emergency grants beside consents ------------------------------------------
+
+
+def emergency(
+    grantee: UUID,
+    sections: tuple[str, ...],
+    *,
+    created: int = 0,
+    revoked: int | None = None,
+    lasts: int = 60,
+    basis: str = "safeguarding",
+) -> EmergencyFacts:
+    """An emergency grant created ``created`` minutes after T0, for ``lasts`` minutes."""
+    return EmergencyFacts(
+        grant_id=uuid4(),
+        grantee_agency_id=grantee,
+        sections=sections,
+        legal_basis=basis,
+        created_at=at(created),
+        revoked_at=None if revoked is None else at(revoked),
+        expires_at=at(created + lasts),
+    )
+
+
+def test_an_emergency_grant_discloses_its_sections_while_active_on_basis_emergency() -> None:
+    grant = emergency(SCHOOL, ("identity", "summary"), created=10, lasts=60, basis="court_order")
+    assert not sections_visible_to(CASE, [], SCHOOL, at(9), [grant]).visible
+    during = sections_visible_to(CASE, [], SCHOOL, at(10), [grant])
+    assert during == Grant(
+        SCHOOL, ("identity", "summary"), EMERGENCY, (), (grant.grant_id,), ("court_order",)
+    )
+    assert not sections_visible_to(CASE, [], SCHOOL, at(70), [grant]).visible  # expired
+    assert not sections_visible_to(CASE, [], HOSPITAL, at(20), [grant]).visible  # not its grant
+
+
+def test_a_revoked_emergency_grant_discloses_nothing_from_the_revocation_on() -> None:
+    grant = emergency(SCHOOL, ("summary",), revoked=5)
+    assert sections_visible_to(CASE, [], SCHOOL, at(4), [grant]).visible
+    assert not sections_visible_to(CASE, [], SCHOOL, at(5), [grant]).visible
+
+
+def test_a_restricted_owner_never_discloses_identity_under_an_emergency_grant() -> None:
+    only_identity = emergency(SCHOOL, ("identity", "contact"))
+    assert not sections_visible_to(RESTRICTED_CASE, [], SCHOOL, at(1), [only_identity]).visible
+    mixed = emergency(SCHOOL, ("identity", "needs"))
+    assert sections_visible_to(RESTRICTED_CASE, [], SCHOOL, at(1), [mixed]).sections == ("needs",)
+
+
+def test_access_lists_a_grantees_consent_and_emergency_grants_apart() -> None:
+    c = consent(SCHOOL, ("needs",))
+    e = emergency(SCHOOL, ("summary",), basis="vital_interests")
+    grants = access_at(CASE, [c], at(1), [e])
+    assert [(g.agency_id, g.basis, g.sections) for g in grants] == [
+        (OWNER_ID, OWNER, SECTIONS),
+        (SCHOOL, CONSENT, ("needs",)),
+        (SCHOOL, EMERGENCY, ("summary",)),
+    ]
+    both = sections_visible_to(CASE, [c], SCHOOL, at(1), [e])
+    assert (both.basis, both.sections) == (CONSENT, ("needs", "summary"))
+    assert (both.consent_ids, both.emergency_ids) == ((c.consent_id,), (e.grant_id,))
+
+
+@st.composite
+def emergency_facts(draw: st.DrawFn) -> EmergencyFacts:
+    created = draw(minutes)
+    return emergency(
+        draw(st.sampled_from(AGENCIES[1:])),
+        tuple(draw(st.sets(st.sampled_from(SECTIONS), min_size=1))),
+        created=created,
+        revoked=draw(st.none() | st.integers(min_value=created, max_value=150)),
+        lasts=draw(st.integers(min_value=1, max_value=72 * 60)),
+        basis=draw(st.sampled_from(LEGAL_BASES)),
+    )
+
+
+def reference_emergency(
+    restricted: bool, grants: list[EmergencyFacts], agency: UUID, instant: datetime
+) -> tuple[set[str], set[UUID], set[str]]:
+    """Rule 2b written out: (sections, contributing grants, their legal bases)."""
+    sections: set[str] = set()
+    contributors: set[UUID] = set()
+    bases: set[str] = set()
+    for g in grants:
+        active = g.created_at <= instant < g.expires_at and (
+            g.revoked_at is None or instant < g.revoked_at
+        )
+        given_here = set(g.sections) - (IDENTIFYING_HERE if restricted else set())
+        if g.grantee_agency_id == agency and active and given_here:
+            sections |= given_here
+            contributors.add(g.grant_id)
+            bases.add(g.legal_basis)
+    return sections, contributors, bases
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    restricted=st.booleans(),
+    consents=st.lists(consent_facts(), max_size=5),
+    grants=st.lists(emergency_facts(), max_size=5),
+    instant=st.integers(min_value=-5, max_value=160),
+)
+def test_consents_and_emergency_grants_together_grant_the_union_of_what_each_would(
+    restricted: bool, consents: list[ConsentFacts], grants: list[EmergencyFacts], instant: int
+) -> None:
+    case = CaseFacts(uuid4(), OWNER_ID, restricted)
+    when = at(instant)
+    for agency in AGENCIES[1:]:
+        by_consent, consent_ids = reference_sections(restricted, consents, agency, when)
+        by_emergency, grant_ids, bases = reference_emergency(restricted, grants, agency, when)
+
+        grant = sections_visible_to(case, consents, agency, when, grants)
+
+        assert set(grant.sections) == by_consent | by_emergency
+        assert set(grant.consent_ids) == consent_ids
+        assert set(grant.emergency_ids) == grant_ids
+        assert set(grant.legal_bases) == bases
+        assert grant.basis == (EMERGENCY if grant_ids and not consent_ids else CONSENT)
+        if restricted:
+            assert not set(grant.sections) & IDENTIFYING_HERE
+        listed = [g for g in access_at(case, consents, when, grants) if g.agency_id == agency]
+        assert [g.basis for g in listed] == [
+            basis for basis, ids in ((CONSENT, consent_ids), (EMERGENCY, grant_ids)) if ids
+        ]
+        assert {s for g in listed for s in g.sections} == set(grant.sections)
+    assert sections_visible_to(case, consents, OWNER_ID, when, grants).sections == SECTIONS

@@ -20,6 +20,10 @@ from casenet.api.controllers.agencies import AgencyController, MeController
 from casenet.api.controllers.audit import AuditController
 from casenet.api.controllers.cases import CaseController, SharedCaseController
 from casenet.api.controllers.consents import ConsentController
+from casenet.api.controllers.emergency import (
+    CaseEmergencyGrantController,
+    EmergencyGrantController,
+)
 from casenet.api.controllers.records import ClientController, DisclosureController, FeedController
 from casenet.api.controllers.referrals import ReferralController
 from casenet.api.docs import ClosedStructSchemaPlugin
@@ -55,6 +59,8 @@ CONTROLLERS = [
     DisclosureController,
     FeedController,
     AuditController,
+    CaseEmergencyGrantController,
+    EmergencyGrantController,
 ]
 
 

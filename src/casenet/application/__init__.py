@@ -11,6 +11,7 @@ from casenet.application.case_queries import CaseQueries
 from casenet.application.cases import CaseService, ClientDetails
 from casenet.application.clients import ClientService
 from casenet.application.consents import ConsentService
+from casenet.application.emergency_grants import EmergencyGrantService
 from casenet.application.feed_queries import FeedQueries
 from casenet.application.operations import KeyService, ProjectionService
 from casenet.application.referral_queries import ReferralQueries
@@ -41,6 +42,7 @@ class Casenet:
         self.feed = FeedQueries(app)
         self.cases = CaseService(app, self.case_queries)
         self.consents = ConsentService(app, self.cases)
+        self.emergency_grants = EmergencyGrantService(app, self.cases, self.consents)
         self.referrals = ReferralService(app, self.cases, self.consents, self.referral_queries)
         #: The operator's: read models and keys (the CLI).
         self.projections = ProjectionService(app)

@@ -13,9 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-import msgspec
-
 from casenet.application.actor import AUDITOR, SUPERVISOR, Actor
+from casenet.application.grant_terms import consent_facts, emergency_facts
 from casenet.application.pages import Page, check_limit, decode_cursor, page_of
 from casenet.application.parties import KnownParties
 from casenet.application.rendering import (
@@ -41,10 +40,10 @@ from casenet.domain.consent import Consent
 from casenet.domain.disclosure import Disclosure
 from casenet.domain.errors import InvalidInput, NotFound, NotPermitted
 from casenet.domain.visibility import (
-    CONSENT,
     OWNER,
     CaseFacts,
     ConsentFacts,
+    EmergencyFacts,
     Grant,
     access_at,
     owner_grant,
@@ -56,8 +55,7 @@ from casenet.infrastructure.projections import cases as cases_model
 from casenet.infrastructure.projections import consents as consents_model
 from casenet.infrastructure.projections import directory as directory_model
 from casenet.infrastructure.projections import disclosures as disclosures_model
-from casenet.infrastructure.projections.consents import ConsentTermsRow
-from casenet.infrastructure.projections.facts import normalise_time, parse_time
+from casenet.infrastructure.projections.facts import normalise_time
 
 CASE_OVERSEERS = frozenset({SUPERVISOR, AUDITOR})
 
@@ -76,20 +74,6 @@ def case_owned_by(app: CasenetApplication, case_id: UUID, agency_id: UUID) -> bo
     db = app.database
     return app.projections.current(
         ["cases"], lambda: cases_model.case_owned_by(db, case_id, agency_id)
-    )
-
-
-def consent_facts(row: ConsentTermsRow) -> ConsentFacts:
-    """A consent's terms as the policy takes them."""
-    granted_at = parse_time(row.granted_at)
-    assert granted_at is not None
-    return ConsentFacts(
-        consent_id=UUID(row.consent_id),
-        grantee_agency_id=UUID(row.grantee_agency_id),
-        sections=tuple(msgspec.json.decode(row.sections)),
-        granted_at=granted_at,
-        withdrawn_at=parse_time(row.withdrawn_at),
-        valid_until=parse_time(row.valid_until),
     )
 
 
@@ -126,6 +110,11 @@ class CaseQueries:
         """The case's consents (to ``agency_id`` only, if given), active or not."""
         return [consent_facts(r) for r in consents_model.consent_terms(self.db, case_id, agency_id)]
 
+    def emergency_facts(self, case_id: UUID, agency_id: UUID | None = None) -> list[EmergencyFacts]:
+        """The case's emergency grants (to ``agency_id`` only, if given), active or not."""
+        rows = consents_model.emergency_terms(self.db, case_id, agency_id)
+        return [emergency_facts(r) for r in rows]
+
     def scoped_case(
         self, actor: Actor, case_id: UUID, at: datetime | None = None
     ) -> tuple[UUID, Grant]:
@@ -156,7 +145,8 @@ class CaseQueries:
             return client_id, owner_grant(agency_id)
         facts = CaseFacts(case_id, owner_agency_id, scope.restricted)
         consents = [consent_facts(r) for r in scope.consents]
-        grant = sections_visible_to(facts, consents, agency_id, at or utcnow())
+        emergencies = [emergency_facts(r) for r in scope.emergencies]
+        grant = sections_visible_to(facts, consents, agency_id, at or utcnow(), emergencies)
         if not grant.visible:
             raise NotFound("case not found")
         return client_id, grant
@@ -198,7 +188,7 @@ class CaseQueries:
 
     def record_disclosure(self, actor: Actor, case: Case, grant: Grant) -> None:
         """Rule 5: every read by another agency of a case's sections is recorded."""
-        if grant.basis != CONSENT or not grant.sections:
+        if grant.basis == OWNER or not grant.sections:
             return
         assert actor.agency_id is not None
         self.app.save(
@@ -211,6 +201,8 @@ class CaseQueries:
                 sections=grant.sections,
                 consent_ids=grant.consent_ids,
                 purposes=tuple(consents_model.purposes_of(self.db, grant.consent_ids)),
+                emergency_grant_ids=grant.emergency_ids,
+                legal_bases=grant.legal_bases,
             )
         )
 
@@ -302,6 +294,7 @@ class CaseQueries:
                     self.consent_facts(case_id, agency_id),
                     agency_id,
                     now,
+                    self.emergency_facts(case_id, agency_id),
                 )
                 if grant.visible:  # the policy has the last word (a restricted owner, say)
                     items.append(
@@ -310,6 +303,7 @@ class CaseQueries:
                             owner_agency_id=owner_agency_id,
                             sections=list(grant.sections),
                             shared_under=list(grant.consent_ids),
+                            shared_under_emergency=list(grant.emergency_ids),
                         )
                     )
             return Page(items, page.next)
@@ -339,6 +333,7 @@ class CaseQueries:
                 self.case_facts(case.id, case.owner_agency_id),
                 self.consent_facts(case_id),
                 instant,
+                self.emergency_facts(case_id),
             ),
         )
         return Access(
@@ -351,6 +346,8 @@ class CaseQueries:
                     basis=g.basis,
                     consent_id=g.consent_ids[0] if g.consent_ids else None,
                     consent_ids=list(g.consent_ids),
+                    emergency_grant_ids=list(g.emergency_ids),
+                    legal_bases=list(g.legal_bases),
                 )
                 for g in grants
             ],

@@ -41,7 +41,7 @@ from casenet.domain.sections import (
 )
 from casenet.domain.visibility import CONSENT, OWNER, Grant, consent_status
 from casenet.infrastructure.projections.cases import CaseListRow
-from casenet.infrastructure.projections.disclosures import DisclosureRow
+from casenet.infrastructure.projections.disclosures import DisclosureListRow
 from casenet.infrastructure.projections.facts import parse_time
 from casenet.infrastructure.projections.feed import FeedRow
 from casenet.infrastructure.projections.referrals import ReferralRow
@@ -85,6 +85,8 @@ def render_case(case: Case, client: Client, grant: Grant) -> CaseView:
         shared_under=list(grant.consent_ids),
         client=render_client(client, sections),
     )
+    if grant.basis != OWNER:
+        view.shared_under_emergency = list(grant.emergency_ids)
     if SUMMARY in sections:
         view.summary = None if client.erased else case.summary
     if NEEDS in sections:
@@ -201,9 +203,10 @@ def render_case_item(row: CaseListRow, client_name: str | None) -> CaseListItem:
     )
 
 
-def render_disclosure(row: DisclosureRow) -> DisclosureView:
+def render_disclosure(row: DisclosureListRow) -> DisclosureView:
     """One entry of the accounting of disclosures."""
     consent_ids = msgspec.json.decode(row.consent_ids, type=list[UUID])
+    legal_bases: list[str] = msgspec.json.decode(row.legal_bases)
     return DisclosureView(
         id=UUID(row.disclosure_id),
         case_id=UUID(row.case_id),
@@ -213,8 +216,12 @@ def render_disclosure(row: DisclosureRow) -> DisclosureView:
         sections=msgspec.json.decode(row.sections),
         purposes=msgspec.json.decode(row.purposes),
         consent_ids=consent_ids,
-        # Only a referral that names no consent discloses without one.
-        basis=CONSENT if consent_ids else REFERRAL,
+        # Under an emergency grant its legal basis is what the accounting must show
+        # (rule 2b), even where a consent covers some of it; only a referral that names
+        # no consent discloses without either.
+        basis=legal_bases[0] if legal_bases else CONSENT if consent_ids else REFERRAL,
+        emergency_grant_ids=msgspec.json.decode(row.emergency_grant_ids, type=list[UUID]),
+        legal_bases=legal_bases,
     )
 
 

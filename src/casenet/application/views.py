@@ -48,6 +48,8 @@ class CaseView(msgspec.Struct, kw_only=True):
     updated_at: datetime
     sections: list[str]
     shared_under: list[UUID] = msgspec.field(default_factory=list)
+    #: To a grantee only: its emergency grants (rule 2b) active now.
+    shared_under_emergency: list[UUID] | UnsetType = UNSET
     client: ClientView | UnsetType = UNSET
     summary: str | UnsetType | None = UNSET
     needs: list[str] | UnsetType = UNSET
@@ -76,16 +78,20 @@ class SharedCase(msgspec.Struct, kw_only=True):
     owner_agency_id: UUID
     sections: list[str]
     shared_under: list[UUID]
+    shared_under_emergency: list[UUID] = msgspec.field(default_factory=list)
 
 
 class AccessGrant(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """Who could see which sections, on what basis."""
+    """Who could see which sections, on what basis: ``owner``, ``consent`` (the
+    ``consent_ids``) or ``emergency`` (the ``emergency_grant_ids``, on ``legal_bases``)."""
 
     agency_id: UUID
     sections: list[str]
     basis: str
     consent_id: UUID | None = None
     consent_ids: list[UUID] = msgspec.field(default_factory=list)
+    emergency_grant_ids: list[UUID] = msgspec.field(default_factory=list)
+    legal_bases: list[str] = msgspec.field(default_factory=list)
 
 
 class Access(msgspec.Struct, kw_only=True):
@@ -173,8 +179,9 @@ class ReferralListItem(msgspec.Struct, kw_only=True, omit_defaults=True):
 class DisclosureView(msgspec.Struct, kw_only=True):
     """One disclosure to another agency: a read of a case's sections (``worker_id`` the
     reader), or a referral's reason or message (section ``referral``, ``worker_id`` the
-    writer). ``basis``: ``consent`` (the ``consent_ids``), or ``referral`` for a
-    referral that names no consent."""
+    writer). ``basis``: the legal basis (``safeguarding``, ...) of a read under emergency
+    grants (the ``emergency_grant_ids``), else ``consent`` (the ``consent_ids``), or
+    ``referral`` for a referral that names no consent."""
 
     id: UUID
     case_id: UUID
@@ -185,6 +192,8 @@ class DisclosureView(msgspec.Struct, kw_only=True):
     purposes: list[str]
     consent_ids: list[UUID]
     basis: str
+    emergency_grant_ids: list[UUID] = msgspec.field(default_factory=list)
+    legal_bases: list[str] = msgspec.field(default_factory=list)
 
 
 #: The feed item types of API.md ("Feed you can follow"), in its order. Webhooks

@@ -106,12 +106,9 @@ class Aggregate:
         return aggregate
 
     def _record(self, event_type: type[E], **fields: Any) -> E:
-        event = event_type(
-            originator_id=self.id,
-            originator_version=self.version + 1,
-            timestamp=utcnow(),
-            **fields,
-        )
+        # A command may pass ``timestamp`` (the instant it computed other times from).
+        fields.setdefault("timestamp", utcnow())
+        event = event_type(originator_id=self.id, originator_version=self.version + 1, **fields)
         self.apply(event)
         self._pending_events.append(event)
         return event

@@ -4,6 +4,10 @@ A referral discloses too: its reason, when it is requested, to the receiving age
 and each message to the agency that did not write it (section ``referral``; the
 worker is the one who wrote it, and the consent the referral's, if it names one).
 
+A read under an emergency grant (rule 2b) names the grants and their legal bases
+(``safeguarding``, ...). Those two fields came later: a disclosure stored before them
+reads with none, which is what it was.
+
 Disclosures are events like any other, so the accounting of disclosures and the
 audit export are built from the same append-only log as everything else.
 """
@@ -16,7 +20,8 @@ from casenet.domain.aggregate import Aggregate, DomainEvent, when
 
 
 class DisclosureRecorded(DomainEvent, frozen=True, kw_only=True):
-    """Who read which sections of whose case, under which consents, for what purpose."""
+    """Who read which sections of whose case, under which consents (for what purpose)
+    and which emergency grants (on what legal basis)."""
 
     case_id: UUID
     client_id: UUID
@@ -26,6 +31,8 @@ class DisclosureRecorded(DomainEvent, frozen=True, kw_only=True):
     sections: tuple[str, ...]
     consent_ids: tuple[UUID, ...]
     purposes: tuple[str, ...]
+    emergency_grant_ids: tuple[UUID, ...] = ()
+    legal_bases: tuple[str, ...] = ()
 
 
 class Disclosure(Aggregate):
@@ -47,6 +54,8 @@ class Disclosure(Aggregate):
         sections: tuple[str, ...],
         consent_ids: tuple[UUID, ...],
         purposes: tuple[str, ...],
+        emergency_grant_ids: tuple[UUID, ...] = (),
+        legal_bases: tuple[str, ...] = (),
         new_id: UUID | None = None,
     ) -> Disclosure:
         return cls._start(
@@ -60,6 +69,8 @@ class Disclosure(Aggregate):
             sections=sections,
             consent_ids=consent_ids,
             purposes=tuple(sorted(set(purposes))),
+            emergency_grant_ids=emergency_grant_ids,
+            legal_bases=tuple(sorted(set(legal_bases))),
         )
 
     @when(DisclosureRecorded)

@@ -1,6 +1,7 @@
 """The visibility policy: which sections of a case an agency may see, at an instant.
 
-This is the only implementation of DESIGN.md's confidentiality rules 1-4. The
+This is the only implementation of DESIGN.md's confidentiality rules 1-4 and 2b
+(emergency grants: disclosure without consent, under a legal basis). The
 projections use it to build per-agency views and the read path applies it again
 at request time, because a consent may have expired a second ago.
 """
@@ -16,10 +17,12 @@ from casenet.domain.sections import IDENTIFYING, SECTIONS
 
 OWNER = "owner"
 CONSENT = "consent"
+EMERGENCY = "emergency"
 
 ACTIVE = "active"
 WITHDRAWN = "withdrawn"
 EXPIRED = "expired"
+REVOKED = "revoked"
 NOT_YET_GRANTED = "not_yet_granted"
 
 
@@ -34,6 +37,14 @@ def consent_status(
     if valid_until is not None and at >= valid_until:
         return EXPIRED
     return ACTIVE
+
+
+def emergency_status(
+    created_at: datetime, revoked_at: datetime | None, expires_at: datetime, at: datetime
+) -> str:
+    """An emergency grant's status at ``at``: like a consent's, expiry by the clock."""
+    status = consent_status(created_at, revoked_at, expires_at, at)
+    return REVOKED if status == WITHDRAWN else status
 
 
 @dataclass(frozen=True)
@@ -63,13 +74,37 @@ class ConsentFacts:
 
 
 @dataclass(frozen=True)
+class EmergencyFacts:
+    """What the policy needs of one emergency grant of the case (rule 2b)."""
+
+    grant_id: UUID
+    grantee_agency_id: UUID
+    sections: tuple[str, ...]
+    legal_basis: str  # vital_interests, safeguarding, court_order, legal_obligation
+    created_at: datetime
+    revoked_at: datetime | None
+    expires_at: datetime
+
+    def is_active_at(self, at: datetime) -> bool:
+        """Created by ``at``, not revoked by then, not yet expired."""
+        return emergency_status(self.created_at, self.revoked_at, self.expires_at, at) == ACTIVE
+
+
+@dataclass(frozen=True)
 class Grant:
-    """What one agency may see of a case, and on what basis."""
+    """What one agency may see of a case, and on what basis.
+
+    ``basis``: ``owner``; ``consent`` when a consent grants some of the sections (the
+    ``consent_ids``); ``emergency`` when only emergency grants do. ``emergency_ids`` and
+    ``legal_bases`` name the emergency grants that grant some of them, and their bases.
+    """
 
     agency_id: UUID
     sections: tuple[str, ...]
-    basis: str  # "owner" or "consent"
+    basis: str  # "owner", "consent" or "emergency"
     consent_ids: tuple[UUID, ...] = ()
+    emergency_ids: tuple[UUID, ...] = ()
+    legal_bases: tuple[str, ...] = ()
 
     @property
     def visible(self) -> bool:
@@ -81,15 +116,27 @@ def owner_grant(agency_id: UUID) -> Grant:
     return Grant(agency_id, SECTIONS, OWNER)
 
 
+def _allowed(case: CaseFacts, sections: tuple[str, ...]) -> set[str]:
+    """Rule 4: a restricted owner never discloses identifying sections."""
+    allowed = set(sections)
+    return allowed - IDENTIFYING if case.owner_restricted else allowed
+
+
 def sections_visible_to(
-    case: CaseFacts, consents: Iterable[ConsentFacts], agency_id: UUID, at: datetime
+    case: CaseFacts,
+    consents: Iterable[ConsentFacts],
+    agency_id: UUID,
+    at: datetime,
+    emergencies: Iterable[EmergencyFacts] = (),
 ) -> Grant:
     """The sections of ``case`` that ``agency_id`` may see at ``at``.
 
     1. The owning agency sees everything.
     2. Another agency sees a section only while an active consent of this case grants
        it that section; with none, the case does not exist for it (empty grant).
-    3. Only consents of this case count (the caller passes this case's consents).
+    2b. An active emergency grant of this case grants its sections exactly as a consent
+       does (rule 4 included), on its legal basis.
+    3. Only consents and emergency grants of this case count (the caller passes them).
     4. A restricted owner never discloses identifying sections, whatever a consent says.
     """
     if agency_id == case.owner_agency_id:
@@ -99,23 +146,44 @@ def sections_visible_to(
     for consent in consents:
         if consent.grantee_agency_id != agency_id or not consent.is_active_at(at):
             continue
-        allowed = set(consent.sections)
-        if case.owner_restricted:
-            allowed -= IDENTIFYING
-        if allowed:
+        if allowed := _allowed(case, consent.sections):
             granted |= allowed
             under.append(consent.consent_id)
+    emergency: list[EmergencyFacts] = []
+    for grant in emergencies:
+        if grant.grantee_agency_id != agency_id or not grant.is_active_at(at):
+            continue
+        if allowed := _allowed(case, grant.sections):
+            granted |= allowed
+            emergency.append(grant)
     sections = tuple(section for section in SECTIONS if section in granted)
-    return Grant(agency_id, sections, CONSENT, tuple(sorted(under, key=str)))
+    return Grant(
+        agency_id,
+        sections,
+        CONSENT if under or not emergency else EMERGENCY,
+        tuple(sorted(under, key=str)),
+        tuple(sorted((g.grant_id for g in emergency), key=str)),
+        tuple(sorted({g.legal_basis for g in emergency})),
+    )
 
 
-def access_at(case: CaseFacts, consents: Iterable[ConsentFacts], at: datetime) -> list[Grant]:
-    """Who could see which sections of ``case`` at ``at``: the owner, then each grantee."""
-    consents = list(consents)
-    grantees = sorted({c.grantee_agency_id for c in consents} - {case.owner_agency_id}, key=str)
+def access_at(
+    case: CaseFacts,
+    consents: Iterable[ConsentFacts],
+    at: datetime,
+    emergencies: Iterable[EmergencyFacts] = (),
+) -> list[Grant]:
+    """Who could see which sections of ``case`` at ``at``: the owner, then each grantee,
+    its consents' grant and then its emergency grants' (basis ``emergency``), each if it
+    grants anything. Together they grant what ``sections_visible_to`` does."""
+    consents, emergencies = list(consents), list(emergencies)
+    grantees = {c.grantee_agency_id for c in consents} | {e.grantee_agency_id for e in emergencies}
     grants = [sections_visible_to(case, consents, case.owner_agency_id, at)]
-    for agency_id in grantees:
-        grant = sections_visible_to(case, consents, agency_id, at)
-        if grant.visible:
-            grants.append(grant)
+    for agency_id in sorted(grantees - {case.owner_agency_id}, key=str):
+        for grant in (
+            sections_visible_to(case, consents, agency_id, at),
+            sections_visible_to(case, (), agency_id, at, emergencies),
+        ):
+            if grant.visible:
+                grants.append(grant)
     return grants

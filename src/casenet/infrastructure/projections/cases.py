@@ -14,7 +14,7 @@ from casenet.domain.aggregate import DomainEvent
 from casenet.domain.case import CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened
 from casenet.domain.client import ClientErased, ClientRegistered
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, values
-from casenet.infrastructure.projections.consents import ConsentTermsRow
+from casenet.infrastructure.projections.consents import ConsentTermsRow, EmergencyTermsRow
 from casenet.infrastructure.projections.facts import StoredFact
 from casenet.infrastructure.sql import Database
 
@@ -164,13 +164,15 @@ def _opened(fact: StoredFact) -> CaseRow:
 
 
 class CaseScope(msgspec.Struct, frozen=True, gc=False):
-    """A case's parties, the owner's restriction, and the consents an agency holds on it
-    (active or not): all a policy needs to decide what that agency may see."""
+    """A case's parties, the owner's restriction, and the consents and emergency grants
+    an agency holds on it (active or not): all a policy needs to decide what that agency
+    may see."""
 
     owner_agency_id: str
     client_id: str
     restricted: bool
     consents: list[ConsentTermsRow]
+    emergencies: list[EmergencyTermsRow] = msgspec.field(default_factory=list)
 
 
 class CaseListRow(Row):
@@ -188,28 +190,41 @@ class CaseListRow(Row):
     erased: int
 
 
-#: A case's parties and the agency's consents on it, or no row if the agency is neither
-#: its owner nor a grantee of any of its consents (active or not).
+#: A case's parties and the agency's consents and emergency grants on it (each pair of
+#: them a row: there are a handful at most), or no row if the agency is neither its
+#: owner nor a grantee of any of its consents or emergency grants (active or not).
 _SCOPED_CASE = (
     "SELECT c.owner_agency_id, c.client_id, a.restricted, k.consent_id, "
-    "k.grantee_agency_id, k.sections, k.granted_at, k.withdrawn_at, k.valid_until "
+    "k.grantee_agency_id, k.sections, k.granted_at, k.withdrawn_at, k.valid_until, "
+    "e.grant_id, e.grantee_agency_id, e.sections, e.basis, e.created_at, e.revoked_at, "
+    "e.expires_at "
     "FROM rm_cases c LEFT JOIN rm_agencies a ON a.agency_id = c.owner_agency_id "
     "LEFT JOIN rm_consents k ON k.case_id = c.case_id AND k.grantee_agency_id = %s "
-    "WHERE c.case_id = %s AND (c.owner_agency_id = %s OR k.consent_id IS NOT NULL)"
+    "LEFT JOIN rm_emergency_grants e ON e.case_id = c.case_id AND e.grantee_agency_id = %s "
+    "WHERE c.case_id = %s AND (c.owner_agency_id = %s OR k.consent_id IS NOT NULL "
+    "OR e.grant_id IS NOT NULL)"
 )
 
 
 def scoped_case(db: Database, case_id: UUID, agency_id: UUID) -> CaseScope | None:
     """The case as far as ``agency_id`` is concerned, or None if it owns it not and holds
-    no consent on it: one statement scoped to the agency (from the cases, consents and
-    directory models), so a case it cannot see answers as a random id does."""
+    no consent or emergency grant on it: one statement scoped to the agency (from the
+    cases, consents and directory models), so a case it cannot see answers as a random
+    id does."""
     agency = str(agency_id)
-    rows = db.read(_SCOPED_CASE, (agency, str(case_id), agency), tuples=True)
+    rows = db.read(_SCOPED_CASE, (agency, agency, str(case_id), agency), tuples=True)
     if not rows:
         return None
     owner, client, restricted = rows[0][:3]
-    consents = [ConsentTermsRow(*row[3:]) for row in rows if row[3] is not None]
-    return CaseScope(str(owner), str(client), bool(restricted), consents)
+    consents = {row[3]: ConsentTermsRow(*row[3:9]) for row in rows if row[3] is not None}
+    emergencies = {row[9]: EmergencyTermsRow(*row[9:]) for row in rows if row[9] is not None}
+    return CaseScope(
+        str(owner),
+        str(client),
+        bool(restricted),
+        list(consents.values()),
+        list(emergencies.values()),
+    )
 
 
 def case_owned_by(db: Database, case_id: UUID, agency_id: UUID) -> bool:

@@ -1,5 +1,6 @@
-"""The consents read model: consents per case and per grantee, and the queries that
-read it (a case's consent terms, the cases shared with an agency, scope checks)."""
+"""The consents read model: consents and emergency grants (rule 2b) per case and per
+grantee, and the queries that read it (a case's consent and grant terms, the cases
+shared with an agency, scope checks, the grants awaiting review)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from typing import Any
 from uuid import UUID
 
 from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
+from casenet.domain.emergency import (
+    EmergencyGrantCreated,
+    EmergencyGrantReviewed,
+    EmergencyGrantRevoked,
+)
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, values
 from casenet.infrastructure.projections.facts import StoredFact, normalise_time
 from casenet.infrastructure.sql import Database
@@ -32,16 +38,53 @@ class ConsentRow(Row):
     version: int
 
 
-class ConsentsModel(ReadModel):
-    """Consents per case and per grantee: shared cases and point-in-time access.
+class EmergencyGrantRow(Row):
+    """A row of ``rm_emergency_grants``."""
 
-    Consents change only by withdrawal, so granted_at, withdrawn_at and valid_until
-    answer "who could see what at instant T" exactly, from events alone.
+    grant_id: str
+    case_id: str
+    client_id: str
+    owner_agency_id: str
+    grantee_agency_id: str
+    sections: str  # JSON
+    basis: str
+    created_at: str
+    expires_at: str
+    review_due_at: str
+    revoked_at: str | None
+    reviewed_at: str | None
+    finding: str | None
+    created_by_worker_id: str
+    version: int
+
+
+class GrantChange(Row):
+    """What a batch did to an emergency grant of an earlier batch (None: unchanged)."""
+
+    version: int
+    revoked_at: str | None
+    reviewed_at: str | None
+    finding: str | None
+
+
+class ConsentsModel(ReadModel):
+    """Consents and emergency grants per case and per grantee: shared cases and
+    point-in-time access.
+
+    Consents change only by withdrawal and emergency grants by revocation (a review
+    changes no one's access), so their start, end and expiry answer "who could see
+    what at instant T" exactly, from events alone.
     """
 
     name = "consents"
-    tables = ("rm_consents",)
-    follows = (ConsentGranted, ConsentWithdrawn)
+    tables = ("rm_consents", "rm_emergency_grants")
+    follows = (
+        ConsentGranted,
+        ConsentWithdrawn,
+        EmergencyGrantCreated,
+        EmergencyGrantRevoked,
+        EmergencyGrantReviewed,
+    )
 
     def create_statements(self, db: Database) -> list[str]:
         return [
@@ -53,16 +96,34 @@ class ConsentsModel(ReadModel):
             "CREATE INDEX IF NOT EXISTS rm_consents_case ON rm_consents (case_id, granted_at)",
             "CREATE INDEX IF NOT EXISTS rm_consents_grantee ON rm_consents "
             "(grantee_agency_id, case_id)",
+            # A table of its own: a store made before emergency grants gains it as is.
+            "CREATE TABLE IF NOT EXISTS rm_emergency_grants (grant_id TEXT PRIMARY KEY, "
+            "case_id TEXT NOT NULL, client_id TEXT NOT NULL, owner_agency_id TEXT NOT NULL, "
+            "grantee_agency_id TEXT NOT NULL, sections TEXT NOT NULL, basis TEXT NOT NULL, "
+            "created_at TEXT NOT NULL, expires_at TEXT NOT NULL, review_due_at TEXT NOT NULL, "
+            "revoked_at TEXT, reviewed_at TEXT, finding TEXT, created_by_worker_id TEXT NOT "
+            "NULL, version INTEGER NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS rm_emergency_grants_case ON rm_emergency_grants "
+            "(case_id, created_at)",
+            "CREATE INDEX IF NOT EXISTS rm_emergency_grants_grantee ON rm_emergency_grants "
+            "(grantee_agency_id, case_id)",
+            "CREATE INDEX IF NOT EXISTS rm_emergency_grants_owner ON rm_emergency_grants "
+            "(owner_agency_id, created_at, grant_id)",
         ]
 
     def primary_keys(self) -> dict[str, str]:
-        return {"rm_consents": "consent_id"}
+        return {"rm_consents": "consent_id", "rm_emergency_grants": "grant_id"}
 
     def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
+        emergency = [f for f in facts if f.event_type in _EMERGENCY_EVENTS]
+        if emergency:
+            _apply_emergency_grants(db, cursor, emergency)
         consents: dict[str, ConsentRow] = {}  # granted in this batch
         withdrawn: dict[str, tuple[str, int]] = {}  # of earlier batches: (at, version)
         for fact in facts:
             s = fact.state
+            if fact.event_type in _EMERGENCY_EVENTS:
+                continue
             if fact.event_type is ConsentGranted:
                 valid_until = s["valid_until"]
                 consents[fact.aggregate_id] = ConsentRow(
@@ -90,6 +151,54 @@ class ConsentsModel(ReadModel):
             [(at, version, id_) for id_, (at, version) in withdrawn.items()],
         )
         db.insert_rows(cursor, "rm_consents", values(consents.values()))
+
+
+_EMERGENCY_EVENTS = frozenset(
+    {EmergencyGrantCreated, EmergencyGrantRevoked, EmergencyGrantReviewed}
+)
+
+
+def _apply_emergency_grants(db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
+    """Emergency grants' events, by the batching rule (``base.ReadModel``)."""
+    grants: dict[str, EmergencyGrantRow] = {}  # created in this batch
+    changed: dict[str, GrantChange] = {}  # of earlier batches
+    for fact in facts:
+        s = fact.state
+        if fact.event_type is EmergencyGrantCreated:
+            grants[fact.aggregate_id] = EmergencyGrantRow(
+                grant_id=fact.aggregate_id,
+                case_id=s["case_id"],
+                client_id=s["client_id"],
+                owner_agency_id=s["owner_agency_id"],
+                grantee_agency_id=s["grantee_agency_id"],
+                sections=as_json(s["sections"]),
+                basis=s["basis"],
+                created_at=fact.at,
+                expires_at=normalise_time(s["expires_at"]),
+                review_due_at=normalise_time(s["review_due_at"]),
+                revoked_at=None,
+                reviewed_at=None,
+                finding=None,
+                created_by_worker_id=s["created_by_worker_id"],
+                version=fact.version,
+            )
+            continue
+        row: EmergencyGrantRow | GrantChange | None = grants.get(fact.aggregate_id)
+        if row is None:
+            row = changed.setdefault(fact.aggregate_id, GrantChange(fact.version, None, None, None))
+        row.version = fact.version
+        if fact.event_type is EmergencyGrantRevoked:
+            row.revoked_at = fact.at
+        else:
+            row.reviewed_at, row.finding = fact.at, s["finding"]
+    db.write_many(
+        cursor,
+        "UPDATE rm_emergency_grants SET version = %s, revoked_at = COALESCE(%s, revoked_at), "
+        "reviewed_at = COALESCE(%s, reviewed_at), finding = COALESCE(%s, finding) "
+        "WHERE grant_id = %s",
+        [(c.version, c.revoked_at, c.reviewed_at, c.finding, id_) for id_, c in changed.items()],
+    )
+    db.insert_rows(cursor, "rm_emergency_grants", values(grants.values()))
 
 
 # --- the queries that read it --------------------------------------------------------
@@ -169,15 +278,91 @@ def purposes_of(db: Database, consent_ids: Sequence[UUID]) -> list[str]:
 def shared_with(
     db: Database, agency_id: UUID, at: datetime, *, after: str | None, limit: int
 ) -> list[SharedCaseRow]:
-    """Up to ``limit`` cases (by id, after ``after``) with a consent to ``agency_id``
-    neither withdrawn nor expired at ``at``; the policy still has the last word."""
+    """Up to ``limit`` cases (by id, after ``after``) with a consent or an emergency grant
+    to ``agency_id`` neither withdrawn (revoked) nor expired at ``at``; the policy still
+    has the last word."""
+    now = normalise_time(at)
     query = (
-        "SELECT DISTINCT case_id, owner_agency_id FROM rm_consents WHERE grantee_agency_id "
-        "= %s AND withdrawn_at IS NULL AND (valid_until IS NULL OR valid_until > %s)"
+        "SELECT case_id, owner_agency_id FROM rm_consents WHERE grantee_agency_id = %s "
+        "AND withdrawn_at IS NULL AND (valid_until IS NULL OR valid_until > %s) UNION "
+        "SELECT case_id, owner_agency_id FROM rm_emergency_grants WHERE grantee_agency_id "
+        "= %s AND revoked_at IS NULL AND expires_at > %s"
     )
-    params: tuple[Any, ...] = (str(agency_id), normalise_time(at))
+    params: tuple[Any, ...] = (str(agency_id), now, str(agency_id), now)
     if after is not None:
-        query += " AND case_id > %s"
+        query = f"SELECT case_id, owner_agency_id FROM ({query}) s WHERE case_id > %s"
         params += (after,)
     query += " ORDER BY case_id LIMIT %s"
     return [SharedCaseRow(*row) for row in db.read(query, (*params, limit), tuples=True)]
+
+
+class EmergencyTermsRow(Row):
+    """What the visibility policy needs of one emergency grant (some of
+    ``rm_emergency_grants``)."""
+
+    grant_id: str
+    grantee_agency_id: str
+    sections: str  # JSON
+    basis: str
+    created_at: str
+    revoked_at: str | None
+    expires_at: str
+
+
+_EMERGENCY_TERMS = (
+    "SELECT grant_id, grantee_agency_id, sections, basis, created_at, revoked_at, expires_at "
+    "FROM rm_emergency_grants WHERE case_id = %s"
+)
+
+
+def emergency_terms(
+    db: Database, case_id: UUID, grantee_agency_id: UUID | None = None
+) -> list[EmergencyTermsRow]:
+    """The terms of every emergency grant of the case (to ``grantee_agency_id`` only, if
+    given), active or not."""
+    if grantee_agency_id is None:
+        rows = db.read(_EMERGENCY_TERMS, (str(case_id),), tuples=True)
+    else:
+        query = _EMERGENCY_TERMS + " AND grantee_agency_id = %s"
+        rows = db.read(query, (str(case_id), str(grantee_agency_id)), tuples=True)
+    return [EmergencyTermsRow(*row) for row in rows]
+
+
+def emergency_grant_ids_of_case(db: Database, case_id: UUID) -> list[UUID]:
+    """The ids of the case's emergency grants, in the order they were created."""
+    query = (
+        "SELECT grant_id FROM rm_emergency_grants WHERE case_id = %s ORDER BY created_at, grant_id"
+    )
+    return [UUID(row[0]) for row in db.read(query, (str(case_id),), tuples=True)]
+
+
+def emergency_grant_owned_by(db: Database, grant_id: UUID, agency_id: UUID) -> bool:
+    """Whether ``agency_id`` owns the emergency grant's case."""
+    query = "SELECT 1 FROM rm_emergency_grants WHERE grant_id = %s AND owner_agency_id = %s"
+    return bool(db.read(query, (str(grant_id), str(agency_id))))
+
+
+def grants_awaiting_review(
+    db: Database,
+    owner_agency_id: UUID,
+    *,
+    due_by: datetime | None,
+    after: tuple[str, ...] | None,
+    limit: int,
+) -> list[tuple[str, str]]:
+    """Up to ``limit`` ``(created_at, grant_id)`` of the agency's emergency grants not yet
+    reviewed (whose review was due by ``due_by``, if given), oldest first, after the
+    cursor's ``(created_at, grant_id)``."""
+    query = (
+        "SELECT created_at, grant_id FROM rm_emergency_grants WHERE owner_agency_id = %s "
+        "AND reviewed_at IS NULL"
+    )
+    params: tuple[Any, ...] = (str(owner_agency_id),)
+    if due_by is not None:
+        query += " AND review_due_at <= %s"
+        params += (normalise_time(due_by),)
+    if after is not None:
+        query += " AND (created_at > %s OR (created_at = %s AND grant_id > %s))"
+        params += (after[0], after[0], after[1])
+    query += " ORDER BY created_at, grant_id LIMIT %s"
+    return [(str(a), str(b)) for a, b in db.read(query, (*params, limit), tuples=True)]

@@ -1,6 +1,7 @@
 """The disclosures read model: the accounting of disclosures, every read of a case's
-sections by another agency (a disclosure is recorded once and never changes); and the
-query that reads it."""
+sections by another agency (a disclosure is recorded once and never changes), with the
+emergency grants and legal bases of those made under emergency grants; and the query
+that reads it."""
 
 from __future__ import annotations
 
@@ -29,11 +30,35 @@ class DisclosureRow(Row):
     at: str
 
 
+class EmergencyDisclosureRow(Row):
+    """A row of ``rm_emergency_disclosures``: a disclosure under emergency grants."""
+
+    disclosure_id: str
+    emergency_grant_ids: str  # JSON
+    legal_bases: str  # JSON
+
+
+class DisclosureListRow(Row):
+    """A disclosure as the accounting lists it (empty JSON lists: no emergency grant)."""
+
+    disclosure_id: str
+    case_id: str
+    owner_agency_id: str
+    recipient_agency_id: str
+    worker_id: str
+    sections: str  # JSON
+    consent_ids: str  # JSON
+    purposes: str  # JSON
+    at: str
+    emergency_grant_ids: str  # JSON
+    legal_bases: str  # JSON
+
+
 class DisclosuresModel(ReadModel):
     """The accounting of disclosures: every read of a case's sections by another agency."""
 
     name = "disclosures"
-    tables = ("rm_disclosures",)
+    tables = ("rm_disclosures", "rm_emergency_disclosures")
     follows = (DisclosureRecorded,)
 
     def create_statements(self, db: Database) -> list[str]:
@@ -45,10 +70,13 @@ class DisclosuresModel(ReadModel):
             "CREATE INDEX IF NOT EXISTS rm_disclosures_owner ON rm_disclosures "
             "(owner_agency_id, at, disclosure_id)",
             "CREATE INDEX IF NOT EXISTS rm_disclosures_case ON rm_disclosures (case_id, at)",
+            # A table of its own: a store made before emergency grants gains it as is.
+            "CREATE TABLE IF NOT EXISTS rm_emergency_disclosures (disclosure_id TEXT PRIMARY "
+            "KEY, emergency_grant_ids TEXT NOT NULL, legal_bases TEXT NOT NULL)",
         ]
 
     def primary_keys(self) -> dict[str, str]:
-        return {"rm_disclosures": "disclosure_id"}
+        return {"rm_disclosures": "disclosure_id", "rm_emergency_disclosures": "disclosure_id"}
 
     def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
         rows = (
@@ -66,6 +94,16 @@ class DisclosuresModel(ReadModel):
             for fact in facts
         )
         db.insert_rows(cursor, "rm_disclosures", values(rows))
+        emergency = (
+            EmergencyDisclosureRow(
+                disclosure_id=fact.aggregate_id,
+                emergency_grant_ids=as_json(fact.state["emergency_grant_ids"]),
+                legal_bases=as_json(fact.state["legal_bases"]),
+            )
+            for fact in facts
+            if fact.state.get("emergency_grant_ids")
+        )
+        db.insert_rows(cursor, "rm_emergency_disclosures", values(emergency))
 
 
 # --- the queries that read it --------------------------------------------------------
@@ -80,22 +118,28 @@ def agency_disclosures(
     until: datetime | None,
     after: tuple[str, ...] | None,
     limit: int,
-) -> list[DisclosureRow]:
+) -> list[DisclosureListRow]:
     """Up to ``limit`` disclosures of the agency's cases (of ``case_id`` only, if given),
     in ``[since, until)``, oldest first, after the cursor's ``(at, disclosure_id)``."""
-    query = "SELECT * FROM rm_disclosures WHERE owner_agency_id = %s"
+    query = (
+        "SELECT d.disclosure_id, d.case_id, d.owner_agency_id, d.recipient_agency_id, "
+        "d.worker_id, d.sections, d.consent_ids, d.purposes, d.at, "
+        "COALESCE(e.emergency_grant_ids, '[]'), COALESCE(e.legal_bases, '[]') "
+        "FROM rm_disclosures d LEFT JOIN rm_emergency_disclosures e "
+        "ON e.disclosure_id = d.disclosure_id WHERE d.owner_agency_id = %s"
+    )
     params: tuple[Any, ...] = (str(owner_agency_id),)
     if case_id is not None:
-        query += " AND case_id = %s"
+        query += " AND d.case_id = %s"
         params += (str(case_id),)
     if since is not None:
-        query += " AND at >= %s"
+        query += " AND d.at >= %s"
         params += (normalise_time(since),)
     if until is not None:
-        query += " AND at < %s"
+        query += " AND d.at < %s"
         params += (normalise_time(until),)
     if after is not None:
-        query += " AND (at > %s OR (at = %s AND disclosure_id > %s))"
+        query += " AND (d.at > %s OR (d.at = %s AND d.disclosure_id > %s))"
         params += (after[0], after[0], after[1])
-    query += " ORDER BY at, disclosure_id LIMIT %s"
-    return [DisclosureRow(*row) for row in db.read(query, (*params, limit), tuples=True)]
+    query += " ORDER BY d.at, d.disclosure_id LIMIT %s"
+    return [DisclosureListRow(*row) for row in db.read(query, (*params, limit), tuples=True)]
