@@ -464,7 +464,7 @@ class ProjectionsContract:
         projections.catch_up(projections.names(), batch_size=2000)
 
         accepted = casenet.app.database.run(
-            "SELECT agency_id, COUNT(*) AS n FROM rm_feed WHERE type = 'ReferralAccepted' "
+            "SELECT agency_id, COUNT(*) AS n FROM rm_feed WHERE type = 'referral_status_changed' "
             "GROUP BY agency_id ORDER BY agency_id", commit=False,
         )
         assert sorted((row["agency_id"], int(row["n"])) for row in accepted) == sorted(

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
+from casenet.domain.consent import ConsentExpiryNoted, ConsentGranted, ConsentWithdrawn
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, values
 from casenet.infrastructure.projections.facts import StoredFact, normalise_time
 from casenet.infrastructure.sql import Database
@@ -30,18 +30,23 @@ class ConsentRow(Row):
     withdrawn_at: str | None
     recorded_by_worker_id: str
     version: int
+    expiry_noted_at: str | None = None
 
 
 class ConsentsModel(ReadModel):
     """Consents per case and per grantee: shared cases and point-in-time access.
 
     Consents change only by withdrawal, so granted_at, withdrawn_at and valid_until
-    answer "who could see what at instant T" exactly, from events alone.
+    answer "who could see what at instant T" exactly, from events alone. The notice
+    of an expiry (``expiry_noted_at``) changes nothing of that; it tells the deadline
+    step (``application.deadlines``) which expired consents were announced.
     """
 
     name = "consents"
+    #: 2: ``expiry_noted_at`` (issue 17).
+    version = 2
     tables = ("rm_consents",)
-    follows = (ConsentGranted, ConsentWithdrawn)
+    follows = (ConsentGranted, ConsentWithdrawn, ConsentExpiryNoted)
 
     def create_statements(self, db: Database) -> list[str]:
         return [
@@ -49,8 +54,10 @@ class ConsentsModel(ReadModel):
             "NOT NULL, client_id TEXT NOT NULL, owner_agency_id TEXT NOT NULL, grantee_agency_id "
             "TEXT NOT NULL, sections TEXT NOT NULL, purpose TEXT NOT NULL, method TEXT NOT NULL, "
             "valid_until TEXT, granted_at TEXT NOT NULL, withdrawn_at TEXT, "
-            "recorded_by_worker_id TEXT NOT NULL, version INTEGER NOT NULL)",
+            "recorded_by_worker_id TEXT NOT NULL, version INTEGER NOT NULL, "
+            "expiry_noted_at TEXT)",
             "CREATE INDEX IF NOT EXISTS rm_consents_case ON rm_consents (case_id, granted_at)",
+            "CREATE INDEX IF NOT EXISTS rm_consents_valid_until ON rm_consents (valid_until)",
             "CREATE INDEX IF NOT EXISTS rm_consents_grantee ON rm_consents "
             "(grantee_agency_id, case_id)",
         ]
@@ -60,36 +67,55 @@ class ConsentsModel(ReadModel):
 
     def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
         consents: dict[str, ConsentRow] = {}  # granted in this batch
-        withdrawn: dict[str, tuple[str, int]] = {}  # of earlier batches: (at, version)
+        # Of earlier batches: (at, version) of a withdrawal, and of an expiry's notice.
+        withdrawn: dict[str, tuple[str, int]] = {}
+        noted: dict[str, tuple[str, int]] = {}
         for fact in facts:
-            s = fact.state
-            if fact.event_type is ConsentGranted:
-                valid_until = s["valid_until"]
-                consents[fact.aggregate_id] = ConsentRow(
-                    consent_id=fact.aggregate_id,
-                    case_id=s["case_id"],
-                    client_id=s["client_id"],
-                    owner_agency_id=s["owner_agency_id"],
-                    grantee_agency_id=s["grantee_agency_id"],
-                    sections=as_json(s["sections"]),
-                    purpose=s["purpose"],
-                    method=s["method"],
-                    valid_until=None if valid_until is None else normalise_time(valid_until),
-                    granted_at=fact.at,
-                    withdrawn_at=None,
-                    recorded_by_worker_id=s["recorded_by_worker_id"],
-                    version=fact.version,
-                )
+            kind = fact.event_type
+            if kind is ConsentGranted:
+                consents[fact.aggregate_id] = _granted(fact)
             elif (consent := consents.get(fact.aggregate_id)) is not None:
-                consent.withdrawn_at, consent.version = fact.at, fact.version
+                consent.version = fact.version
+                if kind is ConsentWithdrawn:
+                    consent.withdrawn_at = fact.at
+                else:
+                    consent.expiry_noted_at = fact.at
             else:
-                withdrawn[fact.aggregate_id] = (fact.at, fact.version)
+                (withdrawn if kind is ConsentWithdrawn else noted)[fact.aggregate_id] = (
+                    fact.at,
+                    fact.version,
+                )
         db.write_many(
             cursor,
             "UPDATE rm_consents SET withdrawn_at = %s, version = %s WHERE consent_id = %s",
             [(at, version, id_) for id_, (at, version) in withdrawn.items()],
         )
+        db.write_many(
+            cursor,
+            "UPDATE rm_consents SET expiry_noted_at = %s, version = %s WHERE consent_id = %s",
+            [(at, version, id_) for id_, (at, version) in noted.items()],
+        )
         db.insert_rows(cursor, "rm_consents", values(consents.values()))
+
+
+def _granted(fact: StoredFact) -> ConsentRow:
+    s = fact.state
+    valid_until = s["valid_until"]
+    return ConsentRow(
+        consent_id=fact.aggregate_id,
+        case_id=s["case_id"],
+        client_id=s["client_id"],
+        owner_agency_id=s["owner_agency_id"],
+        grantee_agency_id=s["grantee_agency_id"],
+        sections=as_json(s["sections"]),
+        purpose=s["purpose"],
+        method=s["method"],
+        valid_until=None if valid_until is None else normalise_time(valid_until),
+        granted_at=fact.at,
+        withdrawn_at=None,
+        recorded_by_worker_id=s["recorded_by_worker_id"],
+        version=fact.version,
+    )
 
 
 # --- the queries that read it --------------------------------------------------------
@@ -181,3 +207,15 @@ def shared_with(
         params += (after,)
     query += " ORDER BY case_id LIMIT %s"
     return [SharedCaseRow(*row) for row in db.read(query, (*params, limit), tuples=True)]
+
+
+def expired_unannounced(db: Database, now: datetime, *, limit: int) -> list[UUID]:
+    """Up to ``limit`` consents past ``valid_until`` at ``now``, never withdrawn, whose
+    expiry no notice announced yet (oldest expiry first)."""
+    query = (
+        "SELECT consent_id FROM rm_consents WHERE valid_until IS NOT NULL AND valid_until "
+        "<= %s AND withdrawn_at IS NULL AND expiry_noted_at IS NULL "
+        "ORDER BY valid_until, consent_id LIMIT %s"
+    )
+    rows = db.read(query, (normalise_time(now), limit), tuples=True)
+    return [UUID(str(row[0])) for row in rows]
