@@ -24,8 +24,15 @@ BASE = {"id", "type", "at", "position"}
 #: ones in the second set.
 FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "referral_requested": (
-        {"referral_id", "case_id", "from_agency_id", "to_agency_id", "service_type",
-         "urgency", "status"},
+        {
+            "referral_id",
+            "case_id",
+            "from_agency_id",
+            "to_agency_id",
+            "service_type",
+            "urgency",
+            "status",
+        },
         set(),
     ),
     "referral_status_changed": (
@@ -37,8 +44,15 @@ FIELDS: dict[str, tuple[set[str], set[str]]] = {
         set(),
     ),
     "consent_granted": (
-        {"consent_id", "case_id", "owner_agency_id", "grantee_agency_id", "sections",
-         "purpose", "status"},
+        {
+            "consent_id",
+            "case_id",
+            "owner_agency_id",
+            "grantee_agency_id",
+            "sections",
+            "purpose",
+            "status",
+        },
         {"valid_until"},
     ),
     "consent_withdrawn": (
@@ -162,7 +176,10 @@ def test_every_item_has_its_documented_fields_and_no_personal_value(
         check_shape(item)
     statuses = [(i.get("status"), i.get("outcome")) for i in ngo]
     assert statuses[3:] == [
-        ("accepted", None), ("in_progress", None), ("completed", "got_help"), ("withdrawn", None)
+        ("accepted", None),
+        ("in_progress", None),
+        ("completed", "got_help"),
+        ("withdrawn", None),
     ]
     assert ngo[2]["author_agency_id"] == net.hospital["id"]
     assert ngo[2]["from_agency_id"] == net.ngo["id"]
@@ -216,7 +233,8 @@ def test_an_expired_consent_is_told_to_both_agencies_once(
     assert told[0]["status"] == "expired"
     assert datetime.fromisoformat(told[0]["valid_until"]) == soon
     assert (told[0]["owner_agency_id"], told[0]["grantee_agency_id"]) == (
-        net.ngo["id"], net.hospital["id"]
+        net.ngo["id"],
+        net.hospital["id"],
     )
     assert items_after(net.ana, start) == told
     assert never not in {i.get("consent_id") for i in told}
