@@ -49,7 +49,7 @@ def grant(net: SimpleNamespace) -> str:
 
 
 def consent_ids(page: dict[str, Any]) -> list[str]:
-    return [item["data"]["consent_id"] for item in page["items"]]
+    return [item["consent_id"] for item in page["items"]]
 
 
 def test_the_last_page_gives_the_cursor_to_resume_from(net: SimpleNamespace) -> None:

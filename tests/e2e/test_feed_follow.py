@@ -59,7 +59,7 @@ def test_a_waiting_request_answers_when_another_process_writes_an_item(
     assert not waiter.is_alive()
     assert answer["at"] - written < LONG_WAIT / 2
     items = answer["page"]["items"]
-    assert [item["data"]["consent_id"] for item in items] == [consent["id"]]
+    assert [item["consent_id"] for item in items] == [consent["id"]]
     assert answer["page"]["next"] != head
     assert hal_on_b.get(f"/v1/feed?after={answer['page']['next']}")["items"] == []
 

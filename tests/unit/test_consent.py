@@ -11,7 +11,7 @@ import pytest
 from casenet.domain import aggregate as aggregate_module
 from casenet.domain import consent as consent_module
 from casenet.domain.aggregate import Aggregate, project_aggregate
-from casenet.domain.consent import Consent, ConsentGranted, ConsentWithdrawn
+from casenet.domain.consent import Consent, ConsentExpiryNoted, ConsentGranted, ConsentWithdrawn
 from casenet.domain.errors import ConsentNotActive, IllegalTransition, InvalidInput, NotPermitted
 
 OWNER = uuid4()
@@ -286,3 +286,37 @@ def test_a_consent_rebuilt_from_its_events_equals_the_consent_that_recorded_them
     assert rebuilt.withdrawn_at == T0 + timedelta(days=1)
     assert rebuilt.status_at(T0 + timedelta(hours=1)) == "active"
     assert rebuilt.status_at(T0 + timedelta(days=2)) == "withdrawn"
+
+
+def test_the_expiry_of_a_consent_is_noted_once_after_valid_until(clock: Clock) -> None:
+    until = T0 + timedelta(days=1)
+    consent = grant(valid_until=until)
+    history = consent.collect_events()
+    with pytest.raises(ConsentNotActive):
+        consent.note_expiry()  # still active
+    clock.advance(timedelta(days=1))  # at valid_until: expired
+    consent.note_expiry()
+    [event] = consent.collect_events()
+    assert isinstance(event, ConsentExpiryNoted)
+    assert (event.valid_until, event.originator_version) == (until, 2)
+    assert consent.status_at(clock.now()) == "expired"  # as before: by the clock
+    with pytest.raises(ConsentNotActive):
+        consent.note_expiry()  # once
+    assert consent.collect_events() == []
+    replayed = project_aggregate(None, [*history, event])
+    assert isinstance(replayed, Consent)
+    assert replayed.expiry_noted
+
+
+def test_no_expiry_is_noted_for_a_withdrawn_consent_or_one_without_an_end(
+    clock: Clock,
+) -> None:
+    withdrawn = granted(valid_until=T0 + timedelta(days=1))
+    withdrawn.withdraw(recording_agency_id=OWNER, worker_id=WORKER, reason="asked")
+    endless = granted()
+    clock.advance(timedelta(days=30))
+    for consent in (withdrawn, endless):
+        consent.collect_events()
+        with pytest.raises(ConsentNotActive):
+            consent.note_expiry()
+        assert consent.collect_events() == []

@@ -217,8 +217,18 @@ def test_rows_become_list_items() -> None:
         4,
     )
 
-    entry = render_feed_item(FeedRow(str(GRANTEE), 7, "ReferralRequested", AT, '{"a":1}'))
-    assert (entry.position, entry.type, entry.data) == (7, "ReferralRequested", {"a": 1})
+    item_id, referral_id = uuid4(), uuid4()
+    body = f'{{"id":"{item_id}","referral_id":"{referral_id}","status":"accepted"}}'
+    entry = render_feed_item(FeedRow(str(GRANTEE), 7, "referral_status_changed", AT, body))
+    assert (entry.id, entry.position, entry.type, entry.referral_id, entry.status) == (
+        item_id,
+        7,
+        "referral_status_changed",
+        referral_id,
+        "accepted",
+    )
+    # Absent from the body: absent from the item's JSON (not null).
+    assert "case_id" not in msgspec.json.decode(msgspec.json.encode(entry))
 
 
 def test_a_disclosure_without_a_consent_is_one_a_referral_made() -> None:

@@ -75,6 +75,19 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
         evidence="portal",
     )
     consent.withdraw(recording_agency_id=owner, worker_id=worker, reason="no longer")
+    lapsed = Consent.grant(
+        case_id=case.id,
+        client_id=client.id,
+        owner_agency_id=owner,
+        recording_agency_id=owner,
+        grantee_agency_id=receiver,
+        sections=["identity"],
+        purpose="referral",
+        method="verbal",
+        worker_id=worker,
+        valid_until=datetime.now(UTC) + timedelta(days=1),
+    )
+    lapsed.note_expiry(now=datetime.now(UTC) + timedelta(days=2))
 
     disclosure = Disclosure.record(
         case_id=case.id,
@@ -133,7 +146,7 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
             )
         events += referral.collect_events()
 
-    for aggregate in (agency, client, case, consent, disclosure, emergency):
+    for aggregate in (agency, client, case, consent, lapsed, disclosure, emergency):
         events += aggregate.collect_events()
     return {type(event): event for event in events}
 

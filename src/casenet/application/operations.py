@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
+from casenet.application import deadlines
 from casenet.application.store import CasenetApplication
 from casenet.infrastructure.crypto import KeyManagementError, KeyRing
 from casenet.infrastructure.projections import ProjectionStatus, ReadModelStopped
@@ -38,6 +39,8 @@ class ProjectionService:
 
     def __init__(self, app: CasenetApplication) -> None:
         self._projections = app.projections
+        #: Notices that time makes due, recorded by the live runner as it goes.
+        self.deadlines = deadlines.Deadlines(app)
 
     def names(self, requested: Iterable[str] = ()) -> list[str]:
         """The models named (every one if none); :class:`UnknownReadModel` for a name
@@ -79,8 +82,11 @@ class ProjectionService:
         return self._projections.checksum(name)
 
     def run(self, stop: threading.Event, *, interval: float) -> None:
-        """Keep every read model current until ``stop`` is set."""
-        self._projections.run_forever(stop, interval=interval)
+        """Keep every read model current until ``stop`` is set, and record the
+        notices time makes due (``deadlines``) every :data:`deadlines.INTERVAL`."""
+        self._projections.run_forever(
+            stop, interval=interval, every=(deadlines.INTERVAL, self.deadlines.run)
+        )
 
 
 class KeyService:

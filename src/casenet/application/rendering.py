@@ -244,10 +244,7 @@ def render_referral_item(row: ReferralRow) -> ReferralListItem:
 
 
 def render_feed_item(row: FeedRow) -> FeedItem:
-    """An entry of an agency's feed (redacted for it when it was projected)."""
-    return FeedItem(
-        position=int(row.position),
-        type=str(row.type),
-        at=_time(row.at),
-        data=msgspec.json.decode(row.body),
-    )
+    """An item of an agency's feed (redacted for it when it was projected)."""
+    fields = msgspec.json.decode(row.body)
+    fields |= {"type": row.type, "at": row.at, "position": int(row.position)}
+    return msgspec.convert(fields, FeedItem)

@@ -28,13 +28,16 @@ A = TypeVar("A", bound=Aggregate)
 
 #: Bump when a table of casenet's own changes in a way the DDL below cannot tell.
 #: 2: the projection positions' ``epoch`` and ``stopped`` columns (issue 15).
-SCHEMA_REVISION = 2
+#: 3: their ``model_version`` column (issue 17).
+SCHEMA_REVISION = 3
 
 
 def schema_fingerprint(projections: Projections) -> str:
     """A digest of every table casenet creates: equal schemas, equal fingerprints."""
     parts = [str(SCHEMA_REVISION), type(projections.recorder).__qualname__]
     for model in projections.models.values():
+        # A model's version too: a new one must reach ``Projections.setup`` to replay.
+        parts.append(f"read model {model.name} version {model.version}")
         parts.extend(model.create_statements(projections.db))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 

@@ -7,6 +7,7 @@ JSON, not null (null means erased or not given).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal, get_args
 from uuid import UUID
 
 import msgspec
@@ -196,10 +197,8 @@ class DisclosureView(msgspec.Struct, kw_only=True):
     legal_bases: list[str] = msgspec.field(default_factory=list)
 
 
-#: The feed item types of API.md ("Feed you can follow"), in its order. Webhooks
-#: subscribe to some of them; a type whose events do not exist yet is still a valid
-#: subscription (it simply receives nothing until they do).
-FEED_ITEM_TYPES = (
+#: A feed item type of API.md ("Feed you can follow"), in its order.
+FeedItemType = Literal[
     "referral_requested",
     "referral_status_changed",
     "referral_message",
@@ -214,13 +213,54 @@ FEED_ITEM_TYPES = (
     "partnership_requested",
     "partnership_accepted",
     "referral_overdue",
-)
+]
+
+#: The feed item types of API.md ("Feed you can follow"), in its order. Webhooks
+#: subscribe to some of them; a type whose events do not exist yet is still a valid
+#: subscription (it simply receives nothing until they do).
+FEED_ITEM_TYPES: tuple[str, ...] = get_args(FeedItemType)
 
 
-class FeedItem(msgspec.Struct, kw_only=True):
-    """An event that concerns the caller's agency, redacted for it."""
+class FeedItem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An event that concerns the caller's agency, redacted for it: ids and statuses,
+    never a personal value (no names, texts or reasons). A field a type does not have
+    is absent, never null.
 
-    position: int
-    type: str
+    ``id`` is the item's own: the same in both agencies' feeds and after a rebuild
+    (a webhook delivery's ``webhook-id``). Per ``type``, besides ``id, type, at,
+    position``:
+
+    - ``referral_requested``: referral_id, case_id, from_agency_id, to_agency_id,
+      service_type, urgency, status (``requested``);
+    - ``referral_status_changed``: referral_id, from_agency_id, to_agency_id, status,
+      and ``outcome`` when completed;
+    - ``referral_message``: referral_id, from_agency_id, to_agency_id, message_id,
+      author_agency_id (who wrote it; the text is read on the referral);
+    - ``consent_granted``: consent_id, case_id, owner_agency_id, grantee_agency_id,
+      sections, purpose, status (``active``), and ``valid_until`` if it has one;
+    - ``consent_withdrawn``: consent_id, owner_agency_id, grantee_agency_id, status
+      (``withdrawn``);
+    - ``consent_expired``: consent_id, owner_agency_id, grantee_agency_id, status
+      (``expired``), valid_until: told once, after the consent ran out.
+    """
+
+    id: UUID
+    type: FeedItemType
     at: datetime
-    data: dict[str, object]
+    position: int
+    referral_id: UUID | UnsetType = UNSET
+    consent_id: UUID | UnsetType = UNSET
+    case_id: UUID | UnsetType = UNSET
+    from_agency_id: UUID | UnsetType = UNSET
+    to_agency_id: UUID | UnsetType = UNSET
+    owner_agency_id: UUID | UnsetType = UNSET
+    grantee_agency_id: UUID | UnsetType = UNSET
+    author_agency_id: UUID | UnsetType = UNSET
+    message_id: UUID | UnsetType = UNSET
+    service_type: str | UnsetType = UNSET
+    urgency: str | UnsetType = UNSET
+    sections: list[str] | UnsetType = UNSET
+    purpose: str | UnsetType = UNSET
+    valid_until: datetime | UnsetType = UNSET
+    status: str | UnsetType = UNSET
+    outcome: str | UnsetType = UNSET

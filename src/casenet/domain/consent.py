@@ -21,6 +21,7 @@ __all__ = [
     "PURPOSES",
     "WITHDRAWN",
     "Consent",
+    "ConsentExpiryNoted",
     "ConsentGranted",
     "ConsentWithdrawn",
 ]
@@ -45,10 +46,18 @@ class ConsentWithdrawn(DomainEvent, frozen=True, kw_only=True):
     recorded_by_worker_id: UUID
 
 
+class ConsentExpiryNoted(DomainEvent, frozen=True, kw_only=True):
+    """The notice that a consent ran out (for the feed): recorded by casenet itself
+    once, after ``valid_until``; the consent was expired already, by the clock."""
+
+    valid_until: datetime
+
+
 class Consent(Aggregate):
     """Granted by the client, recorded by a worker of the owning agency.
 
     Expiry is not an event: a consent past ``valid_until`` is expired by the clock.
+    Casenet notes it afterwards, once (:meth:`note_expiry`), so both agencies hear of it.
     """
 
     case_id: UUID
@@ -63,6 +72,7 @@ class Consent(Aggregate):
     recorded_by_worker_id: UUID
     granted_at: datetime
     withdrawn_at: datetime | None
+    expiry_noted: bool
 
     @classmethod
     def grant(
@@ -142,6 +152,14 @@ class Consent(Aggregate):
             recorded_by_worker_id=worker_id,
         )
 
+    def note_expiry(self, *, now: datetime | None = None) -> None:
+        """Record that the consent ran out; only once, and never for a withdrawn one."""
+        status = self.status_at(now or utcnow())
+        if status != EXPIRED or self.expiry_noted:
+            raise ConsentNotActive("consent", status, "note the expiry of")
+        assert self.valid_until is not None  # (expired: it has one)
+        self._record(ConsentExpiryNoted, valid_until=self.valid_until)
+
     @when(ConsentGranted)
     def _granted(self, event: ConsentGranted) -> None:
         self.case_id = event.case_id
@@ -156,7 +174,12 @@ class Consent(Aggregate):
         self.recorded_by_worker_id = event.recorded_by_worker_id
         self.granted_at = event.timestamp
         self.withdrawn_at = None
+        self.expiry_noted = False
 
     @when(ConsentWithdrawn)
     def _withdrawn(self, event: ConsentWithdrawn) -> None:
         self.withdrawn_at = event.timestamp
+
+    @when(ConsentExpiryNoted)
+    def _expiry_noted(self, event: ConsentExpiryNoted) -> None:
+        self.expiry_noted = True

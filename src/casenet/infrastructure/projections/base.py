@@ -49,6 +49,10 @@ class ReadModel:
     """
 
     name: str = ""
+    #: The shape of its rows: one more whenever what ``apply_batch`` writes changes
+    #: meaning, so a store that holds rows of the older shape is emptied and replayed
+    #: when this version first opens it (``Projections.setup``).
+    version: int = 1
     tables: tuple[str, ...] = ()
     follows: tuple[type[DomainEvent], ...] = ()
     #: Events it follows but reads no field of the state of (only their type, aggregate,

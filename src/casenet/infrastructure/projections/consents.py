@@ -9,13 +9,23 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
+from casenet.domain.consent import ConsentExpiryNoted, ConsentGranted, ConsentWithdrawn
 from casenet.domain.emergency import (
     EmergencyGrantCreated,
     EmergencyGrantReviewed,
     EmergencyGrantRevoked,
 )
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, values
+from casenet.infrastructure.projections.emergency_grants import (
+    EMERGENCY_EVENTS,
+    EmergencyGrantRow,
+    EmergencyTermsRow,
+    apply_emergency_grants,
+    emergency_grant_ids_of_case,
+    emergency_grant_owned_by,
+    emergency_terms,
+    grants_awaiting_review,
+)
 from casenet.infrastructure.projections.facts import StoredFact, normalise_time
 from casenet.infrastructure.sql import Database
 
@@ -36,35 +46,7 @@ class ConsentRow(Row):
     withdrawn_at: str | None
     recorded_by_worker_id: str
     version: int
-
-
-class EmergencyGrantRow(Row):
-    """A row of ``rm_emergency_grants``."""
-
-    grant_id: str
-    case_id: str
-    client_id: str
-    owner_agency_id: str
-    grantee_agency_id: str
-    sections: str  # JSON
-    basis: str
-    created_at: str
-    expires_at: str
-    review_due_at: str
-    revoked_at: str | None
-    reviewed_at: str | None
-    finding: str | None
-    created_by_worker_id: str
-    version: int
-
-
-class GrantChange(Row):
-    """What a batch did to an emergency grant of an earlier batch (None: unchanged)."""
-
-    version: int
-    revoked_at: str | None
-    reviewed_at: str | None
-    finding: str | None
+    expiry_noted_at: str | None = None
 
 
 class ConsentsModel(ReadModel):
@@ -73,14 +55,19 @@ class ConsentsModel(ReadModel):
 
     Consents change only by withdrawal and emergency grants by revocation (a review
     changes no one's access), so their start, end and expiry answer "who could see
-    what at instant T" exactly, from events alone.
+    what at instant T" exactly, from events alone. The notice of a consent's expiry
+    (``expiry_noted_at``) changes nothing of that; it tells the deadline step
+    (``application.deadlines``) which expired consents were announced.
     """
 
     name = "consents"
+    #: 2: ``expiry_noted_at`` (issue 17).
+    version = 2
     tables = ("rm_consents", "rm_emergency_grants")
     follows = (
         ConsentGranted,
         ConsentWithdrawn,
+        ConsentExpiryNoted,
         EmergencyGrantCreated,
         EmergencyGrantRevoked,
         EmergencyGrantReviewed,
@@ -92,8 +79,13 @@ class ConsentsModel(ReadModel):
             "NOT NULL, client_id TEXT NOT NULL, owner_agency_id TEXT NOT NULL, grantee_agency_id "
             "TEXT NOT NULL, sections TEXT NOT NULL, purpose TEXT NOT NULL, method TEXT NOT NULL, "
             "valid_until TEXT, granted_at TEXT NOT NULL, withdrawn_at TEXT, "
-            "recorded_by_worker_id TEXT NOT NULL, version INTEGER NOT NULL)",
+            "recorded_by_worker_id TEXT NOT NULL, version INTEGER NOT NULL, "
+            "expiry_noted_at TEXT)",
             "CREATE INDEX IF NOT EXISTS rm_consents_case ON rm_consents (case_id, granted_at)",
+            # Only the consents whose expiry may still be due: the deadline step's
+            # query every second reads none of the (ever more) expired and noted ones.
+            "CREATE INDEX IF NOT EXISTS rm_consents_expiring ON rm_consents (valid_until) "
+            "WHERE valid_until IS NOT NULL AND withdrawn_at IS NULL AND expiry_noted_at IS NULL",
             "CREATE INDEX IF NOT EXISTS rm_consents_grantee ON rm_consents "
             "(grantee_agency_id, case_id)",
             # A table of its own: a store made before emergency grants gains it as is.
@@ -115,90 +107,61 @@ class ConsentsModel(ReadModel):
         return {"rm_consents": "consent_id", "rm_emergency_grants": "grant_id"}
 
     def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
-        emergency = [f for f in facts if f.event_type in _EMERGENCY_EVENTS]
+        emergency = [f for f in facts if f.event_type in EMERGENCY_EVENTS]
         if emergency:
-            _apply_emergency_grants(db, cursor, emergency)
+            apply_emergency_grants(db, cursor, emergency)
         consents: dict[str, ConsentRow] = {}  # granted in this batch
-        withdrawn: dict[str, tuple[str, int]] = {}  # of earlier batches: (at, version)
+        # Of earlier batches: (at, version) of a withdrawal, and of an expiry's notice.
+        withdrawn: dict[str, tuple[str, int]] = {}
+        noted: dict[str, tuple[str, int]] = {}
         for fact in facts:
-            s = fact.state
-            if fact.event_type in _EMERGENCY_EVENTS:
+            if fact.event_type in EMERGENCY_EVENTS:
                 continue
-            if fact.event_type is ConsentGranted:
-                valid_until = s["valid_until"]
-                consents[fact.aggregate_id] = ConsentRow(
-                    consent_id=fact.aggregate_id,
-                    case_id=s["case_id"],
-                    client_id=s["client_id"],
-                    owner_agency_id=s["owner_agency_id"],
-                    grantee_agency_id=s["grantee_agency_id"],
-                    sections=as_json(s["sections"]),
-                    purpose=s["purpose"],
-                    method=s["method"],
-                    valid_until=None if valid_until is None else normalise_time(valid_until),
-                    granted_at=fact.at,
-                    withdrawn_at=None,
-                    recorded_by_worker_id=s["recorded_by_worker_id"],
-                    version=fact.version,
-                )
+            kind = fact.event_type
+            if kind is ConsentGranted:
+                consents[fact.aggregate_id] = _granted(fact)
             elif (consent := consents.get(fact.aggregate_id)) is not None:
-                consent.withdrawn_at, consent.version = fact.at, fact.version
+                consent.version = fact.version
+                if kind is ConsentWithdrawn:
+                    consent.withdrawn_at = fact.at
+                else:
+                    consent.expiry_noted_at = fact.at
             else:
-                withdrawn[fact.aggregate_id] = (fact.at, fact.version)
+                (withdrawn if kind is ConsentWithdrawn else noted)[fact.aggregate_id] = (
+                    fact.at,
+                    fact.version,
+                )
         db.write_many(
             cursor,
             "UPDATE rm_consents SET withdrawn_at = %s, version = %s WHERE consent_id = %s",
             [(at, version, id_) for id_, (at, version) in withdrawn.items()],
         )
+        db.write_many(
+            cursor,
+            "UPDATE rm_consents SET expiry_noted_at = %s, version = %s WHERE consent_id = %s",
+            [(at, version, id_) for id_, (at, version) in noted.items()],
+        )
         db.insert_rows(cursor, "rm_consents", values(consents.values()))
 
 
-_EMERGENCY_EVENTS = frozenset(
-    {EmergencyGrantCreated, EmergencyGrantRevoked, EmergencyGrantReviewed}
-)
-
-
-def _apply_emergency_grants(db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
-    """Emergency grants' events, by the batching rule (``base.ReadModel``)."""
-    grants: dict[str, EmergencyGrantRow] = {}  # created in this batch
-    changed: dict[str, GrantChange] = {}  # of earlier batches
-    for fact in facts:
-        s = fact.state
-        if fact.event_type is EmergencyGrantCreated:
-            grants[fact.aggregate_id] = EmergencyGrantRow(
-                grant_id=fact.aggregate_id,
-                case_id=s["case_id"],
-                client_id=s["client_id"],
-                owner_agency_id=s["owner_agency_id"],
-                grantee_agency_id=s["grantee_agency_id"],
-                sections=as_json(s["sections"]),
-                basis=s["basis"],
-                created_at=fact.at,
-                expires_at=normalise_time(s["expires_at"]),
-                review_due_at=normalise_time(s["review_due_at"]),
-                revoked_at=None,
-                reviewed_at=None,
-                finding=None,
-                created_by_worker_id=s["created_by_worker_id"],
-                version=fact.version,
-            )
-            continue
-        row: EmergencyGrantRow | GrantChange | None = grants.get(fact.aggregate_id)
-        if row is None:
-            row = changed.setdefault(fact.aggregate_id, GrantChange(fact.version, None, None, None))
-        row.version = fact.version
-        if fact.event_type is EmergencyGrantRevoked:
-            row.revoked_at = fact.at
-        else:
-            row.reviewed_at, row.finding = fact.at, s["finding"]
-    db.write_many(
-        cursor,
-        "UPDATE rm_emergency_grants SET version = %s, revoked_at = COALESCE(%s, revoked_at), "
-        "reviewed_at = COALESCE(%s, reviewed_at), finding = COALESCE(%s, finding) "
-        "WHERE grant_id = %s",
-        [(c.version, c.revoked_at, c.reviewed_at, c.finding, id_) for id_, c in changed.items()],
+def _granted(fact: StoredFact) -> ConsentRow:
+    s = fact.state
+    valid_until = s["valid_until"]
+    return ConsentRow(
+        consent_id=fact.aggregate_id,
+        case_id=s["case_id"],
+        client_id=s["client_id"],
+        owner_agency_id=s["owner_agency_id"],
+        grantee_agency_id=s["grantee_agency_id"],
+        sections=as_json(s["sections"]),
+        purpose=s["purpose"],
+        method=s["method"],
+        valid_until=None if valid_until is None else normalise_time(valid_until),
+        granted_at=fact.at,
+        withdrawn_at=None,
+        recorded_by_worker_id=s["recorded_by_worker_id"],
+        version=fact.version,
     )
-    db.insert_rows(cursor, "rm_emergency_grants", values(grants.values()))
 
 
 # --- the queries that read it --------------------------------------------------------
@@ -296,73 +259,23 @@ def shared_with(
     return [SharedCaseRow(*row) for row in db.read(query, (*params, limit), tuples=True)]
 
 
-class EmergencyTermsRow(Row):
-    """What the visibility policy needs of one emergency grant (some of
-    ``rm_emergency_grants``)."""
-
-    grant_id: str
-    grantee_agency_id: str
-    sections: str  # JSON
-    basis: str
-    created_at: str
-    revoked_at: str | None
-    expires_at: str
-
-
-_EMERGENCY_TERMS = (
-    "SELECT grant_id, grantee_agency_id, sections, basis, created_at, revoked_at, expires_at "
-    "FROM rm_emergency_grants WHERE case_id = %s"
-)
-
-
-def emergency_terms(
-    db: Database, case_id: UUID, grantee_agency_id: UUID | None = None
-) -> list[EmergencyTermsRow]:
-    """The terms of every emergency grant of the case (to ``grantee_agency_id`` only, if
-    given), active or not."""
-    if grantee_agency_id is None:
-        rows = db.read(_EMERGENCY_TERMS, (str(case_id),), tuples=True)
-    else:
-        query = _EMERGENCY_TERMS + " AND grantee_agency_id = %s"
-        rows = db.read(query, (str(case_id), str(grantee_agency_id)), tuples=True)
-    return [EmergencyTermsRow(*row) for row in rows]
-
-
-def emergency_grant_ids_of_case(db: Database, case_id: UUID) -> list[UUID]:
-    """The ids of the case's emergency grants, in the order they were created."""
+def expired_unannounced(db: Database, now: datetime, *, limit: int) -> list[UUID]:
+    """Up to ``limit`` consents past ``valid_until`` at ``now``, never withdrawn, whose
+    expiry no notice announced yet (oldest expiry first)."""
     query = (
-        "SELECT grant_id FROM rm_emergency_grants WHERE case_id = %s ORDER BY created_at, grant_id"
+        "SELECT consent_id FROM rm_consents WHERE valid_until IS NOT NULL AND valid_until "
+        "<= %s AND withdrawn_at IS NULL AND expiry_noted_at IS NULL "
+        "ORDER BY valid_until, consent_id LIMIT %s"
     )
-    return [UUID(row[0]) for row in db.read(query, (str(case_id),), tuples=True)]
+    rows = db.read(query, (normalise_time(now), limit), tuples=True)
+    return [UUID(str(row[0])) for row in rows]
 
 
-def emergency_grant_owned_by(db: Database, grant_id: UUID, agency_id: UUID) -> bool:
-    """Whether ``agency_id`` owns the emergency grant's case."""
-    query = "SELECT 1 FROM rm_emergency_grants WHERE grant_id = %s AND owner_agency_id = %s"
-    return bool(db.read(query, (str(grant_id), str(agency_id))))
-
-
-def grants_awaiting_review(
-    db: Database,
-    owner_agency_id: UUID,
-    *,
-    due_by: datetime | None,
-    after: tuple[str, ...] | None,
-    limit: int,
-) -> list[tuple[str, str]]:
-    """Up to ``limit`` ``(created_at, grant_id)`` of the agency's emergency grants not yet
-    reviewed (whose review was due by ``due_by``, if given), oldest first, after the
-    cursor's ``(created_at, grant_id)``."""
-    query = (
-        "SELECT created_at, grant_id FROM rm_emergency_grants WHERE owner_agency_id = %s "
-        "AND reviewed_at IS NULL"
-    )
-    params: tuple[Any, ...] = (str(owner_agency_id),)
-    if due_by is not None:
-        query += " AND review_due_at <= %s"
-        params += (normalise_time(due_by),)
-    if after is not None:
-        query += " AND (created_at > %s OR (created_at = %s AND grant_id > %s))"
-        params += (after[0], after[0], after[1])
-    query += " ORDER BY created_at, grant_id LIMIT %s"
-    return [(str(a), str(b)) for a, b in db.read(query, (*params, limit), tuples=True)]
+__all__ = [
+    "EmergencyGrantRow",
+    "EmergencyTermsRow",
+    "emergency_grant_ids_of_case",
+    "emergency_grant_owned_by",
+    "emergency_terms",
+    "grants_awaiting_review",
+]

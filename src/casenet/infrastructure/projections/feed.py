@@ -1,26 +1,50 @@
-"""The feed read model: per agency, the events that concern it, redacted for it.
+"""The feed read model: per agency, the events that concern it, as the feed items of
+API.md ("Feed you can follow"), redacted for it.
 
 Referrals to or from it (never message texts or reasons), consents granted to or
-withdrawn from it. Each entry goes to both parties of its referral or consent, which
-are recorded when it is requested or granted (``rm_feed_parties``), for later events.
-``agency_feed`` reads it.
+withdrawn from it, and their expiry's notice. Each item goes to both parties of its
+referral or consent, which are recorded when it is requested or granted
+(``rm_feed_parties``), for later events. An item's body is what API.md lists: its
+``id`` (the same for both agencies' copies, and after any rebuild: a webhook's
+``webhook-id``), ids and statuses, never a personal value. ``agency_feed`` reads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
-from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
+from casenet.domain.aggregate import DomainEvent
+from casenet.domain.consent import ConsentExpiryNoted, ConsentGranted, ConsentWithdrawn
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralMessagePosted, ReferralRequested
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, lookup, values
-from casenet.infrastructure.projections.facts import StoredFact
+from casenet.infrastructure.projections.facts import StoredFact, normalise_time
 from casenet.infrastructure.sql import Database
+
+#: The feed item type of each event the feed follows (API.md's names): the one place
+#: that says which event becomes which item.
+ITEM_TYPE_OF_EVENT: dict[type[DomainEvent], str] = {
+    ReferralRequested: "referral_requested",
+    **dict.fromkeys(STATUS_OF_EVENT, "referral_status_changed"),
+    ReferralMessagePosted: "referral_message",
+    ConsentGranted: "consent_granted",
+    ConsentWithdrawn: "consent_withdrawn",
+    ConsentExpiryNoted: "consent_expired",
+}
+
+#: The namespace of feed item ids: ``uuid5(ITEM_ID_NAMESPACE, "<aggregate id>/<version>")``.
+ITEM_ID_NAMESPACE = UUID("6f0c5d1e-8d0b-4a53-9a55-0b6a1f7c2e17")
+
+
+def item_id(aggregate_id: str, version: int) -> str:
+    """The id of the feed item of an aggregate's event: one per event, the same for
+    every agency that gets it, and for ever (it depends on nothing but the event)."""
+    return str(uuid5(ITEM_ID_NAMESPACE, f"{aggregate_id}/{version}"))
 
 
 class FeedRow(Row):
-    """A row of ``rm_feed``: one event as one agency sees it."""
+    """A row of ``rm_feed``: one event as one agency sees it (``type``: its item type)."""
 
     agency_id: str
     position: int
@@ -42,14 +66,10 @@ class FeedModel(ReadModel):
     it (never message texts or reasons), consents granted to or withdrawn from it."""
 
     name = "feed"
+    #: 2: API.md's item types and flat item bodies with an ``id`` (issue 17).
+    version = 2
     tables = ("rm_feed", "rm_feed_parties")
-    follows = (
-        ReferralRequested,
-        ReferralMessagePosted,
-        *STATUS_OF_EVENT,
-        ConsentGranted,
-        ConsentWithdrawn,
-    )
+    follows = tuple(ITEM_TYPE_OF_EVENT)
 
     def create_statements(self, db: Database) -> list[str]:
         return [
@@ -84,8 +104,8 @@ class FeedModel(ReadModel):
         rows = []
         for fact in facts:
             pair = parties[fact.aggregate_id]
-            body = as_json(_body(fact))
-            entry = (fact.position, fact.event_type.__name__, fact.at, body)
+            body = as_json(_body(fact, pair))
+            entry = (fact.position, ITEM_TYPE_OF_EVENT[fact.event_type], fact.at, body)
             rows.append(FeedRow(pair.first_agency_id, *entry))
             if pair.second_agency_id != pair.first_agency_id:
                 rows.append(FeedRow(pair.second_agency_id, *entry))
@@ -116,11 +136,13 @@ class FeedModel(ReadModel):
         return found
 
 
-def _body(fact: StoredFact) -> dict[str, Any]:
-    """The entry of ``fact``: what both parties may see of it (no texts, no reasons)."""
+def _body(fact: StoredFact, pair: PartiesRow) -> dict[str, Any]:
+    """The item of ``fact`` but its type, time and position: what both parties may see
+    of it (ids and statuses; no texts, no reasons, no personal value)."""
     s, kind = fact.state, fact.event_type
+    body: dict[str, Any] = {"id": item_id(fact.aggregate_id, fact.version)}
     if kind is ReferralRequested:
-        return {
+        return body | {
             "referral_id": fact.aggregate_id,
             "case_id": s["case_id"],
             "from_agency_id": s["from_agency_id"],
@@ -130,23 +152,39 @@ def _body(fact: StoredFact) -> dict[str, Any]:
             "status": "requested",
         }
     if kind is ConsentGranted:
-        return {
+        body |= {
             "consent_id": fact.aggregate_id,
             "case_id": s["case_id"],
             "owner_agency_id": s["owner_agency_id"],
             "grantee_agency_id": s["grantee_agency_id"],
             "sections": s["sections"],
             "purpose": s["purpose"],
-            "valid_until": s["valid_until"],
+            "status": "active",
         }
-    key = "consent_id" if kind is ConsentWithdrawn else "referral_id"
-    body: dict[str, Any] = {key: fact.aggregate_id}
-    if kind in STATUS_OF_EVENT:
+        if s["valid_until"] is not None:
+            body["valid_until"] = normalise_time(s["valid_until"])
+        return body
+    if kind is ConsentWithdrawn or kind is ConsentExpiryNoted:
+        body |= {
+            "consent_id": fact.aggregate_id,
+            "owner_agency_id": pair.first_agency_id,
+            "grantee_agency_id": pair.second_agency_id,
+            "status": "withdrawn" if kind is ConsentWithdrawn else "expired",
+        }
+        if kind is ConsentExpiryNoted:
+            body["valid_until"] = normalise_time(s["valid_until"])
+        return body
+    body |= {
+        "referral_id": fact.aggregate_id,
+        "from_agency_id": pair.first_agency_id,
+        "to_agency_id": pair.second_agency_id,
+    }
+    if kind is ReferralMessagePosted:
+        body["message_id"], body["author_agency_id"] = s["message_id"], s["agency_id"]
+    elif kind in STATUS_OF_EVENT:
         body["status"] = STATUS_OF_EVENT[kind]
         if s.get("outcome") is not None:
             body["outcome"] = s["outcome"]
-    if kind is ReferralMessagePosted:
-        body["message_id"], body["from_agency_id"] = s["message_id"], s["agency_id"]
     return body
 
 

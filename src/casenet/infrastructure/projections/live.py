@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from casenet.infrastructure.projections.base import TRANSIENT, ReadModelStopped
@@ -19,12 +21,22 @@ if TYPE_CHECKING:
 logger = logging.getLogger("casenet.projections")
 
 
-def keep_current(projections: Projections, stop: threading.Event, *, interval: float) -> None:
+def keep_current(
+    projections: Projections,
+    stop: threading.Event,
+    *,
+    interval: float,
+    every: tuple[float, Callable[[], object]] | None = None,
+) -> None:
     """Keep every read model current until ``stop`` is set (a polling loop).
+
+    ``every``: (seconds, step): also run ``step`` that often, after a catch-up (the
+    deadline step, which records notices that time makes due).
 
     A failure (the database restarting, say) is logged by type only, never with
     data, and retried after a pause: the loop outlives the outage.
     """
+    last_step = float("-inf")
     try:
         projections.resume()  # this version may apply what stopped an older one
     except TRANSIENT as error:
@@ -35,6 +47,9 @@ def keep_current(projections: Projections, stop: threading.Event, *, interval: f
             behind = _behind(projections, head)
             if behind:
                 projections.catch_up(behind, until=head)
+            if every is not None and time.monotonic() - last_step >= every[0]:
+                last_step = time.monotonic()
+                every[1]()
         except ReadModelStopped:
             continue  # logged when it stopped; the other models go on
         except Exception as error:  # noqa: BLE001  (the loop's top-level handler)

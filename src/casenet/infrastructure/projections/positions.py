@@ -9,15 +9,21 @@ stopped, if it did. Every statement on that table is here; ``runner`` and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from casenet.infrastructure.projections.base import POSITIONS
 from casenet.infrastructure.sql import Database
 
-#: Columns that stores of the code before issue 15 lack.
-ADDED_COLUMNS = (("epoch", "BIGINT NOT NULL DEFAULT 0"), ("stopped", "TEXT"))
+#: Columns that stores of older code lack: ``epoch`` and ``stopped`` (issue 15), and
+#: ``model_version`` (issue 17), the version of the model whose rows the tables hold
+#: (every model was at 1 before it existed).
+ADDED_COLUMNS = (
+    ("epoch", "BIGINT NOT NULL DEFAULT 0"),
+    ("stopped", "TEXT"),
+    ("model_version", "BIGINT NOT NULL DEFAULT 1"),
+)
 
 
 @dataclass(frozen=True)
@@ -71,23 +77,46 @@ class PositionsTable:
         #: The log's head as a scalar subquery (see ``runner.Projections``).
         self.head_sql = head_sql
 
-    def create(self, cursor: Any, names: Iterable[str]) -> None:
+    def create(self, cursor: Any, versions: Mapping[str, int]) -> list[str]:
         """Create the table (and the columns an older store lacks), and a row at
-        position 0 for each model of ``names`` that has none."""
+        position 0 for each model of ``versions`` (name -> version) that has none.
+
+        Returns the models whose rows were written by an older version of them (a
+        changed row shape): the caller empties them (:meth:`restart`) to be replayed.
+        """
         cursor.execute(
             f"CREATE TABLE IF NOT EXISTS {POSITIONS} (name TEXT PRIMARY KEY, "
             "position BIGINT NOT NULL, rebuilding INTEGER NOT NULL DEFAULT 0, "
-            "epoch BIGINT NOT NULL DEFAULT 0, stopped TEXT)"
+            "epoch BIGINT NOT NULL DEFAULT 0, stopped TEXT, "
+            "model_version BIGINT NOT NULL DEFAULT 1)"
         )
         self.db.add_missing_columns(cursor, POSITIONS, ADDED_COLUMNS)
-        for name in names:
+        for name, version in versions.items():
             cursor.execute(
                 self.db.sql(
-                    f"INSERT INTO {POSITIONS} (name, position) VALUES (%s, 0) "
+                    f"INSERT INTO {POSITIONS} (name, position, model_version) VALUES (%s, 0, %s) "
                     "ON CONFLICT (name) DO NOTHING"
                 ),
-                (name,),
+                (name, version),
             )
+        rows = self.db.fetch_tuples(cursor, f"SELECT name, model_version FROM {POSITIONS}", ())
+        return sorted(
+            str(name)
+            for name, version in rows
+            if str(name) in versions and int(version) < versions[str(name)]
+        )
+
+    def restart(self, cursor: Any, name: str, version: int) -> None:
+        """Back to position 0 in a new epoch, running, at model ``version`` (in
+        ``cursor``'s transaction, which deletes the model's rows): the live runner and
+        the next read replay it, as for a model never run before."""
+        cursor.execute(
+            self.db.sql(
+                f"UPDATE {POSITIONS} SET position = 0, rebuilding = 0, epoch = epoch + 1, "
+                "stopped = NULL, model_version = %s WHERE name = %s"
+            ),
+            (version, name),
+        )
 
     def states(self, names: Sequence[str] = ()) -> dict[str, ModelState]:
         """The rows of ``names`` (every model's if none)."""

@@ -96,12 +96,25 @@ class Projections(Rebuilds):
         }
 
     def setup(self) -> None:
-        """Create the positions table and every read model's tables (idempotent)."""
+        """Create the positions table and every read model's tables (idempotent).
+
+        A model whose rows an older version of it wrote (its ``version`` went up) is
+        emptied here, in the same transaction, and replayed from the log by the live
+        runner or the first read that needs it: a deployed store gets the new rows
+        without an operator's ``projections rebuild``.
+        """
+        versions = {name: model.version for name, model in self.models.items()}
         with self.db.cursor(commit=True) as cursor:
-            self.table.create(cursor, self.models)
+            outdated = self.table.create(cursor, versions)
             for model in self.models.values():
                 for statement in model.create_statements(self.db):
                     cursor.execute(statement)
+            for name in outdated:
+                self.table.restart(cursor, name, versions[name])
+                for table in self.models[name].tables:
+                    cursor.execute(f"DELETE FROM {table}")
+        for name in outdated:
+            logger.warning("read model %s changed shape: replaying it from the log", name)
 
     def names(self, requested: Iterable[str] = ()) -> list[str]:
         names = list(requested) or list(self.models)
@@ -362,6 +375,13 @@ class Projections(Rebuilds):
     def position(self, name: str) -> int:
         return self.table.position(name)
 
-    def run_forever(self, stop: threading.Event, *, interval: float = 0.1) -> None:
-        """Keep every read model current until ``stop`` is set (see ``live``)."""
-        keep_current(self, stop, interval=interval)
+    def run_forever(
+        self,
+        stop: threading.Event,
+        *,
+        interval: float = 0.1,
+        every: tuple[float, Callable[[], object]] | None = None,
+    ) -> None:
+        """Keep every read model current until ``stop`` is set, running ``every``'s
+        step as often as it says (see ``live``)."""
+        keep_current(self, stop, interval=interval, every=every)

@@ -1,0 +1,70 @@
+"""Deadlines: notices that time, not a request, makes due.
+
+A consent past ``valid_until`` is expired by the clock, with no event (API.md
+"Consents"); but both agencies must hear of it once, in their feeds. So the live
+runner (a thread of every server, or ``casenet projections run``) calls
+:meth:`Deadlines.run` every few seconds: each check finds, in a read model, what fell
+due and was not announced yet, and records the notice as an event on its aggregate,
+through the same load-command-save as any service.
+
+Safe with any number of runners: two that find the same consent both try, and the
+aggregate's optimistic concurrency lets one write; the other's save conflicts (or its
+command refuses: already noted) and is dropped. A withdrawn consent is never noted
+(the command refuses, whatever the read model says). Later kinds (an emergency grant's
+review, a referral's response) are one more check each, here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+from casenet.application.store import CasenetApplication
+from casenet.domain.aggregate import utcnow
+from casenet.domain.consent import Consent
+from casenet.domain.errors import IllegalTransition, NotFound, VersionConflict
+from casenet.infrastructure.projections import consents as consents_model
+
+logger = logging.getLogger("casenet.deadlines")
+
+#: Notices one check records per run at most: a backlog (a store that was down for a
+#: week) is worked off over a few runs, not in one long stretch between catch-ups.
+BATCH = 200
+
+#: Seconds between two runs of the deadline step in the live runner.
+INTERVAL = 1.0
+
+
+class Deadlines:
+    """The deadline step: one check per kind of time-driven notice."""
+
+    def __init__(self, app: CasenetApplication) -> None:
+        self.app = app
+        #: Each check records the notices due at an instant; how many it recorded.
+        self.checks: list[Callable[[datetime], int]] = [self.note_expired_consents]
+
+    def run(self, now: datetime | None = None) -> int:
+        """Record every notice due at ``now`` (the clock's now if None); how many this
+        process recorded."""
+        at = now or utcnow()
+        return sum(check(at) for check in self.checks)
+
+    def note_expired_consents(self, now: datetime) -> int:
+        """``ConsentExpiryNoted`` on each consent past ``valid_until``, not withdrawn,
+        not noted yet."""
+        due = self.app.projections.current(
+            ["consents"],
+            lambda: consents_model.expired_unannounced(self.app.database, now, limit=BATCH),
+        )
+        return sum(self._note_expiry(consent_id, now) for consent_id in due)
+
+    def _note_expiry(self, consent_id: UUID, now: datetime) -> int:
+        try:
+            consent = self.app.get(Consent, consent_id, personal=False)
+            consent.note_expiry(now=now)
+            self.app.save(consent)
+        except (IllegalTransition, VersionConflict, NotFound):
+            return 0  # noted by another runner meanwhile, or withdrawn: nothing to say
+        return 1

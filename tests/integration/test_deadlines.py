@@ -1,0 +1,68 @@
+"""The deadline step on SQLite and PostgreSQL: two processes (two casenets on one store)
+that run it at the same instant note each expired consent once between them, and never
+a withdrawn one or one still active; the notice reads back from the log."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
+from casenet.domain.aggregate import utcnow
+from casenet.domain.consent import Consent
+
+
+def test_two_processes_note_an_expired_consent_once_and_a_withdrawn_never(
+    casenet: Casenet, open_casenet: Callable[[], Casenet]
+) -> None:
+    agencies = casenet.agencies
+    owner = agencies.register(OPERATOR_ACTOR, name="Welfare NGO", kind="ngo")
+    grantee = agencies.register(OPERATOR_ACTOR, name="Hospital", kind="hospital")
+    worker, _ = agencies.add_worker(OPERATOR_ACTOR, owner.id, name="W", role="caseworker")
+    actor = Actor(owner.id, worker.id, "caseworker")
+    case = casenet.cases.open_case(actor, client=ClientDetails(name="Amina"), summary="s", needs=[])
+    until = utcnow() + timedelta(hours=1)
+
+    def grant(valid_until: datetime | None = until) -> Consent:
+        return casenet.consents.grant(
+            actor,
+            case.id,
+            grantee_agency_id=grantee.id,
+            sections=["identity"],
+            purpose="referral",
+            method="verbal",
+            valid_until=valid_until,
+        )
+
+    lapsing, withdrawn, endless, later = (
+        grant(),
+        grant(),
+        grant(None),
+        grant(until + timedelta(days=1)),
+    )
+    casenet.consents.withdraw(actor, withdrawn.id, reason="asked")
+    other = open_casenet()  # another process on the same store
+    at = until + timedelta(minutes=1)
+    noted: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def run(instance: Casenet) -> None:
+        barrier.wait()
+        noted.append(instance.projections.deadlines.run(now=at))
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in (casenet, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(noted) == 1
+    versions = {
+        c.id: casenet.app.get(Consent, c.id).version for c in (lapsing, withdrawn, endless, later)
+    }
+    assert versions == {lapsing.id: 2, withdrawn.id: 2, endless.id: 1, later.id: 1}
+    assert casenet.app.get(Consent, lapsing.id).expiry_noted
+    assert not casenet.app.get(Consent, withdrawn.id).expiry_noted
+    assert other.projections.deadlines.run(now=at + timedelta(days=2)) == 1  # ``later``
+    assert casenet.projections.deadlines.run(now=at + timedelta(days=3)) == 0
