@@ -27,7 +27,8 @@ Documented exclusions:
   below (the referral shows no ``client``; the case is 404).
 
 The other agency-scoped routes (workers, services) on A's agency are 403 or 404 for
-the other agencies' workers and may not tell A's ids from random ones either.
+the other agencies' workers and may not tell A's ids from random ones either. A's
+webhook (registered by its admin) is 404 to every other agency's every role.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ OUTSIDERS = ("B", "C", "D")
 D_VALIDITY = 1.5
 PUBLIC = {"get_agency"}
 #: GET routes only an admin of A's agency may read (its supervisor: 403).
-ADMIN_ONLY = {"list_workers"}
+ADMIN_ONLY = {"list_workers", "list_webhook_deliveries"}
 AGENCY_SCOPED = "/v1/agencies/{agency_id}"
 
 
@@ -114,6 +115,8 @@ def world(operator: Any) -> SimpleNamespace:
         },
     )
     owner.post(f"/v1/referrals/{referral['id']}/messages", {"text": "Thanks for seeing her."})
+    # Its admin's webhook (nothing listens on port 9: attempts fail, which is no matter).
+    webhook = admin.post("/v1/webhooks", {"url": "http://127.0.0.1:9/casenet"})
 
     # While the consents are active, B and D do see the case: the ids are the real thing.
     assert callers["B"]["caseworker"].get(f"/v1/cases/{case['id']}")["client"]["name"]
@@ -140,6 +143,7 @@ def world(operator: Any) -> SimpleNamespace:
             "referral_id": [referral["id"]],
             "agency_id": [a["id"]],
             "worker_id": [owner.worker_id, admin.worker_id],
+            "webhook_id": [webhook["id"]],
         },
     )
 

@@ -141,7 +141,16 @@ class Api:
 
 #: The path parameters that name a resource by id.
 ID_PARAMETERS = frozenset(
-    {"case_id", "consent_id", "referral_id", "client_id", "agency_id", "worker_id", "note_id"}
+    {
+        "case_id",
+        "consent_id",
+        "referral_id",
+        "client_id",
+        "agency_id",
+        "worker_id",
+        "note_id",
+        "webhook_id",
+    }
 )
 
 
@@ -189,6 +198,9 @@ def request_body(operation_id: str, agency_id: str) -> dict[str, Any] | None:
         "list_referral_messages": None,
         # clients
         "erase_client": None,
+        # webhooks
+        "remove_webhook": None,
+        "list_webhook_deliveries": None,
     }[operation_id]
 
 

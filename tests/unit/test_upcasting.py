@@ -22,6 +22,7 @@ from casenet.domain.client import Client
 from casenet.domain.consent import Consent
 from casenet.domain.disclosure import Disclosure
 from casenet.domain.referral import Referral
+from casenet.domain.webhook import Webhook
 from casenet.infrastructure.mapper import EventMapper
 
 NOTE_TOPIC = "casenet.domain.case:CaseNoteAdded"
@@ -115,7 +116,11 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
             )
         events += referral.collect_events()
 
-    for aggregate in (agency, client, case, consent, disclosure):
+    webhook = Webhook.register(
+        agency_id=owner, url="https://x.example/h", types=("referral_requested",), secret="s"
+    )
+    webhook.remove()
+    for aggregate in (agency, client, case, consent, disclosure, webhook):
         events += aggregate.collect_events()
     return {type(event): event for event in events}
 

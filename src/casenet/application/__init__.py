@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from casenet.application.actor import OPERATOR_ACTOR, Actor
 from casenet.application.agencies import AgencyService, DirectoryQueries
 from casenet.application.audit import AuditService
@@ -14,6 +16,9 @@ from casenet.application.operations import KeyService, ProjectionService
 from casenet.application.referral_queries import ReferralQueries
 from casenet.application.referrals import ReferralService
 from casenet.application.store import CasenetApplication, SchemaStatus
+from casenet.application.webhook_delivery import DeliveryOptions, WebhookDelivery
+from casenet.application.webhooks import WebhookService
+from casenet.infrastructure.webhook_http import TargetRule
 
 __all__ = [
     "OPERATOR_ACTOR",
@@ -28,7 +33,13 @@ __all__ = [
 class Casenet:
     """Every application service over one store; built by ``casenet.bootstrap``."""
 
-    def __init__(self, app: CasenetApplication, *, signing_seed: bytes) -> None:
+    def __init__(
+        self,
+        app: CasenetApplication,
+        *,
+        signing_seed: bytes,
+        webhook_rule: TargetRule | None = None,
+    ) -> None:
         self.app = app
         self.audit = AuditService(app, signing_seed)
         self.agencies = AgencyService(app)
@@ -45,6 +56,19 @@ class Casenet:
         self.keys = KeyService(app)
         #: Retried creates (Idempotency-Key) answer with their first response.
         self.idempotency = app.idempotency
+        #: Where webhooks may point (production: public https only, see webhook_http).
+        self.webhook_rule = webhook_rule or TargetRule()
+        self.webhooks = WebhookService(app, self.webhook_rule)
+
+    def webhook_worker(
+        self,
+        options: DeliveryOptions | None = None,
+        *,
+        observe: Callable[[str], None] = lambda outcome: None,
+    ) -> WebhookDelivery:
+        """A delivery worker over this store (a server's thread, or the CLI's)."""
+        options = options or DeliveryOptions()
+        return WebhookDelivery(self.app, self.webhook_rule, options, observe=observe)
 
     @property
     def schema(self) -> SchemaStatus:

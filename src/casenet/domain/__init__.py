@@ -3,6 +3,6 @@
 Importing this package registers every aggregate and event type.
 """
 
-from casenet.domain import agency, case, client, consent, disclosure, referral
+from casenet.domain import agency, case, client, consent, disclosure, referral, webhook
 
-__all__ = ["agency", "case", "client", "consent", "disclosure", "referral"]
+__all__ = ["agency", "case", "client", "consent", "disclosure", "referral", "webhook"]
