@@ -117,7 +117,8 @@ class WebhookService:
     def backlog(self) -> int:
         """Feed items not yet delivered (nor given up), over every active webhook."""
         total = 0
-        for types_json, kind, count in self.outbox.backlog():
+        counts = self.app.projections.current(["feed", "webhooks"], self.outbox.backlog)
+        for types_json, kind, count in counts:
             types = msgspec.json.decode(types_json, type=list[str])
             if not types or kind in types:
                 total += count

@@ -119,11 +119,7 @@ class WebhookOutbox:
             )
             if cursor.rowcount != 1:
                 return None
-            cursor.execute(
-                self.db.sql(f"SELECT {_CURSOR_COLUMNS} FROM {CURSORS} WHERE webhook_id = %s"),
-                (webhook_id,),
-            )
-            return _cursor(cursor.fetchone())
+        return self.cursor_of(webhook_id)  # ours now: nobody else moves it
 
     def release(self, webhook_id: str, owner: str) -> None:
         with self.db.cursor(commit=True) as cursor:
@@ -191,7 +187,7 @@ class WebhookOutbox:
         if cursor.rowcount != 1:
             raise LeaseLost(after.webhook_id)
 
-    def cursor_of(self, webhook_id: UUID) -> DeliveryCursor | None:
+    def cursor_of(self, webhook_id: UUID | str) -> DeliveryCursor | None:
         rows = self.db.read(
             f"SELECT {_CURSOR_COLUMNS} FROM {CURSORS} WHERE webhook_id = %s",
             (str(webhook_id),),
