@@ -128,7 +128,7 @@ def test_deliveries_are_signed_and_are_the_agencys_feed_items_in_order(
             verifier.verify(got[0].body + b" ", got[0].headers)
         drain(worker(app_server))
         assert len(receiver.received) == 3  # nothing twice
-    net.admin.expect(204, "DELETE", f"/v1/webhooks/{hook['id']}")
+    net.admin.expect(200, "DELETE", f"/v1/webhooks/{hook['id']}")
 
 
 def test_a_webhook_gets_only_the_types_it_asked_for(net: SimpleNamespace, app_server: Any) -> None:
@@ -147,7 +147,7 @@ def test_a_webhook_gets_only_the_types_it_asked_for(net: SimpleNamespace, app_se
         assert len(some.delivered()) < len(feed)
         assert app_server.casenet.webhooks.backlog() == 0  # the others were passed over
     for hook in (all_hook, some_hook):
-        net.admin.expect(204, "DELETE", f"/v1/webhooks/{hook['id']}")
+        net.admin.expect(200, "DELETE", f"/v1/webhooks/{hook['id']}")
 
 
 def metric(operator: Any, name: str) -> float:
@@ -194,7 +194,7 @@ def test_a_failing_receiver_gets_retries_with_growing_delays_then_everything_in_
     assert metric(net.operator, "casenet_webhook_backlog") == 0
     failed = metric(net.operator, 'casenet_webhook_deliveries_total{outcome="failed"}')
     assert failed - failed_before == 4
-    net.admin.expect(204, "DELETE", f"/v1/webhooks/{hook['id']}")
+    net.admin.expect(200, "DELETE", f"/v1/webhooks/{hook['id']}")
 
 
 def test_an_item_failing_past_the_limit_is_given_up_and_the_next_one_goes(
@@ -223,7 +223,7 @@ def test_an_item_failing_past_the_limit_is_given_up_and_the_next_one_goes(
     assert set(outcomes[:-2]) == {"failed"}
     assert len(outcomes) >= 4
     assert {a["item_id"] for a in attempts[:-1]} == {item_id(feed[0])}
-    net.admin.expect(204, "DELETE", f"/v1/webhooks/{hook['id']}")
+    net.admin.expect(200, "DELETE", f"/v1/webhooks/{hook['id']}")
 
 
 def test_only_the_agencys_admin_sees_its_webhooks(net: SimpleNamespace) -> None:
@@ -246,7 +246,7 @@ def test_only_the_agencys_admin_sees_its_webhooks(net: SimpleNamespace) -> None:
     net.hal.expect(403, "POST", "/v1/webhooks", json_body={"url": "http://127.0.0.1:9/x"})
     net.operator.expect(403, "POST", "/v1/webhooks", json_body={"url": "http://127.0.0.1:9/x"})
 
-    net.admin.expect(204, "DELETE", f"/v1/webhooks/{hook['id']}")
+    net.admin.expect(200, "DELETE", f"/v1/webhooks/{hook['id']}")
     assert net.admin.get("/v1/webhooks")["items"] == []
     net.admin.expect(404, "DELETE", f"/v1/webhooks/{hook['id']}")
     net.admin.expect(404, "GET", f"/v1/webhooks/{hook['id']}/deliveries")
@@ -274,7 +274,7 @@ def test_a_retried_registration_answers_the_first_response(net: SimpleNamespace)
     assert again.json() == first.json()
     assert again.headers["Idempotent-Replayed"] == "true"
     assert [h["id"] for h in net.admin.get("/v1/webhooks")["items"]] == [first.json()["id"]]
-    net.admin.expect(204, "DELETE", f"/v1/webhooks/{first.json()['id']}")
+    net.admin.expect(200, "DELETE", f"/v1/webhooks/{first.json()['id']}")
 
 
 def test_in_production_a_name_resolving_to_loopback_is_refused_at_delivery_time(
@@ -307,4 +307,4 @@ def test_in_production_a_name_resolving_to_loopback_is_refused_at_delivery_time(
     assert attempt["status_code"] is None
     assert "non-public" in attempt["error"]
     assert attempt["next_attempt_at"] is not None
-    net.admin.expect(204, "DELETE", f"/v1/webhooks/{hook.id}")
+    net.admin.expect(200, "DELETE", f"/v1/webhooks/{hook.id}")

@@ -95,15 +95,16 @@ class WebhookService:
         actor.require_role({ADMIN}, "manage webhooks")
         return row
 
-    def remove(self, actor: Actor, webhook_id: UUID) -> None:
+    def remove(self, actor: Actor, webhook_id: UUID) -> WebhookRow:
         """Stop deliveries for good; the secret's key is destroyed (crypto-shredded)."""
-        self.owned(actor, webhook_id)
+        row = self.owned(actor, webhook_id)
         hook = self.app.get(Webhook, webhook_id, personal=False)
         hook.remove()
         self.app.save(hook)
         if self.app.keyring is not None:
             self.app.keyring.erase(hook.id)
         self.app.projections.ensure_current(["webhooks"])
+        return row
 
     def deliveries(
         self, actor: Actor, webhook_id: UUID, *, limit: int | None, after: str | None

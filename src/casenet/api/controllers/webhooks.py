@@ -175,12 +175,16 @@ class WebhookController(Controller):
         "/{webhook_id:uuid}",
         operation_id="remove_webhook",
         summary="Remove a webhook: deliveries stop, its secret is destroyed (admin)",
+        status_code=200,
         sync_to_thread=True,
         responses=problems(400, 401, 403, 404, 409),
     )
-    def remove(self, webhook_id: FromPath[UUID], actor: CallerActor, casenet: Services) -> None:
-        """An admin of the webhook's agency; anyone else: 404, as a random id."""
-        casenet.webhooks.remove(actor, webhook_id)
+    def remove(
+        self, webhook_id: FromPath[UUID], actor: CallerActor, casenet: Services
+    ) -> WebhookView:
+        """An admin of the webhook's agency; anyone else: 404, as a random id. Answers
+        the webhook as it was."""
+        return webhook_view(casenet.webhooks.remove(actor, webhook_id))
 
     @get(
         "/{webhook_id:uuid}/deliveries",
