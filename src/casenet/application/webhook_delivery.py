@@ -75,8 +75,9 @@ class DeliveryOptions:
     backoff: Backoff = Backoff()
     #: Seconds for a receiver to connect and answer.
     timeout: float = 10.0
-    #: Seconds a worker holds a webhook per claim; renewed at each attempt.
-    lease: float = 60.0
+    #: Seconds a worker holds a webhook per claim, renewed at each attempt: more than an
+    #: attempt takes (``timeout``), and how long a killed worker's webhooks wait.
+    lease: float = 20.0
     #: Attempts per webhook per claim, so one busy webhook does not starve the others.
     per_claim: int = 100
 
