@@ -10,6 +10,9 @@ the item exactly as ``GET /v1/feed`` gives it to the agency.
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +23,7 @@ from uuid import UUID, uuid4
 
 import pytest
 import standardwebhooks
+from tests.support.cli import CASENET
 from tests.support.http import Probe
 from tests.support.receiver import Receiver
 
@@ -308,3 +312,50 @@ def test_in_production_a_name_resolving_to_loopback_is_refused_at_delivery_time(
     assert "non-public" in attempt["error"]
     assert attempt["next_attempt_at"] is not None
     net.admin.expect(200, "DELETE", f"/v1/webhooks/{hook.id}")
+
+
+def test_several_workers_at_once_deliver_each_item_once_in_order(
+    net: SimpleNamespace, app_server: Any
+) -> None:
+    start = net.hal.get("/v1/feed?limit=500")["next"]
+    with Receiver(delay=0.01) as receiver:
+        hook = net.admin.post("/v1/webhooks", {"url": receiver.url})
+        for _ in range(12):
+            grant(net)
+        workers = [worker(app_server) for _ in range(3)]
+        with delivering(workers[0]), delivering(workers[1]), delivering(workers[2]):
+            receiver.wait_for(12)
+            time.sleep(0.3)
+        assert [r.json() for r in receiver.received] == feed_since(net.hal, start)
+    net.admin.expect(200, "DELETE", f"/v1/webhooks/{hook['id']}")
+
+
+def test_casenet_webhooks_deliver_is_a_worker_of_its_own(
+    net: SimpleNamespace, app_server: Any, module_database_url: str
+) -> None:
+    start = net.hal.get("/v1/feed?limit=500")["next"]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CASENET_")}
+    environ.update(
+        CASENET_DATABASE_URL=module_database_url,
+        CASENET_DATA_DIR=str(app_server.settings.data_dir),
+        CASENET_OPERATOR_TOKEN=app_server.settings.operator_token,
+    )
+    with Receiver() as receiver:
+        hook = net.admin.post("/v1/webhooks", {"url": receiver.url})
+        grant(net), grant(net)
+        process = subprocess.Popen(
+            [*CASENET, "webhooks", "deliver", "--interval", "0.1"],
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            got = receiver.wait_for(2, timeout=60)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+        assert err == b""
+        assert b"delivering webhooks" in out
+        assert [r.json() for r in got] == feed_since(net.hal, start)
+    net.admin.expect(200, "DELETE", f"/v1/webhooks/{hook['id']}")

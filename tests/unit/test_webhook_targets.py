@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from pathlib import Path
 
 import pytest
 import standardwebhooks
@@ -13,6 +14,7 @@ from casenet.application.webhooks import check_types, new_secret
 from casenet.domain.errors import InvalidInput
 from casenet.domain.webhook import check_url
 from casenet.infrastructure.webhook_http import TargetRefused, TargetRule, forbidden
+from casenet.settings import SettingsError, load_settings
 
 FORBIDDEN = [
     "127.0.0.1",
@@ -160,3 +162,25 @@ def test_the_backoff_grows_from_seconds_to_hours_with_jitter() -> None:
         attempts += 1
         spent += backoff.delay(attempts, rng)
     assert 12 <= attempts <= 30, attempts
+
+
+def test_the_webhook_settings_are_read_and_checked(tmp_path: Path) -> None:
+    environ = {"CASENET_DATA_DIR": str(tmp_path)}
+    defaults = load_settings(environ)
+    assert defaults.webhook_allow_hosts == frozenset()
+    assert defaults.webhook_worker is True
+    settings = load_settings(
+        {
+            **environ,
+            "CASENET_WEBHOOK_ALLOW_HOSTS": " Intake.Internal, 10.0.0.5 ,",
+            "CASENET_WEBHOOK_WORKER": "off",
+        }
+    )
+    assert settings.webhook_allow_hosts == {"intake.internal", "10.0.0.5"}
+    assert settings.webhook_worker is False
+    for name, value in (
+        ("CASENET_WEBHOOK_ALLOW_HOSTS", "https://x.org/"),
+        ("CASENET_WEBHOOK_WORKER", "maybe"),
+    ):
+        with pytest.raises(SettingsError, match=name):
+            load_settings({**environ, name: value})
