@@ -109,6 +109,10 @@ def test_a_host_that_does_not_resolve_is_refused() -> None:
 
     with pytest.raises(TargetRefused, match="does not resolve"):
         TargetRule(resolve=fail).target("http://nowhere.invalid/")
+    # Registering resolves only in production; development finds out at delivery.
+    TargetRule(resolve=fail).check("http://nowhere.invalid/")
+    with pytest.raises(TargetRefused, match="does not resolve"):
+        TargetRule(production=True, resolve=fail).check("https://nowhere.invalid/")
 
 
 def test_development_allows_http_to_loopback() -> None:

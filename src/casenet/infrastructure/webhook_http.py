@@ -95,6 +95,12 @@ class TargetRule:
     allow_hosts: frozenset[str] = frozenset()
     resolve: Resolver = field(default=system_resolve, compare=False)
 
+    def check(self, url: str) -> None:
+        """At registration: production resolves and checks now (:class:`TargetRefused`);
+        development resolves nothing (a name that does not resolve fails at delivery)."""
+        if self.production:
+            self.target(url)
+
     def target(self, url: str) -> Target:
         """Resolve the URL's host once and check the rule; :class:`TargetRefused`."""
         parts = urlsplit(url)
