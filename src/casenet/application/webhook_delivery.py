@@ -35,7 +35,6 @@ from casenet.application.views import FeedItem
 from casenet.application.webhooks import types_of
 from casenet.domain.webhook import Webhook
 from casenet.infrastructure.projections import feed as feed_model
-from casenet.infrastructure.projections import webhooks as webhooks_model
 from casenet.infrastructure.projections.webhooks import WebhookRow
 from casenet.infrastructure.webhook_http import Answer, TargetRefused, TargetRule, post
 from casenet.infrastructure.webhook_outbox import (
@@ -125,19 +124,19 @@ class WebhookDelivery:
                 stop.wait(interval)
 
     def deliver_due(self) -> int:
-        """One pass over every active webhook; returns the attempts made."""
-        db = self.app.database
-        hooks = self.app.projections.current(
-            ["webhooks"], lambda: webhooks_model.active_webhooks(db)
+        """One pass over the webhooks that have items due; returns the attempts made."""
+        due = self.app.projections.current(
+            ["webhooks", "feed"], lambda: self.outbox.due(self.clock())
         )
         made = 0
-        for hook in hooks:
-            self.outbox.ensure_cursor(hook.webhook_id, hook.registered_position)
+        for hook, has_cursor in due:
+            if not has_cursor:
+                self.outbox.ensure_cursor(hook.webhook_id, hook.registered_position)
             claimed = self.outbox.claim(
                 hook.webhook_id, self.owner, self.clock(), self.options.lease
             )
             if claimed is None:
-                continue
+                continue  # another worker has it (or it is not due after all)
             try:
                 made += self._serve(hook, claimed)
             except (LeaseLost, WebhookRemovedMeanwhile):

@@ -22,12 +22,25 @@ from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
+from casenet.infrastructure.projections.webhooks import WebhookRow
 from casenet.infrastructure.sql import Database
 
 CURSORS = "casenet_webhook_cursors"
 ATTEMPTS = "casenet_webhook_attempts"
 
 _CURSOR_COLUMNS = "webhook_id, position, attempt, first_failed_at, next_attempt_at, attempts_made"
+_WEBHOOK_COLUMNS = ", ".join(
+    f"w.{name}"
+    for name in (
+        "webhook_id",
+        "agency_id",
+        "url",
+        "types",
+        "created_at",
+        "registered_position",
+        "removed",
+    )
+)
 _ATTEMPT_COLUMNS = (
     "webhook_id, seq, position, item_id, type, attempt, outcome, status_code, error, "
     "attempted_at, next_attempt_at"
@@ -204,6 +217,23 @@ class WebhookOutbox:
             tuples=True,
         )
         return [AttemptRow(*row) for row in rows]
+
+    def due(self, now: float) -> list[tuple[WebhookRow, bool]]:
+        """The active webhooks with feed items after their cursor (or registration) that
+        are due and not leased, each with whether it has a cursor row yet: one read, so
+        an idle webhook costs no write."""
+        query = (
+            f"SELECT {_WEBHOOK_COLUMNS}, c.webhook_id FROM rm_webhooks w "
+            f"LEFT JOIN {CURSORS} c ON c.webhook_id = w.webhook_id "
+            "WHERE w.removed = 0 "
+            "AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= %s) "
+            "AND (c.lease_until IS NULL OR c.lease_until < %s) "
+            "AND EXISTS (SELECT 1 FROM rm_feed f WHERE f.agency_id = w.agency_id "
+            "AND f.position > COALESCE(c.position, w.registered_position)) "
+            "ORDER BY w.registered_position"
+        )
+        rows = self.db.read(query, (now, now), tuples=True)
+        return [(WebhookRow(*row[:-1]), row[-1] is not None) for row in rows]
 
     def backlog(self) -> list[tuple[str, str, int]]:
         """(the webhook's types as JSON, an item type, how many items of it) for every
