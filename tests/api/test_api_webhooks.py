@@ -76,7 +76,7 @@ def worker(
     metrics = app_server.http.app.state.metrics
     options = DeliveryOptions(backoff=backoff, timeout=2.0, lease=10.0)
     return WebhookDelivery(
-        casenet.app, rule or casenet.webhook_rule, options, observe=metrics.webhook_attempted
+        casenet.app, rule or casenet.webhooks.rule, options, observe=metrics.webhook_attempted
     )
 
 

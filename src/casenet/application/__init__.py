@@ -56,9 +56,9 @@ class Casenet:
         self.keys = KeyService(app)
         #: Retried creates (Idempotency-Key) answer with their first response.
         self.idempotency = app.idempotency
-        #: Where webhooks may point (production: public https only, see webhook_http).
-        self.webhook_rule = webhook_rule or TargetRule()
-        self.webhooks = WebhookService(app, self.webhook_rule)
+        #: Webhooks; ``webhooks.rule`` says where they may point (production: public
+        #: https only, see ``infrastructure.webhook_http``).
+        self.webhooks = WebhookService(app, webhook_rule or TargetRule())
 
     def webhook_worker(
         self,
@@ -68,7 +68,7 @@ class Casenet:
     ) -> WebhookDelivery:
         """A delivery worker over this store (a server's thread, or the CLI's)."""
         options = options or DeliveryOptions()
-        return WebhookDelivery(self.app, self.webhook_rule, options, observe=observe)
+        return WebhookDelivery(self.app, self.webhooks.rule, options, observe=observe)
 
     @property
     def schema(self) -> SchemaStatus:
