@@ -7,6 +7,7 @@ import psycopg
 from casenet.application import Casenet, CasenetApplication
 from casenet.infrastructure.crypto import KeyManagementError, KeyRing, MasterKeys
 from casenet.infrastructure.store import CONNECT_TIMEOUT_SECONDS, eventsourcing_env
+from casenet.infrastructure.webhook_http import TargetRule
 from casenet.settings import Settings
 
 
@@ -62,4 +63,5 @@ def build_casenet(settings: Settings, *, encrypt: bool = True) -> Casenet:
             f"cannot open the event store at {settings.database.display}: "
             f"{safe_reason(error, settings)}"
         ) from None
-    return Casenet(app, signing_seed=settings.signing_key)
+    rule = TargetRule(production=settings.is_production, allow_hosts=settings.webhook_allow_hosts)
+    return Casenet(app, signing_seed=settings.signing_key, webhook_rule=rule)

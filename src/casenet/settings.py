@@ -25,6 +25,14 @@
   access log (one line per request) is written at ``info``.
 - ``CASENET_LOG_FORMAT``: ``text`` (default) or ``json`` (one JSON object per line, see
   :mod:`casenet.api.observability`).
+- ``CASENET_WEBHOOK_ALLOW_HOSTS``: comma-separated host names webhooks may target in
+  production even if they resolve to a loopback, private, link-local or metadata
+  address (an agency's receiver inside the operator's network). Compared with the URL's
+  host, case-insensitively, exactly (no wildcards). Default none. Production also
+  wants ``https``; development allows ``http`` and any address.
+- ``CASENET_WEBHOOK_WORKER``: ``on`` (default) or ``off``: whether ``casenet serve``
+  runs a webhook delivery thread. ``off`` when deliveries run as their own process
+  (``casenet webhooks deliver``); any number of workers may run at once.
 
 Production refuses to start unless the keys and the operator token come from the
 environment, and refuses weak ones: a dev key on disk next to the database protects
@@ -118,6 +126,10 @@ class Settings:
     log_level: str = "info"
     #: How each log line is written (one of :data:`LOG_FORMATS`).
     log_format: str = "text"
+    #: Hosts webhooks may target in production whatever they resolve to.
+    webhook_allow_hosts: frozenset[str] = frozenset()
+    #: Whether the server runs a webhook delivery thread.
+    webhook_worker: bool = True
     #: Which of the secrets were generated into the data dir (development only).
     generated: frozenset[str] = frozenset()
 
@@ -246,6 +258,21 @@ def _auth_failures_per_minute(value: str | None) -> int:
     return limit
 
 
+_HOST = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$|^[0-9a-f:.]{2,45}$")
+
+
+def parse_allow_hosts(value: str) -> frozenset[str]:
+    """Parse ``CASENET_WEBHOOK_ALLOW_HOSTS``: comma-separated host names (or addresses)."""
+    hosts: set[str] = set()
+    for item in (part.strip().lower() for part in value.split(",")):
+        if not item:
+            continue
+        if not _HOST.match(item):
+            raise SettingsError(f"CASENET_WEBHOOK_ALLOW_HOSTS: {item[:64]!r} is not a host name")
+        hosts.add(item)
+    return frozenset(hosts)
+
+
 def _one_of(
     environ: Mapping[str, str], setting: str, allowed: tuple[str, ...], default: str
 ) -> str:
@@ -327,6 +354,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=parse_trusted_proxies(environ.get("CASENET_TRUSTED_PROXIES", "")),
         log_level=_one_of(environ, "CASENET_LOG_LEVEL", LOG_LEVELS, "info"),
         log_format=_one_of(environ, "CASENET_LOG_FORMAT", LOG_FORMATS, "text"),
+        webhook_allow_hosts=parse_allow_hosts(environ.get("CASENET_WEBHOOK_ALLOW_HOSTS", "")),
+        webhook_worker=_one_of(environ, "CASENET_WEBHOOK_WORKER", ("on", "off"), "on") == "on",
         generated=frozenset(generated),
     )
     if settings.is_production:

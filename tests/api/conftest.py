@@ -68,23 +68,30 @@ class AppServer:
         return "\n".join(self.logs.lines)
 
 
-def settings_for(database_url: str, data_dir: Path) -> Settings:
-    """What ``casenet serve`` loads with these variables and no others."""
+def settings_for(
+    database_url: str, data_dir: Path, extra: dict[str, str] | None = None
+) -> Settings:
+    """What ``casenet serve`` loads with these variables (and ``extra``) and no others."""
     return load_settings(
         {
             "CASENET_DATABASE_URL": database_url,
             "CASENET_DATA_DIR": str(data_dir),
             "CASENET_OPERATOR_TOKEN": OPERATOR_TOKEN,
+            **(extra or {}),
         }
     )
 
 
 @pytest.fixture(scope="module")
 def app_server(
-    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    module_database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[AppServer]:
-    """The application for the module, on each store in turn, its lifespan running."""
-    settings = settings_for(module_database_url, tmp_path_factory.mktemp("data"))
+    """The application for the module, on each store in turn, its lifespan running.
+    A module's ``APP_ENVIRON`` (a dict of ``CASENET_*`` variables) adds to its settings."""
+    extra = getattr(request.module, "APP_ENVIRON", None)
+    settings = settings_for(module_database_url, tmp_path_factory.mktemp("data"), extra)
     casenet = build_casenet(settings)
     try:
         app = create_app(settings, casenet)  # configures logging: capture after it

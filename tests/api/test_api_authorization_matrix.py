@@ -28,7 +28,8 @@ Documented exclusions:
   below (the referral shows no ``client``; the case is 404).
 
 The other agency-scoped routes (workers, services) on A's agency are 403 or 404 for
-the other agencies' workers and may not tell A's ids from random ones either.
+the other agencies' workers and may not tell A's ids from random ones either. A's
+webhook (registered by its admin) is 404 to every other agency's every role.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ OUTSIDERS = ("B", "C", "D")
 D_VALIDITY = 1.5
 PUBLIC = {"get_agency"}
 #: GET routes only an admin of A's agency may read (its supervisor: 403).
-ADMIN_ONLY = {"list_workers"}
+ADMIN_ONLY = {"list_workers", "list_webhook_deliveries"}
 AGENCY_SCOPED = "/v1/agencies/{agency_id}"
 
 
@@ -152,6 +153,8 @@ def world(operator: Any, app_server: AppServer) -> SimpleNamespace:
         },
     )
     emergency_d = expired_emergency_grant(app_server, case["id"], d["id"])
+    # Its admin's webhook (nothing listens on port 9: attempts fail, which is no matter).
+    webhook = admin.post("/v1/webhooks", {"url": "http://127.0.0.1:9/casenet"})
 
     # While the consents are active, B and D do see the case: the ids are the real thing.
     assert callers["B"]["caseworker"].get(f"/v1/cases/{case['id']}")["client"]["name"]
@@ -183,6 +186,7 @@ def world(operator: Any, app_server: AppServer) -> SimpleNamespace:
             "agency_id": [a["id"]],
             "worker_id": [owner.worker_id, admin.worker_id],
             "grant_id": [emergency_b["id"], emergency_d],
+            "webhook_id": [webhook["id"]],
         },
     )
 

@@ -1,8 +1,9 @@
 """No plaintext personal data at rest: every byte the store wrote holds no canary.
 
 The story (``test_encryption_story``) gives every personal value a unique random
-string; then every byte the store wrote is scanned for each of them, in the clear, as
-hex (how ``pg_dump`` writes ``bytea``) and as base64:
+string (and its network has a webhook, whose secret is scanned for too); then every
+byte the store wrote is scanned for each of them, in the clear, as hex (how ``pg_dump``
+writes ``bytea``) and as base64:
 
 * SQLite: the database file and its ``-wal`` and ``-shm`` files (every file in the
   store's folder), while the application is open and after it is closed;
@@ -64,7 +65,9 @@ def canaries_in(blobs: dict[str, bytes], canaries: Iterable[str]) -> dict[str, l
     for canary in canaries:
         anycase, exact = needles(canary)
         for name in blobs:
-            if any(n in lowered[name] for n in anycase) or any(n in blobs[name] for n in exact):
+            if any(n.lower() in lowered[name] for n in anycase) or any(
+                n in blobs[name] for n in exact
+            ):
                 found.setdefault(canary, []).append(name)
     return found
 
@@ -156,6 +159,7 @@ class CanaryContract:
             assert set(in_log[story.client_id]) - {None} == story.canaries
         casenet.app.projections.ensure_current()  # read models hold what they hold
 
+        canaries.add(network.webhook_secret)  # a webhook's secret, too
         self.assert_nothing_leaked(database_url, canaries, "open")
         casenet.close()
         self.assert_nothing_leaked(database_url, canaries, "closed")
@@ -181,11 +185,12 @@ class CanaryContract:
     ) -> None:
         clear = build_casenet(load_settings(casenet_environ), encrypt=False)
         try:
-            _, stories = self.write(clear)
+            network, stories = self.write(clear)
             clear.app.projections.ensure_current()
         finally:
             clear.close()
         canaries = set().union(*(story.canaries for story in stories))
+        canaries.add(network.webhook_secret)
         found = canaries_in(type(self).stored_bytes(database_url), canaries)
         assert set(found) == canaries
 

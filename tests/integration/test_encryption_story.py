@@ -71,6 +71,8 @@ class Network:
     welfare_worker: Actor
     welfare_admin: Actor
     hospital_worker: Actor
+    #: The secret of the welfare NGO's webhook (encrypted at rest like personal data).
+    webhook_secret: str
 
 
 def register_network(casenet: Casenet) -> Network:
@@ -85,12 +87,17 @@ def register_network(casenet: Casenet) -> Network:
     hospital_worker, _ = casenet.agencies.add_worker(
         OPERATOR_ACTOR, hospital.id, name="Hamid", role="caseworker"
     )
+    welfare_admin = Actor(welfare.id, admin.id, "admin")
+    _, secret = casenet.webhooks.register(
+        welfare_admin, url="http://127.0.0.1:9/casenet", types=None
+    )
     return Network(
         welfare_id=welfare.id,
         hospital_id=hospital.id,
         welfare_worker=Actor(welfare.id, worker.id, "caseworker"),
-        welfare_admin=Actor(welfare.id, admin.id, "admin"),
+        welfare_admin=welfare_admin,
         hospital_worker=Actor(hospital.id, hospital_worker.id, "caseworker"),
+        webhook_secret=secret,
     )
 
 

@@ -74,6 +74,12 @@ def write_history(casenet: Casenet) -> Written:
         Actor(hospital.id, admin.id, "admin"), hospital.id,
         [Service(type="appointments", description="Moves appointments", area="Nairobi")],
     )
+    hospital_admin = Actor(hospital.id, admin.id, "admin")
+    casenet.webhooks.register(
+        hospital_admin, url="http://127.0.0.1:9/kept", types=["referral_requested"]
+    )
+    removed, _ = casenet.webhooks.register(hospital_admin, url="http://127.0.0.1:9/x", types=None)
+    casenet.webhooks.remove(hospital_admin, removed.id)
     cases = notes = 0
     for owner, grantee in ((welfare, hospital), (shelter, welfare), (hospital, shelter)):
         actor = actors[owner.id]

@@ -150,6 +150,7 @@ ID_PARAMETERS = frozenset(
         "worker_id",
         "note_id",
         "grant_id",
+        "webhook_id",
     }
 )
 
@@ -210,6 +211,9 @@ def request_body(operation_id: str, agency_id: str) -> dict[str, Any] | None:
         "get_emergency_grant": None,
         "revoke_emergency_grant": reason,
         "review_emergency_grant": {"finding": "justified", "note": "Right call."},
+        # webhooks
+        "remove_webhook": None,
+        "list_webhook_deliveries": None,
     }[operation_id]
 
 

@@ -23,6 +23,7 @@ from casenet.domain.consent import Consent
 from casenet.domain.disclosure import Disclosure
 from casenet.domain.emergency import EmergencyGrant
 from casenet.domain.referral import Referral
+from casenet.domain.webhook import Webhook
 from casenet.infrastructure.mapper import EventMapper
 
 NOTE_TOPIC = "casenet.domain.case:CaseNoteAdded"
@@ -146,7 +147,11 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
             )
         events += referral.collect_events()
 
-    for aggregate in (agency, client, case, consent, lapsed, disclosure, emergency):
+    webhook = Webhook.register(
+        agency_id=owner, url="https://x.example/h", types=("referral_requested",), secret="s"
+    )
+    webhook.remove()
+    for aggregate in (agency, client, case, consent, lapsed, disclosure, emergency, webhook):
         events += aggregate.collect_events()
     return {type(event): event for event in events}
 

@@ -26,6 +26,7 @@ from casenet.api.controllers.emergency import (
 )
 from casenet.api.controllers.records import ClientController, DisclosureController, FeedController
 from casenet.api.controllers.referrals import ReferralController
+from casenet.api.controllers.webhooks import WebhookController
 from casenet.api.docs import ClosedStructSchemaPlugin
 from casenet.api.errors import EXCEPTION_HANDLERS
 from casenet.api.health import HealthController
@@ -46,6 +47,8 @@ from casenet.settings import Settings, load_settings
 MAX_BODY = 1024 * 1024
 #: Seconds the background runner waits between looks at the log.
 RUNNER_INTERVAL = 0.1
+#: Seconds the webhook delivery thread waits when nothing was due.
+WEBHOOK_INTERVAL = 0.5
 
 CONTROLLERS = [
     HealthController,
@@ -61,6 +64,7 @@ CONTROLLERS = [
     AuditController,
     CaseEmergencyGrantController,
     EmergencyGrantController,
+    WebhookController,
 ]
 
 
@@ -124,6 +128,33 @@ def keeping_read_models_current(
     return lifespan
 
 
+def delivering_webhooks(
+    services: Casenet, metrics: Metrics
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """A lifespan: a thread delivers webhooks while the app serves (``CASENET_WEBHOOK_WORKER``
+    switches it off). Any number of workers may run at once (each claims a webhook)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        stop = threading.Event()
+        worker = services.webhook_worker(observe=metrics.webhook_attempted)
+        thread = threading.Thread(
+            target=worker.run,
+            args=(stop,),
+            kwargs={"interval": WEBHOOK_INTERVAL},
+            name="casenet-webhooks",
+            daemon=True,
+        )
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=15)
+
+    return lifespan
+
+
 def create_app(settings: Settings | None = None, casenet: Casenet | None = None) -> Litestar:
     """Build the API over ``casenet`` (or over the store the settings name)."""
     settings = settings or load_settings()
@@ -140,7 +171,13 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         # provider taking ``state`` cost 13 us a request, this one 5).
         return services
 
-    metrics = Metrics(services.projections)
+    metrics = Metrics(services.projections, services.webhooks)
+    lifespans = [
+        keeping_read_models_current(services, close=casenet is None),
+        counting_commits(services, metrics),
+    ]
+    if settings.webhook_worker:  # exits first: before the services close
+        lifespans.append(delivering_webhooks(services, metrics))
     app = ReadsWholeBody(
         route_handlers=[*CONTROLLERS, read_metrics],
         state=State(
@@ -164,10 +201,7 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         request_max_body_size=MAX_BODY,
         openapi_config=openapi_config(),
         plugins=[ClosedStructSchemaPlugin()],
-        lifespan=[
-            keeping_read_models_current(services, close=casenet is None),
-            counting_commits(services, metrics),
-        ],
+        lifespan=lifespans,
         logging_config=logging_config(settings),
         debug=False,
     )

@@ -62,6 +62,7 @@ from prometheus_client.registry import Collector
 from casenet.api.http import CallerActor
 from casenet.application import Casenet
 from casenet.application.operations import ProjectionService
+from casenet.application.webhooks import WebhookService
 from casenet.domain.errors import NotPermitted
 from casenet.settings import Settings
 
@@ -163,11 +164,29 @@ class ReadModelLag(Collector):
         yield lag
 
 
+class WebhookBacklog(Collector):
+    """``casenet_webhook_backlog``: feed items not yet delivered (nor given up), over
+    every active webhook, read from the store when scraped."""
+
+    def __init__(self, webhooks: WebhookService) -> None:
+        self._webhooks = webhooks
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # registering must not read the store
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "casenet_webhook_backlog",
+            "Feed items not yet delivered to their webhooks (over every webhook)",
+            value=self._webhooks.backlog(),
+        )
+
+
 class Metrics:
     """One app's metrics, in a registry of its own (two apps in one process do not
     share counters)."""
 
-    def __init__(self, projections: ProjectionService) -> None:
+    def __init__(self, projections: ProjectionService, webhooks: WebhookService) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "casenet_http_requests",
@@ -188,6 +207,17 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(ReadModelLag(projections))
+        self.webhook_attempts = Counter(
+            "casenet_webhook_deliveries",
+            "Webhook delivery attempts by this process, by outcome (delivered, failed, "
+            "refused, given_up)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.registry.register(WebhookBacklog(webhooks))
+
+    def webhook_attempted(self, outcome: str) -> None:
+        self.webhook_attempts.labels(outcome).inc()
 
     def observe_batch(self, saves: int) -> None:
         """The store committed a batch of ``saves`` (in the thread that wrote it)."""

@@ -17,6 +17,9 @@ from casenet.application.operations import KeyService, ProjectionService
 from casenet.application.referral_queries import ReferralQueries
 from casenet.application.referrals import ReferralService
 from casenet.application.store import CasenetApplication, SchemaStatus
+from casenet.application.webhook_delivery import DeliveryOptions, WebhookDelivery
+from casenet.application.webhooks import WebhookService
+from casenet.infrastructure.webhook_http import TargetRule
 
 __all__ = [
     "OPERATOR_ACTOR",
@@ -31,7 +34,13 @@ __all__ = [
 class Casenet:
     """Every application service over one store; built by ``casenet.bootstrap``."""
 
-    def __init__(self, app: CasenetApplication, *, signing_seed: bytes) -> None:
+    def __init__(
+        self,
+        app: CasenetApplication,
+        *,
+        signing_seed: bytes,
+        webhook_rule: TargetRule | None = None,
+    ) -> None:
         self.app = app
         self.audit = AuditService(app, signing_seed)
         self.agencies = AgencyService(app)
@@ -49,6 +58,19 @@ class Casenet:
         self.keys = KeyService(app)
         #: Retried creates (Idempotency-Key) answer with their first response.
         self.idempotency = app.idempotency
+        #: Webhooks; ``webhooks.rule`` says where they may point (production: public
+        #: https only, see ``infrastructure.webhook_http``).
+        self.webhooks = WebhookService(app, webhook_rule or TargetRule())
+
+    def webhook_worker(
+        self,
+        options: DeliveryOptions | None = None,
+        *,
+        observe: Callable[[str], None] = lambda outcome: None,
+    ) -> WebhookDelivery:
+        """A delivery worker over this store (a server's thread, or the CLI's)."""
+        options = options or DeliveryOptions()
+        return WebhookDelivery(self.app, self.webhooks.rule, options, observe=observe)
 
     @property
     def schema(self) -> SchemaStatus:

@@ -23,13 +23,15 @@ from casenet.infrastructure.keytable import KeyTable
 from casenet.infrastructure.mapper import EventMapper, SubjectKeys
 from casenet.infrastructure.persistence.base import CasenetRecorder
 from casenet.infrastructure.projections import Projections, read_models
+from casenet.infrastructure.webhook_outbox import WebhookOutbox
 
 A = TypeVar("A", bound=Aggregate)
 
 #: Bump when a table of casenet's own changes in a way the DDL below cannot tell.
 #: 2: the projection positions' ``epoch`` and ``stopped`` columns (issue 15).
 #: 3: their ``model_version`` column (issue 17).
-SCHEMA_REVISION = 3
+#: 4: the webhook delivery tables (``infrastructure.webhook_outbox``, issue 17).
+SCHEMA_REVISION = 4
 
 
 def schema_fingerprint(projections: Projections) -> str:
@@ -115,6 +117,7 @@ class CasenetApplication(Application[UUID]):
         self.projections.setup()
         KeyTable(self.database).create_table()
         self.idempotency.create_table()
+        WebhookOutbox(self.database).create_tables()
         self.database.record_schema_fingerprint(fingerprint)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:

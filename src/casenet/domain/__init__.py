@@ -3,6 +3,24 @@
 Importing this package registers every aggregate and event type.
 """
 
-from casenet.domain import agency, case, client, consent, disclosure, emergency, referral
+from casenet.domain import (
+    agency,
+    case,
+    client,
+    consent,
+    disclosure,
+    emergency,
+    referral,
+    webhook,
+)
 
-__all__ = ["agency", "case", "client", "consent", "disclosure", "emergency", "referral"]
+__all__ = [
+    "agency",
+    "case",
+    "client",
+    "consent",
+    "disclosure",
+    "emergency",
+    "referral",
+    "webhook",
+]

@@ -1,7 +1,8 @@
 """Read models fed from the notification log, and the runner that keeps them current.
 
 One module per read model (``directory``, ``cases``, ``consents``, ``referrals``,
-``disclosures``, ``feed``, ``audit``): its tables, its rows, how it applies a batch.
+``disclosures``, ``feed``, ``audit``,
+``webhooks``): its tables, its rows, how it applies a batch.
 ``base`` says what a read model is and the rule its batches keep; ``facts`` turns the
 log's rows into what models see; ``runner`` feeds them, exactly once, as the log grows
 (``positions`` holds where each model is, ``live`` is the loop of the live runner),
@@ -30,6 +31,7 @@ def read_models() -> list[ReadModel]:
     from casenet.infrastructure.projections.disclosures import DisclosuresModel
     from casenet.infrastructure.projections.feed import FeedModel
     from casenet.infrastructure.projections.referrals import ReferralsModel
+    from casenet.infrastructure.projections.webhooks import WebhooksModel
 
     return [
         DirectoryModel(),
@@ -39,6 +41,7 @@ def read_models() -> list[ReadModel]:
         DisclosuresModel(),
         FeedModel(),
         AuditRecordsModel(),
+        WebhooksModel(),
     ]
 
 
