@@ -11,7 +11,6 @@ from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
 
 from casenet import __version__
@@ -23,6 +22,7 @@ from casenet.api.controllers.consents import ConsentController
 from casenet.api.controllers.records import ClientController, DisclosureController, FeedController
 from casenet.api.controllers.referrals import ReferralController
 from casenet.api.docs import ClosedStructSchemaPlugin
+from casenet.api.docs_page import DOCS_PATH, docs_router, render_plugins
 from casenet.api.errors import EXCEPTION_HANDLERS
 from casenet.api.health import HealthController
 from casenet.api.http import BODY_METHODS, ReadsWholeBody, check_body, check_query
@@ -72,8 +72,9 @@ def openapi_config() -> OpenAPIConfig:
             }
         ),
         security=[{"bearer": []}],
-        path="/schema",
-        render_plugins=[JsonRenderPlugin()],
+        path=DOCS_PATH,
+        render_plugins=render_plugins(),
+        openapi_router=docs_router(),
     )
 
 
