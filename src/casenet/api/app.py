@@ -27,9 +27,11 @@ from casenet.api.errors import EXCEPTION_HANDLERS
 from casenet.api.health import HealthController
 from casenet.api.http import BODY_METHODS, ReadsWholeBody, check_body, check_query
 from casenet.api.observability import AccessLog, Metrics, logging_config, read_metrics
+from casenet.api.operation_docs import DocumentedOperations
 from casenet.api.throttling import AuthFailures
 from casenet.application import Casenet
 from casenet.bootstrap import build_casenet
+from casenet.domain.vocabulary import needs_described
 from casenet.settings import Settings, load_settings
 
 MAX_BODY = 1024 * 1024
@@ -58,7 +60,11 @@ def openapi_config() -> OpenAPIConfig:
         description=(
             "The REST API agency systems use to refer clients to each other under the "
             "client's consent. Errors are application/problem+json (RFC 9457). A resource "
-            "the caller's agency may not see is 404, whatever the caller's role."
+            "the caller's agency may not see is 404, whatever the caller's role. Each "
+            "operation says who may call it. A word outside a closed vocabulary (every "
+            "`enum` below) is a 422 whose `errors` list the allowed words.\n\n"
+            "**Needs** (a case's `needs`, a service's `type`, a referral's `service_type`); "
+            "records made before this list keep the codes they had:\n\n" + needs_described()
         ),
         servers=[Server(url="/")],
         components=Components(
@@ -147,7 +153,7 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         before_request=before_request,
         request_max_body_size=MAX_BODY,
         openapi_config=openapi_config(),
-        plugins=[ClosedStructSchemaPlugin()],
+        plugins=[ClosedStructSchemaPlugin(), DocumentedOperations()],
         lifespan=[keeping_read_models_current(services, close=casenet is None)],
         logging_config=logging_config(settings),
         debug=False,
