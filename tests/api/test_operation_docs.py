@@ -98,7 +98,6 @@ ENUMS = {
     ("CaseView", "status"): ("open", "closed"),
     ("ConsentView", "status"): ("active", "withdrawn", "expired"),
     ("ReferralView", "status"): None,
-    ("FeedItem", "type"): None,
 }
 
 

@@ -23,6 +23,8 @@ from casenet.domain.agency import ROLES
 WORKERS = frozenset(ROLES)
 CASE_WRITERS = frozenset({"caseworker", "supervisor"})
 OVERSEERS = frozenset({"supervisor", "auditor"})
+#: What every example shows (the story of :mod:`casenet.api.examples`).
+STORY = "Eastside Welfare refers Maria to St Mary's Hospital"
 #: The sentence every description starts its last paragraph with.
 WHO_MAY_CALL = "Who may call:"
 
@@ -119,7 +121,8 @@ class DocumentedOperation(Operation):
             if code.startswith("2") and isinstance(response, OpenAPIResponse):
                 for media_type, media in (response.content or {}).items():
                     if media_type in OTHER_MEDIA:
-                        media.examples = {"example": Example(value=OTHER_MEDIA[media_type])}
+                        example = Example(summary=STORY, value=OTHER_MEDIA[media_type])
+                        media.examples = {"example": example}
                     else:
                         _give_example(media, RESPONSES)
 
@@ -131,7 +134,7 @@ def _give_example(media: Any, examples: dict[str, Any]) -> None:
         # shortens the references once every schema is known.
         name = schema.ref.rsplit("/", 1)[-1].rsplit("_", 1)[-1]
         if name in examples:
-            media.examples = {"example": Example(value=examples[name])}
+            media.examples = {"example": Example(summary=STORY, value=examples[name])}
 
 
 class DocumentedOperations(ReceiveRoutePlugin):
