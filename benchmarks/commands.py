@@ -98,7 +98,7 @@ def command_units(casenet: Casenet, actor: Actor, grantee: UUID, units: int) -> 
             actor,
             case_id=case.id,
             to_agency_id=grantee,
-            service_type="medical",
+            service_type="health",
             reason="Move the appointments to evenings.",
             urgency="routine",
             consent_id=consent.id,

@@ -177,7 +177,7 @@ def one_client(casenet: Casenet, caseworker: Actor, grantee_id: UUID) -> None:
             address=f"{token} River Road",
         ),
         summary="Her job clashes with her husband's hospital appointments",
-        needs=["employment", "healthcare_access"],
+        needs=["employment", "health"],
     )
     for category in ("general", "health", "family"):
         casenet.cases.add_note(

@@ -65,7 +65,7 @@ def hidden_ids(casenet: Casenet) -> tuple[dict[str, list[UUID]], str]:
             owner,
             case_id=case.id,
             to_agency_id=grantee.id,
-            service_type="clinic",
+            service_type="health",
             reason="R" * 500,
             urgency="routine",
             consent_id=consent.id,

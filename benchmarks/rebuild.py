@@ -243,7 +243,7 @@ def generate(environ: dict[str, str], events: int) -> int:
                 worker_id=worker,
                 client_id=client.id,
                 summary="Her job clashes with her husband's hospital appointments",
-                needs=["employment", "healthcare_access"],
+                needs=["employment", "health"],
             )
             for n in range(NOTES_PER_CASE):
                 case.add_note(
@@ -272,7 +272,7 @@ def generate(environ: dict[str, str], events: int) -> int:
                 client_id=client.id,
                 from_agency_id=owner,
                 to_agency_id=other,
-                service_type="appointment_rescheduling",
+                service_type="health",
                 reason="Move the Tuesday slot",
                 urgency="routine",
                 worker_id=worker,

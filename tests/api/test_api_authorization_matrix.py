@@ -86,7 +86,7 @@ def world(operator: Any, app_server: AppServer) -> SimpleNamespace:
     a = operator.agency(
         "Agency A (owner)",
         "ngo",
-        services=[{"type": "welfare", "description": "Advice", "area": "north"}],
+        services=[{"type": "income", "description": "Advice", "area": "north"}],
     )
     b = operator.agency("Agency B (consent withdrawn)", "hospital")
     c = operator.agency("Agency C (never granted)", "school")
@@ -135,7 +135,7 @@ def world(operator: Any, app_server: AppServer) -> SimpleNamespace:
         {
             "case_id": case["id"],
             "to_agency_id": b["id"],
-            "service_type": "medical_social_work",
+            "service_type": "health",
             "reason": "Asthma review",
             "urgency": "routine",
             "consent_id": consent_b["id"],
@@ -313,7 +313,7 @@ def test_a_referral_naming_anothers_consent_answers_as_a_random_consent_id(
             body = {
                 "case_id": own["id"],
                 "to_agency_id": world.callers[to]["caseworker"].agency_id,
-                "service_type": "medical_social_work",
+                "service_type": "health",
                 "reason": "Review",
                 "urgency": "routine",
                 "consent_id": consent,

@@ -61,7 +61,9 @@ def net(operator: Any) -> SimpleNamespace:
     bystander = operator.agency("Riverside School", "school")
     ana = operator.worker(ngo, "caseworker", "Ana")
     hal = operator.worker(hospital, "caseworker", "Hal")
-    case = ana.post("/v1/cases", {"client": {"name": "Maria"}, "summary": "s", "needs": ["x"]})
+    case = ana.post(
+        "/v1/cases", {"client": {"name": "Maria"}, "summary": "s", "needs": ["housing"]}
+    )
     consent = ana.post(
         f"/v1/cases/{case['id']}/consents",
         {
@@ -126,7 +128,7 @@ def test_a_control_character_in_any_text_is_422_naming_the_field(
         (
             operator,
             "/v1/agencies",
-            {"name": "a", "kind": "ngo", "services": [{"type": "x", "description": bad()}]},
+            {"name": "a", "kind": "ngo", "services": [{"type": "housing", "description": bad()}]},
             "services.description",
         ),
         (
@@ -135,7 +137,7 @@ def test_a_control_character_in_any_text_is_422_naming_the_field(
             {
                 "name": "a",
                 "kind": "ngo",
-                "services": [{"type": "x", "description": "d", "area": bad()}],
+                "services": [{"type": "housing", "description": "d", "area": bad()}],
             },
             "services.area",
         ),
@@ -202,7 +204,7 @@ def test_a_control_character_in_any_text_is_422_naming_the_field(
     replaced = net.admin.request(
         "PUT",
         f"/v1/agencies/{net.ngo['id']}/services",
-        json_body={"services": [{"type": "x", "description": bad()}]},
+        json_body={"services": [{"type": "housing", "description": bad()}]},
     )
     assert fields_of(replaced) == ["services.description"]
     assert all("Lima" not in a["name"] for a in operator.walk("/v1/agencies", limit=500))
@@ -334,7 +336,9 @@ def test_an_outcome_with_a_trailing_newline_is_no_outcome(net: SimpleNamespace) 
     response = hal.request(
         "POST", f"/v1/referrals/{referral['id']}/complete", json_body={"outcome": "got_help\n"}
     )
-    problem_of(response, 409)  # API.md: an unknown outcome is 409
+    problem = problem_of(response, 422)  # issue 17: outside a vocabulary is 422, not 409
+    assert problem["errors"][0]["field"] == "outcome"
+    assert "got_help, not_eligible" in problem["errors"][0]["message"]
     assert hal.get(f"/v1/referrals/{referral['id']}")["status"] == "in_progress"
 
 

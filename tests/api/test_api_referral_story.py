@@ -49,12 +49,12 @@ def net(operator: Any) -> SimpleNamespace:
     ngo = operator.agency(
         "Eastside Welfare NGO",
         "ngo",
-        services=[{"type": "welfare", "description": "Benefits and housing advice"}],
+        services=[{"type": "income", "description": "Benefits and housing advice"}],
     )
     hospital = operator.agency(
         "City Hospital Social Work",
         "hospital",
-        services=[{"type": "medical_social_work", "description": "Social workers", "area": "east"}],
+        services=[{"type": "health", "description": "Social workers", "area": "east"}],
     )
     school = operator.agency("Riverside Primary School", "school")
     return SimpleNamespace(
@@ -182,7 +182,7 @@ def test_the_referral_story(net: SimpleNamespace, id_routes: list[Any], app_serv
         {
             "case_id": case_id,
             "to_agency_id": net.hospital["id"],
-            "service_type": "medical_social_work",
+            "service_type": "health",
             "reason": "Please help move the dialysis slots to evenings.",
             "urgency": "routine",
             "consent_id": consent_id,
@@ -412,7 +412,7 @@ def test_etag_and_if_match(net: SimpleNamespace) -> None:
         json_body={
             "case_id": case_id,
             "to_agency_id": net.hospital["id"],
-            "service_type": "medical_social_work",
+            "service_type": "health",
             "reason": "r",
             "urgency": "urgent",
         },
@@ -463,7 +463,7 @@ def test_etag_and_if_match(net: SimpleNamespace) -> None:
     admin = net.ngo_admin
     entry = admin.expect(200, "GET", f"/v1/agencies/{net.ngo['id']}")
     assert entry.headers["etag"] == f'"{entry.json()["version"]}"'
-    services = {"services": [{"type": "welfare", "description": "Advice and benefits"}]}
+    services = {"services": [{"type": "income", "description": "Advice and benefits"}]}
     stale = f'"{entry.json()["version"] - 1}"'
     replace = f"/v1/agencies/{net.ngo['id']}/services"
     assert_problem(
@@ -539,7 +539,7 @@ def test_idempotency_key(operator: Any, net: SimpleNamespace) -> None:
         {
             "case_id": case_id,
             "to_agency_id": net.hospital["id"],
-            "service_type": "food_bank",
+            "service_type": "food",
             "reason": "once",
             "urgency": "routine",
         },
@@ -603,7 +603,7 @@ def test_every_list_walks_with_limit_1_to_the_end_without_duplicates(
             {
                 "case_id": case_id,
                 "to_agency_id": receivers[0]["id"],
-                "service_type": "clinic",
+                "service_type": "health",
                 "reason": "r",
                 "urgency": "routine",
             },

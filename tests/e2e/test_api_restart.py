@@ -120,7 +120,7 @@ def story(new_server: Any, connect: Any) -> SimpleNamespace:
         {
             "case_id": case_id,
             "to_agency_id": hospital["id"],
-            "service_type": "medical_social_work",
+            "service_type": "health",
             "reason": "Day care for her mother.",
             "urgency": "urgent",
             "consent_id": consent["id"],

@@ -109,7 +109,7 @@ def write_story(net: SimpleNamespace, tag: str) -> Story:
         {
             "case_id": case["id"],
             "to_agency_id": net.hospital["id"],
-            "service_type": "medical_social_work",
+            "service_type": "health",
             "reason": canaries[6],
             "urgency": "routine",
             "consent_id": consent["id"],

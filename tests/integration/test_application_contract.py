@@ -60,7 +60,7 @@ def register_network(casenet: Casenet) -> Network:
         OPERATOR_ACTOR,
         name="City Hospital social work",
         kind="hospital",
-        services=[Service(type="appointment_rescheduling", description="Moves appointments")],
+        services=[Service(type="health", description="Moves appointments")],
     )
     welfare_worker, _ = casenet.agencies.add_worker(
         OPERATOR_ACTOR, welfare.id, name="Wanjiru", role="caseworker"
@@ -93,7 +93,7 @@ def open_case(casenet: Casenet, actor: Actor) -> Case:
             address="12 River Road",
         ),
         summary="Job clashes with her husband's hospital appointments",
-        needs=["employment", "healthcare_access"],
+        needs=["employment", "health"],
     )
 
 
@@ -128,7 +128,7 @@ class ApplicationContract:
             name="Girls' shelter",
             kind="shelter",
             restricted=True,
-            services=[Service(type="safe_housing", description="Beds", area="Nairobi")],
+            services=[Service(type="housing", description="Beds", area="Nairobi")],
         )
         admin, admin_token = casenet.agencies.add_worker(
             OPERATOR_ACTOR, agency.id, name="Achieng", role="admin"
@@ -144,7 +144,7 @@ class ApplicationContract:
             "Girls' shelter", "shelter", True,
         )
         assert reloaded.services == (
-            Service(type="safe_housing", description="Beds", area="Nairobi"),
+            Service(type="housing", description="Beds", area="Nairobi"),
         )
         assert reloaded.version == 4
         assert {w.id: (w.name, w.role, w.active) for w in reloaded.workers.values()} == {
@@ -192,7 +192,7 @@ class ApplicationContract:
 
         assert (case.version, case.status, case.owner_agency_id) == (1, "open", network.welfare.id)
         assert case.summary == "Job clashes with her husband's hospital appointments"
-        assert case.needs == ("employment", "healthcare_access")
+        assert case.needs == ("employment", "health")
         assert (client.name, client.date_of_birth, client.phone, client.address) == (
             "Amina Njeri", "1984-02-29", "+254 700 000000", "12 River Road",
         )
@@ -414,7 +414,7 @@ class ApplicationContract:
         )
         casenet.referrals.request(
             worker, case_id=case.id, to_agency_id=network.hospital.id,
-            service_type="appointment_rescheduling", reason="Clashing shifts",
+            service_type="health", reason="Clashing shifts",
             urgency="routine", consent_id=consent.id,
         )
         assert decrypted == []
@@ -497,7 +497,7 @@ class ApplicationContract:
         )
         referral = casenet.referrals.request(
             referring, case_id=case.id, to_agency_id=network.hospital.id,
-            service_type="appointment_rescheduling", reason="Move the dialysis slot",
+            service_type="health", reason="Move the dialysis slot",
             urgency="urgent", consent_id=consent.id,
         )
         casenet.referrals.move(receiving, referral.id, "accept", expected_version=1)
@@ -544,7 +544,7 @@ class ApplicationContract:
         case = open_case(casenet, network.welfare_worker)
         referral = casenet.referrals.request(
             network.welfare_worker, case_id=case.id, to_agency_id=network.hospital.id,
-            service_type="appointment_rescheduling", reason="Move the slot", urgency="routine",
+            service_type="health", reason="Move the slot", urgency="routine",
         )
         with pytest.raises(NotPermitted, match="referring agency"):
             casenet.referrals.move(
@@ -573,7 +573,7 @@ class ApplicationContract:
         )
         referral = casenet.referrals.request(
             worker, case_id=case.id, to_agency_id=network.hospital.id,
-            service_type="appointment_rescheduling", reason="Move it", urgency="routine",
+            service_type="health", reason="Move it", urgency="routine",
         )
         casenet.referrals.move(network.hospital_worker, referral.id, "accept")
         casenet.consents.withdraw(worker, consent.id, reason="Done")

@@ -114,7 +114,7 @@ class Story:
                 address=self.canary(),
             ),
             summary=self.canary(),
-            needs=["housing", "healthcare_access"],
+            needs=["housing", "health"],
         )
         for category in ("general", "health"):
             self.casenet.cases.add_note(actor, case.id, category=category, text=self.canary())
@@ -177,7 +177,7 @@ class Story:
             case.owner,
             case_id=case.case_id,
             to_agency_id=self.agencies[to],
-            service_type="appointment_rescheduling",
+            service_type="health",
             reason=self.canary(),
             urgency="urgent",
             consent_id=consent_id,

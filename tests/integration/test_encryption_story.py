@@ -126,7 +126,7 @@ def write_client_story(casenet: Casenet, network: Network) -> ClientStory:
         worker,
         client=ClientDetails(name=new(), date_of_birth=new(), phone=new(), address=new()),
         summary=new(),
-        needs=["housing", "healthcare_access"],
+        needs=["housing", "health"],
     )
     story = ClientStory(client_id=case.client_id, case_id=case.id, canaries=canaries)
     for category in ("general", "health"):
@@ -145,7 +145,7 @@ def write_client_story(casenet: Casenet, network: Network) -> ClientStory:
     def refer(consent_id: UUID | None = None) -> UUID:
         referral = casenet.referrals.request(
             worker, case_id=case.id, to_agency_id=network.hospital_id,
-            service_type="appointment_rescheduling", reason=new(), urgency="urgent",
+            service_type="health", reason=new(), urgency="urgent",
             consent_id=consent_id,
         )
         story.referral_ids.append(referral.id)

@@ -92,7 +92,7 @@ def world(casenet: Casenet) -> World:
         owner,
         case_id=case.id,
         to_agency_id=hospital.id,
-        service_type="medical_social_work",
+        service_type="health",
         reason="Asthma review",
         urgency="routine",
         consent_id=consent.id,
@@ -217,7 +217,7 @@ def test_a_referral_with_anothers_consent_answers_as_a_random_consent_id(
         world.owner, client=ClientDetails(name="Sam"), summary="Housing", needs=["housing"]
     )
     another_agencys = casenet.cases.open_case(
-        world.outsider, client=ClientDetails(name="Ana"), summary="School", needs=["school"]
+        world.outsider, client=ClientDetails(name="Ana"), summary="School", needs=["education"]
     )
     foreign = casenet.consents.grant(
         world.outsider,
@@ -234,7 +234,7 @@ def test_a_referral_with_anothers_consent_answers_as_a_random_consent_id(
                 world.owner,
                 case_id=other_case.id,
                 to_agency_id=world.grantee.agency_id,  # type: ignore[arg-type]
-                service_type="medical_social_work",
+                service_type="health",
                 reason="Review",
                 urgency="routine",
                 consent_id=consent_id,
@@ -264,7 +264,7 @@ def test_a_referrals_reason_and_messages_are_disclosures(
         world.owner,
         case_id=world.case_id,
         to_agency_id=world.outsider.agency_id,  # type: ignore[arg-type]
-        service_type="school_support",
+        service_type="education",
         reason="Homework club",
         urgency="routine",
     )
@@ -316,7 +316,7 @@ def test_another_process_refers_under_a_consent_it_did_not_grant(
         world.owner,
         case_id=world.case_id,
         to_agency_id=world.grantee.agency_id,
-        service_type="medical_social_work",
+        service_type="health",
         reason="A second opinion",
         urgency="urgent",
         consent_id=world.consent_id,
@@ -327,7 +327,7 @@ def test_another_process_refers_under_a_consent_it_did_not_grant(
             world.owner,
             case_id=world.case_id,
             to_agency_id=world.outsider.agency_id,  # type: ignore[arg-type]
-            service_type="school_support",
+            service_type="education",
             reason="Homework",
             urgency="routine",
             consent_id=world.consent_id,  # granted to the hospital, not the school

@@ -224,7 +224,7 @@ def test_the_app_role_runs_casenet_with_row_privileges_only(
             purpose="referral", method="verbal",
         )
         casenet.referrals.request(
-            actor, case_id=case.id, to_agency_id=hospital.id, service_type="clinic",
+            actor, case_id=case.id, to_agency_id=hospital.id, service_type="health",
             reason="Needs care", urgency="routine", consent_id=consent.id,
         )
         casenet.consents.withdraw(actor, consent.id, reason="Changed her mind")

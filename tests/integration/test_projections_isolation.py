@@ -67,7 +67,7 @@ def network(casenet: Casenet) -> dict[str, Any]:
         purpose="referral", method="verbal",
     )
     first = casenet.referrals.request(
-        owner, case_id=case.id, to_agency_id=hospital.id, service_type="appointments",
+        owner, case_id=case.id, to_agency_id=hospital.id, service_type="health",
         reason="Move the slot", urgency="routine",
     )
     return {"actors": actors, "tokens": tokens, "case": case, "hospital": hospital,
@@ -87,7 +87,7 @@ def test_a_model_that_fails_on_an_event_stops_alone_and_says_why(
     owner = net["actors"]["Welfare NGO"]
     poisoned = casenet.referrals.request(
         owner, case_id=net["case"].id, to_agency_id=net["hospital"].id,
-        service_type="appointments", reason="Again", urgency="urgent",
+        service_type="health", reason="Again", urgency="urgent",
     )
     poison_at = projections.head() - 1  # the disclosure of its reason comes after it
     casenet.cases.add_note(owner, net["case"].id, text="Later", category="general")

@@ -45,7 +45,7 @@ def network(casenet: Casenet) -> dict[str, Any]:
         purpose="referral", method="verbal",
     )
     referral = casenet.referrals.request(
-        owner, case_id=case.id, to_agency_id=hospital.id, service_type="appointments",
+        owner, case_id=case.id, to_agency_id=hospital.id, service_type="health",
         reason="Move the slot", urgency="routine",
     )
     return {"owner": owner, "grantee": grantee, "case": case, "consent": consent,

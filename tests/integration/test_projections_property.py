@@ -222,7 +222,7 @@ def run(casenet: Casenet, net: Network, operation: tuple[Any, ...]) -> None:
             net.caseworkers[owner],
             case_id=case_id,
             to_agency_id=other,
-            service_type="housing_support",
+            service_type="housing",
             reason="Rent arrears",
             urgency="routine",
             consent_id=covering[0].id if covering and operation[3] else None,

@@ -57,7 +57,7 @@ def write_history(casenet: Casenet) -> Written:
     welfare = agencies.register(OPERATOR_ACTOR, name="Welfare NGO", kind="ngo")
     hospital = agencies.register(
         OPERATOR_ACTOR, name="Hospital", kind="hospital",
-        services=[Service(type="appointments", description="Moves appointments")],
+        services=[Service(type="health", description="Moves appointments")],
     )
     shelter = agencies.register(OPERATOR_ACTOR, name="Shelter", kind="shelter", restricted=True)
     actors: dict[UUID, Actor] = {}
@@ -72,7 +72,7 @@ def write_history(casenet: Casenet) -> Written:
     agencies.revoke_worker(OPERATOR_ACTOR, hospital.id, leaver.id)
     agencies.replace_services(
         Actor(hospital.id, admin.id, "admin"), hospital.id,
-        [Service(type="appointments", description="Moves appointments", area="Nairobi")],
+        [Service(type="health", description="Moves appointments", area="Nairobi")],
     )
     hospital_admin = Actor(hospital.id, admin.id, "admin")
     casenet.webhooks.register(
@@ -88,7 +88,7 @@ def write_history(casenet: Casenet) -> Written:
                 actor,
                 client=ClientDetails(name=f"Client {n}", phone="+254 700 000000"),
                 summary="Rent arrears and a clash with hospital appointments",
-                needs=["housing", "healthcare_access"],
+                needs=["housing", "health"],
             )
             cases += 1
             for category in ("general", "health", "legal")[: n + 2]:
@@ -107,7 +107,7 @@ def write_history(casenet: Casenet) -> Written:
             )
             casenet.consents.withdraw(actor, dropped.id, reason="Client changed their mind")
             referral = casenet.referrals.request(
-                actor, case_id=case.id, to_agency_id=grantee.id, service_type="appointments",
+                actor, case_id=case.id, to_agency_id=grantee.id, service_type="health",
                 reason="Move the Tuesday slot", urgency="urgent", consent_id=kept.id,
             )
             receiver = actors[grantee.id]

@@ -49,7 +49,7 @@ def scene(casenet: Casenet) -> Scene:
         client=ClientDetails(name="Amina Njeri", date_of_birth="1984-02-29",
                              phone="+254 700 000000", address="12 River Road"),
         summary="Job clashes with her husband's hospital appointments",
-        needs=["employment", "healthcare_access"],
+        needs=["employment", "health"],
     )
     casenet.cases.add_note(owner, case.id, category="health", text="Dialysis on Tuesdays")
     casenet.cases.add_note(owner, case.id, category="legal", text="Tenancy dispute")
@@ -70,7 +70,7 @@ def refer(casenet: Casenet, s: Scene, consent_id: UUID) -> Referral:
     assert s.grantee.agency_id is not None
     return casenet.referrals.request(
         s.owner, case_id=s.case.id, to_agency_id=s.grantee.agency_id,
-        service_type="appointment_rescheduling", reason="Move the Tuesday slot",
+        service_type="health", reason="Move the Tuesday slot",
         urgency="routine", consent_id=consent_id,
     )
 
@@ -157,7 +157,7 @@ class WithdrawalContract:
         assert view.shared_under == [kept.id]
         assert view.client is msgspec.UNSET
         assert view.summary is msgspec.UNSET
-        assert view.needs == ["employment", "healthcare_access"]
+        assert view.needs == ["employment", "health"]
         assert isinstance(view.notes, list)
         assert [n.category for n in view.notes] == ["health"]
         shared = casenet.case_queries.shared_cases(s.grantee, limit=100, after=None).items

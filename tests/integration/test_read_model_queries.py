@@ -48,7 +48,7 @@ def network(casenet: Casenet) -> Net:
         actor,
         case_id=case.id,
         to_agency_id=grantee.id,
-        service_type="medical_social_work",
+        service_type="health",
         reason="r",
         urgency="routine",
         consent_id=consent.id,

@@ -18,7 +18,7 @@ from casenet.domain.agency import (
 from casenet.domain.aggregate import Aggregate, project_aggregate
 from casenet.domain.errors import IllegalTransition, InvalidInput
 
-SHELTER_SERVICE = Service(type="emergency_shelter", description="Beds for women and children")
+SHELTER_SERVICE = Service(type="housing", description="Beds for women and children")
 
 
 def state(value: Any) -> Any:
@@ -67,8 +67,8 @@ def test_an_agency_is_not_restricted_unless_registered_so() -> None:
         ({"name": "x" * 201}, "name"),
         ({"kind": "NGO"}, "kind"),
         ({"services": [Service(type="shelter beds", description="x")]}, "services.type"),
-        ({"services": [Service(type="shelter", description="  ")]}, "services.description"),
-        ({"services": [Service(type="shelter", description="x", area=" ")]}, "services.area"),
+        ({"services": [Service(type="housing", description="  ")]}, "services.description"),
+        ({"services": [Service(type="housing", description="x", area=" ")]}, "services.area"),
     ],
 )
 def test_an_agency_with_invalid_details_is_refused(overrides: dict[str, Any], field: str) -> None:
@@ -150,7 +150,7 @@ def test_revoking_a_worker_of_no_such_id_is_invalid_input() -> None:
 
 def test_replacing_services_records_the_whole_new_list() -> None:
     agency = registered(services=[SHELTER_SERVICE])
-    counselling = Service(type="counselling", description="Weekly sessions", area="North")
+    counselling = Service(type="mental_health", description="Weekly sessions", area="North")
 
     agency.replace_services([counselling])
 

@@ -104,7 +104,7 @@ def request(**overrides: Any) -> Referral:
         "client_id": CLIENT,
         "from_agency_id": REFERRING,
         "to_agency_id": RECEIVING,
-        "service_type": "hospital_social_work",
+        "service_type": "health",
         "reason": "Appointments clash with her job",
         "urgency": "routine",
         "worker_id": WORKER,
@@ -146,7 +146,7 @@ def test_requesting_records_referral_requested_and_starts_the_history() -> None:
     assert (event.originator_id, event.originator_version) == (referral.id, 1)
     assert (event.case_id, event.client_id) == (CASE, CLIENT)
     assert (event.from_agency_id, event.to_agency_id) == (REFERRING, RECEIVING)
-    assert (event.service_type, event.urgency) == ("hospital_social_work", "urgent")
+    assert (event.service_type, event.urgency) == ("health", "urgent")
     assert (event.reason, event.consent_id, event.worker_id) == (
         "Appointments clash with her job",
         consent,
@@ -257,13 +257,16 @@ def test_completing_records_the_outcome_and_note(outcome: str) -> None:
 @pytest.mark.parametrize(
     "outcome", [None, "", "GOT_HELP", "got help", "helped", "completed", "got_help "]
 )
-def test_completing_with_an_outcome_not_in_the_api_is_an_illegal_transition(
+def test_completing_with_an_outcome_not_in_the_vocabulary_is_invalid_input_listing_it(
     outcome: str | None,
 ) -> None:
     referral = referral_in("in_progress")
 
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(InvalidInput) as refused:
         take(referral, "complete", outcome=outcome)
+
+    assert refused.value.field == "outcome"
+    assert all(code in refused.value.message for code in OUTCOMES)
 
     assert referral.collect_events() == []
     assert (referral.status, referral.outcome, referral.version) == ("in_progress", None, 3)

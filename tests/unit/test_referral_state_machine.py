@@ -18,7 +18,7 @@ from hypothesis.stateful import (
 )
 
 from casenet.domain.aggregate import project_aggregate
-from casenet.domain.errors import DomainError, IllegalTransition, NotPermitted
+from casenet.domain.errors import DomainError, IllegalTransition, InvalidInput, NotPermitted
 from casenet.domain.referral import Referral
 from casenet.domain.values import forbidden_character
 
@@ -104,7 +104,7 @@ class ReferralLifecycle(RuleBasedStateMachine):
             client_id=uuid4(),
             from_agency_id=self.agency["referring"],
             to_agency_id=self.agency["receiving"],
-            service_type="housing_advice",
+            service_type="housing",
             reason="Facing eviction",
             urgency="urgent",
             worker_id=self.worker["referring"],
@@ -129,7 +129,7 @@ class ReferralLifecycle(RuleBasedStateMachine):
         if (self.status, action) not in MODEL:
             return IllegalTransition
         if action == "complete" and outcome not in VALID_OUTCOMES:
-            return IllegalTransition  # the API answers 409 for an unknown outcome
+            return InvalidInput  # a word outside the vocabulary: 422 (issue 17)
         return None
 
     def assert_nothing_recorded(self, version: int) -> None:

@@ -46,17 +46,17 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
     owner, receiver, worker = uuid4(), uuid4(), uuid4()
 
     agency = Agency.register(
-        name="St Mary's", kind="hospital", services=[Service(type="x_ray", description="X-rays")]
+        name="St Mary's", kind="hospital", services=[Service(type="health", description="X-rays")]
     )
     staff = agency.add_worker(name="Amira", role="caseworker", token_hash="h")
     agency.revoke_worker(staff.id)
-    agency.replace_services([Service(type="clinic", description="Clinic", area="North")])
+    agency.replace_services([Service(type="health", description="Clinic", area="North")])
 
     client = Client.register(agency_id=owner, name="Maria", date_of_birth="1980-04-02")
     client.erase(agency_id=owner, worker_id=worker)
 
     case = Case.open(
-        owner_agency_id=owner, worker_id=worker, client_id=client.id, summary="s", needs=["a"]
+        owner_agency_id=owner, worker_id=worker, client_id=client.id, summary="s", needs=["housing"]
     )
     case.add_note(worker_id=worker, category="legal", text="note")
     case.close(worker_id=worker, reason="done")
@@ -131,7 +131,7 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
             client_id=client.id,
             from_agency_id=owner,
             to_agency_id=receiver,
-            service_type="clinic",
+            service_type="health",
             reason="r",
             urgency="urgent",
             worker_id=worker,

@@ -22,7 +22,7 @@ from casenet.domain.agency import Agency, Service
 from casenet.domain.case import Case
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent, ConsentGranted
-from casenet.domain.errors import IllegalTransition, InvalidInput
+from casenet.domain.errors import InvalidInput
 from casenet.domain.referral import Referral
 from casenet.domain.values import (
     EARLIEST,
@@ -98,12 +98,12 @@ TEXT_COMMANDS: list[tuple[str, Callable[[str], object]]] = [
     (
         "services.description",
         lambda t: Agency.register(
-            name="a", kind="ngo", services=[Service(type="x", description=t)]
+            name="a", kind="ngo", services=[Service(type="housing", description=t)]
         ),
     ),
     (
         "services.area",
-        lambda t: agency().replace_services([Service(type="x", description="d", area=t)]),
+        lambda t: agency().replace_services([Service(type="housing", description="d", area=t)]),
     ),
     ("client.name", lambda t: Client.register(agency_id=OWNER, name=t)),
     ("client.date_of_birth", lambda t: Client.register(agency_id=OWNER, name="n", date_of_birth=t)),
@@ -230,7 +230,7 @@ def test_vocabularies_match_exactly(
 
 
 def test_an_outcome_with_a_trailing_newline_is_not_an_outcome() -> None:
-    with pytest.raises(IllegalTransition):  # API.md: an unknown outcome is 409
+    with pytest.raises(InvalidInput):  # issue 17: a word outside a vocabulary is 422
         started_referral().move(
             "complete", agency_id=GRANTEE, worker_id=WORKER, outcome="got_help\n"
         )

@@ -11,7 +11,6 @@ from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
 
 from casenet import __version__
@@ -28,6 +27,7 @@ from casenet.api.controllers.records import ClientController, DisclosureControll
 from casenet.api.controllers.referrals import ReferralController
 from casenet.api.controllers.webhooks import WebhookController
 from casenet.api.docs import ClosedStructSchemaPlugin
+from casenet.api.docs_page import DOCS_PATH, docs_router, render_plugins
 from casenet.api.errors import EXCEPTION_HANDLERS
 from casenet.api.health import HealthController
 from casenet.api.http import BODY_METHODS, ReadsWholeBody, check_body, check_query
@@ -38,10 +38,12 @@ from casenet.api.observability import (
     logging_config,
     read_metrics,
 )
+from casenet.api.operation_docs import DocumentedOperations
 from casenet.api.shutdown import told_on_termination
 from casenet.api.throttling import AuthFailures
 from casenet.application import Casenet
 from casenet.bootstrap import build_casenet
+from casenet.domain.vocabulary import needs_described
 from casenet.settings import Settings, load_settings
 
 MAX_BODY = 1024 * 1024
@@ -75,7 +77,11 @@ def openapi_config() -> OpenAPIConfig:
         description=(
             "The REST API agency systems use to refer clients to each other under the "
             "client's consent. Errors are application/problem+json (RFC 9457). A resource "
-            "the caller's agency may not see is 404, whatever the caller's role."
+            "the caller's agency may not see is 404, whatever the caller's role. Each "
+            "operation says who may call it. A word outside a closed vocabulary (every "
+            "`enum` below) is a 422 whose `errors` list the allowed words.\n\n"
+            "**Needs** (a case's `needs`, a service's `type`, a referral's `service_type`); "
+            "records made before this list keep the codes they had:\n\n" + needs_described()
         ),
         servers=[Server(url="/")],
         components=Components(
@@ -89,8 +95,9 @@ def openapi_config() -> OpenAPIConfig:
             }
         ),
         security=[{"bearer": []}],
-        path="/schema",
-        render_plugins=[JsonRenderPlugin()],
+        path=DOCS_PATH,
+        render_plugins=render_plugins(),
+        openapi_router=docs_router(),
     )
 
 
@@ -200,7 +207,7 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         before_request=before_request,
         request_max_body_size=MAX_BODY,
         openapi_config=openapi_config(),
-        plugins=[ClosedStructSchemaPlugin()],
+        plugins=[ClosedStructSchemaPlugin(), DocumentedOperations()],
         lifespan=lifespans,
         logging_config=logging_config(settings),
         debug=False,

@@ -1,4 +1,5 @@
-"""OpenAPI details: the problem responses each route can give, closed request bodies."""
+"""OpenAPI details: the problem responses each route can give, closed request bodies,
+the closed vocabularies as ``enum``s."""
 
 from __future__ import annotations
 
@@ -9,14 +10,63 @@ import msgspec
 # Litestar's own msgspec plugin (not re-exported); litestar is pinned below 3.
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example
+from litestar.openapi.spec import Example, Schema
 
 from casenet.api.errors import PROBLEM_JSON, TITLES, Problem
+from casenet.api.structs import Me, vocabulary_of
+from casenet.application import referral_queries
+from casenet.application.views import (
+    AccessGrant,
+    CaseListItem,
+    CaseView,
+    ConsentView,
+    DisclosureView,
+    NoteView,
+    ReferralListItem,
+    ReferralView,
+    SharedCase,
+    StatusChangeView,
+)
+from casenet.domain.agency import ROLES
+from casenet.domain.case import CLOSED, OPEN
+from casenet.domain.consent import METHODS, PURPOSES
+from casenet.domain.referral import OUTCOMES, STATUSES, URGENCIES
+from casenet.domain.sections import DISCLOSED_SECTIONS, NOTE_CATEGORIES, SECTIONS
+from casenet.domain.visibility import ACTIVE, EXPIRED, WITHDRAWN
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
-    from litestar.openapi.spec import Schema
+    from litestar.openapi.spec import Reference
     from litestar.typing import FieldDefinition
+
+CASE_STATUSES = (OPEN, CLOSED)
+CONSENT_STATUSES = (ACTIVE, WITHDRAWN, EXPIRED)
+#: ``GET /v1/referrals?direction=``
+DIRECTIONS = tuple(referral_queries.DIRECTIONS)
+
+#: The vocabularies of response fields whose types are the application's views (request
+#: bodies name theirs in their types: ``structs.word_of``). Needs and service types are
+#: no ``enum`` in answers: records made before the vocabulary keep their codes.
+#: FeedItem's ``type`` joins this table (``FEED_ITEM_TYPES``) once the feed serves those
+#: types; today it serves event class names, and an enum must say what is served.
+RESPONSE_VOCABULARIES: dict[type[msgspec.Struct], dict[str, tuple[str, ...]]] = {
+    CaseView: {"status": CASE_STATUSES, "sections": SECTIONS},
+    CaseListItem: {"status": CASE_STATUSES},
+    NoteView: {"category": NOTE_CATEGORIES},
+    SharedCase: {"sections": SECTIONS},
+    AccessGrant: {"sections": SECTIONS},
+    ConsentView: {
+        "status": CONSENT_STATUSES,
+        "sections": SECTIONS,
+        "purpose": PURPOSES,
+        "method": METHODS,
+    },
+    ReferralView: {"status": STATUSES, "urgency": URGENCIES, "outcome": OUTCOMES},
+    ReferralListItem: {"status": STATUSES, "urgency": URGENCIES, "outcome": OUTCOMES},
+    StatusChangeView: {"status": STATUSES, "outcome": OUTCOMES},
+    DisclosureView: {"sections": DISCLOSED_SECTIONS},
+    Me: {"role": (*ROLES, "operator")},
+}
 
 _WHY = {
     400: "Malformed request: not JSON, wrong types, unknown fields, or a query parameter "
@@ -72,23 +122,45 @@ def problems(*codes: int) -> dict[int, ResponseSpec]:
 
 
 class ClosedStructSchemaPlugin(StructSchemaPlugin):
-    """Document ``forbid_unknown_fields`` as ``additionalProperties: false``.
+    """Litestar's msgspec schemas, with what they leave out.
 
-    A request body (``structs.Body``) with an unknown field is a 400; Litestar's schema
-    for a msgspec Struct leaves the object open, so without this the document would call
-    such a body valid.
+    * ``forbid_unknown_fields`` as ``additionalProperties: false``: a request body
+      (``structs.Body``) with an unknown field is a 400; Litestar's schema leaves the
+      object open, so without this the document would call such a body valid.
+    * every closed vocabulary as an ``enum`` (on the string, on a list's items, on the
+      string arm of ``| None``): a request field's from its type (``word_of``), a view's
+      from :data:`RESPONSE_VOCABULARIES`.
     """
-
-    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
-        return super().is_plugin_supported_field(field_definition) and bool(
-            getattr(
-                msgspec.inspect.type_info(field_definition.type_), "forbid_unknown_fields", False
-            )
-        )
 
     def to_openapi_schema(
         self, field_definition: FieldDefinition, schema_creator: SchemaCreator
     ) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
-        schema.additional_properties = False
+        struct = field_definition.type_
+        info = msgspec.inspect.type_info(struct)
+        assert isinstance(info, msgspec.inspect.StructType)
+        if info.forbid_unknown_fields:
+            schema.additional_properties = False
+        words = dict(RESPONSE_VOCABULARIES.get(struct, {}))
+        for field in info.fields:
+            found = vocabulary_of(field.type)
+            if found is not None:
+                words[field.name] = found
+        for name, vocabulary in words.items():
+            prop = (schema.properties or {}).get(name)
+            if prop is not None:
+                _set_enum(prop, vocabulary)
         return schema
+
+
+def _set_enum(schema: Schema | Reference, words: tuple[str, ...]) -> None:
+    if not isinstance(schema, Schema):
+        return  # a reference: not a string
+    if schema.one_of:
+        for arm in schema.one_of:
+            if getattr(arm, "type", None) != "null":
+                _set_enum(arm, words)
+    elif schema.items is not None:
+        _set_enum(schema.items, words)
+    else:
+        schema.enum = list(words)

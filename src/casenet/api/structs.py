@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
@@ -18,9 +19,13 @@ from casenet.application.views import (
     ReferralListItem,
     SharedCase,
 )
-from casenet.domain.agency import Service
+from casenet.domain.agency import ROLES, Service
+from casenet.domain.consent import METHODS, PURPOSES
 from casenet.domain.errors import InvalidInput
-from casenet.domain.values import check_characters, check_instant
+from casenet.domain.referral import OUTCOMES, URGENCIES
+from casenet.domain.sections import NOTE_CATEGORIES, SECTIONS
+from casenet.domain.values import check_characters, check_choice, check_instant
+from casenet.domain.vocabulary import NEED_CODES, word_of
 
 _PLAIN = "No control characters but tab, newline and carriage return (else 422)."
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000, description=_PLAIN)]
@@ -29,13 +34,22 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=500, description=_PL
 # Codes and dates keep the pattern they are documented with, but Python's "$" also
 # matches before a final newline: the domain checks codes whole (``check_slug``) and
 # ``ClientIn`` the date, so "housing\n" is a 422 naming the field, never recorded.
-Code = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$", examples=["housing"])]
+Code = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$", examples=["ngo"])]
 Date = Annotated[
     str, msgspec.Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", examples=["1984-03-02"])
 ]
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-#: One word of a closed vocabulary; the domain checks it exactly (422 naming the field).
-Word = Annotated[str, msgspec.Meta(max_length=64)]
+# Closed vocabularies: each an ``enum`` in the document (casenet.api.docs); a request
+# with another word is a 422 that lists the allowed ones (``Body``), and the domain
+# checks again.
+Role = Annotated[str, word_of(ROLES, "caseworker")]
+Need = Annotated[str, word_of(NEED_CODES, "housing", description="A need (README: Needs).")]
+NoteCategory = Annotated[str, word_of(NOTE_CATEGORIES, "health")]
+Section = Annotated[str, word_of(SECTIONS, "identity")]
+Purpose = Annotated[str, word_of(PURPOSES, "referral")]
+Method = Annotated[str, word_of(METHODS, "written")]
+Urgency = Annotated[str, word_of(URGENCIES, "routine")]
+Outcome = Annotated[str, word_of(OUTCOMES, "got_help")]
 #: A timestamp with an offset, between 1900-01-01 and 2200-01-01 UTC (else 422).
 Instant = Annotated[
     datetime,
@@ -68,6 +82,37 @@ class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 setattr(self, name, check_instant(value, field))
             elif isinstance(value, list):
                 _check_items(value, field)
+            words = vocabularies(type(self)).get(name)
+            if words is not None:
+                for word in value if isinstance(value, list) else [value]:
+                    check_choice(word, words, field)
+
+
+@cache
+def vocabularies(struct: type[msgspec.Struct]) -> dict[str, tuple[str, ...]]:
+    """The fields of ``struct`` that hold words of a closed vocabulary (``word_of``),
+    or lists of them: field name -> the words."""
+    found: dict[str, tuple[str, ...]] = {}
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        words = vocabulary_of(field.type)
+        if words is not None:
+            found[field.name] = words
+    return found
+
+
+def vocabulary_of(kind: msgspec.inspect.Type) -> tuple[str, ...] | None:
+    """The words a field of this type draws from (through ``| None`` and ``list``)."""
+    if isinstance(kind, msgspec.inspect.UnionType):
+        arms = [arm for arm in kind.types if not isinstance(arm, msgspec.inspect.NoneType)]
+        return vocabulary_of(arms[0]) if len(arms) == 1 else None
+    if isinstance(kind, msgspec.inspect.ListType):
+        return vocabulary_of(kind.item_type)
+    if isinstance(kind, msgspec.inspect.Metadata):
+        words = (kind.extra or {}).get("vocabulary")
+        return tuple(words) if words is not None else vocabulary_of(kind.type)
+    return None
 
 
 def _check_items(values: list[Any], field: str) -> None:
@@ -79,7 +124,7 @@ def _check_items(values: list[Any], field: str) -> None:
 class ServiceIn(Body):
     field_prefix = "services."
 
-    type: Code
+    type: Need
     description: ShortText
     area: Annotated[str, msgspec.Meta(min_length=1, max_length=200, description=_PLAIN)] | None = (
         None
@@ -118,7 +163,7 @@ class ServicesReplace(Body):
 
 class WorkerCreate(Body):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, description=_PLAIN)]
-    role: Annotated[Word, msgspec.Meta(examples=["caseworker"])]
+    role: Role
 
 
 class WorkerCreated(msgspec.Struct, kw_only=True):
@@ -126,7 +171,7 @@ class WorkerCreated(msgspec.Struct, kw_only=True):
 
     id: UUID
     name: str
-    role: str
+    role: Role
     agency_id: UUID
     token: str
 
@@ -134,7 +179,7 @@ class WorkerCreated(msgspec.Struct, kw_only=True):
 class WorkerView(msgspec.Struct, kw_only=True):
     id: UUID
     name: str
-    role: str
+    role: Role
     agency_id: UUID
     active: bool
 
@@ -173,12 +218,12 @@ class ClientIn(Body):
 class CaseCreate(Body):
     client: ClientIn
     summary: Text
-    needs: list[Code] = msgspec.field(default_factory=list)
+    needs: list[Need] = msgspec.field(default_factory=list)
 
 
 class NoteCreate(Body):
     text: Text
-    category: Annotated[Word, msgspec.Meta(examples=["health"])]
+    category: NoteCategory
 
 
 class Reason(Body):
@@ -188,10 +233,10 @@ class Reason(Body):
 class ConsentCreate(Body):
     grantee_agency_id: UUID
     sections: Annotated[
-        list[Word], msgspec.Meta(min_length=1, examples=[["identity", "notes.health"]])
+        list[Section], msgspec.Meta(min_length=1, examples=[["identity", "notes.health"]])
     ]
-    purpose: Annotated[Word, msgspec.Meta(examples=["referral"])]
-    method: Annotated[Word, msgspec.Meta(examples=["written"])]
+    purpose: Purpose
+    method: Method
     valid_until: Instant | None = None
     evidence: ShortText | None = None
 
@@ -219,14 +264,14 @@ class ConsentReceipt(msgspec.Struct, kw_only=True):
 class ReferralCreate(Body):
     case_id: UUID
     to_agency_id: UUID
-    service_type: Code
+    service_type: Need
     reason: Text
-    urgency: Annotated[Word, msgspec.Meta(examples=["routine"])]
+    urgency: Urgency
     consent_id: UUID | None = None
 
 
 class Complete(Body):
-    outcome: Annotated[Word, msgspec.Meta(examples=["got_help"])]
+    outcome: Outcome
     note: Text | None = None
 
 

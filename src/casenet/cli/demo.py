@@ -50,7 +50,7 @@ def seed_demo(casenet: Casenet) -> list[str]:
         welfare,
         case_id=case.id,
         to_agency_id=hospital.id,
-        service_type="medical_social_work",
+        service_type="health",
         reason="Please help move the dialysis slots to evenings.",
         urgency="routine",
         consent_id=consent.id,
@@ -72,13 +72,13 @@ def _demo_agencies(casenet: Casenet) -> tuple[Agency, list[str], Actor]:
         OPERATOR_ACTOR,
         name="Eastside Welfare NGO",
         kind="ngo",
-        services=[Service(type="welfare", description="Benefits and housing advice")],
+        services=[Service(type="income", description="Benefits and housing advice")],
     )
     hospital = agencies.register(
         OPERATOR_ACTOR,
         name="City Hospital Social Work",
         kind="hospital",
-        services=[Service(type="medical_social_work", description="Hospital social workers")],
+        services=[Service(type="health", description="Hospital social workers")],
     )
     school = agencies.register(OPERATOR_ACTOR, name="Riverside Primary School", kind="school")
     lines = []

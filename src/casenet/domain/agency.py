@@ -9,6 +9,7 @@ import msgspec
 from casenet.domain.aggregate import Aggregate, DomainEvent, when
 from casenet.domain.errors import IllegalTransition, InvalidInput
 from casenet.domain.values import check_choice, check_optional_text, check_slug, check_text
+from casenet.domain.vocabulary import check_need
 
 ROLES = ("caseworker", "supervisor", "admin", "auditor")
 
@@ -60,7 +61,7 @@ class Worker:
 
 def check_services(services: list[Service] | tuple[Service, ...]) -> tuple[Service, ...]:
     for service in services:
-        check_slug(service.type, "services.type")
+        check_need(service.type, "services.type")
         check_text(service.description, "services.description", max_length=2_000)
         check_optional_text(service.area, "services.area", max_length=200)
     return tuple(services)

@@ -9,7 +9,8 @@ from uuid import UUID, uuid4
 from casenet.domain.aggregate import Aggregate, DomainEvent, PersonalText, when
 from casenet.domain.errors import IllegalTransition, NotPermitted
 from casenet.domain.sections import check_note_category
-from casenet.domain.values import check_slug, check_text
+from casenet.domain.values import check_text
+from casenet.domain.vocabulary import check_need
 
 OPEN = "open"
 CLOSED = "closed"
@@ -90,7 +91,7 @@ class Case(Aggregate):
         new_id: UUID | None = None,
     ) -> Case:
         check_text(summary, "summary")
-        cleaned = tuple(dict.fromkeys(check_slug(need, "needs") for need in needs))
+        cleaned = tuple(dict.fromkeys(check_need(need, "needs") for need in needs))
         return cls._start(
             new_id or uuid4(),
             CaseOpened,

@@ -7,7 +7,8 @@ from uuid import UUID, uuid4
 
 from casenet.domain.aggregate import Aggregate, DomainEvent, PersonalText, when
 from casenet.domain.errors import IllegalTransition, InvalidInput, NotPermitted
-from casenet.domain.values import check_choice, check_slug, check_text
+from casenet.domain.values import check_choice, check_text
+from casenet.domain.vocabulary import check_need
 
 REQUESTED = "requested"
 ACCEPTED = "accepted"
@@ -177,7 +178,7 @@ class Referral(Aggregate):
         if to_agency_id == from_agency_id:
             raise InvalidInput("to_agency_id", "an agency cannot refer a client to itself")
         check_choice(urgency, URGENCIES, "urgency")
-        check_slug(service_type, "service_type")
+        check_need(service_type, "service_type")
         check_text(reason, "reason", max_length=5_000)
         return cls._start(
             new_id or uuid4(),
@@ -228,11 +229,8 @@ class Referral(Aggregate):
             raise IllegalTransition("referral", self.status, action)
         fields: dict[str, object] = {}
         if action == "complete":
-            if outcome not in OUTCOMES:
-                raise IllegalTransition(
-                    "referral", self.status, f"complete with outcome {outcome!r}"
-                )
-            fields["outcome"] = outcome
+            # A word outside the vocabulary is bad input (422), not a transition.
+            fields["outcome"] = check_choice(outcome or "", OUTCOMES, "outcome")
             if note is not None:
                 fields["note"] = check_text(note, "note", max_length=5_000)
         if action in _NEEDS_REASON:

@@ -76,7 +76,9 @@ def check_sections(sections: Iterable[str], field: str = "sections") -> tuple[st
     chosen = set(sections)
     unknown = sorted(s for s in chosen if s not in SECTIONS)
     if unknown:
-        raise InvalidInput(field, f"unknown section {unknown[0][:64]!r}")
+        raise InvalidInput(
+            field, f"unknown section {unknown[0][:64]!r}: must be one of {', '.join(SECTIONS)}"
+        )
     if not chosen:
         raise InvalidInput(field, "at least one section is required")
     return tuple(s for s in SECTIONS if s in chosen)

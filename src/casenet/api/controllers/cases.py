@@ -9,7 +9,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from casenet.api.docs import ACTION, READ, WRITE, problems
+from casenet.api.docs import ACTION, CASE_STATUSES, READ, WRITE, problems
 from casenet.api.http import (
     After,
     CallerActor,
@@ -97,7 +97,12 @@ class CaseController(Controller):
         self,
         actor: CallerActor,
         casenet: Services,
-        status: Annotated[str | None, QueryParameter(name="status", required=False)] = None,
+        status: Annotated[
+            str | None,
+            QueryParameter(
+                name="status", required=False, schema_extra={"enum": list(CASE_STATUSES)}
+            ),
+        ] = None,
         limit: Limit = None,
         after: After = None,
     ) -> CasePage:

@@ -23,7 +23,7 @@ from casenet.api.http import (
     idempotent,
     with_etag,
 )
-from casenet.api.structs import Body, ShortText, Word
+from casenet.api.structs import Body, Section, ShortText
 from casenet.application.emergency_grants import (
     REVIEW_FILTERS,
     EmergencyGrantView,
@@ -31,19 +31,15 @@ from casenet.application.emergency_grants import (
 )
 from casenet.application.pages import page_in_memory
 from casenet.domain.emergency import FINDINGS, LEGAL_BASES, MAX_MINUTES, MIN_MINUTES
+from casenet.domain.vocabulary import word_of
 
 
 class EmergencyGrantCreate(Body):
     grantee_agency_id: UUID
     sections: Annotated[
-        list[Word], msgspec.Meta(min_length=1, examples=[["identity", "contact", "summary"]])
+        list[Section], msgspec.Meta(min_length=1, examples=[["identity", "contact", "summary"]])
     ]
-    basis: Annotated[
-        Word,
-        msgspec.Meta(
-            examples=["safeguarding"], description=f"One of {', '.join(LEGAL_BASES)} (else 422)."
-        ),
-    ]
+    basis: Annotated[str, word_of(LEGAL_BASES, "safeguarding")]
     justification: ShortText
     minutes: Annotated[
         int,
@@ -55,10 +51,7 @@ class EmergencyGrantCreate(Body):
 
 
 class EmergencyGrantReview(Body):
-    finding: Annotated[
-        Word,
-        msgspec.Meta(examples=["justified"], description=f"One of {', '.join(FINDINGS)}."),
-    ]
+    finding: Annotated[str, word_of(FINDINGS, "justified")]
     note: ShortText
 
 
@@ -78,6 +71,7 @@ ReviewFilter = Annotated[
         required=True,
         max_length=64,
         description=f"One of {', '.join(REVIEW_FILTERS)} (else 422).",
+        schema_extra={"enum": list(REVIEW_FILTERS)},
     ),
 ]
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from casenet.api.docs import ACTION, READ, WRITE, problems
+from casenet.api.docs import ACTION, DIRECTIONS, READ, WRITE, problems
 from casenet.api.http import (
     After,
     CallerActor,
@@ -96,9 +96,17 @@ class ReferralController(Controller):
         actor: CallerActor,
         casenet: Services,
         direction: Annotated[
-            str, QueryParameter(name="direction", description="incoming or outgoing")
+            str,
+            QueryParameter(
+                name="direction",
+                description="incoming or outgoing",
+                schema_extra={"enum": list(DIRECTIONS)},
+            ),
         ] = "incoming",
-        status: Annotated[str | None, QueryParameter(name="status", required=False)] = None,
+        status: Annotated[
+            str | None,
+            QueryParameter(name="status", required=False, schema_extra={"enum": list(STATUSES)}),
+        ] = None,
         limit: Limit = None,
         after: After = None,
     ) -> ReferralPage:

@@ -13,6 +13,8 @@ from litestar.params import FromPath, JSONBody
 from casenet.api.docs import READ, WRITE, problems
 from casenet.api.http import After, CallerActor, IdempotencyKey, Limit, Services, idempotent
 from casenet.api.structs import Body
+from casenet.application.views import FEED_ITEM_TYPES
+from casenet.domain.vocabulary import word_of
 from casenet.infrastructure.projections.webhooks import WebhookRow
 from casenet.infrastructure.webhook_outbox import AttemptRow
 
@@ -35,7 +37,7 @@ class WebhookCreate(Body):
     ]
     types: (
         Annotated[
-            list[Annotated[str, msgspec.Meta(max_length=50)]],
+            list[Annotated[str, word_of(FEED_ITEM_TYPES, "referral_requested")]],
             msgspec.Meta(max_length=50, description=_TYPES, examples=[["referral_requested"]]),
         ]
         | None

@@ -1,0 +1,148 @@
+"""Who may call each operation, and its example bodies, in the OpenAPI document.
+
+One table, :data:`WHO`, by operation id: the roles API.md's "who" column gives (and
+the application enforces: ``tests/api/test_operation_docs.py`` calls each operation
+with every role and checks that exactly the others get 403). Every operation's
+description then says who may call it, and its request and success bodies carry an
+example from :mod:`casenet.api.examples`, chosen by their schema's name. An operation
+missing from the table is documented as such, and the test fails for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.openapi.spec import Example, OpenAPIResponse, Operation, Reference, RequestBody
+from litestar.plugins import ReceiveRoutePlugin
+from litestar.routes import BaseRoute, HTTPRoute
+
+from casenet.api.examples import OTHER_MEDIA, REQUESTS, RESPONSES
+from casenet.domain.agency import ROLES
+
+WORKERS = frozenset(ROLES)
+CASE_WRITERS = frozenset({"caseworker", "supervisor"})
+OVERSEERS = frozenset({"supervisor", "auditor"})
+#: What every example shows (the story of :mod:`casenet.api.examples`).
+STORY = "Eastside Welfare refers Maria to St Mary's Hospital"
+#: The sentence every description starts its last paragraph with.
+WHO_MAY_CALL = "Who may call:"
+
+
+@dataclass(frozen=True)
+class Who:
+    """The callers of an operation: worker roles (of the agency ``of`` names), the
+    operator, or anyone at all (no token)."""
+
+    roles: frozenset[str] = frozenset()
+    of: str = ""
+    operator: bool = False
+    anyone: bool = False
+
+    def sentence(self) -> str:
+        if self.anyone:
+            return f"{WHO_MAY_CALL} anyone; no token needed."
+        callers = []
+        if self.operator:
+            callers.append("the operator")
+        if self.roles:
+            roles = "any worker" if self.roles == WORKERS else _roles(self.roles)
+            callers.append(f"{roles} {self.of}".strip())
+        return f"{WHO_MAY_CALL} {'; '.join(callers)}."
+
+
+def _roles(roles: frozenset[str]) -> str:
+    ordered = [role for role in ROLES if role in roles]
+    return ", ".join(f"`{role}`" for role in ordered) + (" workers" if ordered else "")
+
+
+_OWNER = "of the case's owning agency"
+_RECEIVER = "of the receiving agency"
+
+WHO: dict[str, Who] = {
+    "health_live": Who(anyone=True),
+    "health_ready": Who(anyone=True),
+    "get_me": Who(roles=WORKERS, operator=True),
+    "register_agency": Who(operator=True),
+    "list_agencies": Who(roles=WORKERS, operator=True),
+    "get_agency": Who(roles=WORKERS, operator=True),
+    "replace_services": Who(roles=frozenset({"admin"}), of="of that agency"),
+    "list_workers": Who(roles=frozenset({"admin"}), of="of that agency", operator=True),
+    "add_worker": Who(roles=frozenset({"admin"}), of="of that agency", operator=True),
+    "revoke_worker": Who(roles=frozenset({"admin"}), of="of that agency", operator=True),
+    "open_case": Who(roles=CASE_WRITERS, of="(the case is their agency's)"),
+    "list_cases": Who(roles=WORKERS, of="(their agency's cases)"),
+    "get_case": Who(roles=WORKERS, of="of the owning agency or of one it is shared with"),
+    "add_note": Who(roles=CASE_WRITERS, of=_OWNER),
+    "close_case": Who(roles=CASE_WRITERS, of=_OWNER),
+    "reopen_case": Who(roles=CASE_WRITERS, of=_OWNER),
+    "get_case_access": Who(roles=OVERSEERS, of=_OWNER),
+    "list_shared_cases": Who(roles=WORKERS, of="(cases shared with their agency)"),
+    "grant_consent": Who(roles=CASE_WRITERS, of=_OWNER),
+    "list_case_consents": Who(roles=WORKERS, of=_OWNER),
+    "get_consent": Who(roles=WORKERS, of=_OWNER),
+    "get_consent_receipt": Who(roles=WORKERS, of=_OWNER),
+    "withdraw_consent": Who(roles=CASE_WRITERS, of=_OWNER),
+    "request_referral": Who(roles=CASE_WRITERS, of=_OWNER),
+    "list_referrals": Who(roles=WORKERS, of="(their agency's inbox or outbox)"),
+    "get_referral": Who(roles=WORKERS, of="of either agency of the referral"),
+    "accept_referral": Who(roles=CASE_WRITERS, of=_RECEIVER),
+    "reject_referral": Who(roles=CASE_WRITERS, of=_RECEIVER),
+    "start_referral": Who(roles=CASE_WRITERS, of=_RECEIVER),
+    "hold_referral": Who(roles=CASE_WRITERS, of=_RECEIVER),
+    "complete_referral": Who(roles=CASE_WRITERS, of=_RECEIVER),
+    "fail_referral": Who(roles=CASE_WRITERS, of=_RECEIVER),
+    "cancel_referral": Who(roles=CASE_WRITERS, of="of the referring agency"),
+    "post_referral_message": Who(roles=WORKERS, of="of either agency of the referral"),
+    "list_referral_messages": Who(roles=WORKERS, of="of either agency of the referral"),
+    "erase_client": Who(
+        roles=frozenset({"admin"}), of="of the agency that registered the client", operator=True
+    ),
+    "list_disclosures": Who(roles=OVERSEERS, of=_OWNER),
+    "export_audit": Who(roles=frozenset({"auditor"}), of=_OWNER, operator=True),
+    "get_feed": Who(roles=WORKERS, of="(items that concern their agency)"),
+}
+
+
+@dataclass
+class DocumentedOperation(Operation):
+    """An operation whose description names who may call it, and whose request and
+    success bodies carry examples. (A dataclass again, so that ``__init__`` calls
+    ``__post_init__``.)"""
+
+    def __post_init__(self) -> None:
+        who = WHO.get(self.operation_id or "")
+        sentence = who.sentence() if who else f"{WHO_MAY_CALL} not documented."
+        self.description = "\n\n".join(p for p in (self.description, sentence) if p)
+        if isinstance(self.request_body, RequestBody):
+            for media in self.request_body.content.values():
+                _give_example(media, REQUESTS)
+        for code, response in (self.responses or {}).items():
+            if code.startswith("2") and isinstance(response, OpenAPIResponse):
+                for media_type, media in (response.content or {}).items():
+                    if media_type in OTHER_MEDIA:
+                        example = Example(summary=STORY, value=OTHER_MEDIA[media_type])
+                        media.examples = {"example": example}
+                    else:
+                        _give_example(media, RESPONSES)
+
+
+def _give_example(media: Any, examples: dict[str, Any]) -> None:
+    schema = media.schema
+    if isinstance(schema, Reference):
+        # Still the long name here (``casenet_api_structs_CaseCreate``): Litestar
+        # shortens the references once every schema is known.
+        name = schema.ref.rsplit("/", 1)[-1].rsplit("_", 1)[-1]
+        if name in examples:
+            media.examples = {"example": Example(summary=STORY, value=examples[name])}
+
+
+class DocumentedOperations(ReceiveRoutePlugin):
+    """Every route of the app is documented with :class:`DocumentedOperation` (a route
+    added later too: the test then asks for its row in :data:`WHO`)."""
+
+    def receive_route(self, route: BaseRoute) -> None:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                if handler.operation_class is Operation:
+                    handler.operation_class = DocumentedOperation
