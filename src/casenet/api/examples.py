@@ -24,6 +24,10 @@ CONSENT = "f6a8b7c9-6666-43a4-9fe0-5b6c7d8e9fa6"
 REFERRAL = "0718c9da-7777-44b5-80f1-6c7d8e9fa0b7"
 MESSAGE = "1829daeb-8888-45c6-9102-7d8e9fa0b1c8"
 DISCLOSURE = "293aebfc-9999-46d7-a213-8e9fa0b1c2d9"
+GRANT = "3a4bfc0d-aaaa-47e8-b324-9fa0b1c2d3ea"
+WEBHOOK = "4b5c0d1e-bbbb-48f9-8435-a0b1c2d3e4fb"
+FEED_ITEM = "5c6d1e2f-cccc-490a-9546-b1c2d3e4f50c"
+SUE = "6d7e2f30-dddd-4a1b-a657-c2d3e4f5061d"  # supervisor at Eastside
 AT = "2026-12-06T09:30:00Z"
 LATER = "2026-12-07T14:05:00Z"
 
@@ -114,6 +118,36 @@ _MESSAGE = {
     "created_at": LATER,
 }
 
+_EMERGENCY = {
+    "id": GRANT,
+    "version": 2,
+    "case_id": CASE,
+    "client_id": CLIENT,
+    "grantee_agency_id": ST_MARYS,
+    "sections": ["identity", "summary"],
+    "basis": "vital_interests",
+    "justification": "Unconscious on arrival; the hospital needs her history now.",
+    "minutes": 1440,
+    "status": "active",
+    "created_at": AT,
+    "expires_at": "2026-12-07T09:30:00Z",
+    "review_due_at": "2026-12-09T09:30:00Z",
+    "created_by": ANA,
+    "revoked_at": None,
+    "review": {
+        "finding": "justified",
+        "note": "No time to ask; the right call.",
+        "reviewer_worker_id": SUE,
+        "reviewed_at": LATER,
+    },
+}
+_WEBHOOK = {
+    "id": WEBHOOK,
+    "url": "https://intake.stmarys.example/casenet",
+    "types": ["referral_requested", "referral_status_changed"],
+    "created_at": AT,
+}
+
 #: Request bodies, by schema name.
 REQUESTS: dict[str, dict[str, Any]] = {
     "AgencyCreate": {
@@ -149,6 +183,16 @@ REQUESTS: dict[str, dict[str, Any]] = {
     },
     "Complete": {"outcome": "got_help", "note": "Slots moved to Tuesday and Friday 14:00."},
     "MessageCreate": {"text": _MESSAGE["text"]},
+    "EmergencyGrantCreate": {
+        "grantee_agency_id": ST_MARYS,
+        "sections": ["identity", "summary"],
+        "basis": "vital_interests",
+        "justification": _EMERGENCY["justification"],
+        "minutes": 1440,
+    },
+    "EmergencyGrantReview": {"finding": "justified", "note": "No time to ask; the right call."},
+    "EmergencyRevoke": {"reason": "She is awake and can decide herself."},
+    "WebhookCreate": {"url": _WEBHOOK["url"], "types": _WEBHOOK["types"]},
 }
 
 #: Response bodies, by schema name.
@@ -273,18 +317,47 @@ RESPONSES: dict[str, Any] = {
     "FeedPage": {
         "items": [
             {
-                "position": 41,
+                "id": FEED_ITEM,
                 "type": "referral_requested",
                 "at": AT,
-                "data": {"referral_id": REFERRAL, "case_id": CASE, "from_agency_id": EASTSIDE},
+                "position": 41,
+                "referral_id": REFERRAL,
+                "case_id": CASE,
+                "from_agency_id": EASTSIDE,
+                "to_agency_id": ST_MARYS,
+                "service_type": "health",
+                "urgency": "routine",
+                "status": "requested",
             }
         ],
         "next": "41",
+    },
+    "EmergencyGrantView": _EMERGENCY,
+    "EmergencyGrantPage": {"items": [_EMERGENCY], "next": None},
+    "WebhookCreated": {**_WEBHOOK, "secret": "whsec_MfKQ9r8GKYqXTwjWPfaLS0+M0W9aKjGQ"},
+    "WebhookView": _WEBHOOK,
+    "WebhookList": {"items": [_WEBHOOK], "next": None},
+    "DeliveryPage": {
+        "items": [
+            {
+                "item_id": FEED_ITEM,
+                "position": 41,
+                "type": "referral_requested",
+                "attempt": 2,
+                "outcome": "delivered",
+                "status_code": 204,
+                "error": None,
+                "attempted_at": LATER,
+                "next_attempt_at": None,
+            }
+        ],
+        "next": None,
     },
 }
 
 #: Bodies that are not JSON, by media type: what the example shows instead.
 OTHER_MEDIA: dict[str, str] = {
+    "text/html": "(a printable page in plain words, for the client: <!doctype html>...)",
     "application/x-tar": "(a tar archive: manifest.json, manifest.sig, events.jsonl, "
     "public_key.pem, ... ; check it with `casenet audit verify`)",
 }

@@ -58,6 +58,7 @@ def _roles(roles: frozenset[str]) -> str:
 
 _OWNER = "of the case's owning agency"
 _RECEIVER = "of the receiving agency"
+_ADMIN = frozenset({"admin"})
 
 WHO: dict[str, Who] = {
     "health_live": Who(anyone=True),
@@ -101,6 +102,18 @@ WHO: dict[str, Who] = {
     "list_disclosures": Who(roles=OVERSEERS, of=_OWNER),
     "export_audit": Who(roles=frozenset({"auditor"}), of=_OWNER, operator=True),
     "get_feed": Who(roles=WORKERS, of="(items that concern their agency)"),
+    "create_emergency_grant": Who(roles=CASE_WRITERS, of=_OWNER),
+    "list_case_emergency_grants": Who(roles=WORKERS, of=_OWNER),
+    "get_emergency_grant": Who(roles=WORKERS, of=_OWNER),
+    "revoke_emergency_grant": Who(roles=CASE_WRITERS, of=_OWNER),
+    "review_emergency_grant": Who(
+        roles=frozenset({"supervisor"}), of=f"{_OWNER}, other than the grant's creator"
+    ),
+    "list_emergency_grants_awaiting_review": Who(roles=OVERSEERS, of="(their agency's grants)"),
+    "register_webhook": Who(roles=_ADMIN, of="(for their agency)"),
+    "list_webhooks": Who(roles=_ADMIN, of="(their agency's webhooks)"),
+    "remove_webhook": Who(roles=_ADMIN, of="of the webhook's agency"),
+    "list_webhook_deliveries": Who(roles=_ADMIN, of="of the webhook's agency"),
 }
 
 

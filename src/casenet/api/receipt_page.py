@@ -18,8 +18,9 @@ from typing import Any
 
 from litestar import Response
 from litestar.enums import MediaType
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Schema
 
+from casenet.api.operation_docs import DocumentedOperation
 from casenet.api.structs import ConsentReceipt
 from casenet.domain.wording import (
     METHOD_WORDS,
@@ -130,7 +131,7 @@ def _status(receipt: ConsentReceipt) -> str:
 
 
 @dataclass
-class ReceiptOperation(Operation):
+class ReceiptOperation(DocumentedOperation):
     """The receipt's operation: its 200 is the JSON receipt or, for ``Accept:
     text/html``, this page (Litestar documents one media type per response)."""
 
@@ -141,3 +142,4 @@ class ReceiptOperation(Operation):
             ok.content[MediaType.HTML.value] = OpenAPIMediaType(
                 schema=Schema(type=OpenAPIType.STRING, description="A self-contained page")
             )
+        super().__post_init__()

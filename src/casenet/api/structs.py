@@ -83,7 +83,7 @@ class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             elif isinstance(value, list):
                 _check_items(value, field)
             words = vocabularies(type(self)).get(name)
-            if words is not None:
+            if words is not None and value is not None:
                 for word in value if isinstance(value, list) else [value]:
                     check_choice(word, words, field)
 
