@@ -44,7 +44,7 @@ def school(operator: Api) -> SimpleNamespace:
         {
             "client": {"name": "Lena Novak", "date_of_birth": "2016-05-04", "phone": "0555"},
             "summary": "Withdrawn in class, bruises.",
-            "needs": ["child_safety"],
+            "needs": ["safety"],
         },
     )
     teacher.post(f"/v1/cases/{case['id']}/notes", {"text": "Lives with mum.", "category": "family"})
@@ -303,7 +303,7 @@ def test_a_restricted_owner_never_discloses_identity_under_an_emergency_grant(
     advocate = operator.worker(shelter, "caseworker")
     case = advocate.post(
         "/v1/cases",
-        {"client": {"name": "Ana Ruiz", "phone": "0777"}, "summary": "Fled.", "needs": ["shelter"]},
+        {"client": {"name": "Ana Ruiz", "phone": "0777"}, "summary": "Fled.", "needs": ["housing"]},
     )
     advocate.post(
         f"/v1/cases/{case['id']}/emergency-grants",
