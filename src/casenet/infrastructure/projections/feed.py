@@ -59,7 +59,9 @@ OWNER_ONLY: frozenset[type[DomainEvent]] = frozenset(
 )
 #: The events whose aggregate has two parties, recorded when it begins (first: the
 #: referring agency or the owner).
-_BEGINS = (ReferralRequested, ConsentGranted, EmergencyGrantCreated)
+_BEGINS: frozenset[type[DomainEvent]] = frozenset(
+    {ReferralRequested, ConsentGranted, EmergencyGrantCreated}
+)
 
 #: The namespace of feed item ids: ``uuid5(ITEM_ID_NAMESPACE, "<aggregate id>/<version>")``.
 ITEM_ID_NAMESPACE = UUID("6f0c5d1e-8d0b-4a53-9a55-0b6a1f7c2e17")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from casenet.domain.aggregate import DomainEvent
 from casenet.domain.client import ClientErased, ClientRegistered
 from casenet.domain.consent import ConsentGranted
 from casenet.domain.emergency import EmergencyGrantCreated
@@ -21,12 +22,8 @@ from casenet.infrastructure.projections.facts import StoredFact
 from casenet.infrastructure.sql import Database
 
 #: The events that make agencies parties of a client, and its erasure.
-CLIENT_EVENTS = (
-    ClientRegistered,
-    ConsentGranted,
-    EmergencyGrantCreated,
-    ReferralRequested,
-    ClientErased,
+CLIENT_EVENTS: frozenset[type[DomainEvent]] = frozenset(
+    {ClientRegistered, ConsentGranted, EmergencyGrantCreated, ReferralRequested, ClientErased}
 )
 
 TABLE = "rm_feed_client_parties"
