@@ -4,7 +4,9 @@ personal value (every personal value of the story is a canary the feed must not 
 an item's ``id`` is the same in both agencies' feeds and after a rebuild; and a consent
 that runs out is told to both agencies once (``consent_expired``), by the deadline step
 the projection runner calls, whoever else runs it at the same time, never for a
-withdrawn consent.
+withdrawn consent. Emergency grants are told to both agencies when created and
+revoked, their review and its overdue notice to the owner alone (once, whoever runs the
+deadline step); a client's erasure to exactly the agencies that had their data.
 """
 
 from __future__ import annotations
@@ -63,6 +65,15 @@ FIELDS: dict[str, tuple[set[str], set[str]]] = {
         {"consent_id", "owner_agency_id", "grantee_agency_id", "status", "valid_until"},
         set(),
     ),
+    "emergency_grant": (
+        {"emergency_grant_id", "owner_agency_id", "grantee_agency_id", "status"},
+        {"case_id", "basis", "sections", "expires_at", "review_due_at", "finding"},
+    ),
+    "emergency_review_due": (
+        {"emergency_grant_id", "owner_agency_id", "grantee_agency_id", "review_due_at"},
+        set(),
+    ),
+    "client_erased": ({"client_id"}, set()),
 }
 
 
@@ -130,7 +141,7 @@ def story(net: SimpleNamespace) -> tuple[list[str], int]:
         {
             "case_id": case_id,
             "to_agency_id": net.hospital["id"],
-            "service_type": "medical_social_work",
+            "service_type": "health",
             "reason": reason,
             "urgency": "urgent",
             "consent_id": consent_id,
@@ -254,3 +265,215 @@ def test_the_projection_runner_tells_a_consent_that_runs_out_in_seconds(
     assert [(i["type"], i["consent_id"]) for i in page["items"]] == [
         ("consent_expired", consent_id)
     ]
+
+
+@pytest.fixture(scope="module")
+def school(operator: Any) -> SimpleNamespace:
+    """A school that shares a child's case in an emergency with a child-protection
+    agency, under consent with a clinic, and by referral with a shelter; a youth club
+    that has a referral for another child of the school; and an unrelated agency."""
+    school = operator.agency("Items School", "school")
+    agencies = {
+        name: operator.agency(f"Items {name}", kind)
+        for name, kind in (
+            ("protection", "child_protection"),
+            ("clinic", "clinic"),
+            ("shelter", "shelter"),
+            ("club", "ngo"),
+            ("unrelated", "ngo"),
+        )
+    }
+    return SimpleNamespace(
+        school=school,
+        teacher=operator.worker(school, "caseworker", "Tess Items"),
+        head=operator.worker(school, "supervisor", "Hugo Items"),
+        admin=operator.worker(school, "admin", "Ada Items"),
+        **agencies,
+        api={name: operator.worker(a, "caseworker") for name, a in agencies.items()},
+    )
+
+
+def emergency_grant(w: SimpleNamespace, case_id: str, canaries: list[str]) -> dict[str, Any]:
+    justification = canary("justification")
+    canaries.append(justification)
+    body = {
+        "grantee_agency_id": w.protection["id"],
+        "sections": ["identity", "summary"],
+        "basis": "safeguarding",
+        "justification": justification,
+        "minutes": 1440,
+    }
+    grant: dict[str, Any] = w.teacher.post(f"/v1/cases/{case_id}/emergency-grants", body)
+    return grant
+
+
+def school_case(w: SimpleNamespace, canaries: list[str]) -> dict[str, Any]:
+    name, summary = canary("child"), canary("summary")
+    canaries += [name, summary]
+    case: dict[str, Any] = w.teacher.post(
+        "/v1/cases", {"client": {"name": name}, "summary": summary}
+    )
+    return case
+
+
+def heads(w: SimpleNamespace) -> dict[str, int]:
+    return {name: head(api) for name, api in {"school": w.teacher, **w.api}.items()}
+
+
+def new_items(w: SimpleNamespace, start: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+    apis = {"school": w.teacher, **w.api}
+    return {name: items_after(api, start[name]) for name, api in apis.items()}
+
+
+def no_canary(app_server: Any, w: SimpleNamespace, canaries: list[str]) -> None:
+    raw = "".join(
+        api.request("GET", "/v1/feed?limit=500").text for api in (w.teacher, *w.api.values())
+    )
+    rows = app_server.casenet.app.database.run("SELECT * FROM rm_feed", commit=False)
+    stored = repr([dict(row) for row in rows])
+    assert [c for c in canaries if c in raw or c in stored] == []
+
+
+def test_an_emergency_grant_is_told_to_both_agencies_and_its_review_to_the_owner(
+    school: SimpleNamespace, app_server: Any
+) -> None:
+    w, canaries = school, []
+    case = school_case(w, canaries)
+    start = heads(w)
+    grant = emergency_grant(w, case["id"], canaries)
+    note, reason = canary("note"), canary("reason")
+    canaries += [note, reason]
+    w.head.post(
+        f"/v1/emergency-grants/{grant['id']}/review",
+        {"finding": "justified", "note": note},
+        status=200,
+    )
+    w.teacher.post(f"/v1/emergency-grants/{grant['id']}/revoke", {"reason": reason}, status=200)
+
+    got = new_items(w, start)
+    ids = {"emergency_grant_id": grant["id"]}
+    parties = {"owner_agency_id": w.school["id"], "grantee_agency_id": w.protection["id"]}
+    created = {
+        "type": "emergency_grant",
+        **ids,
+        **parties,
+        "case_id": case["id"],
+        "basis": "safeguarding",
+        "sections": ["identity", "summary"],
+        "status": "active",
+    }
+    reviewed = {"type": "emergency_grant", **ids, **parties, "status": "reviewed"}
+    revoked = {"type": "emergency_grant", **ids, **parties, "status": "revoked"}
+    unstable = ("id", "at", "position", "expires_at", "review_due_at", "finding")
+
+    def stable(item: dict[str, Any]) -> dict[str, Any]:
+        check_shape(item)
+        return {k: v for k, v in item.items() if k not in unstable}
+
+    assert [stable(i) for i in got["school"]] == [created, reviewed, revoked]
+    assert got["school"][1]["finding"] == "justified"
+    first = got["school"][0]
+    assert datetime.fromisoformat(first["expires_at"]) == datetime.fromisoformat(
+        grant["expires_at"]
+    )
+    assert datetime.fromisoformat(first["review_due_at"]) == datetime.fromisoformat(
+        grant["review_due_at"]
+    )
+    # The grantee hears that it may read, and that it may no longer; not the review.
+    assert got["protection"] == [got["school"][0], got["school"][2]]
+    assert got["clinic"] == got["shelter"] == got["club"] == got["unrelated"] == []
+    no_canary(app_server, w, canaries)
+
+
+def test_an_overdue_review_is_told_to_the_owner_once_by_two_runners(
+    school: SimpleNamespace, app_server: Any
+) -> None:
+    w, canaries = school, []
+    case = school_case(w, canaries)
+    overdue, reviewed = (emergency_grant(w, case["id"], canaries) for _ in range(2))
+    w.head.post(
+        f"/v1/emergency-grants/{reviewed['id']}/review",
+        {"finding": "unjustified", "note": "n"},
+        status=200,
+    )
+    due = datetime.fromisoformat(overdue["review_due_at"])
+    start = heads(w)
+    deadlines = app_server.casenet.projections.deadlines
+
+    deadlines.run(now=due - timedelta(seconds=1))  # not yet
+    assert new_items(w, start)["school"] == []
+    later = due + timedelta(minutes=1)
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        deadlines.run(now=later)
+
+    runners = [threading.Thread(target=run) for _ in range(2)]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    deadlines.run(now=later + timedelta(days=1))  # and again later: nothing new
+
+    got = new_items(w, start)
+    told = [
+        i for i in got["school"] if i.get("emergency_grant_id") in (overdue["id"], reviewed["id"])
+    ]
+    assert [(i["type"], i["emergency_grant_id"]) for i in told] == [
+        ("emergency_review_due", overdue["id"])
+    ]
+    check_shape(told[0])
+    assert datetime.fromisoformat(told[0]["review_due_at"]) == due
+    assert (told[0]["owner_agency_id"], told[0]["grantee_agency_id"]) == (
+        w.school["id"],
+        w.protection["id"],
+    )
+    assert all(i["type"] != "emergency_review_due" for i in got["protection"])
+    pending = w.head.get("/v1/emergency-grants?review=pending&limit=500")["items"]
+    assert overdue["id"] in {g["id"] for g in pending}  # the notice is no review
+
+
+def test_an_erasure_is_told_to_every_agency_that_had_the_clients_data_and_no_other(
+    school: SimpleNamespace, app_server: Any
+) -> None:
+    w, canaries = school, []
+    case, other = school_case(w, canaries), school_case(w, canaries)
+    emergency_grant(w, case["id"], canaries)
+    w.teacher.post(
+        f"/v1/cases/{case['id']}/consents",
+        {
+            "grantee_agency_id": w.clinic["id"],
+            "sections": ["identity"],
+            "purpose": "referral",
+            "method": "verbal",
+        },
+    )
+    for case_id, to in ((case["id"], w.shelter), (other["id"], w.club)):
+        reason = canary("reason")
+        canaries.append(reason)
+        w.teacher.post(
+            "/v1/referrals",
+            {
+                "case_id": case_id,
+                "to_agency_id": to["id"],
+                "service_type": "housing",
+                "reason": reason,
+                "urgency": "routine",
+            },
+        )
+    start = heads(w)
+    w.admin.post(f"/v1/clients/{case['client_id']}/erasure", None, status=200)
+
+    got = new_items(w, start)
+    erased = {"type": "client_erased", "client_id": case["client_id"]}
+    told = {n for n, items in got.items() if items}
+    assert told == {"school", "protection", "clinic", "shelter"}
+    for name in told:
+        assert len(got[name]) == 1
+        check_shape(got[name][0])
+        assert {k: got[name][0][k] for k in erased} == erased
+    assert len({items[0]["id"] for items in got.values() if items}) == 1
+    no_canary(app_server, w, canaries)
+    app_server.casenet.projections.rebuild(["feed"])
+    assert new_items(w, start) == got

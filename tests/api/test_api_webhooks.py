@@ -47,6 +47,7 @@ def net(operator: Any) -> SimpleNamespace:
     return SimpleNamespace(
         hospital=hospital,
         ana=operator.worker(ngo, "caseworker", "Ana Hook"),
+        ngo_admin=operator.worker(ngo, "admin", "Nia Hook"),
         hal=operator.worker(hospital, "caseworker", "Hal Hook"),
         admin=operator.worker(hospital, "admin", "Hope Hook"),
         school_admin=operator.worker(school, "admin", "Sam Hook"),
@@ -155,6 +156,36 @@ def test_a_webhook_gets_only_the_types_it_asked_for(net: SimpleNamespace, app_se
         assert app_server.casenet.webhooks.backlog() == 0  # the others were passed over
     for hook in (all_hook, some_hook):
         net.admin.expect(200, "DELETE", f"/v1/webhooks/{hook['id']}")
+
+
+def test_emergency_grants_and_erasures_are_delivered_as_the_feed_gives_them(
+    net: SimpleNamespace, app_server: Any
+) -> None:
+    start = net.hal.get("/v1/feed?limit=500")["next"]
+    types = ["emergency_grant", "client_erased"]
+    with Receiver() as receiver:
+        hook = net.admin.post("/v1/webhooks", {"url": receiver.url, "types": types})
+        grant(net)  # a consent_granted item, not asked for
+        case = net.ana.post("/v1/cases", {"client": {"name": "Eda Hook"}, "summary": "Hook"})
+        net.ana.post(
+            f"/v1/cases/{case['id']}/emergency-grants",
+            {
+                "grantee_agency_id": net.hospital["id"],
+                "sections": ["identity"],
+                "basis": "vital_interests",
+                "justification": "Unconscious at the door",
+                "minutes": 60,
+            },
+        )
+        net.ngo_admin.post(f"/v1/clients/{case['client_id']}/erasure", None, status=200)
+        drain(worker(app_server))
+        feed = feed_since(net.hal, start)
+        wanted = [i for i in feed if i["type"] in types]
+        assert [i["type"] for i in wanted] == types
+        verifier = standardwebhooks.Webhook(hook["secret"])
+        assert [verifier.verify(r.body, r.headers) for r in receiver.wait_for(2)] == wanted
+        assert len(receiver.delivered()) == 2
+    net.admin.expect(200, "DELETE", f"/v1/webhooks/{hook['id']}")
 
 
 def metric(operator: Any, name: str) -> float:

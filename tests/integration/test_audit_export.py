@@ -1,9 +1,10 @@
 """The consent audit export through the services, on SQLite and on PostgreSQL.
 
 A realistic history (three cases of two owners, one of them a restricted shelter;
-consents granted, withdrawn and expiring; grantees reading cases and a referral, so
-that disclosures are recorded; referrals through accepted, on hold, completed,
-rejected and cancelled), every personal value a unique canary. Then:
+consents granted, withdrawn and expiring; an emergency grant opened, read under,
+reviewed and revoked; grantees reading cases and a referral, so that disclosures are
+recorded; referrals through accepted, on hold, completed, rejected and cancelled),
+every personal value a unique canary. Then:
 
 * each scope (a case, a client, everything, an agency's auditor's) holds exactly the
   records of what happened in it, file by file, and none of another case;
@@ -17,7 +18,10 @@ rejected and cancelled), every personal value a unique canary. Then:
 * point-in-time access computed from the bundle alone equals the server's
   ``CaseQueries.access`` at instants around every grant, withdrawal and expiry;
 * the HTML report shows the case, every consent and every disclosure, without scripts
-  or remote assets.
+  or remote assets;
+* an emergency grant is in the bundle (opened, revoked, reviewed: basis, sections,
+  times, workers; never its justification, reason or note), a read under it names it
+  and its basis, and the report tells it in plain words with its review.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from html import escape
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -40,10 +45,11 @@ from casenet.application.audit import Scope, access_from_bundle
 from casenet.domain.case import Case
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent
+from casenet.domain.emergency import EmergencyGrant
 from casenet.domain.errors import InvalidInput, NotFound, NotPermitted
 from casenet.domain.referral import Referral
 from casenet.domain.sections import IDENTIFYING
-from casenet.domain.wording import reader_time
+from casenet.domain.wording import FINDING_WORDS, LEGAL_BASIS_WORDS, reader_time
 from casenet.infrastructure.audit_bundle import (
     FILES,
     load_public_key,
@@ -71,7 +77,8 @@ class CaseRecord:
     client_id: UUID
     owner: Actor
     overseer: Actor  # a supervisor of the owner: may ask for point-in-time access
-    consents: list[tuple[str, UUID]] = field(default_factory=list)  # (type, consent id)
+    #: (type, consent id), and (type, emergency grant id) of emergency grants
+    consents: list[tuple[str, UUID]] = field(default_factory=list)
     disclosures: list[tuple[UUID, tuple[str, ...], tuple[UUID, ...]]] = field(
         default_factory=list
     )  # (recipient agency, sections, consent ids)
@@ -145,6 +152,34 @@ class Story:
         assert withdrawn.withdrawn_at is not None
         case.consents.append(("ConsentWithdrawn", consent.id))
         case.instants += around(withdrawn.withdrawn_at)
+
+    def emergency(
+        self, case: CaseRecord, grantee: str, sections: list[str], basis: str
+    ) -> EmergencyGrant:
+        grant = self.casenet.emergency_grants.create(
+            case.owner,
+            case.case_id,
+            grantee_agency_id=self.agencies[grantee],
+            sections=sections,
+            basis=basis,
+            justification=self.canary(),
+            minutes=600,
+        )
+        case.consents.append(("EmergencyGrantCreated", grant.id))
+        case.instants += around(grant.created_at)
+        return grant
+
+    def review_emergency(self, case: CaseRecord, grant: EmergencyGrant) -> None:
+        self.casenet.emergency_grants.review(
+            case.overseer, grant.id, finding="justified", note=self.canary()
+        )
+        case.consents.append(("EmergencyGrantReviewed", grant.id))
+
+    def revoke_emergency(self, case: CaseRecord, grant: EmergencyGrant) -> None:
+        revoked = self.casenet.emergency_grants.revoke(case.owner, grant.id, reason=self.canary())
+        assert revoked.revoked_at is not None
+        case.consents.append(("EmergencyGrantRevoked", grant.id))
+        case.instants += around(revoked.revoked_at)
 
     def read(self, case: CaseRecord, reader: str) -> None:
         """A grantee's read of the case: one disclosure of what it was shown."""
@@ -225,7 +260,8 @@ def grow_past_pages(
             case = casenet.app.get(Case, alpha.case_id)
             for _ in range(PAGE_POSITIONS + 10):
                 case.add_note(
-                    worker_id=alpha.owner.require_worker(), category="general",
+                    worker_id=alpha.owner.require_worker(),
+                    category="general",
                     text=story.canary(),
                 )
             casenet.app.save(case)
@@ -281,6 +317,10 @@ def tell(casenet: Casenet) -> Story:
     story.read(beta, "school")
     story.withdraw(beta, needs)
     story.refer(beta, "hospital", [("accept", {}), ("cancel", {"reason": True})])
+    emergency = story.emergency(beta, "hospital", ["summary", "notes.health"], "safeguarding")
+    story.read(beta, "hospital")
+    story.review_emergency(beta, emergency)
+    story.revoke_emergency(beta, emergency)
     casenet.cases.close_case(beta.owner, beta.case_id, reason=story.canary())
     casenet.cases.reopen_case(beta.owner, beta.case_id, reason=story.canary())
 
@@ -337,7 +377,7 @@ def record_keys(bundle_records: dict[str, list[dict[str, Any]]]) -> dict[str, Co
     return {
         "cases.jsonl": Counter(r["case_id"] for r in bundle_records["cases.jsonl"]),
         "consents.jsonl": Counter(
-            (r["type"], r["consent_id"]) for r in bundle_records["consents.jsonl"]
+            (r["type"], basis_id(r)) for r in bundle_records["consents.jsonl"]
         ),
         "disclosures.jsonl": Counter(
             (r["recipient_agency_id"], tuple(r["sections"]), tuple(r["consent_ids"]))
@@ -363,13 +403,18 @@ def expected_keys(cases: list[CaseRecord]) -> dict[str, Counter[Any]]:
     }
 
 
+def basis_id(record: dict[str, Any]) -> str:
+    """The consent or the emergency grant a record of ``consents.jsonl`` is about."""
+    return str(record["consent_id"] if "consent_id" in record else record["emergency_grant_id"])
+
+
 def case_of_record(
     name: str, record: dict[str, Any], consent_case: dict[str, str], referral_case: dict[str, str]
 ) -> str | None:
     if "case_id" in record:
         return str(record["case_id"])
     if name == "consents.jsonl":
-        return consent_case[record["consent_id"]]
+        return consent_case[basis_id(record)]
     if name == "referrals.jsonl":
         return referral_case[record["referral_id"]]
     return None
@@ -378,9 +423,7 @@ def case_of_record(
 def cases_named(bundle_records: dict[str, list[dict[str, Any]]]) -> set[str]:
     """Every case any record of the bundle belongs to."""
     consent_case = {
-        r["consent_id"]: r["case_id"]
-        for r in bundle_records["consents.jsonl"]
-        if r["type"] == "ConsentGranted"
+        basis_id(r): r["case_id"] for r in bundle_records["consents.jsonl"] if "case_id" in r
     }
     referral_case = {
         r["referral_id"]: r["case_id"]
@@ -521,8 +564,11 @@ class AuditExportContract:
         story.casenet.clients.erase(OPERATOR_ACTOR, beta.client_id)
         # A client erased without a case: in no scope, so in no bundle.
         lone = Client.register(
-            agency_id=story.agencies["welfare"], name=story.canary(), date_of_birth=None,
-            phone=None, address=None,
+            agency_id=story.agencies["welfare"],
+            name=story.canary(),
+            date_of_birth=None,
+            phone=None,
+            address=None,
         )
         casenet.app.save(lone)
         casenet.clients.erase(OPERATOR_ACTOR, lone.id)
@@ -854,6 +900,62 @@ class AuditExportContract:
             )
             assert html.count("<tr class=withdrawn>") == withdrawn
             assert "<tr class=expired>" not in html
+
+    def test_an_emergency_grant_is_recorded_without_its_texts_and_told_in_plain_words(
+        self, story: Story, export: Callable[..., Path]
+    ) -> None:
+        beta = story.cases["beta"]
+        bundle = export(Scope("case", beta.case_id))
+        bundle_records = records(bundle)
+        emergency = [r for r in bundle_records["consents.jsonl"] if "emergency_grant_id" in r]
+        created, reviewed, revoked = emergency
+        grant_id = created["emergency_grant_id"]
+        welfare, hospital = story.agencies["welfare"], story.agencies["hospital"]
+        assert created == {
+            "type": "EmergencyGrantCreated",
+            "at": created["at"],
+            "position": created["position"],
+            "version": 1,
+            "emergency_grant_id": grant_id,
+            "case_id": str(beta.case_id),
+            "client_id": str(beta.client_id),
+            "owner_agency_id": str(welfare),
+            "grantee_agency_id": str(hospital),
+            "sections": ["summary", "notes.health"],
+            "basis": "safeguarding",
+            "minutes": 600,
+            "expires_at": created["expires_at"],
+            "review_due_at": created["review_due_at"],
+            "worker_id": str(beta.owner.worker_id),
+        }
+        assert datetime.fromisoformat(created["expires_at"]) - datetime.fromisoformat(
+            created["at"]
+        ) == timedelta(minutes=600)
+        assert (reviewed["type"], reviewed["finding"], reviewed["worker_id"]) == (
+            "EmergencyGrantReviewed",
+            "justified",
+            str(beta.overseer.worker_id),
+        )
+        assert (revoked["type"], revoked["worker_id"]) == (
+            "EmergencyGrantRevoked",
+            str(beta.owner.worker_id),
+        )
+        assert {"justification", "note", "reason"}.isdisjoint({k for r in emergency for k in r})
+        under = [r for r in bundle_records["disclosures.jsonl"] if "emergency_grant_ids" in r]
+        assert [(r["emergency_grant_ids"], r["legal_bases"], r["consent_ids"]) for r in under] == [
+            ([grant_id], ["safeguarding"], [])
+        ]
+        # Reads under consent keep the lines they had: no emergency fields on them.
+        assert len(bundle_records["disclosures.jsonl"]) > len(under)
+
+        html = write_report(bundle).read_text(encoding="utf-8")
+        assert "Emergency grant 1 opened without the client&#x27;s consent" in html
+        assert escape(LEGAL_BASIS_WORDS["safeguarding"]) in html
+        assert f"Emergency grant 1 reviewed: {FINDING_WORDS['justified']}" in html
+        assert "Emergency grant 1 revoked" in html
+        assert "Under emergency grant 1." in html
+        assert html.count("<tr class=emergency>") == 2  # opened, revoked
+        assert html.count("<tr class=review>") == 1
 
 
 class TestAuditExportOnSQLite(AuditExportContract):

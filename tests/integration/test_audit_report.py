@@ -108,6 +108,10 @@ class AuditReportContract:
             kinds = Counter(kind for kind, _ in rows)
             granted = [t for t, _ in case.consents if t == "ConsentGranted"]
             withdrawn = [t for t, _ in case.consents if t == "ConsentWithdrawn"]
+            # An emergency grant's opening and revocation, and its review.
+            emergency = [t for t, _ in case.consents if t.startswith("EmergencyGrantRe")]
+            opened = [t for t, _ in case.consents if t == "EmergencyGrantCreated"]
+            reviews = [t for t in emergency if t == "EmergencyGrantReviewed"]
             referral_ids = {str(r) for r, _ in case.referrals}
             steps = [r for r in found["referrals.jsonl"] if r["referral_id"] in referral_ids]
             assert (
@@ -116,6 +120,8 @@ class AuditReportContract:
                     case=1,
                     consent=len(granted),
                     withdrawn=len(withdrawn),
+                    emergency=len(opened) + len(emergency) - len(reviews),
+                    review=len(reviews),
                     disclosure=len(case.disclosures),
                     referral=len(steps),
                     erasure=1 if key == "alpha" else 0,

@@ -50,9 +50,16 @@ CASENET_TABLES = {
     "rm_disclosures",
     "rm_feed",
     "rm_feed_parties",
+    "rm_feed_client_parties",
     "rm_audit_records",
     "rm_audit_pages",
     "rm_audit_subjects",
+    "rm_emergency_grants",
+    "rm_emergency_review_notices",
+    "rm_emergency_disclosures",
+    "rm_webhooks",
+    "casenet_webhook_attempts",
+    "casenet_webhook_cursors",
 }
 
 

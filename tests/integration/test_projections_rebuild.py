@@ -124,15 +124,16 @@ def write_history(casenet: Casenet) -> Written:
                 minutes=120,
             )
             casenet.case_queries.read_case(receiver, case.id)
-            casenet.emergency_grants.review(
-                reviewers[owner.id], emergency.id, finding="justified", note="Right call"
-            )
-            if n:
+            if n:  # the first grant of each owner is left unreviewed: its review falls due
+                casenet.emergency_grants.review(
+                    reviewers[owner.id], emergency.id, finding="justified", note="Right call"
+                )
                 casenet.emergency_grants.revoke(actor, emergency.id, reason="Police took over")
             if owner is welfare and n == 0:
                 casenet.clients.erase(OPERATOR_ACTOR, case.client_id)
-    # A month on, the deadline step notes the kept consents' expiry (not the withdrawn).
-    assert casenet.projections.deadlines.run(now=utcnow() + timedelta(days=31)) == cases
+    # A month on, the deadline step notes the kept consents' expiry (not the withdrawn),
+    # and the overdue reviews of the three unreviewed emergency grants.
+    assert casenet.projections.deadlines.run(now=utcnow() + timedelta(days=31)) == cases + 3
     return Written(cases=cases, notes=notes)
 
 

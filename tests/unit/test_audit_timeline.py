@@ -8,9 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from casenet.domain.consent import METHODS, PURPOSES
+from casenet.domain.emergency import FINDINGS, LEGAL_BASES
 from casenet.domain.referral import OUTCOMES, STATUSES
 from casenet.domain.sections import DISCLOSED_SECTIONS
 from casenet.domain.wording import (
+    FINDING_WORDS,
+    LEGAL_BASIS_WORDS,
     METHOD_WORDS,
     OUTCOME_WORDS,
     PURPOSE_WORDS,
@@ -47,6 +50,8 @@ def test_every_code_of_every_vocabulary_has_plain_words() -> None:
     assert set(METHOD_WORDS) == set(METHODS)
     assert set(OUTCOME_WORDS) == set(OUTCOMES)
     assert set(STATUSES) | {"active", "withdrawn", "expired"} == set(STATUS_WORDS)
+    assert set(LEGAL_BASIS_WORDS) == set(LEGAL_BASES)
+    assert set(FINDING_WORDS) == set(FINDINGS)
 
 
 @pytest.mark.parametrize(
@@ -114,3 +119,102 @@ def test_a_consent_runs_out_in_the_timeline_only_once_its_end_has_passed() -> No
         "in force until 1 Mar 2026, 00:00 UTC",
         "withdrawn on 6 Jan 2026, 00:00 UTC",
     ]
+
+
+def emergency_created(
+    grant_id: str, at: str, position: int, expires: str, due: str
+) -> dict[str, object]:
+    return {
+        "type": "EmergencyGrantCreated",
+        "at": at,
+        "position": position,
+        "emergency_grant_id": grant_id,
+        "case_id": "c",
+        "owner_agency_id": OWNER,
+        "grantee_agency_id": GRANTEE,
+        "sections": ["summary"],
+        "basis": "vital_interests",
+        "minutes": 60,
+        "expires_at": expires,
+        "review_due_at": due,
+        "worker_id": "w1",
+    }
+
+
+def test_an_emergency_grant_runs_out_and_its_review_is_late_or_missing_in_the_timeline() -> None:
+    history = CaseHistory(
+        {"at": "2026-01-01T00:00:00.000000Z", "position": 1, "owner_agency_id": OWNER},
+        emergency_grants=[
+            emergency_created(
+                "e1",
+                "2026-01-02T00:00:00.000000Z",
+                2,
+                "2026-01-02T01:00:00.000000Z",
+                "2026-01-05T00:00:00.000000Z",
+            ),
+            emergency_created(
+                "e2",
+                "2026-01-03T00:00:00.000000Z",
+                3,
+                "2026-01-03T01:00:00.000000Z",
+                "2026-01-06T00:00:00.000000Z",
+            ),
+            {
+                "type": "EmergencyGrantReviewed",
+                "at": "2026-01-07T00:00:00.000000Z",
+                "position": 5,
+                "emergency_grant_id": "e2",
+                "finding": "unjustified",
+                "worker_id": "w2",
+            },
+        ],
+        disclosures=[
+            {
+                "at": "2026-01-02T00:30:00.000000Z",
+                "position": 4,
+                "recipient_agency_id": GRANTEE,
+                "worker_id": "w3",
+                "sections": ["summary"],
+                "consent_ids": [],
+                "purposes": [],
+                "emergency_grant_ids": ["e1"],
+                "legal_bases": ["vital_interests"],
+            }
+        ],
+    )
+    workers = {"w1": "Ana", "w2": "Sue", "w3": "Hal"}
+    entries = history.timeline(
+        lambda a: NAMES.get(a or "", ""),
+        lambda w: workers.get(w or "", ""),
+        "2026-02-01T00:00:00.000000Z",
+    )
+    assert [(e.kind, e.what) for e in entries] == [
+        ("case", "Case opened"),
+        (
+            "emergency",
+            "Emergency grant 1 opened without the client's consent: Hospital may "
+            "see summary of the situation",
+        ),
+        ("disclosure", "Hospital read summary of the situation"),
+        (
+            "emergency",
+            "Emergency grant 1 ran out: Hospital may no longer see summary of the situation",
+        ),
+        (
+            "emergency",
+            "Emergency grant 2 opened without the client's consent: Hospital may "
+            "see summary of the situation",
+        ),
+        (
+            "emergency",
+            "Emergency grant 2 ran out: Hospital may no longer see summary of the situation",
+        ),
+        ("review", "Emergency grant 1 was not reviewed by its due date"),
+        ("review", "Emergency grant 2 reviewed: sharing without consent was not justified"),
+    ]
+    assert entries[1].details.startswith("Legal basis: to protect someone's life or health.")
+    assert entries[1].who == "Ana, Welfare"
+    assert entries[2].details == (
+        "Under emergency grant 1. Why: to protect someone's life or health."
+    )
+    assert (entries[7].who, entries[7].details) == ("Sue, Welfare", "Reviewed after its due date.")

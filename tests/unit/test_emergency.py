@@ -15,6 +15,8 @@ from casenet.domain.emergency import (
     EmergencyGrantNotActive,
     EmergencyGrantReviewed,
     EmergencyGrantRevoked,
+    EmergencyReviewDueNoted,
+    EmergencyReviewNotDue,
 )
 from casenet.domain.errors import IllegalTransition, InvalidInput, NotPermitted
 
@@ -160,3 +162,27 @@ def test_the_policy_sees_the_grant_as_the_aggregate_holds_it() -> None:
     )
     assert facts.revoked_at == grant.revoked_at
     assert not facts.is_active_at(datetime.now(UTC))
+
+
+def test_an_overdue_review_is_noted_once_and_never_for_a_reviewed_grant() -> None:
+    grant = new_grant(minutes=60)
+    grant.collect_events()
+    with pytest.raises(EmergencyReviewNotDue):  # not due yet (though expired)
+        grant.note_review_due(now=grant.review_due_at - timedelta(microseconds=1))
+    grant.revoke(recording_agency_id=OWNER, worker_id=CREATOR, reason="Police took over")
+    grant.note_review_due(now=grant.review_due_at)  # revoked: still to be reviewed
+    *_, event = grant.collect_events()
+    assert isinstance(event, EmergencyReviewDueNoted)
+    assert event.review_due_at == grant.review_due_at
+    with pytest.raises(EmergencyReviewNotDue):
+        grant.note_review_due(now=grant.review_due_at + timedelta(days=1))
+    grant.review(
+        reviewing_agency_id=OWNER, reviewer_worker_id=SUPERVISOR, finding="justified", note="n"
+    )  # a notice is no review: the review is still made
+
+    reviewed = new_grant()
+    reviewed.review(
+        reviewing_agency_id=OWNER, reviewer_worker_id=SUPERVISOR, finding="justified", note="n"
+    )
+    with pytest.raises(EmergencyReviewNotDue):
+        reviewed.note_review_due(now=reviewed.review_due_at + timedelta(days=1))

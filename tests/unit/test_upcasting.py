@@ -114,6 +114,7 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
         worker_id=worker,
     )
     emergency.revoke(recording_agency_id=owner, worker_id=worker, reason="police took over")
+    emergency.note_review_due(now=emergency.review_due_at)
     emergency.review(
         reviewing_agency_id=owner, reviewer_worker_id=uuid4(), finding="justified", note="right"
     )

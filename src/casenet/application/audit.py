@@ -27,7 +27,7 @@ from casenet.application.store import CasenetApplication
 from casenet.domain.agency import Agency
 from casenet.domain.aggregate import utcnow
 from casenet.domain.errors import InvalidInput, NotFound
-from casenet.domain.visibility import CaseFacts, ConsentFacts, Grant, access_at
+from casenet.domain.visibility import CaseFacts, ConsentFacts, EmergencyFacts, Grant, access_at
 from casenet.infrastructure.audit_bundle import (
     FILES,
     BundleInvalid,
@@ -267,7 +267,8 @@ class _Spool:
 
 def access_from_bundle(bundle: Path, case_id: UUID, at: datetime) -> list[Grant]:
     """Point-in-time access computed from a bundle alone, with the same policy function
-    the server uses (so the bundle answers "who could see what at T" offline)."""
+    the server uses (so the bundle answers "who could see what at T" offline), its
+    consents and its emergency grants alike."""
     restricted = {
         r["agency_id"]: bool(r["restricted"]) for r in read_records(bundle, "agencies.jsonl")
     }
@@ -277,28 +278,50 @@ def access_from_bundle(bundle: Path, case_id: UUID, at: datetime) -> list[Grant]
     if case is None:
         raise NotFound("case not in this bundle")
     granted: dict[str, dict[str, Any]] = {}
-    withdrawn: dict[str, str] = {}
+    created: dict[str, dict[str, Any]] = {}
+    ended: dict[str, str] = {}  # a consent's withdrawal, an emergency grant's revocation
     for record in read_records(bundle, "consents.jsonl"):
-        if record["type"] == "ConsentGranted" and record["case_id"] == str(case_id):
+        kind = record["type"]
+        if kind == "ConsentGranted" and record["case_id"] == str(case_id):
             granted[record["consent_id"]] = record
-        elif record["type"] == "ConsentWithdrawn":
-            withdrawn[record["consent_id"]] = record["at"]
+        elif kind == "EmergencyGrantCreated" and record["case_id"] == str(case_id):
+            created[record["emergency_grant_id"]] = record
+        elif kind == "ConsentWithdrawn":
+            ended[record["consent_id"]] = record["at"]
+        elif kind == "EmergencyGrantRevoked":
+            ended[record["emergency_grant_id"]] = record["at"]
+
+    def ended_at(id_: str) -> datetime | None:
+        return datetime.fromisoformat(ended[id_]) if id_ in ended else None
+
     consents = [
         ConsentFacts(
             consent_id=UUID(cid),
             grantee_agency_id=UUID(r["grantee_agency_id"]),
             sections=tuple(r["sections"]),
             granted_at=datetime.fromisoformat(r["at"]),
-            withdrawn_at=datetime.fromisoformat(withdrawn[cid]) if cid in withdrawn else None,
+            withdrawn_at=ended_at(cid),
             valid_until=None
             if r["valid_until"] is None
             else datetime.fromisoformat(r["valid_until"]),
         )
         for cid, r in granted.items()
     ]
+    emergencies = [
+        EmergencyFacts(
+            grant_id=UUID(gid),
+            grantee_agency_id=UUID(r["grantee_agency_id"]),
+            sections=tuple(r["sections"]),
+            legal_basis=r["basis"],
+            created_at=datetime.fromisoformat(r["at"]),
+            revoked_at=ended_at(gid),
+            expires_at=datetime.fromisoformat(r["expires_at"]),
+        )
+        for gid, r in created.items()
+    ]
     owner = case["owner_agency_id"]
     facts = CaseFacts(case_id, UUID(owner), restricted.get(owner, False))
-    return access_at(facts, consents, at)
+    return access_at(facts, consents, at, emergencies)
 
 
 def public_key(signing_seed: bytes) -> str:

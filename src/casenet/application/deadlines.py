@@ -10,8 +10,9 @@ through the same load-command-save as any service.
 Safe with any number of runners: two that find the same consent both try, and the
 aggregate's optimistic concurrency lets one write; the other's save conflicts (or its
 command refuses: already noted) and is dropped. A withdrawn consent is never noted
-(the command refuses, whatever the read model says). Later kinds (an emergency grant's
-review, a referral's response) are one more check each, here.
+(the command refuses, whatever the read model says). An emergency grant whose review
+is overdue (``review_due_at`` passed, no review) is told to its owner once, the same
+way. Later kinds (a referral's response) are one more check each, here.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from uuid import UUID
 from casenet.application.store import CasenetApplication
 from casenet.domain.aggregate import utcnow
 from casenet.domain.consent import Consent
+from casenet.domain.emergency import EmergencyGrant
 from casenet.domain.errors import IllegalTransition, NotFound, VersionConflict
 from casenet.infrastructure.projections import consents as consents_model
 
@@ -43,7 +45,10 @@ class Deadlines:
     def __init__(self, app: CasenetApplication) -> None:
         self.app = app
         #: Each check records the notices due at an instant; how many it recorded.
-        self.checks: list[Callable[[datetime], int]] = [self.note_expired_consents]
+        self.checks: list[Callable[[datetime], int]] = [
+            self.note_expired_consents,
+            self.note_overdue_reviews,
+        ]
 
     def run(self, now: datetime | None = None) -> int:
         """Record every notice due at ``now`` (the clock's now if None); how many this
@@ -67,4 +72,22 @@ class Deadlines:
             self.app.save(consent)
         except (IllegalTransition, VersionConflict, NotFound):
             return 0  # noted by another runner meanwhile, or withdrawn: nothing to say
+        return 1
+
+    def note_overdue_reviews(self, now: datetime) -> int:
+        """``EmergencyReviewDueNoted`` on each emergency grant past ``review_due_at``,
+        not reviewed, not noted yet."""
+        due = self.app.projections.current(
+            ["consents"],
+            lambda: consents_model.reviews_due_unannounced(self.app.database, now, limit=BATCH),
+        )
+        return sum(self._note_review_due(grant_id, now) for grant_id in due)
+
+    def _note_review_due(self, grant_id: UUID, now: datetime) -> int:
+        try:
+            grant = self.app.get(EmergencyGrant, grant_id, personal=False)
+            grant.note_review_due(now=now)
+            self.app.save(grant)
+        except (IllegalTransition, VersionConflict, NotFound):
+            return 0  # noted by another runner meanwhile, or reviewed: nothing to say
         return 1

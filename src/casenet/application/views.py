@@ -241,7 +241,17 @@ class FeedItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     - ``consent_withdrawn``: consent_id, owner_agency_id, grantee_agency_id, status
       (``withdrawn``);
     - ``consent_expired``: consent_id, owner_agency_id, grantee_agency_id, status
-      (``expired``), valid_until: told once, after the consent ran out.
+      (``expired``), valid_until: told once, after the consent ran out;
+    - ``emergency_grant``: emergency_grant_id, owner_agency_id, grantee_agency_id and
+      status; when created (to both: ``active``) also case_id, basis, sections,
+      expires_at, review_due_at; when revoked (to both) ``revoked``; when reviewed (to
+      the owner alone) ``reviewed`` and the ``finding``. Never the justification;
+    - ``emergency_review_due``: emergency_grant_id, owner_agency_id,
+      grantee_agency_id, review_due_at: to the owner alone, once, when the review is
+      overdue;
+    - ``client_erased``: client_id: to the agency that registered the client and every
+      agency that had a consent, an emergency grant or a referral for one of their
+      cases, and to no other.
     """
 
     id: UUID
@@ -264,3 +274,9 @@ class FeedItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     valid_until: datetime | UnsetType = UNSET
     status: str | UnsetType = UNSET
     outcome: str | UnsetType = UNSET
+    emergency_grant_id: UUID | UnsetType = UNSET
+    client_id: UUID | UnsetType = UNSET
+    basis: str | UnsetType = UNSET
+    expires_at: datetime | UnsetType = UNSET
+    review_due_at: datetime | UnsetType = UNSET
+    finding: str | UnsetType = UNSET

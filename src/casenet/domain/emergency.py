@@ -33,6 +33,10 @@ class EmergencyGrantAlreadyReviewed(IllegalTransition):
     """A grant is reviewed once; the finding stands."""
 
 
+class EmergencyReviewNotDue(IllegalTransition):
+    """The review is not overdue (not due yet, done already, or its notice was given)."""
+
+
 class EmergencyGrantCreated(DomainEvent, frozen=True, kw_only=True):
     case_id: UUID
     client_id: UUID
@@ -60,6 +64,13 @@ class EmergencyGrantReviewed(DomainEvent, frozen=True, kw_only=True):
     reviewer_worker_id: UUID
 
 
+class EmergencyReviewDueNoted(DomainEvent, frozen=True, kw_only=True):
+    """The notice that a grant's review is overdue (for the owner's feed): recorded by
+    casenet itself once, after ``review_due_at``, if no review was made by then."""
+
+    review_due_at: datetime
+
+
 class EmergencyGrant(Aggregate):
     """Created by a worker of the owning agency; expires by the clock (no event)."""
 
@@ -81,6 +92,7 @@ class EmergencyGrant(Aggregate):
     review_note: str | None
     reviewer_worker_id: UUID | None
     reviewed_at: datetime | None
+    review_due_noted: bool
 
     @classmethod
     def create(
@@ -177,6 +189,15 @@ class EmergencyGrant(Aggregate):
             reviewer_worker_id=reviewer_worker_id,
         )
 
+    def note_review_due(self, *, now: datetime | None = None) -> None:
+        """Record that the review is overdue; once, and never for a reviewed grant (a
+        revoked or expired one is still to be reviewed)."""
+        if self.finding is not None or self.review_due_noted:
+            raise EmergencyReviewNotDue("the review", "done or announced", "announce it overdue")
+        if (now or utcnow()) < self.review_due_at:
+            raise EmergencyReviewNotDue("the review", "not due yet", "announce it overdue")
+        self._record(EmergencyReviewDueNoted, review_due_at=self.review_due_at)
+
     @when(EmergencyGrantCreated)
     def _created(self, event: EmergencyGrantCreated) -> None:
         self.case_id = event.case_id
@@ -194,6 +215,7 @@ class EmergencyGrant(Aggregate):
         self.revoked_at = self.revoked_by_worker_id = None
         self.finding = self.review_note = None
         self.reviewer_worker_id = self.reviewed_at = None
+        self.review_due_noted = False
 
     @when(EmergencyGrantRevoked)
     def _revoked(self, event: EmergencyGrantRevoked) -> None:
@@ -206,3 +228,7 @@ class EmergencyGrant(Aggregate):
         self.review_note = event.note
         self.reviewer_worker_id = event.reviewer_worker_id
         self.reviewed_at = event.timestamp
+
+    @when(EmergencyReviewDueNoted)
+    def _review_due_noted(self, event: EmergencyReviewDueNoted) -> None:
+        self.review_due_noted = True

@@ -17,7 +17,9 @@ from types import MappingProxyType
 from casenet.domain.sections import REFERRAL
 
 __all__ = [
+    "FINDING_WORDS",
     "HOW_TO_WITHDRAW",
+    "LEGAL_BASIS_WORDS",
     "METHOD_WORDS",
     "OUTCOME_WORDS",
     "PURPOSE_WORDS",
@@ -92,6 +94,24 @@ OUTCOME_WORDS: Mapping[str, str] = MappingProxyType(
         "no_longer_interested": "the client was no longer interested",
         "referred_elsewhere": "the client was referred elsewhere",
         "needs_client_action": "the client needs to take a step",
+    }
+)
+
+#: Why an agency shared without consent (an emergency grant's legal basis, rule 2b).
+LEGAL_BASIS_WORDS: Mapping[str, str] = MappingProxyType(
+    {
+        "vital_interests": "to protect someone's life or health",
+        "safeguarding": "to protect a child or an adult at risk of harm",
+        "court_order": "because a court ordered it",
+        "legal_obligation": "because the law required it",
+    }
+)
+
+#: What the review of an emergency grant found.
+FINDING_WORDS: Mapping[str, str] = MappingProxyType(
+    {
+        "justified": "sharing without consent was justified",
+        "unjustified": "sharing without consent was not justified",
     }
 )
 

@@ -3,8 +3,10 @@
 Stored states are decoded straight into small structs holding only the fields a record
 needs, and records are structs the canonical encoder writes (``audit_shapes``). Which
 records an export keeps follows the log's order: a case is in scope from its
-``CaseOpened``, and what refers to it (consents, disclosures, referrals, their
-changes, its client's erasure) is kept after it.
+``CaseOpened``, and what refers to it (consents, emergency grants, disclosures,
+referrals, their changes, its client's erasure) is kept after it. Emergency grants go
+to ``consents.jsonl`` beside consents (the bases a case was shared on), as records of
+their own types, so the bundle's files and format stay as they were.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from casenet.domain.case import CaseOpened
 from casenet.domain.client import ClientErased
 from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
 from casenet.domain.disclosure import DisclosureRecorded
+from casenet.domain.emergency import (
+    EmergencyGrantCreated,
+    EmergencyGrantReviewed,
+    EmergencyGrantRevoked,
+)
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralRequested
 from casenet.infrastructure.audit_bundle import canonical, record_line
 from casenet.infrastructure.audit_shapes import (
@@ -30,6 +37,9 @@ from casenet.infrastructure.audit_shapes import (
     ConsentGrantedRecord,
     ConsentWithdrawnRecord,
     DisclosureRecord,
+    EmergencyGrantCreatedRecord,
+    EmergencyGrantReviewedRecord,
+    EmergencyGrantRevokedRecord,
     ErasureRecord,
     Record,
     ReferralRequestedRecord,
@@ -41,6 +51,9 @@ from casenet.infrastructure.audit_shapes import (
     StoredConsentGranted,
     StoredConsentWithdrawn,
     StoredDisclosureRecorded,
+    StoredEmergencyGrantCreated,
+    StoredEmergencyGrantReviewed,
+    StoredEmergencyGrantRevoked,
     StoredReferralRequested,
     StoredReferralStatusChanged,
 )
@@ -75,6 +88,7 @@ class Selection:
     clients: set[str] = field(default_factory=set)
     consents: set[str] = field(default_factory=set)
     referrals: set[str] = field(default_factory=set)
+    emergency_grants: set[str] = field(default_factory=set)
 
     def takes_case(self, opened: StoredCaseOpened, case_id: str) -> bool:
         owner = self.scope.owner_agency_id
@@ -154,8 +168,56 @@ def _keep_consent_withdrawn(sel: Selection, s: StoredConsentWithdrawn, id_: str)
     return id_ in sel.consents
 
 
+def _emergency_created(s: StoredEmergencyGrantCreated, id_: str) -> Record:
+    return EmergencyGrantCreatedRecord(
+        type="EmergencyGrantCreated",
+        at=s.at,
+        emergency_grant_id=id_,
+        case_id=s.case_id,
+        client_id=s.client_id,
+        owner_agency_id=s.owner_agency_id,
+        grantee_agency_id=s.grantee_agency_id,
+        sections=s.sections,
+        basis=s.basis,
+        minutes=s.minutes,
+        expires_at=normalise_time(s.expires_at),
+        review_due_at=normalise_time(s.review_due_at),
+        worker_id=s.created_by_worker_id,
+    )
+
+
+def _keep_emergency_created(sel: Selection, s: StoredEmergencyGrantCreated, id_: str) -> bool:
+    if s.case_id not in sel.cases:
+        return False
+    sel.emergency_grants.add(id_)
+    return True
+
+
+def _emergency_revoked(s: StoredEmergencyGrantRevoked, id_: str) -> Record:
+    return EmergencyGrantRevokedRecord(
+        type="EmergencyGrantRevoked",
+        at=s.at,
+        emergency_grant_id=id_,
+        worker_id=s.revoked_by_worker_id,
+    )
+
+
+def _emergency_reviewed(s: StoredEmergencyGrantReviewed, id_: str) -> Record:
+    return EmergencyGrantReviewedRecord(
+        type="EmergencyGrantReviewed",
+        at=s.at,
+        emergency_grant_id=id_,
+        finding=s.finding,
+        worker_id=s.reviewer_worker_id,
+    )
+
+
+def _keep_emergency_change(sel: Selection, s: Stored, id_: str) -> bool:
+    return id_ in sel.emergency_grants
+
+
 def _disclosure(s: StoredDisclosureRecorded, id_: str) -> Record:
-    return DisclosureRecord(
+    record = DisclosureRecord(
         type="DisclosureRecorded",
         at=s.at,
         disclosure_id=id_,
@@ -166,6 +228,9 @@ def _disclosure(s: StoredDisclosureRecorded, id_: str) -> Record:
         consent_ids=s.consent_ids,
         purposes=s.purposes,
     )
+    if s.emergency_grant_ids:
+        record.emergency_grant_ids, record.legal_bases = s.emergency_grant_ids, s.legal_bases
+    return record
 
 
 def _keep_disclosure(sel: Selection, s: StoredDisclosureRecorded, id_: str) -> bool:
@@ -280,6 +345,27 @@ READERS: dict[str, Reader] = {
             StoredConsentWithdrawn,
             _consent_withdrawn,
             _keep_consent_withdrawn,
+        ),
+        Reader(
+            "consents.jsonl",
+            EmergencyGrantCreated,
+            StoredEmergencyGrantCreated,
+            _emergency_created,
+            _keep_emergency_created,
+        ),
+        Reader(
+            "consents.jsonl",
+            EmergencyGrantRevoked,
+            StoredEmergencyGrantRevoked,
+            _emergency_revoked,
+            _keep_emergency_change,
+        ),
+        Reader(
+            "consents.jsonl",
+            EmergencyGrantReviewed,
+            StoredEmergencyGrantReviewed,
+            _emergency_reviewed,
+            _keep_emergency_change,
         ),
         Reader(
             "disclosures.jsonl",

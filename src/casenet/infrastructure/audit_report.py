@@ -45,6 +45,8 @@ pre { background: #f4f4f4; padding: .6em; white-space: pre-wrap; overflow-wrap: 
 .withdrawn td:nth-child(2) { border-left: 4px solid #a32020; }
 .expired td:nth-child(2) { border-left: 4px solid #9a6a00; }
 .disclosure td:nth-child(2) { border-left: 4px solid #2a5aa0; }
+.emergency td:nth-child(2) { border-left: 4px solid #c45a00; }
+.review td:nth-child(2) { border-left: 4px dashed #c45a00; }
 .erasure td:nth-child(2) { border-left: 4px solid #000; font-weight: bold; }
 @media print { body { margin: 0; max-width: none; font-size: 11pt; }
   h2 { break-before: page; } th, .intro, pre, .digest { background: none; } }
@@ -124,7 +126,9 @@ def _introduction(manifest: dict[str, Any], histories: list[CaseHistory], agency
         "<div class=intro>"
         "<p><b>What this is.</b> A record of how the information about a client was shared "
         "between agencies: when the client gave consent to share it (with whom, what, "
-        "why and until when), when a consent was withdrawn or ran out, each time another "
+        "why and until when), when a consent was withdrawn or ran out, when an agency "
+        "shared without consent in an emergency (on what legal basis, and how that was "
+        "reviewed afterwards), each time another "
         "agency saw part of a case, each step of each referral, and whether the client's "
         "personal data was erased.</p>"
         f"<p><b>What it covers.</b> {escape(_describe_scope(manifest.get('scope', {})))}, "

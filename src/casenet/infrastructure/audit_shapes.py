@@ -9,6 +9,7 @@ that the canonical encoder writes with sorted keys, as the bundle format wants.
 from __future__ import annotations
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from casenet.infrastructure.projections.facts import normalise_time
 
@@ -63,6 +64,30 @@ class StoredDisclosureRecorded(Stored):
     sections: list[str]
     consent_ids: list[str]
     purposes: list[str]
+    emergency_grant_ids: list[str] = msgspec.field(default_factory=list)
+    legal_bases: list[str] = msgspec.field(default_factory=list)
+
+
+class StoredEmergencyGrantCreated(Stored):
+    case_id: str
+    client_id: str
+    owner_agency_id: str
+    grantee_agency_id: str
+    sections: list[str]
+    basis: str
+    minutes: int
+    expires_at: str
+    review_due_at: str
+    created_by_worker_id: str
+
+
+class StoredEmergencyGrantRevoked(Stored):
+    revoked_by_worker_id: str
+
+
+class StoredEmergencyGrantReviewed(Stored):
+    finding: str
+    reviewer_worker_id: str
 
 
 class StoredReferralRequested(Stored):
@@ -126,6 +151,9 @@ class ConsentWithdrawnRecord(Record, kw_only=True):
 
 
 class DisclosureRecord(Record, kw_only=True):
+    """A read (or a referral's disclosure); one under emergency grants also names them
+    and their legal bases (absent otherwise: a consent-based read's line is as it was)."""
+
     disclosure_id: str
     case_id: str
     recipient_agency_id: str
@@ -133,6 +161,40 @@ class DisclosureRecord(Record, kw_only=True):
     sections: list[str]
     consent_ids: list[str]
     purposes: list[str]
+    emergency_grant_ids: list[str] | UnsetType = UNSET
+    legal_bases: list[str] | UnsetType = UNSET
+
+
+class EmergencyGrantCreatedRecord(Record, kw_only=True):
+    """An emergency grant (rule 2b), without its justification (personal, like every
+    text the bundle leaves out)."""
+
+    emergency_grant_id: str
+    case_id: str
+    client_id: str
+    owner_agency_id: str
+    grantee_agency_id: str
+    sections: list[str]
+    basis: str
+    minutes: int
+    expires_at: str
+    review_due_at: str
+    worker_id: str
+
+
+class EmergencyGrantRevokedRecord(Record, kw_only=True):
+    """Its revocation (the reason left out)."""
+
+    emergency_grant_id: str
+    worker_id: str
+
+
+class EmergencyGrantReviewedRecord(Record, kw_only=True):
+    """Its review: the finding and the reviewer (the note left out)."""
+
+    emergency_grant_id: str
+    finding: str
+    worker_id: str
 
 
 class ReferralRequestedRecord(Record, kw_only=True):

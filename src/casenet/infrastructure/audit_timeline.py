@@ -1,11 +1,14 @@
 """One timeline per case of an audit bundle, in plain words (for ``audit_report``).
 
-Each record of a case (its opening, consents granted and withdrawn, each read by
-another agency, each referral step, the client's erasure) becomes one entry, and a
-consent's end date becomes one too once it has passed (expiry is not an event: it is
-where the clock passed ``valid_until``). Entries are in time order, ties in log order.
-Consents and referrals are numbered within their case, so that a reader can follow
-"consent 2" from its grant to the reads made under it without reading ids.
+Each record of a case (its opening, consents granted and withdrawn, emergency grants
+opened, revoked and reviewed, each read by another agency, each referral step, the
+client's erasure) becomes one entry, and a consent's or an emergency grant's end date
+becomes one too once it has passed (expiry is not an event: it is where the clock
+passed ``valid_until`` or ``expires_at``), as does an emergency grant's review date
+passed with no review. Entries are in time order, ties in log order. Consents,
+emergency grants and referrals are numbered within their case, so that a reader can
+follow "consent 2" or "emergency grant 1" from its grant to the reads made under it
+without reading ids.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 
 from casenet.domain.sections import REFERRAL
 from casenet.domain.wording import (
+    FINDING_WORDS,
+    LEGAL_BASIS_WORDS,
     METHOD_WORDS,
     OUTCOME_WORDS,
     PURPOSE_WORDS,
@@ -37,7 +42,8 @@ class Entry:
 
     at: str  # the record's instant, ISO (sorts as time)
     position: int  # the log position: ties in time keep the log's order
-    kind: str  # consent, withdrawn, expired, disclosure, referral, erasure, case
+    #: consent, withdrawn, expired, emergency, review, disclosure, referral, erasure, case
+    kind: str
     what: str
     who: str
     details: str = ""
@@ -49,6 +55,7 @@ class CaseHistory:
 
     case: dict[str, Any]
     consents: list[dict[str, Any]] = field(default_factory=list)
+    emergency_grants: list[dict[str, Any]] = field(default_factory=list)
     disclosures: list[dict[str, Any]] = field(default_factory=list)
     referrals: list[dict[str, Any]] = field(default_factory=list)
     erasure: dict[str, Any] | None = None
@@ -64,6 +71,7 @@ class CaseHistory:
                 agency(self.case["owner_agency_id"]),
             ),
             *self._consent_entries(agency, worker, now),
+            *self._emergency_entries(agency, worker, now),
             *self._disclosure_entries(agency, worker),
             *self._referral_entries(agency, worker),
         ]
@@ -142,8 +150,65 @@ class CaseHistory:
                     "(its end date passed)",
                 )
 
+    def emergency_numbers(self) -> dict[str, int]:
+        created = [r for r in self.emergency_grants if r["type"] == "EmergencyGrantCreated"]
+        return {r["emergency_grant_id"]: number for number, r in enumerate(created, start=1)}
+
+    def _emergency_entries(self, agency: Names, worker: Names, now: str) -> Iterator[Entry]:
+        """Each emergency grant: opened (on its basis, in words), revoked or run out,
+        and reviewed, or its review date passed without a review."""
+        numbers = self.emergency_numbers()
+        later = {
+            (r["type"], r["emergency_grant_id"]): r
+            for r in self.emergency_grants
+            if r["type"] != "EmergencyGrantCreated"
+        }
+        for r in self.emergency_grants:
+            if r["type"] != "EmergencyGrantCreated":
+                continue
+            grant_id = r["emergency_grant_id"]
+            name = f"Emergency grant {numbers[grant_id]}"
+            grantee, owner = agency(r["grantee_agency_id"]), agency(r["owner_agency_id"])
+            shares = ", ".join(sections_in_words(r["sections"]))
+            yield Entry(
+                r["at"],
+                r["position"],
+                "emergency",
+                f"{name} opened without the client's consent: {grantee} may see {shares}",
+                _by(owner, worker(r.get("worker_id"))),
+                f"Legal basis: {in_words(LEGAL_BASIS_WORDS, r['basis'])}. "
+                f"Until {reader_time(r['expires_at'])}. Review due by "
+                f"{reader_time(r['review_due_at'])}. Reference {grant_id}.",
+            )
+            revoked = later.get(("EmergencyGrantRevoked", grant_id))
+            if revoked is not None and revoked["at"] < r["expires_at"]:
+                yield Entry(
+                    revoked["at"],
+                    revoked["position"],
+                    "emergency",
+                    f"{name} revoked: {grantee} may no longer see {shares}",
+                    _by(owner, worker(revoked.get("worker_id"))),
+                )
+            elif r["expires_at"] <= now:
+                yield Entry(
+                    r["expires_at"],
+                    r["position"],
+                    "emergency",
+                    f"{name} ran out: {grantee} may no longer see {shares}",
+                    "(its end time passed)",
+                )
+            reviewed = later.get(("EmergencyGrantReviewed", grant_id))
+            yield from _review_entries(
+                name,
+                r,
+                reviewed,
+                _by(owner, worker(None if reviewed is None else reviewed.get("worker_id"))),
+                now,
+            )
+
     def _disclosure_entries(self, agency: Names, worker: Names) -> Iterator[Entry]:
         numbers = self.consent_numbers()
+        emergency = self.emergency_numbers()
         for r in self.disclosures:
             recipient = agency(r["recipient_agency_id"])
             sections = r["sections"]
@@ -152,7 +217,15 @@ class CaseHistory:
             else:
                 what = f"{recipient} read {', '.join(sections_in_words(sections))}"
             under = [f"consent {numbers[c]}" for c in r["consent_ids"] if c in numbers]
-            why = "; ".join(in_words(PURPOSE_WORDS, p) for p in r["purposes"])
+            under += [
+                f"emergency grant {emergency[g]}"
+                for g in r.get("emergency_grant_ids", ())
+                if g in emergency
+            ]
+            why = "; ".join(
+                [in_words(PURPOSE_WORDS, p) for p in r["purposes"]]
+                + [in_words(LEGAL_BASIS_WORDS, b) for b in r.get("legal_bases", ())]
+            )
             details = (
                 f"Under {' and '.join(under)}." if under else "As a party to the referral."
             ) + (f" Why: {why}." if why else "")
@@ -195,6 +268,30 @@ class CaseHistory:
             )
 
 
+def _review_entries(
+    name: str, created: dict[str, Any], reviewed: dict[str, Any] | None, who: str, now: str
+) -> Iterator[Entry]:
+    """An emergency grant's review, or its due date passed without one (rule 2b)."""
+    due = created["review_due_at"]
+    if reviewed is not None:
+        yield Entry(
+            reviewed["at"],
+            reviewed["position"],
+            "review",
+            f"{name} reviewed: {in_words(FINDING_WORDS, reviewed['finding'])}",
+            who,
+            "Reviewed after its due date." if reviewed["at"] > due else "Reviewed in time.",
+        )
+    elif due <= now:
+        yield Entry(
+            due,
+            created["position"],
+            "review",
+            f"{name} was not reviewed by its due date",
+            "(no review recorded)",
+        )
+
+
 def _by(agency: str, worker: str) -> str:
     return f"{worker}, {agency}" if worker else agency
 
@@ -203,13 +300,15 @@ def case_histories(bundle: Path) -> list[CaseHistory]:
     """Each case of the bundle with its records (a withdrawal or a status change belongs
     to the case its grant or request named; an erasure to every case of its client)."""
     cases = {r["case_id"]: CaseHistory(r) for r in read_records(bundle, "cases.jsonl")}
-    consent_case: dict[str, str] = {}
+    consent_case: dict[str, str] = {}  # of consents and emergency grants alike
     for record in read_records(bundle, "consents.jsonl"):
-        if record["type"] == "ConsentGranted":
-            consent_case[record["consent_id"]] = record["case_id"]
-        history = cases.get(consent_case.get(record["consent_id"], ""))
+        emergency = "emergency_grant_id" in record
+        basis_id = record["emergency_grant_id"] if emergency else record["consent_id"]
+        if "case_id" in record:  # a consent granted, an emergency grant opened
+            consent_case[basis_id] = record["case_id"]
+        history = cases.get(consent_case.get(basis_id, ""))
         if history is not None:
-            history.consents.append(record)
+            (history.emergency_grants if emergency else history.consents).append(record)
     for record in read_records(bundle, "disclosures.jsonl"):
         if (history := cases.get(record["case_id"])) is not None:
             history.disclosures.append(record)

@@ -43,6 +43,11 @@ from casenet.domain.case import CaseOpened
 from casenet.domain.client import ClientErased
 from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
 from casenet.domain.disclosure import DisclosureRecorded
+from casenet.domain.emergency import (
+    EmergencyGrantCreated,
+    EmergencyGrantReviewed,
+    EmergencyGrantRevoked,
+)
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralRequested
 from casenet.infrastructure.audit_bundle import FILES
 from casenet.infrastructure.audit_records import READERS, Reader
@@ -57,9 +62,12 @@ _BY_TYPE: dict[type[DomainEvent], Reader] = {r.event_type: r for r in READERS.va
 FILE_NUMBER = {name: number for number, name in enumerate(FILES)}
 CASES = FILE_NUMBER["cases.jsonl"]
 #: Events whose record belongs to the case named in the event.
-_OF_CASE = (ConsentGranted, DisclosureRecorded, ReferralRequested)
-#: Events whose aggregate is then looked up by later events (withdrawals, status changes).
-_SUBJECTS = (CaseOpened, ConsentGranted, ReferralRequested)
+_OF_CASE = (ConsentGranted, DisclosureRecorded, ReferralRequested, EmergencyGrantCreated)
+#: Events whose aggregate is then looked up by later events (withdrawals, status
+#: changes, an emergency grant's revocation and review).
+_SUBJECTS = (CaseOpened, ConsentGranted, ReferralRequested, EmergencyGrantCreated)
+#: Events whose record takes the keys of their own aggregate's beginning.
+_LATER = (ConsentWithdrawn, EmergencyGrantRevoked, EmergencyGrantReviewed, *STATUS_OF_EVENT)
 #: Log positions per page: a page holds a file's lines of those positions, joined, and
 #: is one chunk (one link of the chain) of every bundle that has any of its records.
 PAGE_POSITIONS = 256
@@ -123,6 +131,8 @@ class AuditRecordsModel(ReadModel):
     """Every audit record's bundle line, keyed by file, position, case and time."""
 
     name = "audit"
+    #: 2: emergency grants' records, and their grants on disclosures' (issue 18).
+    version = 2
     tables = ("rm_audit_records", "rm_audit_pages", "rm_audit_subjects")
     follows = tuple(_BY_TYPE)
 
@@ -317,6 +327,6 @@ def _subject_named(kind: type[DomainEvent], s: Any, id_: str) -> str | None:
     """The earlier aggregate whose keys the event's record takes, if any."""
     if kind in _OF_CASE:
         return str(s.case_id)
-    if kind is ConsentWithdrawn or kind in STATUS_OF_EVENT:
+    if kind in _LATER:
         return id_
     return None

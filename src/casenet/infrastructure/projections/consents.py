@@ -14,10 +14,13 @@ from casenet.domain.emergency import (
     EmergencyGrantCreated,
     EmergencyGrantReviewed,
     EmergencyGrantRevoked,
+    EmergencyReviewDueNoted,
 )
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, values
 from casenet.infrastructure.projections.emergency_grants import (
     EMERGENCY_EVENTS,
+    EMERGENCY_REVIEW_NOTICES,
+    EMERGENCY_TABLES,
     EmergencyGrantRow,
     EmergencyTermsRow,
     apply_emergency_grants,
@@ -25,6 +28,7 @@ from casenet.infrastructure.projections.emergency_grants import (
     emergency_grant_owned_by,
     emergency_terms,
     grants_awaiting_review,
+    reviews_due_unannounced,
 )
 from casenet.infrastructure.projections.facts import StoredFact, normalise_time
 from casenet.infrastructure.sql import Database
@@ -63,7 +67,7 @@ class ConsentsModel(ReadModel):
     name = "consents"
     #: 2: ``expiry_noted_at`` (issue 17).
     version = 2
-    tables = ("rm_consents", "rm_emergency_grants")
+    tables = ("rm_consents", *EMERGENCY_TABLES)
     follows = (
         ConsentGranted,
         ConsentWithdrawn,
@@ -71,6 +75,7 @@ class ConsentsModel(ReadModel):
         EmergencyGrantCreated,
         EmergencyGrantRevoked,
         EmergencyGrantReviewed,
+        EmergencyReviewDueNoted,
     )
 
     def create_statements(self, db: Database) -> list[str]:
@@ -101,10 +106,15 @@ class ConsentsModel(ReadModel):
             "(grantee_agency_id, case_id)",
             "CREATE INDEX IF NOT EXISTS rm_emergency_grants_owner ON rm_emergency_grants "
             "(owner_agency_id, created_at, grant_id)",
+            *EMERGENCY_REVIEW_NOTICES,
         ]
 
     def primary_keys(self) -> dict[str, str]:
-        return {"rm_consents": "consent_id", "rm_emergency_grants": "grant_id"}
+        return {
+            "rm_consents": "consent_id",
+            "rm_emergency_grants": "grant_id",
+            "rm_emergency_review_notices": "grant_id",
+        }
 
     def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
         emergency = [f for f in facts if f.event_type in EMERGENCY_EVENTS]
@@ -278,4 +288,5 @@ __all__ = [
     "emergency_grant_owned_by",
     "emergency_terms",
     "grants_awaiting_review",
+    "reviews_due_unannounced",
 ]

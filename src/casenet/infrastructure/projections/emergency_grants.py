@@ -13,6 +13,7 @@ from casenet.domain.emergency import (
     EmergencyGrantCreated,
     EmergencyGrantReviewed,
     EmergencyGrantRevoked,
+    EmergencyReviewDueNoted,
 )
 from casenet.infrastructure.projections.base import Row, as_json, values
 from casenet.infrastructure.projections.facts import StoredFact, normalise_time
@@ -48,13 +49,35 @@ class GrantChange(Row):
     finding: str | None
 
 
-EMERGENCY_EVENTS = frozenset({EmergencyGrantCreated, EmergencyGrantRevoked, EmergencyGrantReviewed})
+EMERGENCY_EVENTS = frozenset(
+    {EmergencyGrantCreated, EmergencyGrantRevoked, EmergencyGrantReviewed, EmergencyReviewDueNoted}
+)
+
+#: The tables of emergency grants, which ``ConsentsModel`` creates. The notices of
+#: overdue reviews have a table of their own: a store made before them gains it as is.
+EMERGENCY_TABLES = ("rm_emergency_grants", "rm_emergency_review_notices")
+EMERGENCY_REVIEW_NOTICES = [
+    "CREATE TABLE IF NOT EXISTS rm_emergency_review_notices (grant_id TEXT PRIMARY KEY, "
+    "noted_at TEXT NOT NULL)",
+    # Only the grants whose review may still fall due: the deadline step's query every
+    # second reads none of the (ever more) reviewed ones.
+    "CREATE INDEX IF NOT EXISTS rm_emergency_grants_unreviewed ON rm_emergency_grants "
+    "(review_due_at) WHERE reviewed_at IS NULL",
+]
+
+
+class ReviewNoticeRow(Row):
+    """A row of ``rm_emergency_review_notices``: when a grant's overdue review was told."""
+
+    grant_id: str
+    noted_at: str
 
 
 def apply_emergency_grants(db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
     """Emergency grants' events, by the batching rule (``base.ReadModel``)."""
     grants: dict[str, EmergencyGrantRow] = {}  # created in this batch
     changed: dict[str, GrantChange] = {}  # of earlier batches
+    notices: list[ReviewNoticeRow] = []
     for fact in facts:
         s = fact.state
         if fact.event_type is EmergencyGrantCreated:
@@ -82,6 +105,8 @@ def apply_emergency_grants(db: Database, cursor: Any, facts: Sequence[StoredFact
         row.version = fact.version
         if fact.event_type is EmergencyGrantRevoked:
             row.revoked_at = fact.at
+        elif fact.event_type is EmergencyReviewDueNoted:
+            notices.append(ReviewNoticeRow(fact.aggregate_id, fact.at))
         else:
             row.reviewed_at, row.finding = fact.at, s["finding"]
     db.write_many(
@@ -92,6 +117,7 @@ def apply_emergency_grants(db: Database, cursor: Any, facts: Sequence[StoredFact
         [(c.version, c.revoked_at, c.reviewed_at, c.finding, id_) for id_, c in changed.items()],
     )
     db.insert_rows(cursor, "rm_emergency_grants", values(grants.values()))
+    db.insert_rows(cursor, "rm_emergency_review_notices", values(notices))
 
 
 class EmergencyTermsRow(Row):
@@ -164,3 +190,15 @@ def grants_awaiting_review(
         params += (after[0], after[0], after[1])
     query += " ORDER BY created_at, grant_id LIMIT %s"
     return [(str(a), str(b)) for a, b in db.read(query, (*params, limit), tuples=True)]
+
+
+def reviews_due_unannounced(db: Database, now: datetime, *, limit: int) -> list[UUID]:
+    """Up to ``limit`` emergency grants whose review was due by ``now``, not made, and
+    not announced yet (the earliest due first)."""
+    query = (
+        "SELECT grant_id FROM rm_emergency_grants AS g WHERE reviewed_at IS NULL AND "
+        "review_due_at <= %s AND NOT EXISTS (SELECT 1 FROM rm_emergency_review_notices AS n "
+        "WHERE n.grant_id = g.grant_id) ORDER BY review_due_at, grant_id LIMIT %s"
+    )
+    rows = db.read(query, (normalise_time(now), limit), tuples=True)
+    return [UUID(str(row[0])) for row in rows]

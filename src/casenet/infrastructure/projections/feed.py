@@ -2,11 +2,16 @@
 API.md ("Feed you can follow"), redacted for it.
 
 Referrals to or from it (never message texts or reasons), consents granted to or
-withdrawn from it, and their expiry's notice. Each item goes to both parties of its
-referral or consent, which are recorded when it is requested or granted
-(``rm_feed_parties``), for later events. An item's body is what API.md lists: its
-``id`` (the same for both agencies' copies, and after any rebuild: a webhook's
-``webhook-id``), ids and statuses, never a personal value. ``agency_feed`` reads it.
+withdrawn from it, and their expiry's notice; emergency grants of its cases or to it.
+Each item goes to both parties of its referral, consent or emergency grant, which are
+recorded when it is requested, granted or created (``rm_feed_parties``), for later
+events; but an emergency grant's review and the notice that it is overdue go to the
+owner alone (the grantee's access does not depend on them). A client's erasure goes
+to every agency that had the client's data (``feed_parties``, GDPR Art. 19). An
+item's body is what API.md lists: its ``id`` (the same for every agency's copy, and
+after any rebuild: a webhook's ``webhook-id``), ids and statuses, never a personal
+value (an emergency grant's justification, reason and note stay out). ``agency_feed``
+reads it.
 """
 
 from __future__ import annotations
@@ -16,10 +21,19 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from casenet.domain.aggregate import DomainEvent
+from casenet.domain.client import ClientErased, ClientRegistered
 from casenet.domain.consent import ConsentExpiryNoted, ConsentGranted, ConsentWithdrawn
+from casenet.domain.emergency import (
+    EmergencyGrantCreated,
+    EmergencyGrantReviewed,
+    EmergencyGrantRevoked,
+    EmergencyReviewDueNoted,
+)
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralMessagePosted, ReferralRequested
+from casenet.infrastructure.projections import feed_parties
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, lookup, values
 from casenet.infrastructure.projections.facts import StoredFact, normalise_time
+from casenet.infrastructure.projections.feed_parties import ClientParties
 from casenet.infrastructure.sql import Database
 
 #: The feed item type of each event the feed follows (API.md's names): the one place
@@ -31,7 +45,23 @@ ITEM_TYPE_OF_EVENT: dict[type[DomainEvent], str] = {
     ConsentGranted: "consent_granted",
     ConsentWithdrawn: "consent_withdrawn",
     ConsentExpiryNoted: "consent_expired",
+    EmergencyGrantCreated: "emergency_grant",
+    EmergencyGrantRevoked: "emergency_grant",
+    EmergencyGrantReviewed: "emergency_grant",
+    EmergencyReviewDueNoted: "emergency_review_due",
+    ClientErased: "client_erased",
 }
+
+#: Events told to the first party (the owner) alone: an emergency grant's review and
+#: the notice that it is overdue are the owner's business, not the grantee's.
+OWNER_ONLY: frozenset[type[DomainEvent]] = frozenset(
+    {EmergencyGrantReviewed, EmergencyReviewDueNoted}
+)
+#: The events whose aggregate has two parties, recorded when it begins (first: the
+#: referring agency or the owner).
+_BEGINS: frozenset[type[DomainEvent]] = frozenset(
+    {ReferralRequested, ConsentGranted, EmergencyGrantCreated}
+)
 
 #: The namespace of feed item ids: ``uuid5(ITEM_ID_NAMESPACE, "<aggregate id>/<version>")``.
 ITEM_ID_NAMESPACE = UUID("6f0c5d1e-8d0b-4a53-9a55-0b6a1f7c2e17")
@@ -54,7 +84,8 @@ class FeedRow(Row):
 
 
 class PartiesRow(Row):
-    """A row of ``rm_feed_parties``: the two agencies of a referral or a consent."""
+    """A row of ``rm_feed_parties``: the two agencies of a referral, a consent or an
+    emergency grant."""
 
     aggregate_id: str
     first_agency_id: str
@@ -63,13 +94,15 @@ class PartiesRow(Row):
 
 class FeedModel(ReadModel):
     """Per agency, the events that concern it, redacted for it: referrals to or from
-    it (never message texts or reasons), consents granted to or withdrawn from it."""
+    it (never message texts or reasons), consents granted to or withdrawn from it,
+    emergency grants, and the erasure of a client whose data it had."""
 
     name = "feed"
     #: 2: API.md's item types and flat item bodies with an ``id`` (issue 17).
-    version = 2
-    tables = ("rm_feed", "rm_feed_parties")
-    follows = tuple(ITEM_TYPE_OF_EVENT)
+    #: 3: emergency grants, their overdue reviews, and clients' erasures (issue 18).
+    version = 3
+    tables = ("rm_feed", "rm_feed_parties", feed_parties.TABLE)
+    follows = (*ITEM_TYPE_OF_EVENT, ClientRegistered)
 
     def create_statements(self, db: Database) -> list[str]:
         return [
@@ -78,38 +111,53 @@ class FeedModel(ReadModel):
             "PRIMARY KEY (agency_id, position))",
             "CREATE TABLE IF NOT EXISTS rm_feed_parties (aggregate_id TEXT PRIMARY KEY, "
             "first_agency_id TEXT NOT NULL, second_agency_id TEXT NOT NULL)",
+            feed_parties.CREATE,
         ]
 
     def primary_keys(self) -> dict[str, str]:
-        return {"rm_feed": "agency_id, position", "rm_feed_parties": "aggregate_id"}
+        return {
+            "rm_feed": "agency_id, position",
+            "rm_feed_parties": "aggregate_id",
+            feed_parties.TABLE: "client_id, agency_id",
+        }
 
     def apply_batch(self, db: Database, cursor: Any, facts: Sequence[StoredFact]) -> None:
-        parties: dict[str, PartiesRow] = {}  # referrals and consents of this batch
+        parties: dict[str, PartiesRow] = {}  # referrals, consents and grants of this batch
         earlier: set[str] = set()  # those of earlier batches that this batch's events touch
         for fact in facts:
-            s, kind = fact.state, fact.event_type
-            if kind is ReferralRequested:
-                parties[fact.aggregate_id] = PartiesRow(
-                    fact.aggregate_id, s["from_agency_id"], s["to_agency_id"]
-                )
-            elif kind is ConsentGranted:
-                parties[fact.aggregate_id] = PartiesRow(
-                    fact.aggregate_id, s["owner_agency_id"], s["grantee_agency_id"]
-                )
+            if fact.event_type in _BEGINS:
+                parties[fact.aggregate_id] = _parties_of(fact)
+            elif fact.event_type in feed_parties.CLIENT_EVENTS:
+                continue  # a client's events: their parties are the clients'
             elif fact.aggregate_id not in parties:
                 earlier.add(fact.aggregate_id)
         created = list(parties.values())
         if earlier:
             parties.update(self._parties(db, cursor, earlier))
+        clients = ClientParties.of_batch(db, cursor, facts)
         rows = []
         for fact in facts:
-            pair = parties[fact.aggregate_id]
-            body = as_json(_body(fact, pair))
-            entry = (fact.position, ITEM_TYPE_OF_EVENT[fact.event_type], fact.at, body)
-            rows.append(FeedRow(pair.first_agency_id, *entry))
-            if pair.second_agency_id != pair.first_agency_id:
-                rows.append(FeedRow(pair.second_agency_id, *entry))
+            kind = fact.event_type
+            if kind in feed_parties.CLIENT_EVENTS:
+                clients.add(fact)
+                if kind is ClientRegistered:
+                    continue
+            if kind is ClientErased:
+                body = {
+                    "id": item_id(fact.aggregate_id, fact.version),
+                    "client_id": fact.aggregate_id,
+                }
+                agencies = clients.of(fact.aggregate_id)
+            else:
+                pair = parties[fact.aggregate_id]
+                body = _body(fact, pair)
+                agencies = [pair.first_agency_id]
+                if kind not in OWNER_ONLY and pair.second_agency_id != pair.first_agency_id:
+                    agencies.append(pair.second_agency_id)
+            entry = (fact.position, ITEM_TYPE_OF_EVENT[kind], fact.at, as_json(body))
+            rows += [FeedRow(agency, *entry) for agency in agencies]
         db.insert_rows(cursor, "rm_feed_parties", values(created))
+        clients.write(db, cursor)
         db.insert_rows(cursor, "rm_feed", values(rows))
 
     def _parties(
@@ -134,6 +182,14 @@ class FeedModel(ReadModel):
         if missing:
             raise LookupError(f"no parties recorded for {min(missing)} (a log out of order?)")
         return found
+
+
+def _parties_of(fact: StoredFact) -> PartiesRow:
+    """The two agencies of the referral, consent or emergency grant ``fact`` begins."""
+    s = fact.state
+    if fact.event_type is ReferralRequested:
+        return PartiesRow(fact.aggregate_id, s["from_agency_id"], s["to_agency_id"])
+    return PartiesRow(fact.aggregate_id, s["owner_agency_id"], s["grantee_agency_id"])
 
 
 def _body(fact: StoredFact, pair: PartiesRow) -> dict[str, Any]:
@@ -164,6 +220,8 @@ def _body(fact: StoredFact, pair: PartiesRow) -> dict[str, Any]:
         if s["valid_until"] is not None:
             body["valid_until"] = normalise_time(s["valid_until"])
         return body
+    if kind in _EMERGENCY:
+        return body | _emergency_body(fact, pair)
     if kind is ConsentWithdrawn or kind is ConsentExpiryNoted:
         body |= {
             "consent_id": fact.aggregate_id,
@@ -186,6 +244,40 @@ def _body(fact: StoredFact, pair: PartiesRow) -> dict[str, Any]:
         if s.get("outcome") is not None:
             body["outcome"] = s["outcome"]
     return body
+
+
+_EMERGENCY = (
+    EmergencyGrantCreated,
+    EmergencyGrantRevoked,
+    EmergencyGrantReviewed,
+    EmergencyReviewDueNoted,
+)
+
+
+def _emergency_body(fact: StoredFact, pair: PartiesRow) -> dict[str, Any]:
+    """An emergency grant's item: its terms when created (never its justification);
+    then ``revoked``, or ``reviewed`` with the finding (never the note), or the notice
+    that its review is overdue."""
+    s, kind = fact.state, fact.event_type
+    body: dict[str, Any] = {
+        "emergency_grant_id": fact.aggregate_id,
+        "owner_agency_id": pair.first_agency_id,
+        "grantee_agency_id": pair.second_agency_id,
+    }
+    if kind is EmergencyGrantCreated:
+        return body | {
+            "case_id": s["case_id"],
+            "basis": s["basis"],
+            "sections": s["sections"],
+            "expires_at": normalise_time(s["expires_at"]),
+            "review_due_at": normalise_time(s["review_due_at"]),
+            "status": "active",
+        }
+    if kind is EmergencyGrantRevoked:
+        return body | {"status": "revoked"}
+    if kind is EmergencyGrantReviewed:
+        return body | {"status": "reviewed", "finding": s["finding"]}
+    return body | {"review_due_at": normalise_time(s["review_due_at"])}
 
 
 def agency_feed(db: Database, agency_id: UUID, *, after: int, limit: int) -> list[FeedRow]:
