@@ -101,6 +101,9 @@ WHO: dict[str, Who] = {
     "list_disclosures": Who(roles=OVERSEERS, of=_OWNER),
     "export_audit": Who(roles=frozenset({"auditor"}), of=_OWNER, operator=True),
     "get_feed": Who(roles=WORKERS, of="(items that concern their agency)"),
+    "get_subject_access": Who(
+        roles=frozenset({"supervisor", "admin"}), of="of the agency that registered the client"
+    ),
 }
 
 

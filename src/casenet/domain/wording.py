@@ -17,6 +17,9 @@ from types import MappingProxyType
 from casenet.domain.sections import REFERRAL
 
 __all__ = [
+    "BASIS_WORDS",
+    "FINDING_WORDS",
+    "GIVER_WORDS",
     "HOW_TO_WITHDRAW",
     "METHOD_WORDS",
     "OUTCOME_WORDS",
@@ -24,6 +27,7 @@ __all__ = [
     "SECTION_WORDS",
     "STATUS_WORDS",
     "as_sentence",
+    "given_by_in_words",
     "in_words",
     "reader_time",
     "sections_in_words",
@@ -103,6 +107,35 @@ HOW_TO_WITHDRAW = (
     "Withdrawing does not undo what was already seen; you can ask who saw what and when."
 )
 
+#: Who may consent for a client, as the client would call them ("your ...").
+GIVER_WORDS: Mapping[str, str] = MappingProxyType(
+    {
+        "self": "you",
+        "parent": "parent",
+        "guardian": "guardian",
+        "legal_representative": "legal representative",
+    }
+)
+
+#: Why an agency shared without consent (an emergency grant's legal basis), as a
+#: phrase that answers "why?".
+BASIS_WORDS: Mapping[str, str] = MappingProxyType(
+    {
+        "vital_interests": "to protect someone's life or health",
+        "safeguarding": "to protect a child or an adult at risk of harm",
+        "court_order": "because a court ordered it",
+        "legal_obligation": "because the law required it",
+    }
+)
+
+#: What the review after the fact found of an emergency grant.
+FINDING_WORDS: Mapping[str, str] = MappingProxyType(
+    {
+        "justified": "the sharing was justified",
+        "unjustified": "the sharing was not justified",
+    }
+)
+
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -131,3 +164,14 @@ def reader_time(instant: datetime | str) -> str:
         instant = instant.replace(tzinfo=UTC)
     at = instant.astimezone(UTC)
     return f"{at.day} {_MONTHS[at.month - 1]} {at.year}, {at.hour:02d}:{at.minute:02d} UTC"
+
+
+def given_by_in_words(given_by: str, representative_name: str | None) -> str:
+    """Who gave a consent, told to the client: ``you``, or ``Rosa Lopez, your guardian``
+    (``your guardian, whose name was erased`` once the client's data is erased)."""
+    if given_by == "self":
+        return GIVER_WORDS["self"]
+    relation = f"your {in_words(GIVER_WORDS, given_by)}"
+    if representative_name is None:
+        return f"{relation}, whose name was erased"
+    return f"{representative_name}, {relation}"
