@@ -27,6 +27,9 @@ Documented exclusions:
   or without consent. What B must not see after the withdrawal is the client, checked
   below (the referral shows no ``client``; the case is 404).
 
+The client's subject-access copy (``get_subject_access``) is the registering agency's
+alone: every role of B, C and D gets the 404 of a random client id.
+
 The other agency-scoped routes (workers, services) on A's agency are 403 or 404 for
 the other agencies' workers and may not tell A's ids from random ones either. A's
 webhook (registered by its admin) is 404 to every other agency's every role.

@@ -56,7 +56,7 @@ def clear_states(app: Any, story: ClientStory) -> list[dict[str, Any]]:
 
 
 def without_erasure(client_state: dict[str, Any]) -> dict[str, Any]:
-    changed_by_erasure = ("version", "modified_on", "erased")
+    changed_by_erasure = ("version", "modified_on", "erased", "erased_at")
     return {k: v for k, v in client_state.items() if k not in changed_by_erasure}
 
 

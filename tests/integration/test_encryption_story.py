@@ -1,7 +1,8 @@
 """The story the encryption tests share: clients whose every personal value is a canary.
 
 Each client of the story goes through everything the services can record about them
-(a case with notes, consents granted and withdrawn, referrals accepted, put on hold,
+(a case with notes, consents granted and withdrawn, one given by a guardian, an
+emergency grant revoked and reviewed, referrals accepted, put on hold,
 completed, rejected, cancelled and failed, messages both ways, the case closed and
 reopened), and every personal value written is a unique random string
 (``canary-<16 hex>``). The tests of ``test_encryption_*`` then look for those strings
@@ -34,6 +35,7 @@ from casenet.domain.aggregate import DomainEvent, event_types
 from casenet.domain.case import Case
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent
+from casenet.domain.emergency import EmergencyGrant
 from casenet.domain.referral import (
     Referral,
     ReferralAccepted,
@@ -51,7 +53,7 @@ NEVER_SET_BY_A_SERVICE = frozenset(
 #: Attributes of the aggregates (and of their notes and messages) that hold personal data.
 PERSONAL_ATTRIBUTES = frozenset(
     {"name", "date_of_birth", "phone", "address", "summary", "text", "evidence", "reason",
-     "outcome_note"}
+     "outcome_note", "representative_name", "justification", "review_note"}
 )
 
 PAGE = 500
@@ -70,6 +72,8 @@ class Network:
     hospital_id: UUID
     welfare_worker: Actor
     welfare_admin: Actor
+    #: Reviews the emergency grants the caseworker creates (rule 2b: someone else).
+    welfare_supervisor: Actor
     hospital_worker: Actor
     #: The secret of the welfare NGO's webhook (encrypted at rest like personal data).
     webhook_secret: str
@@ -84,6 +88,9 @@ def register_network(casenet: Casenet) -> Network:
         OPERATOR_ACTOR, welfare.id, name="Wanjiru", role="caseworker"
     )
     admin, _ = casenet.agencies.add_worker(OPERATOR_ACTOR, welfare.id, name="Ada", role="admin")
+    supervisor, _ = casenet.agencies.add_worker(
+        OPERATOR_ACTOR, welfare.id, name="Sipho", role="supervisor"
+    )
     hospital_worker, _ = casenet.agencies.add_worker(
         OPERATOR_ACTOR, hospital.id, name="Hamid", role="caseworker"
     )
@@ -96,6 +103,7 @@ def register_network(casenet: Casenet) -> Network:
         hospital_id=hospital.id,
         welfare_worker=Actor(welfare.id, worker.id, "caseworker"),
         welfare_admin=welfare_admin,
+        welfare_supervisor=Actor(welfare.id, supervisor.id, "supervisor"),
         hospital_worker=Actor(hospital.id, hospital_worker.id, "caseworker"),
         webhook_secret=secret,
     )
@@ -108,6 +116,7 @@ class ClientStory:
     client_id: UUID
     case_id: UUID
     consent_ids: list[UUID] = field(default_factory=list)
+    emergency_grant_ids: list[UUID] = field(default_factory=list)
     referral_ids: list[UUID] = field(default_factory=list)
     canaries: set[str] = field(default_factory=set)
 
@@ -140,7 +149,21 @@ def write_client_story(casenet: Casenet, network: Network) -> ClientStory:
         purpose="care_coordination", method="verbal", evidence=new(),
     )
     casenet.consents.withdraw(worker, withdrawn.id, reason=new())
-    story.consent_ids += [consent.id, withdrawn.id]
+    by_guardian = casenet.consents.grant(
+        worker, case.id, grantee_agency_id=network.hospital_id, sections=["contact"],
+        purpose="care_coordination", method="written", given_by="guardian",
+        representative_name=new(),
+    )
+    story.consent_ids += [consent.id, withdrawn.id, by_guardian.id]
+    emergency = casenet.emergency_grants.create(
+        worker, case.id, grantee_agency_id=network.hospital_id, sections=["summary"],
+        basis="safeguarding", justification=new(), minutes=60,
+    )
+    casenet.emergency_grants.revoke(worker, emergency.id, reason=new())
+    casenet.emergency_grants.review(
+        network.welfare_supervisor, emergency.id, finding="justified", note=new()
+    )
+    story.emergency_grant_ids.append(emergency.id)
 
     def refer(consent_id: UUID | None = None) -> UUID:
         referral = casenet.referrals.request(
@@ -240,6 +263,7 @@ def aggregates_of(app: CasenetApplication, story: ClientStory) -> list[Any]:
         app.get(Client, story.client_id),
         app.get(Case, story.case_id),
         *(app.get(Consent, consent_id) for consent_id in story.consent_ids),
+        *(app.get(EmergencyGrant, grant_id) for grant_id in story.emergency_grant_ids),
         *(app.get(Referral, referral_id) for referral_id in story.referral_ids),
     ]
 
@@ -262,7 +286,7 @@ class StoryContract:
         stories = [write_client_story(casenet, network) for _ in range(2)]
         in_log = personal_values_in_log(decoded_log(casenet.app))
         for story in stories:
-            assert len(story.canaries) == 23
+            assert len(story.canaries) == 27
             # The aggregates keep 16 of them (no reason of a past step); the log all.
             in_aggregates = personal_values_in_aggregates(casenet.app, story)
             assert in_aggregates - {None} <= story.canaries

@@ -199,6 +199,7 @@ def request_body(operation_id: str, agency_id: str) -> dict[str, Any] | None:
         "list_referral_messages": None,
         # clients
         "erase_client": None,
+        "get_subject_access": None,
         # emergency grants
         "create_emergency_grant": {
             "grantee_agency_id": agency_id,

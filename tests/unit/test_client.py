@@ -138,3 +138,40 @@ def test_a_registered_client_rebuilt_from_their_events_equals_the_original() -> 
     assert type(rebuilt) is Client
     assert state(rebuilt) == state(client)
     assert rebuilt.name == "Maria Santos"
+
+
+def test_a_subject_access_is_recorded_with_who_asked_and_kept_after_erasure() -> None:
+    client = registered()
+    client.provide_subject_access(agency_id=AGENCY, worker_id=WORKER)
+    client.erase(agency_id=AGENCY, worker_id=WORKER)
+    client.provide_subject_access(agency_id=AGENCY, worker_id=WORKER)
+    events = client.collect_events()
+
+    assert [type(e).__name__ for e in events] == [
+        "SubjectAccessProvided", "ClientErased", "SubjectAccessProvided"
+    ]
+    assert client.erased_at == events[1].timestamp
+    rebuilt: Client | None = project_aggregate(None, [*register_events(client), *events])
+    assert isinstance(rebuilt, Client)
+    assert [(s.at, s.agency_id, s.worker_id) for s in rebuilt.subject_accesses] == [
+        (events[0].timestamp, AGENCY, WORKER), (events[2].timestamp, AGENCY, WORKER)
+    ]
+    assert rebuilt.erased_at == events[1].timestamp
+
+
+def register_events(client: Client) -> list[Any]:
+    """The registration of ``client``, as its first event (its id and version 1)."""
+    return [
+        ClientRegistered(
+            originator_id=client.id, originator_version=1, timestamp=client.created_on,
+            registered_by_agency_id=AGENCY, name="Maria Santos", date_of_birth=None,
+            phone=None, address=None,
+        )
+    ]
+
+
+def test_only_the_registering_agency_answers_a_subject_access_request() -> None:
+    client = registered()
+    with pytest.raises(NotPermitted):
+        client.provide_subject_access(agency_id=uuid4(), worker_id=WORKER)
+    assert client.collect_events() == []

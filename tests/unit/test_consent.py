@@ -320,3 +320,45 @@ def test_no_expiry_is_noted_for_a_withdrawn_consent_or_one_without_an_end(
         with pytest.raises(ConsentNotActive):
             consent.note_expiry()
         assert consent.collect_events() == []
+
+
+def test_a_consent_is_the_clients_own_unless_it_names_who_gave_it(clock: Clock) -> None:
+    own = grant()
+    by_guardian = grant(given_by="guardian", representative_name="Rosa Lopez")
+
+    [own_event], [guardian_event] = own.collect_events(), by_guardian.collect_events()
+
+    assert (own_event.given_by, own_event.representative_name) == ("self", None)
+    assert (guardian_event.given_by, guardian_event.representative_name) == (
+        "guardian",
+        "Rosa Lopez",
+    )
+    assert (by_guardian.given_by, by_guardian.representative_name) == ("guardian", "Rosa Lopez")
+    for giver in ("parent", "legal_representative"):
+        assert grant(given_by=giver, representative_name="Sam Okafor").given_by == giver
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"given_by": "aunt", "representative_name": "Rosa"}, "given_by", "one of self, parent"),
+        ({"given_by": "Self"}, "given_by", "must be one of"),
+        ({"given_by": "guardian"}, "representative_name", "required when given_by is guardian"),
+        ({"given_by": "parent", "representative_name": "  "}, "representative_name", "blank"),
+        ({"representative_name": "Rosa Lopez"}, "representative_name", "not self"),
+        (
+            {"given_by": "self", "representative_name": "Rosa Lopez"},
+            "representative_name",
+            "not self",
+        ),
+    ],
+    ids=["unknown_giver", "wrong_case", "unnamed_guardian", "blank_name", "named_self",
+         "named_self_explicit"],
+)
+def test_who_gave_a_consent_is_checked_and_a_refusal_records_nothing(
+    clock: Clock, overrides: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        grant(**overrides)
+    assert raised.value.field == field
+    assert message in str(raised.value)

@@ -53,6 +53,7 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
     agency.replace_services([Service(type="health", description="Clinic", area="North")])
 
     client = Client.register(agency_id=owner, name="Maria", date_of_birth="1980-04-02")
+    client.provide_subject_access(agency_id=owner, worker_id=worker)
     client.erase(agency_id=owner, worker_id=worker)
 
     case = Case.open(
@@ -74,6 +75,8 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
         worker_id=worker,
         valid_until=datetime.now(UTC) + timedelta(days=3),
         evidence="portal",
+        given_by="guardian",
+        representative_name="Rosa Lopez",
     )
     consent.withdraw(recording_agency_id=owner, worker_id=worker, reason="no longer")
     lapsed = Consent.grant(
@@ -353,3 +356,62 @@ def test_a_batch_normalises_exactly_the_times_that_are_not_normal_already() -> N
     facts = rows_to_facts(rows, frozenset({CaseNoteAdded}))
     assert [f.at for f in facts] == [normal, "2024-05-02T09:30:00.500000Z", normal]
     assert [f.at for f in facts] == [normalise_time(s["timestamp"]) for s in states]
+
+
+CONSENT_TOPIC = "casenet.domain.consent:ConsentGranted"
+
+
+def version_1_consent(consent_id: UUID) -> StoredEvent:
+    """A consent as stored before ``given_by``: no giver, no class_version."""
+    state = {
+        "timestamp": "2026-05-01T10:00:00Z",
+        "case_id": str(uuid4()),
+        "client_id": str(uuid4()),
+        "owner_agency_id": str(uuid4()),
+        "grantee_agency_id": str(uuid4()),
+        "sections": ["identity"],
+        "purpose": "referral",
+        "valid_until": None,
+        "method": "verbal",
+        "evidence": "said yes at the desk",
+        "recorded_by_worker_id": str(uuid4()),
+    }
+    return StoredEvent(
+        originator_id=consent_id,
+        originator_version=1,
+        topic=CONSENT_TOPIC,
+        state=json.dumps(state).encode(),
+    )
+
+
+def test_a_version_1_consent_reads_as_given_by_the_client_themself() -> None:
+    from casenet.domain.consent import ConsentGranted
+
+    consent_id = uuid4()
+    mapper = plain_mapper()
+
+    event = mapper.to_domain_event(version_1_consent(consent_id))
+    rebuilt: Consent | None = project_aggregate(None, [cast(DomainEvent, event)])
+
+    assert type(event) is ConsentGranted
+    assert (event.given_by, event.representative_name) == ("self", None)
+    assert event.evidence == "said yes at the desk"
+    assert isinstance(rebuilt, Consent)
+    assert (rebuilt.given_by, rebuilt.representative_name) == ("self", None)
+    again = json.loads(mapper.to_stored_event(event).state)
+    assert (again["class_version"], again["given_by"], again["representative_name"]) == (
+        2, "self", None
+    )
+
+
+def test_read_models_see_a_version_1_consent_as_the_clients_own() -> None:
+    from casenet.domain.consent import ConsentGranted
+    from casenet.infrastructure.projections.facts import rows_to_facts
+
+    stored = version_1_consent(uuid4())
+    row = (3, stored.topic, stored.originator_id.hex, 1, stored.state)
+
+    [fact] = rows_to_facts([row], frozenset({ConsentGranted}))
+
+    assert (fact.state["given_by"], fact.state["representative_name"]) == ("self", None)
+    assert fact.state["purpose"] == "referral"

@@ -353,11 +353,48 @@ RESPONSES: dict[str, Any] = {
         ],
         "next": None,
     },
+    "SubjectAccess": {
+        "client_id": CLIENT,
+        "produced_at": LATER,
+        "registered_by": {"id": EASTSIDE, "name": "Eastside Welfare"},
+        "erased": False,
+        "erased_at": None,
+        "client": {**_CLIENT, "address": "14 Harbour Road, Eastside"},
+        "cases": [
+            {
+                "id": CASE,
+                "owner_agency": {"id": EASTSIDE, "name": "Eastside Welfare"},
+                "status": "open",
+                "created_at": AT,
+                "summary": _CASE["summary"],
+                "needs": ["housing", "income"],
+                "notes": [
+                    {"id": NOTE, "category": "health", "text": _NOTE["text"], "created_at": AT}
+                ],
+                "history": [],
+            }
+        ],
+        "consents": [],
+        "emergency_grants": [],
+        "disclosures": [
+            {
+                "at": LATER,
+                "case_id": CASE,
+                "agency": {"id": ST_MARYS, "name": "St Mary's Hospital"},
+                "sections": ["identity", "notes.health"],
+                "section_descriptions": ["name and date of birth", "health notes"],
+                "basis": "consent",
+                "purposes": ["referral"],
+            }
+        ],
+        "referrals": [],
+        "requests": [{"at": LATER, "agency_id": EASTSIDE, "worker_id": ANA}],
+    },
 }
 
 #: Bodies that are not JSON, by media type: what the example shows instead.
 OTHER_MEDIA: dict[str, str] = {
-    "text/html": "(a printable page in plain words, for the client: <!doctype html>...)",
     "application/x-tar": "(a tar archive: manifest.json, manifest.sig, events.jsonl, "
     "public_key.pem, ... ; check it with `casenet audit verify`)",
+    "text/html": "<!doctype html>... (a self-contained page for the client, in plain words)",
 }

@@ -114,6 +114,9 @@ WHO: dict[str, Who] = {
     "list_webhooks": Who(roles=_ADMIN, of="(their agency's webhooks)"),
     "remove_webhook": Who(roles=_ADMIN, of="of the webhook's agency"),
     "list_webhook_deliveries": Who(roles=_ADMIN, of="of the webhook's agency"),
+    "get_subject_access": Who(
+        roles=frozenset({"supervisor", "admin"}), of="of the agency that registered the client"
+    ),
 }
 
 

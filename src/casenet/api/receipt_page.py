@@ -9,19 +9,19 @@ script, no external asset, every value escaped. It prints on one sheet.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Any
 
 from litestar import Response
-from litestar.enums import MediaType
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Schema
 
-from casenet.api.operation_docs import DocumentedOperation
-from casenet.api.structs import ConsentReceipt
+from casenet.api.client_pages import (
+    BASE_CSS,
+    PageOperation,
+    content_security_policy,
+    page_response,
+)
+from casenet.application.receipts import ConsentReceipt
 from casenet.domain.wording import (
     METHOD_WORDS,
     PURPOSE_WORDS,
@@ -31,23 +31,9 @@ from casenet.domain.wording import (
     sections_in_words,
 )
 
-_CSS = """
-body { font: 17px/1.55 system-ui, sans-serif; max-width: 38em; margin: 2em auto; padding: 0 1em;
-  color: #111; }
-h1 { font-size: 1.6em; margin-bottom: .1em; } h2 { font-size: 1.1em; margin: 1.3em 0 .3em; }
-.status { padding: .6em .9em; border-radius: 4px; font-weight: bold; margin: 1em 0; }
-.active { background: #e6f4e6; border: 1px solid #2b7a2b; }
-.withdrawn, .expired { background: #f7e8e8; border: 1px solid #a32020; }
-.muted { color: #444; font-size: .9em; } ul { padding-left: 1.3em; margin: .2em 0; }
-code { font-size: .85em; overflow-wrap: anywhere; }
-@media print { body { margin: 0; font-size: 12pt; } .status { border-width: 2px; } }
-"""
 #: The page's only allowance: its own stylesheet, by hash.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'sha256-"
-    + base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
-    + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
+CONTENT_SECURITY_POLICY = content_security_policy(BASE_CSS)
+_CSS = BASE_CSS
 
 
 def receipt_page(
@@ -56,16 +42,7 @@ def receipt_page(
     """The receipt as an HTML response; ``recorded_by``: the name of the agency that
     recorded the consent, ``worker``: the name of its worker who did (if known)."""
     html = render_receipt(receipt, recorded_by=recorded_by, worker=worker, now=now)
-    return Response(
-        html,
-        media_type=MediaType.HTML,
-        headers={
-            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-            "Vary": "Accept",
-        },
-    )
+    return page_response(html, CONTENT_SECURITY_POLICY)
 
 
 def render_receipt(
@@ -106,6 +83,8 @@ def render_receipt(
         )
         + f"<h2>Why</h2><p>{escape(as_sentence(in_words(PURPOSE_WORDS, receipt.purpose)))}.</p>"
         f"<h2>Until when</h2><p>{escape(until)}</p>"
+        "<h2>Who gave it</h2>"
+        f"<p>{escape(_giver(receipt))}.</p>"
         "<h2>How it was recorded</h2>"
         f"<p>{escape(as_sentence(in_words(METHOD_WORDS, receipt.method)))}, on "
         f"{escape(reader_time(receipt.recorded_at))}, recorded by {by}.</p>"
@@ -116,6 +95,12 @@ def render_receipt(
         f"<p class=muted>Receipt reference <code>{receipt.consent_id}</code>. "
         f"Made {escape(reader_time(now))}.</p></body></html>\n"
     )
+
+
+def _giver(receipt: ConsentReceipt) -> str:
+    """Who gave the consent, to start a sentence: a name is shown as it was written."""
+    words = receipt.given_by_description
+    return as_sentence(words) if receipt.given_by == "self" else words
 
 
 def _status(receipt: ConsentReceipt) -> str:
@@ -130,16 +115,5 @@ def _status(receipt: ConsentReceipt) -> str:
     return f"<p class='status {escape(receipt.status)}'>{escape(words)}</p>"
 
 
-@dataclass
-class ReceiptOperation(DocumentedOperation):
-    """The receipt's operation: its 200 is the JSON receipt or, for ``Accept:
-    text/html``, this page (Litestar documents one media type per response)."""
-
-    def __post_init__(self) -> None:
-        ok = (self.responses or {}).get("200")
-        if isinstance(ok, OpenAPIResponse) and ok.content is not None:
-            ok.description = "The receipt: JSON, or an HTML page for `Accept: text/html`."
-            ok.content[MediaType.HTML.value] = OpenAPIMediaType(
-                schema=Schema(type=OpenAPIType.STRING, description="A self-contained page")
-            )
-        super().__post_init__()
+#: The receipt's operation: its 200 is the JSON receipt or this page.
+ReceiptOperation = PageOperation

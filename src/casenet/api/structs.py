@@ -10,6 +10,8 @@ from uuid import UUID
 
 import msgspec
 
+from casenet.application.receipts import ConsentReceipt as ConsentReceipt
+from casenet.application.subject_access_views import SubjectAccess as SubjectAccess
 from casenet.application.views import (
     CaseListItem,
     ConsentView,
@@ -20,7 +22,7 @@ from casenet.application.views import (
     SharedCase,
 )
 from casenet.domain.agency import ROLES, Service
-from casenet.domain.consent import METHODS, PURPOSES
+from casenet.domain.consent import GIVERS, METHODS, PURPOSES, SELF
 from casenet.domain.errors import InvalidInput
 from casenet.domain.referral import OUTCOMES, URGENCIES
 from casenet.domain.sections import NOTE_CATEGORIES, SECTIONS
@@ -48,6 +50,14 @@ NoteCategory = Annotated[str, word_of(NOTE_CATEGORIES, "health")]
 Section = Annotated[str, word_of(SECTIONS, "identity")]
 Purpose = Annotated[str, word_of(PURPOSES, "referral")]
 Method = Annotated[str, word_of(METHODS, "written")]
+GivenBy = Annotated[
+    str,
+    word_of(
+        GIVERS,
+        SELF,
+        description="Who gave the consent: the client (`self`), or who may for them.",
+    ),
+]
 Urgency = Annotated[str, word_of(URGENCIES, "routine")]
 Outcome = Annotated[str, word_of(OUTCOMES, "got_help")]
 #: A timestamp with an offset, between 1900-01-01 and 2200-01-01 UTC (else 422).
@@ -83,7 +93,7 @@ class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             elif isinstance(value, list):
                 _check_items(value, field)
             words = vocabularies(type(self)).get(name)
-            if words is not None and value is not None:
+            if words is not None and value is not None:  # an optional field left out
                 for word in value if isinstance(value, list) else [value]:
                     check_choice(word, words, field)
 
@@ -239,26 +249,9 @@ class ConsentCreate(Body):
     method: Method
     valid_until: Instant | None = None
     evidence: ShortText | None = None
-
-
-class ConsentReceipt(msgspec.Struct, kw_only=True):
-    """What the client consented to, in words they can keep."""
-
-    consent_id: UUID
-    case_id: UUID
-    status: str
-    sections: list[str]
-    section_descriptions: list[str]
-    grantee_agency_id: UUID
-    grantee_agency_name: str
-    purpose: str
-    purpose_description: str
-    valid_until: datetime | None
-    method: str
-    recorded_at: datetime
-    recorded_by_worker_id: UUID
-    withdrawn_at: datetime | None
-    how_to_withdraw: str
+    given_by: GivenBy = SELF
+    #: Required unless ``given_by`` is ``self`` (then refused): personal, encrypted.
+    representative_name: Name | None = None
 
 
 class ReferralCreate(Body):

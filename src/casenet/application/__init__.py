@@ -17,6 +17,7 @@ from casenet.application.operations import KeyService, ProjectionService
 from casenet.application.referral_queries import ReferralQueries
 from casenet.application.referrals import ReferralService
 from casenet.application.store import CasenetApplication, SchemaStatus
+from casenet.application.subject_access import SubjectAccessService
 from casenet.application.webhook_delivery import DeliveryOptions, WebhookDelivery
 from casenet.application.webhooks import WebhookService
 from casenet.infrastructure.webhook_http import TargetRule
@@ -46,6 +47,8 @@ class Casenet:
         self.agencies = AgencyService(app)
         self.directory = DirectoryQueries(app)
         self.clients = ClientService(app)
+        #: The client's copy of their data (GDPR Art. 15).
+        self.subject_access = SubjectAccessService(app)
         self.case_queries = CaseQueries(app)
         self.referral_queries = ReferralQueries(app, self.case_queries)
         self.feed = FeedQueries(app)

@@ -9,7 +9,7 @@ from casenet.application.actor import CASE_WRITERS, Actor
 from casenet.application.cases import CaseService
 from casenet.application.store import CasenetApplication
 from casenet.domain.agency import Agency
-from casenet.domain.consent import Consent
+from casenet.domain.consent import SELF, Consent
 from casenet.domain.errors import InvalidInput, NotFound, check_expected_version
 
 
@@ -31,8 +31,12 @@ class ConsentService:
         method: str,
         valid_until: datetime | None = None,
         evidence: str | None = None,
+        given_by: str = SELF,
+        representative_name: str | None = None,
         new_id: UUID | None = None,
     ) -> Consent:
+        """``given_by``: the client (``self``) or who consented for them, named by
+        ``representative_name`` (personal: encrypted at rest like the client's data)."""
         case = self.cases.owned_case(actor, case_id, personal=False)
         actor.require_role(CASE_WRITERS, "record a consent")
         if (existing := self.app.find(Consent, new_id)) is not None:
@@ -50,6 +54,8 @@ class ConsentService:
             worker_id=actor.require_worker(),
             valid_until=valid_until,
             evidence=evidence,
+            given_by=given_by,
+            representative_name=representative_name,
             new_id=new_id,
         )
         self.app.save(consent)

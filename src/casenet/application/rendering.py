@@ -142,6 +142,8 @@ def render_consent(consent: Consent) -> ConsentView:
         granted_at=consent.granted_at,
         withdrawn_at=consent.withdrawn_at,
         recorded_by_worker_id=consent.recorded_by_worker_id,
+        given_by=consent.given_by,
+        representative_name=consent.representative_name,
     )
 
 

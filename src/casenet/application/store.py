@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError, Mapper, Recording
 from eventsourcing.utils import Environment, EnvType
 
 import casenet.domain  # noqa: F401  (registers every aggregate and event type)
-from casenet.domain.aggregate import Aggregate, project_aggregate
+from casenet.domain.aggregate import Aggregate, DomainEvent, project_aggregate
 from casenet.domain.client import Client
 from casenet.domain.errors import NotFound, VersionConflict
 from casenet.infrastructure.crypto import KeyRing
@@ -147,6 +147,7 @@ class CasenetApplication(Application[UUID]):
         *wanted: tuple[type[Aggregate], UUID],
         personal: bool = True,
         subjects: Sequence[UUID] = (),
+        history: dict[UUID, list[DomainEvent]] | None = None,
     ) -> list[Aggregate]:
         """Load several aggregates from one statement: one snapshot of the log, one round
         trip (the library's repository takes a transaction per aggregate, three round
@@ -158,6 +159,9 @@ class CasenetApplication(Application[UUID]):
         for decrypting them and for this request's save (a command loads sealed, then
         writes personal fields). A key it did not read (no hint, or a wrong one) is read
         when an event needs it.
+
+        ``history``: filled with each aggregate's events, by id, for a caller that shows
+        what an aggregate's state keeps no more (a reason given for a past step).
         """
         key_subjects: dict[int, UUID] = {}  # by the id's int (hashed in C, a UUID's in Python)
         if self.keyring is not None:
@@ -182,6 +186,8 @@ class CasenetApplication(Application[UUID]):
                 decode(aggregate_id, row[1], row[2], row[3], personal=personal, keys=keys)
                 for row in rows
             ]
+            if history is not None:
+                history[aggregate_id] = events
             aggregate = project_aggregate(None, events)
             if not isinstance(aggregate, aggregate_type):
                 raise NotFound(f"{aggregate_type.__name__.lower()} not found")

@@ -120,6 +120,10 @@ class ConsentView(msgspec.Struct, kw_only=True):
     granted_at: datetime
     withdrawn_at: datetime | None
     recorded_by_worker_id: UUID
+    #: ``self`` (the client), ``parent``, ``guardian`` or ``legal_representative``.
+    given_by: str = "self"
+    #: Who consented for the client (null when the client did, and after erasure).
+    representative_name: str | None = None
 
 
 class StatusChangeView(msgspec.Struct, kw_only=True, omit_defaults=True):

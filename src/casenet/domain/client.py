@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 from uuid import UUID, uuid4
 
@@ -31,6 +32,27 @@ class ClientErased(DomainEvent, frozen=True, kw_only=True):
     subject_field: ClassVar[str] = "originator_id"
 
 
+class SubjectAccessProvided(DomainEvent, frozen=True, kw_only=True):
+    """A copy of everything held about the client was made for them (GDPR Art. 15), at
+    the request of a worker of the agency that registered them: who asked, and when."""
+
+    requested_by_agency_id: UUID
+    requested_by_worker_id: UUID
+
+    subject_field: ClassVar[str] = "originator_id"
+
+
+class SubjectAccess:
+    """One copy made for the client: when, and who asked for it."""
+
+    __slots__ = ("agency_id", "at", "worker_id")
+
+    def __init__(self, event: SubjectAccessProvided) -> None:
+        self.at = event.timestamp
+        self.agency_id = event.requested_by_agency_id
+        self.worker_id = event.requested_by_worker_id
+
+
 class Client(Aggregate):
     """The person a case is about; registered by one agency."""
 
@@ -40,6 +62,8 @@ class Client(Aggregate):
     phone: str | None
     address: str | None
     erased: bool
+    erased_at: datetime | None
+    subject_accesses: list[SubjectAccess]
 
     @classmethod
     def register(
@@ -74,6 +98,17 @@ class Client(Aggregate):
             raise ClientAlreadyErased("client", "erased", "erase again")
         self._record(ClientErased, erased_by_worker_id=worker_id)
 
+    def provide_subject_access(self, *, agency_id: UUID, worker_id: UUID) -> None:
+        """Record that a copy of the client's data is made for them (after an erasure
+        too: what is left, and that it was erased, is theirs to know)."""
+        if agency_id != self.registered_by_agency_id:
+            raise NotPermitted("only the agency that registered a client answers their request")
+        self._record(
+            SubjectAccessProvided,
+            requested_by_agency_id=agency_id,
+            requested_by_worker_id=worker_id,
+        )
+
     @when(ClientRegistered)
     def _registered(self, event: ClientRegistered) -> None:
         self.registered_by_agency_id = event.registered_by_agency_id
@@ -82,8 +117,15 @@ class Client(Aggregate):
         self.phone = event.phone
         self.address = event.address
         self.erased = False
+        self.erased_at = None
+        self.subject_accesses = []
 
     @when(ClientErased)
     def _erased(self, event: ClientErased) -> None:
         self.erased = True
+        self.erased_at = event.timestamp
         self.name = self.date_of_birth = self.phone = self.address = None
+
+    @when(SubjectAccessProvided)
+    def _subject_access_provided(self, event: SubjectAccessProvided) -> None:
+        self.subject_accesses.append(SubjectAccess(event))

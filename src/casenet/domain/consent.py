@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 from casenet.domain.aggregate import Aggregate, DomainEvent, PersonalText, utcnow, when
@@ -13,12 +14,17 @@ from casenet.domain.visibility import ACTIVE, EXPIRED, WITHDRAWN, ConsentFacts, 
 
 PURPOSES = ("referral", "care_coordination")
 METHODS = ("verbal", "written", "electronic")
+#: Who gave the consent: the client, or someone who may consent for them.
+SELF = "self"
+GIVERS = (SELF, "parent", "guardian", "legal_representative")
 
 __all__ = [
     "ACTIVE",
     "EXPIRED",
+    "GIVERS",
     "METHODS",
     "PURPOSES",
+    "SELF",
     "WITHDRAWN",
     "Consent",
     "ConsentExpiryNoted",
@@ -28,6 +34,9 @@ __all__ = [
 
 
 class ConsentGranted(DomainEvent, frozen=True, kw_only=True):
+    """Version 2 added who gave it: ``given_by`` and the ``representative_name`` of a
+    parent, guardian or legal representative (version 1 consents were the client's own)."""
+
     case_id: UUID
     client_id: UUID
     owner_agency_id: UUID
@@ -38,6 +47,15 @@ class ConsentGranted(DomainEvent, frozen=True, kw_only=True):
     method: str
     evidence: PersonalText
     recorded_by_worker_id: UUID
+    given_by: str
+    representative_name: PersonalText
+
+    class_version: ClassVar[int] = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["given_by"] = SELF
+        state["representative_name"] = None
 
 
 class ConsentWithdrawn(DomainEvent, frozen=True, kw_only=True):
@@ -70,6 +88,8 @@ class Consent(Aggregate):
     method: str
     evidence: str | None
     recorded_by_worker_id: UUID
+    given_by: str
+    representative_name: str | None
     granted_at: datetime
     withdrawn_at: datetime | None
     expiry_noted: bool
@@ -89,6 +109,8 @@ class Consent(Aggregate):
         worker_id: UUID,
         valid_until: datetime | None = None,
         evidence: str | None = None,
+        given_by: str = SELF,
+        representative_name: str | None = None,
         now: datetime | None = None,
         new_id: UUID | None = None,
     ) -> Consent:
@@ -105,6 +127,7 @@ class Consent(Aggregate):
             if valid_until <= (now or utcnow()):
                 raise InvalidInput("valid_until", "must be in the future")
         check_optional_text(evidence, "evidence", max_length=2_000)
+        check_giver(given_by, representative_name)
         return cls._start(
             new_id or uuid4(),
             ConsentGranted,
@@ -118,6 +141,8 @@ class Consent(Aggregate):
             method=method,
             evidence=evidence,
             recorded_by_worker_id=worker_id,
+            given_by=given_by,
+            representative_name=representative_name,
         )
 
     def status_at(self, at: datetime) -> str:
@@ -172,6 +197,8 @@ class Consent(Aggregate):
         self.method = event.method
         self.evidence = event.evidence
         self.recorded_by_worker_id = event.recorded_by_worker_id
+        self.given_by = event.given_by
+        self.representative_name = event.representative_name
         self.granted_at = event.timestamp
         self.withdrawn_at = None
         self.expiry_noted = False
@@ -183,3 +210,15 @@ class Consent(Aggregate):
     @when(ConsentExpiryNoted)
     def _expiry_noted(self, event: ConsentExpiryNoted) -> None:
         self.expiry_noted = True
+
+
+def check_giver(given_by: str, representative_name: str | None) -> None:
+    """The client consents for themself, unnamed; anyone else who may is named."""
+    check_choice(given_by, GIVERS, "given_by")
+    if given_by == SELF:
+        if representative_name is not None:
+            raise InvalidInput("representative_name", "only when given_by is not self")
+    elif representative_name is None:
+        raise InvalidInput("representative_name", f"required when given_by is {given_by}")
+    else:
+        check_text(representative_name, "representative_name", max_length=500)

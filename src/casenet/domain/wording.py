@@ -18,6 +18,7 @@ from casenet.domain.sections import REFERRAL
 
 __all__ = [
     "FINDING_WORDS",
+    "GIVER_WORDS",
     "HOW_TO_WITHDRAW",
     "LEGAL_BASIS_WORDS",
     "METHOD_WORDS",
@@ -26,6 +27,7 @@ __all__ = [
     "SECTION_WORDS",
     "STATUS_WORDS",
     "as_sentence",
+    "given_by_in_words",
     "in_words",
     "reader_time",
     "sections_in_words",
@@ -123,6 +125,16 @@ HOW_TO_WITHDRAW = (
     "Withdrawing does not undo what was already seen; you can ask who saw what and when."
 )
 
+#: Who may consent for a client, as the client would call them ("your ...").
+GIVER_WORDS: Mapping[str, str] = MappingProxyType(
+    {
+        "self": "you",
+        "parent": "parent",
+        "guardian": "guardian",
+        "legal_representative": "legal representative",
+    }
+)
+
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -151,3 +163,14 @@ def reader_time(instant: datetime | str) -> str:
         instant = instant.replace(tzinfo=UTC)
     at = instant.astimezone(UTC)
     return f"{at.day} {_MONTHS[at.month - 1]} {at.year}, {at.hour:02d}:{at.minute:02d} UTC"
+
+
+def given_by_in_words(given_by: str, representative_name: str | None) -> str:
+    """Who gave a consent, told to the client: ``you``, or ``Rosa Lopez, your guardian``
+    (``your guardian, whose name was erased`` once the client's data is erased)."""
+    if given_by == "self":
+        return GIVER_WORDS["self"]
+    relation = f"your {in_words(GIVER_WORDS, given_by)}"
+    if representative_name is None:
+        return f"{relation}, whose name was erased"
+    return f"{representative_name}, {relation}"

@@ -259,6 +259,8 @@ class CaseController(Controller):
                 method=data.method,
                 valid_until=data.valid_until,
                 evidence=data.evidence,
+                given_by=data.given_by,
+                representative_name=data.representative_name,
                 new_id=new_id,
             )
             view = render_consent(consent)

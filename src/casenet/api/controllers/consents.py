@@ -6,22 +6,17 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody
 
+from casenet.api.client_pages import wants_page
 from casenet.api.docs import ACTION, READ, problems
 from casenet.api.http import CallerActor, IfMatch, Services, expected_version, with_etag
 from casenet.api.receipt_page import ReceiptOperation, receipt_page
-from casenet.api.structs import ConsentReceipt, Reason
+from casenet.api.structs import Reason
+from casenet.application.receipts import ConsentReceipt, consent_receipt
 from casenet.application.rendering import render_consent
 from casenet.application.views import ConsentView
 from casenet.domain.aggregate import utcnow
-from casenet.domain.wording import (
-    HOW_TO_WITHDRAW,
-    PURPOSE_WORDS,
-    in_words,
-    sections_in_words,
-)
 
 
 class ConsentController(Controller):
@@ -86,25 +81,8 @@ class ConsentController(Controller):
         consent = casenet.case_queries.consent(actor, consent_id)
         grantee = casenet.directory.agency(consent.grantee_agency_id)
         now = utcnow()
-        receipt = ConsentReceipt(
-            consent_id=consent.id,
-            case_id=consent.case_id,
-            status=consent.status_at(now),
-            sections=list(consent.sections),
-            section_descriptions=sections_in_words(consent.sections),
-            grantee_agency_id=grantee.id,
-            grantee_agency_name=grantee.name,
-            purpose=consent.purpose,
-            purpose_description=in_words(PURPOSE_WORDS, consent.purpose),
-            valid_until=consent.valid_until,
-            method=consent.method,
-            recorded_at=consent.granted_at,
-            recorded_by_worker_id=consent.recorded_by_worker_id,
-            withdrawn_at=consent.withdrawn_at,
-            how_to_withdraw=HOW_TO_WITHDRAW,
-        )
-        wanted = request.accept.best_match([MediaType.JSON, MediaType.HTML], MediaType.JSON)
-        if wanted != MediaType.HTML:
+        receipt = consent_receipt(consent, grantee.name, now)
+        if not wants_page(request):
             return Response(receipt, headers={"Vary": "Accept"})
         # The caller's own agency recorded it (only the owner does): its name and the
         # worker's are the caller's agency's to show.

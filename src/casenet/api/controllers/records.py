@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
 
+from casenet.api.client_pages import PageOperation, wants_page
 from casenet.api.docs import READ, WRITE, problems
 from casenet.api.http import After, CallerActor, Limit, Services, query_instant
 from casenet.api.structs import DisclosurePage, Erasure, FeedPage
+from casenet.api.subject_access_page import subject_access_page
+from casenet.application.subject_access_views import SubjectAccess
 
 
 class ClientController(Controller):
-    """The data subjects: their right to be forgotten."""
+    """The data subjects: their right of access and their right to be forgotten."""
 
     path = "/v1/clients"
     tags = ["clients"]
@@ -33,6 +36,33 @@ class ClientController(Controller):
         every read then shows ``erased: true`` and null for personal values. Final."""
         client = casenet.clients.erase(actor, client_id)
         return Erasure(client_id=client.id, erased=client.erased)
+
+    @get(
+        "/{client_id:uuid}/subject-access",
+        operation_id="get_subject_access",
+        summary="Everything casenet holds about the client, for the client",
+        sync_to_thread=True,
+        responses=problems(*READ),
+        operation_class=PageOperation,
+    )
+    def subject_access(
+        self,
+        client_id: FromPath[UUID],
+        actor: CallerActor,
+        casenet: Services,
+        request: Request[Any, Any, Any],
+    ) -> Response[SubjectAccess]:
+        """GDPR Art. 15: personal values, cases and notes, consents with their receipts,
+        emergency grants, the accounting of disclosures, and referrals, decrypted; JSON,
+        or with `Accept: text/html` a page in plain words to hand to the client. After
+        erasure: when it happened, and no personal value. Each copy is recorded on the
+        client (who asked, when) and listed in `requests`."""
+        copy = casenet.subject_access.copy_for_client(actor, client_id)
+        if wants_page(request):
+            page = subject_access_page(copy)
+            page.headers["Cache-Control"] = "no-store"
+            return page
+        return Response(copy, headers={"Vary": "Accept", "Cache-Control": "no-store"})
 
 
 class DisclosureController(Controller):

@@ -263,3 +263,9 @@ def agency_cases(
         params += (after[0], after[0], after[1])
     query += " ORDER BY c.created_at, c.case_id LIMIT %s"
     return [CaseListRow(*row) for row in db.read(query, (*params, limit), tuples=True)]
+
+
+def case_ids_of_client(db: Database, client_id: UUID) -> list[UUID]:
+    """The ids of the client's cases, oldest first."""
+    query = "SELECT case_id FROM rm_cases WHERE client_id = %s ORDER BY created_at, case_id"
+    return [UUID(row[0]) for row in db.read(query, (str(client_id),), tuples=True)]

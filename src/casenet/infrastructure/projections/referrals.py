@@ -77,6 +77,7 @@ class ReferralsModel(ReadModel):
             "(to_agency_id, created_at, referral_id)",
             "CREATE INDEX IF NOT EXISTS rm_referrals_from ON rm_referrals "
             "(from_agency_id, created_at, referral_id)",
+            "CREATE INDEX IF NOT EXISTS rm_referrals_case ON rm_referrals (case_id, created_at)",
             "CREATE TABLE IF NOT EXISTS rm_referral_history (referral_id TEXT NOT NULL, "
             "version INTEGER NOT NULL, status TEXT NOT NULL, at TEXT NOT NULL, agency_id TEXT "
             "NOT NULL, worker_id TEXT NOT NULL, outcome TEXT, PRIMARY KEY (referral_id, version))",
@@ -200,3 +201,11 @@ def agency_referrals(
         params += (after[0], after[0], after[1])
     query += " ORDER BY created_at, referral_id LIMIT %s"
     return [ReferralRow(*row) for row in db.read(query, (*params, limit), tuples=True)]
+
+
+def referral_ids_of_case(db: Database, case_id: UUID) -> list[UUID]:
+    """The ids of the case's referrals, oldest first."""
+    query = (
+        "SELECT referral_id FROM rm_referrals WHERE case_id = %s ORDER BY created_at, referral_id"
+    )
+    return [UUID(row[0]) for row in db.read(query, (str(case_id),), tuples=True)]
