@@ -114,6 +114,7 @@ WHO: dict[str, Who] = {
     "list_webhooks": Who(roles=_ADMIN, of="(their agency's webhooks)"),
     "remove_webhook": Who(roles=_ADMIN, of="of the webhook's agency"),
     "list_webhook_deliveries": Who(roles=_ADMIN, of="of the webhook's agency"),
+    "get_network_metrics": Who(roles=WORKERS, of="(other agencies' small counts withheld)"),
 }
 
 

@@ -25,7 +25,9 @@ from casenet.application.store import CasenetApplication
 from casenet.domain.aggregate import utcnow
 from casenet.domain.consent import Consent
 from casenet.domain.errors import IllegalTransition, NotFound, VersionConflict
+from casenet.domain.referral import Referral
 from casenet.infrastructure.projections import consents as consents_model
+from casenet.infrastructure.projections import network_metrics
 
 logger = logging.getLogger("casenet.deadlines")
 
@@ -43,7 +45,10 @@ class Deadlines:
     def __init__(self, app: CasenetApplication) -> None:
         self.app = app
         #: Each check records the notices due at an instant; how many it recorded.
-        self.checks: list[Callable[[datetime], int]] = [self.note_expired_consents]
+        self.checks: list[Callable[[datetime], int]] = [
+            self.note_expired_consents,
+            self.note_overdue_referrals,
+        ]
 
     def run(self, now: datetime | None = None) -> int:
         """Record every notice due at ``now`` (the clock's now if None); how many this
@@ -68,3 +73,21 @@ class Deadlines:
         except (IllegalTransition, VersionConflict, NotFound):
             return 0  # noted by another runner meanwhile, or withdrawn: nothing to say
         return 1
+
+    def note_overdue_referrals(self, now: datetime) -> int:
+        """``ReferralOverdueNoted`` on each referral still ``requested`` past its
+        ``response_due_at``, not noted yet (the aggregate refuses one answered since)."""
+        due = self.app.projections.current(
+            ["network_metrics"],
+            lambda: network_metrics.unanswered_unannounced(self.app.database, now, limit=BATCH),
+        )
+        noted = 0
+        for referral_id in due:
+            try:
+                referral = self.app.get(Referral, referral_id, personal=False)
+                referral.note_overdue(now=now)
+                self.app.save(referral)
+            except (IllegalTransition, VersionConflict, NotFound):
+                continue  # noted by another runner meanwhile, or answered: nothing to say
+            noted += 1
+        return noted

@@ -155,6 +155,10 @@ class ReferralView(msgspec.Struct, kw_only=True, omit_defaults=True):
     created_at: datetime
     updated_at: datetime
     history: list[StatusChangeView]
+    #: When the receiving agency must have accepted or rejected it (urgent: 24 hours,
+    #: routine: 7 days after it was requested); ``overdue`` while still requested past it.
+    response_due_at: datetime
+    overdue: bool
     outcome: str | None = None
     outcome_note: str | None = None
     client: ClientView | UnsetType = UNSET
@@ -174,6 +178,8 @@ class ReferralListItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     message_count: int
     created_at: datetime
     updated_at: datetime
+    response_due_at: datetime
+    overdue: bool
     outcome: str | None = None
 
 
@@ -241,7 +247,9 @@ class FeedItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     - ``consent_withdrawn``: consent_id, owner_agency_id, grantee_agency_id, status
       (``withdrawn``);
     - ``consent_expired``: consent_id, owner_agency_id, grantee_agency_id, status
-      (``expired``), valid_until: told once, after the consent ran out.
+      (``expired``), valid_until: told once, after the consent ran out;
+    - ``referral_overdue``: referral_id, from_agency_id, to_agency_id, status
+      (``requested``), response_due_at: told once, when a referral went unanswered.
     """
 
     id: UUID
@@ -264,3 +272,4 @@ class FeedItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     valid_until: datetime | UnsetType = UNSET
     status: str | UnsetType = UNSET
     outcome: str | UnsetType = UNSET
+    response_due_at: datetime | UnsetType = UNSET

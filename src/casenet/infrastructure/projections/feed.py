@@ -17,7 +17,12 @@ from uuid import UUID, uuid5
 
 from casenet.domain.aggregate import DomainEvent
 from casenet.domain.consent import ConsentExpiryNoted, ConsentGranted, ConsentWithdrawn
-from casenet.domain.referral import STATUS_OF_EVENT, ReferralMessagePosted, ReferralRequested
+from casenet.domain.referral import (
+    STATUS_OF_EVENT,
+    ReferralMessagePosted,
+    ReferralOverdueNoted,
+    ReferralRequested,
+)
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, lookup, values
 from casenet.infrastructure.projections.facts import StoredFact, normalise_time
 from casenet.infrastructure.sql import Database
@@ -31,6 +36,7 @@ ITEM_TYPE_OF_EVENT: dict[type[DomainEvent], str] = {
     ConsentGranted: "consent_granted",
     ConsentWithdrawn: "consent_withdrawn",
     ConsentExpiryNoted: "consent_expired",
+    ReferralOverdueNoted: "referral_overdue",
 }
 
 #: The namespace of feed item ids: ``uuid5(ITEM_ID_NAMESPACE, "<aggregate id>/<version>")``.
@@ -181,6 +187,9 @@ def _body(fact: StoredFact, pair: PartiesRow) -> dict[str, Any]:
     }
     if kind is ReferralMessagePosted:
         body["message_id"], body["author_agency_id"] = s["message_id"], s["agency_id"]
+    elif kind is ReferralOverdueNoted:
+        body["status"] = "requested"
+        body["response_due_at"] = normalise_time(s["response_due_at"])
     elif kind in STATUS_OF_EVENT:
         body["status"] = STATUS_OF_EVENT[kind]
         if s.get("outcome") is not None:
