@@ -54,7 +54,7 @@ class Casenet:
         self.consents = ConsentService(app, self.cases)
         self.emergency_grants = EmergencyGrantService(app, self.cases, self.consents)
         self.referrals = ReferralService(app, self.cases, self.consents, self.referral_queries)
-        self.network = NetworkMetrics(app)
+        self.network = NetworkMetrics(app, self.directory)
         #: The operator's: read models and keys (the CLI).
         self.projections = ProjectionService(app)
         self.keys = KeyService(app)

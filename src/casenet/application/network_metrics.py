@@ -20,16 +20,19 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from uuid import UUID
 
 import msgspec
 
 from casenet.application.actor import Actor
+from casenet.application.agencies import DirectoryQueries
 from casenet.application.store import CasenetApplication
 from casenet.domain.aggregate import utcnow
 from casenet.domain.errors import InvalidInput
 from casenet.domain.values import check_instant
 from casenet.domain.vocabulary import check_need
+from casenet.infrastructure import network_report
 from casenet.infrastructure.projections import network_metrics as model
 from casenet.infrastructure.projections.facts import parse_time
 
@@ -148,8 +151,9 @@ def figures_of(
 class NetworkMetrics:
     """``GET /v1/network/metrics`` and ``casenet network report``."""
 
-    def __init__(self, app: CasenetApplication) -> None:
+    def __init__(self, app: CasenetApplication, directory: DirectoryQueries) -> None:
         self.app = app
+        self.directory = directory
 
     def figures(
         self,
@@ -183,3 +187,17 @@ class NetworkMetrics:
             at=at,
             items=figures_of(rows, own_agency=own_agency, now=at),
         )
+
+    def report_table(self, *, since: datetime | None, until: datetime | None) -> str:
+        """``casenet network report``: every agency's figures as a plain-text table, by
+        name, small cells withheld (the report is shared with the whole network)."""
+        figures = self.figures(None, since=since, until=until)
+        return network_report.table(msgspec.to_builtins(figures), self._names())
+
+    def write_report(self, target: Path, *, since: datetime | None, until: datetime | None) -> Path:
+        """``--html``: the same figures as a page with a chart per service type."""
+        figures = self.figures(None, since=since, until=until)
+        return network_report.write_page(target, msgspec.to_builtins(figures), self._names())
+
+    def _names(self) -> dict[str, str]:
+        return {str(agency.id): agency.name for agency in self.directory.every_agency()}
