@@ -74,6 +74,10 @@ FIELDS: dict[str, tuple[set[str], set[str]]] = {
         set(),
     ),
     "client_erased": ({"client_id"}, set()),
+    "referral_overdue": (
+        {"referral_id", "from_agency_id", "to_agency_id", "status", "response_due_at"},
+        set(),
+    ),
 }
 
 
@@ -477,3 +481,36 @@ def test_an_erasure_is_told_to_every_agency_that_had_the_clients_data_and_no_oth
     no_canary(app_server, w, canaries)
     app_server.casenet.projections.rebuild(["feed"])
     assert new_items(w, start) == got
+
+
+def test_a_referral_left_unanswered_is_told_to_both_agencies_once(
+    net: SimpleNamespace, app_server: Any
+) -> None:
+    canaries: list[str] = []
+    case_id = open_case(net, canaries)
+    body = {"case_id": case_id, "to_agency_id": net.hospital["id"], "reason": canary("reason")}
+    body |= {"service_type": "health", "urgency": "urgent"}
+    waiting = net.ana.post("/v1/referrals", body)
+    answered = net.ana.post("/v1/referrals", body)
+    net.hal.post(f"/v1/referrals/{answered['id']}/accept", status=200)
+    assert (waiting["overdue"], waiting["status"]) == (False, "requested")
+    due = datetime.fromisoformat(waiting["response_due_at"])
+    assert due == datetime.fromisoformat(waiting["created_at"]) + timedelta(hours=24)
+    start = max(head(net.ana), head(net.hal))
+    deadlines = app_server.casenet.projections.deadlines
+    runners = [threading.Thread(target=deadlines.run, args=(due + timedelta(minutes=1),))]
+    runners.append(threading.Thread(target=deadlines.run, args=(due + timedelta(minutes=1),)))
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+
+    told = items_after(net.hal, start)
+    assert [(i["type"], i["referral_id"]) for i in told] == [("referral_overdue", waiting["id"])]
+    check_shape(told[0])
+    assert datetime.fromisoformat(told[0]["response_due_at"]) == due
+    assert items_after(net.ana, start) == told
+    # The notice moved the referral's version: the list still says the referral's own.
+    listed = net.hal.get("/v1/referrals?direction=incoming&limit=500")["items"]
+    (row,) = [r for r in listed if r["id"] == waiting["id"]]
+    assert row["version"] == net.hal.get(f"/v1/referrals/{waiting['id']}")["version"] == 2

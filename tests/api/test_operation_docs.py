@@ -84,9 +84,10 @@ def _struct_named(name: str) -> Any:
     """The body type the document names ``name`` (the modules that define them)."""
     from casenet.api import health
     from casenet.api.controllers import emergency, webhooks
-    from casenet.application import emergency_grants
+    from casenet.application import emergency_grants, network_metrics
 
-    for module in (structs, views, health, emergency, webhooks, emergency_grants):
+    modules = (structs, views, health, emergency, webhooks, emergency_grants, network_metrics)
+    for module in modules:
         if hasattr(module, name):
             return getattr(module, name)
     raise AssertionError(f"no body type named {name}")

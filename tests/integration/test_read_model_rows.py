@@ -18,6 +18,7 @@ from casenet.infrastructure.projections import (
     directory,
     disclosures,
     feed,
+    network_metrics,
     referrals,
 )
 from casenet.infrastructure.projections.base import Row
@@ -37,6 +38,7 @@ ROWS: dict[str, type[Row]] = {
     "rm_feed_parties": feed.PartiesRow,
     "rm_audit_records": audit.RecordRow,
     "rm_audit_subjects": audit.SubjectRow,
+    "rm_referral_times": network_metrics.ReferralTimesRow,
 }
 
 

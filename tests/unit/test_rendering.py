@@ -216,6 +216,10 @@ def test_rows_become_list_items() -> None:
         "housed",
         4,
     )
+    # Due a day after it was requested (urgent); overdue only while still requested.
+    assert listed.response_due_at == datetime(2024, 5, 2, 10, tzinfo=UTC)
+    assert not listed.overdue
+    assert render_referral_item(msgspec.structs.replace(row, status="requested")).overdue
 
     item_id, referral_id = uuid4(), uuid4()
     body = f'{{"id":"{item_id}","referral_id":"{referral_id}","status":"accepted"}}'

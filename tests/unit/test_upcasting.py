@@ -142,6 +142,8 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
             consent_id=consent.id,
         )
         referral.post_message(agency_id=receiver, worker_id=worker, text="hello")
+        if path == ["reject"]:  # unanswered past its due time, then rejected
+            referral.note_overdue(now=referral.response_due_at + timedelta(seconds=1))
         for action in path:
             referral.move(
                 action,

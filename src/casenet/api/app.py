@@ -23,6 +23,7 @@ from casenet.api.controllers.emergency import (
     CaseEmergencyGrantController,
     EmergencyGrantController,
 )
+from casenet.api.controllers.network import NetworkController
 from casenet.api.controllers.records import ClientController, DisclosureController, FeedController
 from casenet.api.controllers.referrals import ReferralController
 from casenet.api.controllers.webhooks import WebhookController
@@ -67,6 +68,7 @@ CONTROLLERS = [
     CaseEmergencyGrantController,
     EmergencyGrantController,
     WebhookController,
+    NetworkController,
 ]
 
 

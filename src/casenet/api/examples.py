@@ -30,6 +30,7 @@ FEED_ITEM = "5c6d1e2f-cccc-490a-9546-b1c2d3e4f50c"
 SUE = "6d7e2f30-dddd-4a1b-a657-c2d3e4f5061d"  # supervisor at Eastside
 AT = "2026-12-06T09:30:00Z"
 LATER = "2026-12-07T14:05:00Z"
+DUE = "2026-12-13T09:30:00Z"  # a routine referral: 7 days after AT
 
 #: A cursor as the API hands it out (opaque to clients).
 NEXT = "eyJwIjpbMTIsIjIwMjYtMTItMDYifX0"
@@ -109,7 +110,19 @@ _REFERRAL = {
         {"status": "accepted", "at": LATER, "agency_id": ST_MARYS, "worker_id": HAL},
         {"status": "in_progress", "at": LATER, "agency_id": ST_MARYS, "worker_id": HAL},
     ],
+    "response_due_at": DUE,
+    "overdue": False,
 }
+_FIGURES = ("received", "accepted", "rejected", "completed", "got_help", "overdue")
+
+
+def _figures(agency: str, service: str, values: tuple[Any, ...], *, suppressed: bool) -> Any:
+    """A row of the network's figures (the caller is Eastside: its own row is whole)."""
+    names = (*_FIGURES, "median_hours_to_accept", "median_hours_to_complete")
+    row = {"agency_id": agency, "service_type": service, **dict(zip(names, values, strict=True))}
+    return row | {"suppressed": suppressed}
+
+
 _MESSAGE = {
     "id": MESSAGE,
     "agency_id": ST_MARYS,
@@ -291,6 +304,8 @@ RESPONSES: dict[str, Any] = {
                 "message_count": 1,
                 "created_at": AT,
                 "updated_at": LATER,
+                "response_due_at": DUE,
+                "overdue": False,
             }
         ],
         "next": None,
@@ -331,6 +346,16 @@ RESPONSES: dict[str, Any] = {
             }
         ],
         "next": "41",
+    },
+    "NetworkFigures": {
+        "from": "2026-10-01T00:00:00Z",
+        "to": "2027-01-01T00:00:00Z",
+        "service_type": None,
+        "at": LATER,
+        "items": [
+            _figures(EASTSIDE, "housing", (3, 3, 0, 2, 2, 0, 5.5, 212.0), suppressed=False),
+            _figures(ST_MARYS, "health", (41, 35, None, 28, 22, 6, 19.25, 163.5), suppressed=True),
+        ],
     },
     "EmergencyGrantView": _EMERGENCY,
     "EmergencyGrantPage": {"items": [_EMERGENCY], "next": None},

@@ -117,6 +117,7 @@ WHO: dict[str, Who] = {
     "get_subject_access": Who(
         roles=frozenset({"supervisor", "admin"}), of="of the agency that registered the client"
     ),
+    "get_network_metrics": Who(roles=WORKERS, of="(other agencies' small counts withheld)"),
 }
 
 

@@ -13,6 +13,7 @@ from casenet.application.clients import ClientService
 from casenet.application.consents import ConsentService
 from casenet.application.emergency_grants import EmergencyGrantService
 from casenet.application.feed_queries import FeedQueries
+from casenet.application.network_metrics import NetworkMetrics
 from casenet.application.operations import KeyService, ProjectionService
 from casenet.application.referral_queries import ReferralQueries
 from casenet.application.referrals import ReferralService
@@ -56,6 +57,7 @@ class Casenet:
         self.consents = ConsentService(app, self.cases)
         self.emergency_grants = EmergencyGrantService(app, self.cases, self.consents)
         self.referrals = ReferralService(app, self.cases, self.consents, self.referral_queries)
+        self.network = NetworkMetrics(app, self.directory)
         #: The operator's: read models and keys (the CLI).
         self.projections = ProjectionService(app)
         self.keys = KeyService(app)

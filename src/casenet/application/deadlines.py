@@ -27,7 +27,9 @@ from casenet.domain.aggregate import utcnow
 from casenet.domain.consent import Consent
 from casenet.domain.emergency import EmergencyGrant
 from casenet.domain.errors import IllegalTransition, NotFound, VersionConflict
+from casenet.domain.referral import Referral
 from casenet.infrastructure.projections import consents as consents_model
+from casenet.infrastructure.projections import network_metrics
 
 logger = logging.getLogger("casenet.deadlines")
 
@@ -48,6 +50,7 @@ class Deadlines:
         self.checks: list[Callable[[datetime], int]] = [
             self.note_expired_consents,
             self.note_overdue_reviews,
+            self.note_overdue_referrals,
         ]
 
     def run(self, now: datetime | None = None) -> int:
@@ -91,3 +94,21 @@ class Deadlines:
         except (IllegalTransition, VersionConflict, NotFound):
             return 0  # noted by another runner meanwhile, or reviewed: nothing to say
         return 1
+
+    def note_overdue_referrals(self, now: datetime) -> int:
+        """``ReferralOverdueNoted`` on each referral still ``requested`` past its
+        ``response_due_at``, not noted yet (the aggregate refuses one answered since)."""
+        due = self.app.projections.current(
+            ["network_metrics"],
+            lambda: network_metrics.unanswered_unannounced(self.app.database, now, limit=BATCH),
+        )
+        noted = 0
+        for referral_id in due:
+            try:
+                referral = self.app.get(Referral, referral_id, personal=False)
+                referral.note_overdue(now=now)
+                self.app.save(referral)
+            except (IllegalTransition, VersionConflict, NotFound):
+                continue  # noted by another runner meanwhile, or answered: nothing to say
+            noted += 1
+        return noted

@@ -29,7 +29,7 @@ from casenet.domain.aggregate import shown, utcnow
 from casenet.domain.case import Case
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent
-from casenet.domain.referral import Referral
+from casenet.domain.referral import REQUESTED, Referral, response_due
 from casenet.domain.sections import (
     CONTACT,
     IDENTITY,
@@ -174,6 +174,8 @@ def render_referral(referral: Referral, client: ClientView | msgspec.UnsetType) 
             )
             for h in referral.history
         ],
+        response_due_at=referral.response_due_at,
+        overdue=referral.is_overdue_at(utcnow()),
         outcome=referral.outcome,
         outcome_note=referral.outcome_note,
         client=client,
@@ -228,7 +230,8 @@ def render_disclosure(row: DisclosureListRow) -> DisclosureView:
 
 
 def render_referral_item(row: ReferralRow) -> ReferralListItem:
-    """A referral in an inbox or outbox."""
+    """A referral in an inbox or outbox (its due time from when it was requested)."""
+    due = response_due(_time(row.created_at), row.urgency)
     return ReferralListItem(
         id=UUID(row.referral_id),
         version=int(row.version),
@@ -241,6 +244,8 @@ def render_referral_item(row: ReferralRow) -> ReferralListItem:
         message_count=int(row.message_count),
         created_at=_time(row.created_at),
         updated_at=_time(row.updated_at),
+        response_due_at=due,
+        overdue=row.status == REQUESTED and utcnow() > due,
         outcome=row.outcome,
     )
 

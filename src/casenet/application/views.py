@@ -159,6 +159,10 @@ class ReferralView(msgspec.Struct, kw_only=True, omit_defaults=True):
     created_at: datetime
     updated_at: datetime
     history: list[StatusChangeView]
+    #: When the receiving agency must have accepted or rejected it (urgent: 24 hours,
+    #: routine: 7 days after it was requested); ``overdue`` while still requested past it.
+    response_due_at: datetime
+    overdue: bool
     outcome: str | None = None
     outcome_note: str | None = None
     client: ClientView | UnsetType = UNSET
@@ -178,6 +182,8 @@ class ReferralListItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     message_count: int
     created_at: datetime
     updated_at: datetime
+    response_due_at: datetime
+    overdue: bool
     outcome: str | None = None
 
 
@@ -256,6 +262,8 @@ class FeedItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     - ``client_erased``: client_id: to the agency that registered the client and every
       agency that had a consent, an emergency grant or a referral for one of their
       cases, and to no other.
+    - ``referral_overdue``: referral_id, from_agency_id, to_agency_id, status
+      (``requested``), response_due_at: told once, when a referral went unanswered.
     """
 
     id: UUID
@@ -284,3 +292,4 @@ class FeedItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     expires_at: datetime | UnsetType = UNSET
     review_due_at: datetime | UnsetType = UNSET
     finding: str | UnsetType = UNSET
+    response_due_at: datetime | UnsetType = UNSET

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from types import MappingProxyType
 from uuid import UUID, uuid4
 
 from casenet.domain.aggregate import Aggregate, DomainEvent, PersonalText, when
@@ -30,6 +32,19 @@ OUTCOMES = (
     "referred_elsewhere",
     "needs_client_action",
 )
+
+#: How long the receiving agency has to answer (accept or reject) a referral, from the
+#: moment it was requested, by urgency (API.md "Referral deadlines and network figures").
+RESPONSE_TIMES: Mapping[str, timedelta] = MappingProxyType(
+    {"urgent": timedelta(hours=24), "routine": timedelta(days=7)}
+)
+
+
+def response_due(requested_at: datetime, urgency: str) -> datetime:
+    """When a referral requested at ``requested_at`` must be answered by (an urgency
+    recorded before the vocabulary counts as routine)."""
+    return requested_at + RESPONSE_TIMES.get(urgency, RESPONSE_TIMES["routine"])
+
 
 RECEIVING = "receiving"
 REFERRING = "referring"
@@ -104,6 +119,13 @@ class ReferralMessagePosted(DomainEvent, frozen=True, kw_only=True):
     text: PersonalText
 
 
+class ReferralOverdueNoted(DomainEvent, frozen=True, kw_only=True):
+    """The notice that the receiving agency did not answer by ``response_due_at`` (for
+    both agencies' feeds): recorded by casenet itself once, while still ``requested``."""
+
+    response_due_at: datetime
+
+
 _EVENT_OF_ACTION: dict[str, type[ReferralStatusChanged]] = {
     "accept": ReferralAccepted,
     "reject": ReferralRejected,
@@ -157,6 +179,8 @@ class Referral(Aggregate):
     status: str
     outcome: str | None
     outcome_note: str | None
+    requested_at: datetime
+    overdue_noted: bool
     history: list[StatusChange]
     messages: list[Message]
 
@@ -193,6 +217,22 @@ class Referral(Aggregate):
             consent_id=consent_id,
             worker_id=worker_id,
         )
+
+    @property
+    def response_due_at(self) -> datetime:
+        """When the receiving agency must have accepted or rejected it."""
+        return response_due(self.requested_at, self.urgency)
+
+    def is_overdue_at(self, at: datetime) -> bool:
+        """Still ``requested`` past :attr:`response_due_at`."""
+        return self.status == REQUESTED and at > self.response_due_at
+
+    def note_overdue(self, *, now: datetime) -> None:
+        """Record that it went unanswered past its due time; only once, and never for
+        one that left ``requested`` (in time or not)."""
+        if not self.is_overdue_at(now) or self.overdue_noted:
+            raise IllegalTransition("referral", self.status, "note it overdue")
+        self._record(ReferralOverdueNoted, response_due_at=self.response_due_at)
 
     def message(self, message_id: UUID) -> Message | None:
         return next((m for m in self.messages if m.id == message_id), None)
@@ -272,6 +312,8 @@ class Referral(Aggregate):
         self.urgency = event.urgency
         self.consent_id = event.consent_id
         self.status = REQUESTED
+        self.requested_at = event.timestamp
+        self.overdue_noted = False
         self.outcome = None
         self.outcome_note = None
         self.history = [
@@ -295,6 +337,10 @@ class Referral(Aggregate):
             self.outcome = change.outcome = event.outcome
             self.outcome_note = event.note
         self.history.append(change)
+
+    @when(ReferralOverdueNoted)
+    def _overdue_noted(self, event: ReferralOverdueNoted) -> None:
+        self.overdue_noted = True
 
     @when(ReferralMessagePosted)
     def _message_posted(self, event: ReferralMessagePosted) -> None:

@@ -30,6 +30,7 @@ def read_models() -> list[ReadModel]:
     from casenet.infrastructure.projections.directory import DirectoryModel
     from casenet.infrastructure.projections.disclosures import DisclosuresModel
     from casenet.infrastructure.projections.feed import FeedModel
+    from casenet.infrastructure.projections.network_metrics import NetworkMetricsModel
     from casenet.infrastructure.projections.referrals import ReferralsModel
     from casenet.infrastructure.projections.webhooks import WebhooksModel
 
@@ -42,6 +43,7 @@ def read_models() -> list[ReadModel]:
         FeedModel(),
         AuditRecordsModel(),
         WebhooksModel(),
+        NetworkMetricsModel(),
     ]
 
 

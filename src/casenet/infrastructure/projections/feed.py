@@ -29,7 +29,12 @@ from casenet.domain.emergency import (
     EmergencyGrantRevoked,
     EmergencyReviewDueNoted,
 )
-from casenet.domain.referral import STATUS_OF_EVENT, ReferralMessagePosted, ReferralRequested
+from casenet.domain.referral import (
+    STATUS_OF_EVENT,
+    ReferralMessagePosted,
+    ReferralOverdueNoted,
+    ReferralRequested,
+)
 from casenet.infrastructure.projections import feed_parties
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, lookup, values
 from casenet.infrastructure.projections.facts import StoredFact, normalise_time
@@ -50,6 +55,7 @@ ITEM_TYPE_OF_EVENT: dict[type[DomainEvent], str] = {
     EmergencyGrantReviewed: "emergency_grant",
     EmergencyReviewDueNoted: "emergency_review_due",
     ClientErased: "client_erased",
+    ReferralOverdueNoted: "referral_overdue",
 }
 
 #: Events told to the first party (the owner) alone: an emergency grant's review and
@@ -239,6 +245,9 @@ def _body(fact: StoredFact, pair: PartiesRow) -> dict[str, Any]:
     }
     if kind is ReferralMessagePosted:
         body["message_id"], body["author_agency_id"] = s["message_id"], s["agency_id"]
+    elif kind is ReferralOverdueNoted:
+        body["status"] = "requested"
+        body["response_due_at"] = normalise_time(s["response_due_at"])
     elif kind in STATUS_OF_EVENT:
         body["status"] = STATUS_OF_EVENT[kind]
         if s.get("outcome") is not None:

@@ -11,6 +11,7 @@ from casenet.domain.referral import (
     STATUS_OF_EVENT,
     ReferralCompleted,
     ReferralMessagePosted,
+    ReferralOverdueNoted,
     ReferralRequested,
 )
 from casenet.infrastructure.projections.base import ReadModel, Row, values
@@ -64,7 +65,11 @@ class ReferralsModel(ReadModel):
 
     name = "referrals"
     tables = ("rm_referrals", "rm_referral_history")
-    follows = (ReferralRequested, ReferralMessagePosted, *STATUS_OF_EVENT)
+    #: The overdue notice changes only a row's version and time (so that a list's
+    #: ``version`` stays the referral's, for If-Match); ``response_due_at`` and
+    #: ``overdue`` are computed when read, from ``created_at`` and ``urgency``.
+    follows = (ReferralRequested, ReferralMessagePosted, ReferralOverdueNoted, *STATUS_OF_EVENT)
+    stateless = (ReferralOverdueNoted,)
 
     def create_statements(self, db: Database) -> list[str]:
         return [
@@ -97,7 +102,7 @@ class ReferralsModel(ReadModel):
                 history.append(_status(fact, "requested", s["from_agency_id"], None))
                 continue
             messages = 1 if kind is ReferralMessagePosted else 0
-            status = None if messages else STATUS_OF_EVENT[kind]  # type: ignore[index]
+            status = STATUS_OF_EVENT.get(kind)  # type: ignore[arg-type]
             outcome = s.get("outcome") if kind is ReferralCompleted else None
             if (referral := referrals.get(fact.aggregate_id)) is not None:
                 referral.message_count += messages
