@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from casenet.application.actor import OPERATOR_ACTOR, Actor
 from casenet.application.agencies import AgencyService, DirectoryQueries
+from casenet.application.appeals import AppealService
 from casenet.application.audit import AuditService
 from casenet.application.case_queries import CaseQueries
 from casenet.application.cases import CaseService, ClientDetails
@@ -14,6 +15,7 @@ from casenet.application.consents import ConsentService
 from casenet.application.emergency_grants import EmergencyGrantService
 from casenet.application.feed_queries import FeedQueries
 from casenet.application.operations import KeyService, ProjectionService
+from casenet.application.partnerships import PartnershipService
 from casenet.application.referral_queries import ReferralQueries
 from casenet.application.referrals import ReferralService
 from casenet.application.store import CasenetApplication, SchemaStatus
@@ -61,6 +63,9 @@ class Casenet:
         #: Webhooks; ``webhooks.rule`` says where they may point (production: public
         #: https only, see ``infrastructure.webhook_http``).
         self.webhooks = WebhookService(app, webhook_rule or TargetRule())
+        #: The network (rule 7: no client data): partnerships and appeals.
+        self.partnerships = PartnershipService(app)
+        self.appeals = AppealService(app, self.partnerships)
 
     def webhook_worker(
         self,

@@ -241,7 +241,13 @@ class FeedItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     - ``consent_withdrawn``: consent_id, owner_agency_id, grantee_agency_id, status
       (``withdrawn``);
     - ``consent_expired``: consent_id, owner_agency_id, grantee_agency_id, status
-      (``expired``), valid_until: told once, after the consent ran out.
+      (``expired``), valid_until: told once, after the consent ran out;
+    - ``partnership_requested`` / ``partnership_accepted``: partnership_id,
+      requester_agency_id, partner_agency_id, status (``requested`` / ``active``);
+    - ``appeal_posted``: appeal_id, author_agency_id, need, hop, status (``open``), and
+      relayed_by_agency_id when a relay reached the agency;
+    - ``appeal_response``: appeal_id, author_agency_id, need, response_id,
+      responder_agency_id, answer (the text is read on the appeal).
     """
 
     id: UUID
@@ -264,3 +270,14 @@ class FeedItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     valid_until: datetime | UnsetType = UNSET
     status: str | UnsetType = UNSET
     outcome: str | UnsetType = UNSET
+    # The network's items (issue 19).
+    partnership_id: UUID | UnsetType = UNSET
+    requester_agency_id: UUID | UnsetType = UNSET
+    partner_agency_id: UUID | UnsetType = UNSET
+    appeal_id: UUID | UnsetType = UNSET
+    need: str | UnsetType = UNSET
+    hop: int | UnsetType = UNSET
+    relayed_by_agency_id: UUID | UnsetType = UNSET
+    response_id: UUID | UnsetType = UNSET
+    responder_agency_id: UUID | UnsetType = UNSET
+    answer: str | UnsetType = UNSET

@@ -24,12 +24,14 @@ def read_models() -> list[ReadModel]:
     """A fresh instance of every read model, in the order they are built."""
     # Imported here: the audit model renders records with ``audit_records``, which
     # itself imports from this package (the time format, ``facts.normalise_time``).
+    from casenet.infrastructure.projections.appeals import AppealsModel
     from casenet.infrastructure.projections.audit import AuditRecordsModel
     from casenet.infrastructure.projections.cases import CasesModel
     from casenet.infrastructure.projections.consents import ConsentsModel
     from casenet.infrastructure.projections.directory import DirectoryModel
     from casenet.infrastructure.projections.disclosures import DisclosuresModel
     from casenet.infrastructure.projections.feed import FeedModel
+    from casenet.infrastructure.projections.partnerships import PartnershipsModel
     from casenet.infrastructure.projections.referrals import ReferralsModel
     from casenet.infrastructure.projections.webhooks import WebhooksModel
 
@@ -42,6 +44,8 @@ def read_models() -> list[ReadModel]:
         FeedModel(),
         AuditRecordsModel(),
         WebhooksModel(),
+        PartnershipsModel(),
+        AppealsModel(),
     ]
 
 

@@ -20,6 +20,7 @@ from casenet.domain.consent import ConsentExpiryNoted, ConsentGranted, ConsentWi
 from casenet.domain.referral import STATUS_OF_EVENT, ReferralMessagePosted, ReferralRequested
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, lookup, values
 from casenet.infrastructure.projections.facts import StoredFact, normalise_time
+from casenet.infrastructure.projections.network_items import NETWORK_ITEM_TYPES, network_item
 from casenet.infrastructure.sql import Database
 
 #: The feed item type of each event the feed follows (API.md's names): the one place
@@ -31,6 +32,7 @@ ITEM_TYPE_OF_EVENT: dict[type[DomainEvent], str] = {
     ConsentGranted: "consent_granted",
     ConsentWithdrawn: "consent_withdrawn",
     ConsentExpiryNoted: "consent_expired",
+    **NETWORK_ITEM_TYPES,  # partnerships and appeals: they name their own recipients
 }
 
 #: The namespace of feed item ids: ``uuid5(ITEM_ID_NAMESPACE, "<aggregate id>/<version>")``.
@@ -67,7 +69,8 @@ class FeedModel(ReadModel):
 
     name = "feed"
     #: 2: API.md's item types and flat item bodies with an ``id`` (issue 17).
-    version = 2
+    #: 3: partnership and appeal items (issue 19).
+    version = 3
     tables = ("rm_feed", "rm_feed_parties")
     follows = tuple(ITEM_TYPE_OF_EVENT)
 
@@ -88,6 +91,8 @@ class FeedModel(ReadModel):
         earlier: set[str] = set()  # those of earlier batches that this batch's events touch
         for fact in facts:
             s, kind = fact.state, fact.event_type
+            if kind in NETWORK_ITEM_TYPES:
+                continue
             if kind is ReferralRequested:
                 parties[fact.aggregate_id] = PartiesRow(
                     fact.aggregate_id, s["from_agency_id"], s["to_agency_id"]
@@ -103,6 +108,9 @@ class FeedModel(ReadModel):
             parties.update(self._parties(db, cursor, earlier))
         rows = []
         for fact in facts:
+            if fact.event_type in NETWORK_ITEM_TYPES:
+                rows += _network_rows(fact)
+                continue
             pair = parties[fact.aggregate_id]
             body = as_json(_body(fact, pair))
             entry = (fact.position, ITEM_TYPE_OF_EVENT[fact.event_type], fact.at, body)
@@ -134,6 +142,13 @@ class FeedModel(ReadModel):
         if missing:
             raise LookupError(f"no parties recorded for {min(missing)} (a log out of order?)")
         return found
+
+
+def _network_rows(fact: StoredFact) -> list[FeedRow]:
+    recipients, body = network_item(fact)
+    body = {"id": item_id(fact.aggregate_id, fact.version), **body}
+    entry = (fact.position, ITEM_TYPE_OF_EVENT[fact.event_type], fact.at, as_json(body))
+    return [FeedRow(agency_id, *entry) for agency_id in dict.fromkeys(recipients)]
 
 
 def _body(fact: StoredFact, pair: PartiesRow) -> dict[str, Any]:
