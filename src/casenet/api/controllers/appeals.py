@@ -309,7 +309,7 @@ class AppealController(Controller):
         summary="Pass an appeal on to the agency's partners (at most 3 hops)",
         status_code=200,
         sync_to_thread=True,
-        responses=problems(400, 401, 403, 404, 409),
+        responses=problems(*WRITE),
     )
     def relay(self, appeal_id: FromPath[UUID], actor: CallerActor, casenet: Services) -> Relayed:
         """Any worker of an agency it reached (or of its own); 409 once closed or
