@@ -12,13 +12,16 @@ import pytest
 
 from casenet.application import Casenet
 from casenet.infrastructure.projections import (
+    appeals,
     audit,
     cases,
     consents,
     directory,
     disclosures,
     feed,
+    partnerships,
     referrals,
+    webhooks,
 )
 from casenet.infrastructure.projections.base import Row
 
@@ -37,6 +40,11 @@ ROWS: dict[str, type[Row]] = {
     "rm_feed_parties": feed.PartiesRow,
     "rm_audit_records": audit.RecordRow,
     "rm_audit_subjects": audit.SubjectRow,
+    "rm_webhooks": webhooks.WebhookRow,
+    "rm_partnerships": partnerships.PartnershipRow,
+    "rm_appeals": appeals.AppealRow,
+    "rm_appeal_reach": appeals.ReachRow,
+    "rm_appeal_responses": appeals.AnswerRow,
 }
 
 
