@@ -53,6 +53,16 @@ CASENET_TABLES = {
     "rm_audit_records",
     "rm_audit_pages",
     "rm_audit_subjects",
+    "rm_partnerships",
+    "rm_appeals",
+    "rm_appeal_reach",
+    "rm_appeal_responses",
+    # Issue 17's, which this list lacked.
+    "rm_emergency_grants",
+    "rm_emergency_disclosures",
+    "rm_webhooks",
+    "casenet_webhook_cursors",
+    "casenet_webhook_attempts",
 }
 
 
