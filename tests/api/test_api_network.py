@@ -261,3 +261,20 @@ def test_feed_items_go_to_the_agencies_concerned_with_no_text(net: SimpleNamespa
     assert new("F")[1]["status"] == "active"
     everything = repr([new(name) for name in NAMES])
     assert secret not in everything
+
+
+def test_a_retried_post_writes_nothing_new_and_a_stale_if_match_is_412(
+    net: SimpleNamespace,
+) -> None:
+    key = {"Idempotency-Key": f"appeal-{uuid4()}"}
+    body = appeal_body("partners")
+    first = net.E.worker.post("/v1/appeals", body, headers=key)
+    assert net.E.worker.post("/v1/appeals", body, headers=key) == first
+    mine = [x for x in net.E.worker.get("/v1/appeals")["items"] if x["title"] == body["title"]]
+    assert [x["id"] for x in mine].count(first["id"]) == 1
+    assert len([x for x in mine if x["expires_at"] == first["expires_at"]]) == 1
+    path = f"/v1/appeals/{first['id']}/close"
+    stale = {"If-Match": '"7"'}
+    net.E.worker.post(path, {"reason": "r"}, status=412, headers=stale)
+    current = {"If-Match": f'"{first["version"]}"'}
+    assert net.E.worker.post(path, {"reason": "r"}, status=200, headers=current)["version"] == 2
