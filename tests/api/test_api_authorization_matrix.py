@@ -32,7 +32,8 @@ alone: every role of B, C and D gets the 404 of a random client id.
 
 The other agency-scoped routes (workers, services) on A's agency are 403 or 404 for
 the other agencies' workers and may not tell A's ids from random ones either. A's
-webhook (registered by its admin) is 404 to every other agency's every role.
+webhook (registered by its admin) is 404 to every other agency's every role, as are its
+partnership with E and its appeal to its partners (which reached E only).
 """
 
 from __future__ import annotations
@@ -158,6 +159,20 @@ def world(operator: Any, app_server: AppServer) -> SimpleNamespace:
     emergency_d = expired_emergency_grant(app_server, case["id"], d["id"])
     # Its admin's webhook (nothing listens on port 9: attempts fail, which is no matter).
     webhook = admin.post("/v1/webhooks", {"url": "http://127.0.0.1:9/casenet"})
+    # A works with E (no outsider), and appeals to its partners: E alone is reached.
+    e = operator.agency("Agency E (A's partner)", "clinic")
+    partnership = admin.post("/v1/partnerships", {"agency_id": e["id"]})
+    operator.worker(e, "admin").post(f"/v1/partnerships/{partnership['id']}/accept", status=200)
+    appeal = owner.post(
+        "/v1/appeals",
+        {
+            "need": "health",
+            "title": "Blood donors",
+            "text": "O negative.",
+            "expires_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+            "reach": "partners",
+        },
+    )
 
     # While the consents are active, B and D do see the case: the ids are the real thing.
     assert callers["B"]["caseworker"].get(f"/v1/cases/{case['id']}")["client"]["name"]
@@ -190,6 +205,8 @@ def world(operator: Any, app_server: AppServer) -> SimpleNamespace:
             "worker_id": [owner.worker_id, admin.worker_id],
             "grant_id": [emergency_b["id"], emergency_d],
             "webhook_id": [webhook["id"]],
+            "partnership_id": [partnership["id"]],
+            "appeal_id": [appeal["id"]],
         },
     )
 

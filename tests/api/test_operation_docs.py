@@ -83,11 +83,11 @@ def test_the_examples_are_valid_bodies_of_their_types() -> None:
 def _struct_named(name: str) -> Any:
     """The body type the document names ``name`` (the modules that define them)."""
     from casenet.api import health
-    from casenet.api.controllers import emergency, webhooks
+    from casenet.api.controllers import appeals, emergency, partnerships, webhooks
     from casenet.application import emergency_grants, network_metrics
 
     modules = (structs, views, health, emergency, webhooks, emergency_grants, network_metrics)
-    for module in modules:
+    for module in (*modules, partnerships, appeals):
         if hasattr(module, name):
             return getattr(module, name)
     raise AssertionError(f"no body type named {name}")
@@ -112,6 +112,11 @@ ENUMS = {
     ("EmergencyGrantReview", "finding"): FINDINGS,
     ("WebhookCreate", "types"): FEED_ITEM_TYPES,
     ("FeedItem", "type"): FEED_ITEM_TYPES,
+    ("PartnershipView", "status"): ("requested", "active", "declined", "ended"),
+    ("AppealCreate", "need"): tuple(NEEDS),
+    ("AppealCreate", "reach"): ("partners", "network"),
+    ("AppealView", "status"): ("open", "closed"),
+    ("AnswerCreate", "answer"): ("can_help", "waitlist", "cannot_help"),
 }
 
 
@@ -144,6 +149,7 @@ def test_the_query_vocabularies_are_enums(openapi: dict[str, Any]) -> None:
     assert "in_progress" in json.dumps(query("/v1/referrals", "status")["schema"])
     assert "closed" in json.dumps(query("/v1/cases", "status")["schema"])
     assert query("/v1/emergency-grants", "review")["schema"]["enum"] == ["pending", "overdue"]
+    assert query("/v1/appeals", "status")["schema"]["enum"] == ["open", "closed"]
 
 
 def test_the_needs_are_described_in_the_document(openapi: dict[str, Any]) -> None:

@@ -78,6 +78,18 @@ def world(operator: Api) -> SimpleNamespace:
         },
     )
     webhook = staff[("A", "admin")].post("/v1/webhooks", {"url": "http://127.0.0.1:9/roles"})
+    # B asks A to work together (A's admin answers); A appeals to the network (B answers).
+    partnership = staff[("B", "admin")].post("/v1/partnerships", {"agency_id": a["id"]})
+    appeal = writer.post(
+        "/v1/appeals",
+        {
+            "need": "health",
+            "title": "Donors",
+            "text": "t",
+            "expires_at": "2030-01-01T00:00:00Z",
+            "reach": "network",
+        },
+    )
     spare = operator.worker(a, "caseworker", "Spare")
     ids = {
         "agency_id": a["id"],
@@ -88,6 +100,8 @@ def world(operator: Api) -> SimpleNamespace:
         "referral_id": referral["id"],
         "grant_id": grant["id"],
         "webhook_id": webhook["id"],
+        "partnership_id": partnership["id"],
+        "appeal_id": appeal["id"],
     }
     real = {
         examples.CASE: case["id"],
@@ -100,8 +114,10 @@ def world(operator: Api) -> SimpleNamespace:
 
 def callers(who: Who) -> list[str]:
     """The agencies whose workers the row is about: A, or B for the receiving side."""
-    if "receiving" in who.of:
+    if "receiving" in who.of or "appeal reached" in who.of:
         return ["B"]
+    if "one it reached" in who.of:
+        return ["A", "B"]
     if "either" in who.of or "shared" in who.of:
         return ["A", "B"]
     return ["A"]

@@ -61,6 +61,10 @@ CASENET_TABLES = {
     "rm_webhooks",
     "casenet_webhook_attempts",
     "casenet_webhook_cursors",
+    "rm_partnerships",
+    "rm_appeals",
+    "rm_appeal_reach",
+    "rm_appeal_responses",
 }
 
 

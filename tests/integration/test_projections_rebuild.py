@@ -131,10 +131,42 @@ def write_history(casenet: Casenet) -> Written:
                 casenet.emergency_grants.revoke(actor, emergency.id, reason="Police took over")
             if owner is welfare and n == 0:
                 casenet.clients.erase(OPERATOR_ACTOR, case.client_id)
+    write_network(casenet, actors, hospital_admin)
     # A month on, the deadline step notes the kept consents' expiry (not the withdrawn),
     # and the overdue reviews of the three unreviewed emergency grants.
     assert casenet.projections.deadlines.run(now=utcnow() + timedelta(days=31)) == cases + 3
     return Written(cases=cases, notes=notes)
+
+
+def write_network(casenet: Casenet, actors: dict[UUID, Actor], hospital_admin: Actor) -> None:
+    """Partnerships asked, accepted, declined and ended; appeals posted, relayed,
+    answered and closed (issue 19). ``actors``: a supervisor of each of the three
+    agencies, in the order they were registered (welfare, hospital, shelter)."""
+    welfare, hospital, shelter = list(actors)
+    admins = {}
+    for agency_id in (welfare, shelter):
+        worker, _ = casenet.agencies.add_worker(OPERATOR_ACTOR, agency_id, name="A", role="admin")
+        admins[agency_id] = Actor(agency_id, worker.id, "admin")
+    partners = casenet.partnerships
+    kept = partners.request(hospital_admin, welfare)
+    partners.answer(admins[welfare], kept.id, "accept")
+    ended = partners.request(admins[welfare], shelter)
+    partners.answer(admins[shelter], ended.id, "accept")
+    declined = partners.request(hospital_admin, shelter)
+    partners.answer(admins[shelter], declined.id, "decline")
+    appeal = casenet.appeals.post(
+        actors[hospital], need="health", title="Blood donors", text="O negative", area="Nairobi",
+        expires_at=utcnow() + timedelta(days=2), reach="partners",
+    )
+    assert casenet.appeals.relay(actors[welfare], appeal.id)[1] == 1  # the shelter, hop 2
+    casenet.appeals.respond(actors[shelter], appeal.id, answer="can_help", text="Two donors")
+    casenet.appeals.respond(actors[welfare], appeal.id, answer="waitlist", text=None)
+    casenet.appeals.close(actors[hospital], appeal.id, reason="Enough donors came")
+    casenet.appeals.post(
+        actors[shelter], need="housing", title="Beds", text="Two nights", area=None,
+        expires_at=utcnow() + timedelta(days=1), reach="network",
+    )
+    partners.answer(admins[shelter], ended.id, "end")
 
 
 def bulk_history(casenet: Casenet, clients: int, notes_per_case: int = 30) -> Written:

@@ -12,6 +12,7 @@ import pytest
 
 from casenet.application import Casenet
 from casenet.infrastructure.projections import (
+    appeals,
     audit,
     cases,
     consents,
@@ -19,7 +20,9 @@ from casenet.infrastructure.projections import (
     disclosures,
     feed,
     network_metrics,
+    partnerships,
     referrals,
+    webhooks,
 )
 from casenet.infrastructure.projections.base import Row
 
@@ -39,6 +42,11 @@ ROWS: dict[str, type[Row]] = {
     "rm_audit_records": audit.RecordRow,
     "rm_audit_subjects": audit.SubjectRow,
     "rm_referral_times": network_metrics.ReferralTimesRow,
+    "rm_webhooks": webhooks.WebhookRow,
+    "rm_partnerships": partnerships.PartnershipRow,
+    "rm_appeals": appeals.AppealRow,
+    "rm_appeal_reach": appeals.ReachRow,
+    "rm_appeal_responses": appeals.AnswerRow,
 }
 
 

@@ -151,6 +151,8 @@ ID_PARAMETERS = frozenset(
         "note_id",
         "grant_id",
         "webhook_id",
+        "partnership_id",
+        "appeal_id",
     }
 )
 
@@ -215,6 +217,15 @@ def request_body(operation_id: str, agency_id: str) -> dict[str, Any] | None:
         # webhooks
         "remove_webhook": None,
         "list_webhook_deliveries": None,
+        # the network
+        "get_partnership": None,
+        "accept_partnership": None,
+        "decline_partnership": None,
+        "end_partnership": None,
+        "get_appeal": None,
+        "answer_appeal": {"answer": "can_help", "text": "We have two donors."},
+        "relay_appeal": None,
+        "close_appeal": {"reason": "Enough donors came forward."},
     }[operation_id]
 
 

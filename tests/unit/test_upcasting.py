@@ -17,11 +17,13 @@ from eventsourcing.utils import get_topic
 
 from casenet.domain.agency import Agency, Service
 from casenet.domain.aggregate import DomainEvent, event_types, project_aggregate
+from casenet.domain.appeal import Appeal
 from casenet.domain.case import Case, CaseNoteAdded, CaseOpened
 from casenet.domain.client import Client
 from casenet.domain.consent import Consent
 from casenet.domain.disclosure import Disclosure
 from casenet.domain.emergency import EmergencyGrant
+from casenet.domain.partnership import Partnership
 from casenet.domain.referral import Referral
 from casenet.domain.webhook import Webhook
 from casenet.infrastructure.mapper import EventMapper
@@ -159,7 +161,31 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
     webhook.remove()
     for aggregate in (agency, client, case, consent, lapsed, disclosure, emergency, webhook):
         events += aggregate.collect_events()
+    events += network_events(owner, receiver, worker)
     return {type(event): event for event in events}
+
+
+def network_events(owner: UUID, receiver: UUID, worker: UUID) -> list[DomainEvent]:
+    """Partnerships and appeals through every command (issue 19)."""
+    kept = Partnership.request(
+        partnership_id=uuid4(), requester=owner, partner=receiver, worker_id=worker
+    )
+    kept.accept(agency_id=receiver, worker_id=worker)
+    kept.end(agency_id=owner, worker_id=worker)
+    declined = Partnership.request(
+        partnership_id=uuid4(), requester=receiver, partner=owner, worker_id=worker
+    )
+    declined.decline(agency_id=owner, worker_id=worker)
+    now = datetime.now(UTC)
+    appeal = Appeal.post(
+        agency_id=owner, worker_id=worker, need="health", title="Donors", text="O negative",
+        area=None, expires_at=now + timedelta(days=1), reach="partners", reached=[receiver],
+        now=now,
+    )
+    appeal.relay(agency_id=receiver, worker_id=worker, partners=[uuid4()], now=now)
+    appeal.respond(agency_id=receiver, worker_id=worker, answer="can_help", text=None, now=now)
+    appeal.close(agency_id=owner, worker_id=worker, reason="Enough", now=now)
+    return [*kept.collect_events(), *declined.collect_events(), *appeal.collect_events()]
 
 
 EVENTS = one_event_of_each_type()

@@ -16,6 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Server
 from casenet import __version__
 from casenet.api.auth import resolve_actor
 from casenet.api.controllers.agencies import AgencyController, MeController
+from casenet.api.controllers.appeals import AppealController
 from casenet.api.controllers.audit import AuditController
 from casenet.api.controllers.cases import CaseController, SharedCaseController
 from casenet.api.controllers.consents import ConsentController
@@ -24,6 +25,7 @@ from casenet.api.controllers.emergency import (
     EmergencyGrantController,
 )
 from casenet.api.controllers.network import NetworkController
+from casenet.api.controllers.partnerships import PartnershipController
 from casenet.api.controllers.records import ClientController, DisclosureController, FeedController
 from casenet.api.controllers.referrals import ReferralController
 from casenet.api.controllers.webhooks import WebhookController
@@ -69,6 +71,8 @@ CONTROLLERS = [
     EmergencyGrantController,
     WebhookController,
     NetworkController,
+    PartnershipController,
+    AppealController,
 ]
 
 

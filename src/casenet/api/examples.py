@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from casenet.api.network_examples import network_requests, network_responses
+
 EASTSIDE = "2b1c0f54-6c1e-4a0e-9a59-0d6f7f1f3a10"
 ST_MARYS = "7d4e8a12-93b5-4f6c-8e0a-5b2d1c3e4f50"
 ANA = "a1f3c2d4-1111-4e5f-8a9b-0c1d2e3f4a51"  # caseworker at Eastside
@@ -416,6 +418,10 @@ RESPONSES: dict[str, Any] = {
         "requests": [{"at": LATER, "agency_id": EASTSIDE, "worker_id": ANA}],
     },
 }
+
+# The network's (issue 19), in their own module, with this story's agencies.
+REQUESTS |= network_requests(EASTSIDE, ST_MARYS)
+RESPONSES |= network_responses(EASTSIDE, ST_MARYS)
 
 #: Bodies that are not JSON, by media type: what the example shows instead.
 OTHER_MEDIA: dict[str, str] = {

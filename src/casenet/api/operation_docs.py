@@ -59,6 +59,7 @@ def _roles(roles: frozenset[str]) -> str:
 _OWNER = "of the case's owning agency"
 _RECEIVER = "of the receiving agency"
 _ADMIN = frozenset({"admin"})
+_APPEAL_SEEN = "of the appealing agency or of one it reached"
 
 WHO: dict[str, Who] = {
     "health_live": Who(anyone=True),
@@ -118,6 +119,19 @@ WHO: dict[str, Who] = {
         roles=frozenset({"supervisor", "admin"}), of="of the agency that registered the client"
     ),
     "get_network_metrics": Who(roles=WORKERS, of="(other agencies' small counts withheld)"),
+    # The network (issue 19).
+    "request_partnership": Who(roles=_ADMIN, of="(for their agency)"),
+    "list_partnerships": Who(roles=WORKERS, of="(their agency's partnerships)"),
+    "get_partnership": Who(roles=WORKERS, of="of either agency of the partnership"),
+    "accept_partnership": Who(roles=_ADMIN, of="of the asked agency"),
+    "decline_partnership": Who(roles=_ADMIN, of="of the asked agency"),
+    "end_partnership": Who(roles=_ADMIN, of="of either agency of the partnership"),
+    "post_appeal": Who(roles=CASE_WRITERS, of="(for their agency)"),
+    "list_appeals": Who(roles=WORKERS, of="(appeals that reached their agency, and its own)"),
+    "get_appeal": Who(roles=WORKERS, of=_APPEAL_SEEN),
+    "answer_appeal": Who(roles=WORKERS, of="of an agency the appeal reached"),
+    "relay_appeal": Who(roles=WORKERS, of=_APPEAL_SEEN),
+    "close_appeal": Who(roles=CASE_WRITERS, of="of the appealing agency"),
 }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from casenet.application.actor import OPERATOR_ACTOR, Actor
 from casenet.application.agencies import AgencyService, DirectoryQueries
+from casenet.application.appeals import AppealService
 from casenet.application.audit import AuditService
 from casenet.application.case_queries import CaseQueries
 from casenet.application.cases import CaseService, ClientDetails
@@ -15,6 +16,7 @@ from casenet.application.emergency_grants import EmergencyGrantService
 from casenet.application.feed_queries import FeedQueries
 from casenet.application.network_metrics import NetworkMetrics
 from casenet.application.operations import KeyService, ProjectionService
+from casenet.application.partnerships import PartnershipService
 from casenet.application.referral_queries import ReferralQueries
 from casenet.application.referrals import ReferralService
 from casenet.application.store import CasenetApplication, SchemaStatus
@@ -66,6 +68,9 @@ class Casenet:
         #: Webhooks; ``webhooks.rule`` says where they may point (production: public
         #: https only, see ``infrastructure.webhook_http``).
         self.webhooks = WebhookService(app, webhook_rule or TargetRule())
+        #: The network (rule 7: no client data): partnerships and appeals.
+        self.partnerships = PartnershipService(app)
+        self.appeals = AppealService(app, self.partnerships)
 
     def webhook_worker(
         self,

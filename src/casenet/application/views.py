@@ -264,6 +264,12 @@ class FeedItem(msgspec.Struct, kw_only=True, omit_defaults=True):
       cases, and to no other.
     - ``referral_overdue``: referral_id, from_agency_id, to_agency_id, status
       (``requested``), response_due_at: told once, when a referral went unanswered.
+    - ``partnership_requested`` / ``partnership_accepted``: partnership_id,
+      requester_agency_id, partner_agency_id, status (``requested`` / ``active``);
+    - ``appeal_posted``: appeal_id, author_agency_id, need, hop, status (``open``), and
+      relayed_by_agency_id when a relay reached the agency;
+    - ``appeal_response``: appeal_id, author_agency_id, need, response_id,
+      responder_agency_id, answer (the text is read on the appeal).
     """
 
     id: UUID
@@ -293,3 +299,14 @@ class FeedItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     review_due_at: datetime | UnsetType = UNSET
     finding: str | UnsetType = UNSET
     response_due_at: datetime | UnsetType = UNSET
+    # The network's items (issue 19).
+    partnership_id: UUID | UnsetType = UNSET
+    requester_agency_id: UUID | UnsetType = UNSET
+    partner_agency_id: UUID | UnsetType = UNSET
+    appeal_id: UUID | UnsetType = UNSET
+    need: str | UnsetType = UNSET
+    hop: int | UnsetType = UNSET
+    relayed_by_agency_id: UUID | UnsetType = UNSET
+    response_id: UUID | UnsetType = UNSET
+    responder_agency_id: UUID | UnsetType = UNSET
+    answer: str | UnsetType = UNSET

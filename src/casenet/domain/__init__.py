@@ -5,22 +5,26 @@ Importing this package registers every aggregate and event type.
 
 from casenet.domain import (
     agency,
+    appeal,
     case,
     client,
     consent,
     disclosure,
     emergency,
+    partnership,
     referral,
     webhook,
 )
 
 __all__ = [
     "agency",
+    "appeal",
     "case",
     "client",
     "consent",
     "disclosure",
     "emergency",
+    "partnership",
     "referral",
     "webhook",
 ]

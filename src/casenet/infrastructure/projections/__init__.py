@@ -24,6 +24,7 @@ def read_models() -> list[ReadModel]:
     """A fresh instance of every read model, in the order they are built."""
     # Imported here: the audit model renders records with ``audit_records``, which
     # itself imports from this package (the time format, ``facts.normalise_time``).
+    from casenet.infrastructure.projections.appeals import AppealsModel
     from casenet.infrastructure.projections.audit import AuditRecordsModel
     from casenet.infrastructure.projections.cases import CasesModel
     from casenet.infrastructure.projections.consents import ConsentsModel
@@ -31,6 +32,7 @@ def read_models() -> list[ReadModel]:
     from casenet.infrastructure.projections.disclosures import DisclosuresModel
     from casenet.infrastructure.projections.feed import FeedModel
     from casenet.infrastructure.projections.network_metrics import NetworkMetricsModel
+    from casenet.infrastructure.projections.partnerships import PartnershipsModel
     from casenet.infrastructure.projections.referrals import ReferralsModel
     from casenet.infrastructure.projections.webhooks import WebhooksModel
 
@@ -44,6 +46,8 @@ def read_models() -> list[ReadModel]:
         AuditRecordsModel(),
         WebhooksModel(),
         NetworkMetricsModel(),
+        PartnershipsModel(),
+        AppealsModel(),
     ]
 
 

@@ -39,6 +39,7 @@ from casenet.infrastructure.projections import feed_parties
 from casenet.infrastructure.projections.base import ReadModel, Row, as_json, lookup, values
 from casenet.infrastructure.projections.facts import StoredFact, normalise_time
 from casenet.infrastructure.projections.feed_parties import ClientParties
+from casenet.infrastructure.projections.network_items import NETWORK_ITEM_TYPES, network_item
 from casenet.infrastructure.sql import Database
 
 #: The feed item type of each event the feed follows (API.md's names): the one place
@@ -56,6 +57,7 @@ ITEM_TYPE_OF_EVENT: dict[type[DomainEvent], str] = {
     EmergencyReviewDueNoted: "emergency_review_due",
     ClientErased: "client_erased",
     ReferralOverdueNoted: "referral_overdue",
+    **NETWORK_ITEM_TYPES,  # partnerships and appeals: they name their own recipients
 }
 
 #: Events told to the first party (the owner) alone: an emergency grant's review and
@@ -106,7 +108,8 @@ class FeedModel(ReadModel):
     name = "feed"
     #: 2: API.md's item types and flat item bodies with an ``id`` (issue 17).
     #: 3: emergency grants, their overdue reviews, and clients' erasures (issue 18).
-    version = 3
+    #: 4: partnership and appeal items (issue 19).
+    version = 4
     tables = ("rm_feed", "rm_feed_parties", feed_parties.TABLE)
     follows = (*ITEM_TYPE_OF_EVENT, ClientRegistered)
 
@@ -131,6 +134,8 @@ class FeedModel(ReadModel):
         parties: dict[str, PartiesRow] = {}  # referrals, consents and grants of this batch
         earlier: set[str] = set()  # those of earlier batches that this batch's events touch
         for fact in facts:
+            if fact.event_type in NETWORK_ITEM_TYPES:
+                continue  # partnerships and appeals: their items name their recipients
             if fact.event_type in _BEGINS:
                 parties[fact.aggregate_id] = _parties_of(fact)
             elif fact.event_type in feed_parties.CLIENT_EVENTS:
@@ -144,6 +149,9 @@ class FeedModel(ReadModel):
         rows = []
         for fact in facts:
             kind = fact.event_type
+            if kind in NETWORK_ITEM_TYPES:
+                rows += _network_rows(fact)
+                continue
             if kind in feed_parties.CLIENT_EVENTS:
                 clients.add(fact)
                 if kind is ClientRegistered:
@@ -196,6 +204,13 @@ def _parties_of(fact: StoredFact) -> PartiesRow:
     if fact.event_type is ReferralRequested:
         return PartiesRow(fact.aggregate_id, s["from_agency_id"], s["to_agency_id"])
     return PartiesRow(fact.aggregate_id, s["owner_agency_id"], s["grantee_agency_id"])
+
+
+def _network_rows(fact: StoredFact) -> list[FeedRow]:
+    recipients, body = network_item(fact)
+    body = {"id": item_id(fact.aggregate_id, fact.version), **body}
+    entry = (fact.position, ITEM_TYPE_OF_EVENT[fact.event_type], fact.at, as_json(body))
+    return [FeedRow(agency_id, *entry) for agency_id in dict.fromkeys(recipients)]
 
 
 def _body(fact: StoredFact, pair: PartiesRow) -> dict[str, Any]:
