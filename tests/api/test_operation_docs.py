@@ -24,6 +24,7 @@ from casenet.application import views
 from casenet.application.views import FEED_ITEM_TYPES
 from casenet.domain.agency import ROLES
 from casenet.domain.emergency import FINDINGS, LEGAL_BASES
+from casenet.domain.service import CAPACITIES
 from casenet.domain.vocabulary import NEEDS
 
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -83,10 +84,12 @@ def test_the_examples_are_valid_bodies_of_their_types() -> None:
 def _struct_named(name: str) -> Any:
     """The body type the document names ``name`` (the modules that define them)."""
     from casenet.api import health
+    from casenet.api import service_structs
     from casenet.api.controllers import emergency, webhooks
-    from casenet.application import emergency_grants
+    from casenet.application import emergency_grants, hsds_shapes
 
-    for module in (structs, views, health, emergency, webhooks, emergency_grants):
+    modules = (structs, views, health, emergency, webhooks, emergency_grants)
+    for module in (*modules, service_structs, hsds_shapes):
         if hasattr(module, name):
             return getattr(module, name)
     raise AssertionError(f"no body type named {name}")
@@ -111,6 +114,10 @@ ENUMS = {
     ("EmergencyGrantReview", "finding"): FINDINGS,
     ("WebhookCreate", "types"): FEED_ITEM_TYPES,
     ("FeedItem", "type"): FEED_ITEM_TYPES,
+    ("ServiceIn", "needs"): tuple(NEEDS),
+    ("ServiceIn", "capacity"): CAPACITIES,
+    ("ServiceView", "capacity"): CAPACITIES,
+    ("ServiceView", "needs"): tuple(NEEDS),
 }
 
 
@@ -143,6 +150,8 @@ def test_the_query_vocabularies_are_enums(openapi: dict[str, Any]) -> None:
     assert "in_progress" in json.dumps(query("/v1/referrals", "status")["schema"])
     assert "closed" in json.dumps(query("/v1/cases", "status")["schema"])
     assert query("/v1/emergency-grants", "review")["schema"]["enum"] == ["pending", "overdue"]
+    assert query("/v1/services", "need")["schema"]["enum"] == list(NEEDS)
+    assert query("/v1/services", "capacity")["schema"]["enum"] == list(CAPACITIES)
 
 
 def test_the_needs_are_described_in_the_document(openapi: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from casenet.api.controllers.agencies import AgencyController, MeController
 from casenet.api.controllers.audit import AuditController
 from casenet.api.controllers.cases import CaseController, SharedCaseController
 from casenet.api.controllers.consents import ConsentController
+from casenet.api.controllers.directory import HsdsController, ServiceController
 from casenet.api.controllers.emergency import (
     CaseEmergencyGrantController,
     EmergencyGrantController,
@@ -67,6 +68,8 @@ CONTROLLERS = [
     CaseEmergencyGrantController,
     EmergencyGrantController,
     WebhookController,
+    ServiceController,
+    HsdsController,
 ]
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from casenet.api.directory_examples import directory_examples
+
 EASTSIDE = "2b1c0f54-6c1e-4a0e-9a59-0d6f7f1f3a10"
 ST_MARYS = "7d4e8a12-93b5-4f6c-8e0a-5b2d1c3e4f50"
 ANA = "a1f3c2d4-1111-4e5f-8a9b-0c1d2e3f4a51"  # caseworker at Eastside
@@ -36,13 +38,14 @@ NEXT = "eyJwIjpbMTIsIjIwMjYtMTItMDYifX0"
 
 _CLIENT = {"name": "Maria Lopez", "date_of_birth": "1984-03-02", "phone": "+254 700 123456"}
 _SERVICE = {"type": "housing", "description": "Emergency rent support", "area": "Eastside"}
+_SERVICE_IN, _SERVICE_VIEW, DIRECTORY_RESPONSES = directory_examples(EASTSIDE, "Eastside Welfare")
 _AGENCY = {
     "id": EASTSIDE,
     "version": 1,
     "name": "Eastside Welfare",
     "kind": "ngo",
     "restricted": False,
-    "services": [_SERVICE],
+    "services": [_SERVICE_VIEW],
 }
 _WORKER = {
     "id": ANA,
@@ -156,7 +159,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
         "restricted": False,
         "services": [_SERVICE],
     },
-    "ServicesReplace": {"services": [_SERVICE]},
+    "ServicesReplace": {"services": [_SERVICE_IN]},
     "WorkerCreate": {"name": "Ana Otieno", "role": "caseworker"},
     "CaseCreate": {
         "client": _CLIENT,
@@ -353,6 +356,7 @@ RESPONSES: dict[str, Any] = {
         ],
         "next": None,
     },
+    **DIRECTORY_RESPONSES,
 }
 
 #: Bodies that are not JSON, by media type: what the example shows instead.

@@ -114,6 +114,10 @@ WHO: dict[str, Who] = {
     "list_webhooks": Who(roles=_ADMIN, of="(their agency's webhooks)"),
     "remove_webhook": Who(roles=_ADMIN, of="of the webhook's agency"),
     "list_webhook_deliveries": Who(roles=_ADMIN, of="of the webhook's agency"),
+    "search_services": Who(roles=WORKERS, operator=True),
+    "hsds_list_services": Who(roles=WORKERS, operator=True),
+    "hsds_get_service": Who(roles=WORKERS, operator=True),
+    "hsds_get_organization": Who(roles=WORKERS, operator=True),
 }
 
 

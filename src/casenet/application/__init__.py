@@ -11,6 +11,8 @@ from casenet.application.case_queries import CaseQueries
 from casenet.application.cases import CaseService, ClientDetails
 from casenet.application.clients import ClientService
 from casenet.application.consents import ConsentService
+from casenet.application.directory import ServiceDirectory
+from casenet.application.directory_exchange import DirectoryExchange
 from casenet.application.emergency_grants import EmergencyGrantService
 from casenet.application.feed_queries import FeedQueries
 from casenet.application.operations import KeyService, ProjectionService
@@ -45,6 +47,9 @@ class Casenet:
         self.audit = AuditService(app, signing_seed)
         self.agencies = AgencyService(app)
         self.directory = DirectoryQueries(app)
+        #: The network's services: search, HSDS, and the operator's import and export.
+        self.services = ServiceDirectory(app)
+        self.directory_exchange = DirectoryExchange(self.agencies, self.directory, self.services)
         self.clients = ClientService(app)
         self.case_queries = CaseQueries(app)
         self.referral_queries = ReferralQueries(app, self.case_queries)

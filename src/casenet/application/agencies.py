@@ -17,6 +17,8 @@ from casenet.domain.errors import NotFound, NotPermitted, TokenLost, check_expec
 from casenet.infrastructure.projections import directory as directory_model
 from casenet.infrastructure.projections.base import ReadModelStopped
 
+_SERVICES = msgspec.json.Decoder(list[Service])
+
 
 def hash_token(token: str) -> str:
     """Tokens are stored only as this hash; 256 random bits need no slow KDF."""
@@ -133,6 +135,18 @@ class AgencyService:
         self.app.save(agency)
         return agency
 
+    def publish_imported(
+        self, actor: Actor, agency_id: UUID, services: list[Service] | tuple[Service, ...]
+    ) -> Agency:
+        """The operator's import (``casenet directory import``) sets what an agency offers
+        from an existing directory; after it, the agency's admins keep it."""
+        if not actor.is_operator:
+            raise NotPermitted("only the operator imports a directory")
+        agency = self.app.get(Agency, agency_id)
+        agency.replace_services(services)
+        self.app.save(agency)
+        return agency
+
 
 class DirectoryQueries:
     """Who is who: tokens to workers, and the directory of agencies and services."""
@@ -192,7 +206,7 @@ class DirectoryQueries:
         )
         matching: list[str] = []
         for row in rows:
-            services = msgspec.json.decode(row.services, type=list[Service])
+            services = _SERVICES.decode(row.services)
             if any(_offers(s, service_type, area) for s in services) or (
                 service_type is None and area is None
             ):
@@ -204,6 +218,8 @@ class DirectoryQueries:
 
 
 def _offers(service: Service, service_type: str | None, area: str | None) -> bool:
-    if service_type is not None and service.type != service_type:
+    """The first directory's filters over services of either shape: a need the service
+    meets, an area it serves (case aside)."""
+    if service_type is not None and service_type not in service.needs:
         return False
-    return area is None or (service.area or "").lower() == area.lower()
+    return area is None or area.casefold() in (a.casefold() for a in service.areas)

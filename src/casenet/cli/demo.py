@@ -72,13 +72,13 @@ def _demo_agencies(casenet: Casenet) -> tuple[Agency, list[str], Actor]:
         OPERATOR_ACTOR,
         name="Eastside Welfare NGO",
         kind="ngo",
-        services=[Service(type="income", description="Benefits and housing advice")],
+        services=[Service.of_type(type="income", description="Benefits and housing advice")],
     )
     hospital = agencies.register(
         OPERATOR_ACTOR,
         name="City Hospital Social Work",
         kind="hospital",
-        services=[Service(type="health", description="Hospital social workers")],
+        services=[Service.of_type(type="health", description="Hospital social workers")],
     )
     school = agencies.register(OPERATOR_ACTOR, name="Riverside Primary School", kind="school")
     lines = []
