@@ -83,8 +83,7 @@ def test_the_examples_are_valid_bodies_of_their_types() -> None:
 
 def _struct_named(name: str) -> Any:
     """The body type the document names ``name`` (the modules that define them)."""
-    from casenet.api import health
-    from casenet.api import service_structs
+    from casenet.api import health, service_structs
     from casenet.api.controllers import emergency, webhooks
     from casenet.application import emergency_grants, hsds_shapes
 

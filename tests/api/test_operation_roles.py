@@ -88,6 +88,8 @@ def world(operator: Api) -> SimpleNamespace:
         "referral_id": referral["id"],
         "grant_id": grant["id"],
         "webhook_id": webhook["id"],
+        # B's: A's own list is replaced by the calls under test.
+        "service_id": b["services"][0]["id"],
     }
     real = {
         examples.CASE: case["id"],

@@ -151,6 +151,7 @@ ID_PARAMETERS = frozenset(
         "note_id",
         "grant_id",
         "webhook_id",
+        "service_id",
     }
 )
 
@@ -169,6 +170,8 @@ def request_body(operation_id: str, agency_id: str) -> dict[str, Any] | None:
             "services": [{"type": "housing", "description": "Emergency beds", "area": "north"}]
         },
         "get_agency": None,
+        "hsds_get_organization": None,
+        "hsds_get_service": None,
         # cases
         "get_case": None,
         "add_note": {"text": "Seen at the drop-in today.", "category": "general"},

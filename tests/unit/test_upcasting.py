@@ -46,7 +46,7 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
     owner, receiver, worker = uuid4(), uuid4(), uuid4()
 
     agency = Agency.register(
-        name="St Mary's", kind="hospital", services=[Service.of_type(type="health", description="X-rays")]
+        name="St Mary's", kind="hospital", services=[Service.of_type("health", "X-rays")]
     )
     staff = agency.add_worker(name="Amira", role="caseworker", token_hash="h")
     agency.revoke_worker(staff.id)

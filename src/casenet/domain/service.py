@@ -128,10 +128,13 @@ def check_contact(contact: Contact) -> Contact:
 
 
 def check_service(service: Service) -> Service:
-    check_text(service.name, "services.name", max_length=200)
-    check_text(service.description, "services.description", max_length=2_000)
+    # The needs first: a service of the first shape is named after its one need.
     if not service.needs:
         raise InvalidInput("services.needs", "must name at least one need")
+    for need in service.needs:
+        check_need(need, "services.needs")
+    check_text(service.name, "services.name", max_length=200)
+    check_text(service.description, "services.description", max_length=2_000)
     for bounded, field in (
         (service.needs, "needs"),
         (service.languages, "languages"),
@@ -140,8 +143,6 @@ def check_service(service: Service) -> Service:
     ):
         if len(bounded) > MAX_ITEMS:
             raise InvalidInput(f"services.{field}", f"must have at most {MAX_ITEMS} items")
-    for need in service.needs:
-        check_need(need, "services.needs")
     for tag in service.languages:
         check_language(tag, "services.languages")
     for area in service.areas:
