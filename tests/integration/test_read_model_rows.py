@@ -19,12 +19,14 @@ from casenet.infrastructure.projections import (
     disclosures,
     feed,
     referrals,
+    webhooks,
 )
 from casenet.infrastructure.projections.base import Row
 
 ROWS: dict[str, type[Row]] = {
     "rm_agencies": directory.AgencyRow,
     "rm_workers": directory.WorkerRow,
+    "rm_services": directory.ServiceRow,
     "rm_clients": cases.ClientRow,
     "rm_cases": cases.CaseRow,
     "rm_consents": consents.ConsentRow,
@@ -37,6 +39,7 @@ ROWS: dict[str, type[Row]] = {
     "rm_feed_parties": feed.PartiesRow,
     "rm_audit_records": audit.RecordRow,
     "rm_audit_subjects": audit.SubjectRow,
+    "rm_webhooks": webhooks.WebhookRow,
 }
 
 
