@@ -235,3 +235,19 @@ def test_an_unknown_service_or_organization_is_404_as_any_random_id(operator: Ap
         one = worker.expect(404, "GET", f"{path}{uuid4()}")
         other = worker.expect(404, "GET", f"{path}{uuid4()}")
         assert one.content == other.content
+
+
+def test_a_service_id_sent_is_kept_unless_another_agency_has_it(operator: Api) -> None:
+    _, first = agency_with_admin(operator, "First")
+    _, second = agency_with_admin(operator, "Second")
+    [theirs] = put_services(first, [rent_support("North")])["services"]
+    chosen = str(uuid4())
+
+    [mine] = put_services(second, [rent_support("North", id=chosen)])["services"]
+    taken = put_services(second, [rent_support("North", id=theirs["id"])], status=422)
+
+    assert mine["id"] == chosen
+    assert [e["field"] for e in taken["errors"]] == ["services.id"]
+    assert operator.get(f"/v1/hsds/services/{theirs['id']}")["organization_id"] == theirs[
+        "agency_id"
+    ]

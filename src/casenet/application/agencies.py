@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
+from collections.abc import Sequence
 from uuid import UUID
 
 import msgspec
@@ -13,7 +14,13 @@ from casenet.application.actor import ADMIN, Actor
 from casenet.application.pages import Page, check_limit, decode_cursor, page_of
 from casenet.application.store import CasenetApplication
 from casenet.domain.agency import Agency, Service, Worker
-from casenet.domain.errors import NotFound, NotPermitted, TokenLost, check_expected_version
+from casenet.domain.errors import (
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    TokenLost,
+    check_expected_version,
+)
 from casenet.infrastructure.projections import directory as directory_model
 from casenet.infrastructure.projections.base import ReadModelStopped
 
@@ -131,9 +138,24 @@ class AgencyService:
             raise NotPermitted("only an admin of the agency replaces its services")
         agency = self.administered(actor, agency_id)
         check_expected_version(expected_version, agency.version)
+        self.check_ids_are_free(agency, services)
         agency.replace_services(services)
         self.app.save(agency)
         return agency
+
+    def check_ids_are_free(self, agency: Agency, services: Sequence[Service]) -> None:
+        """A service id sent that is not the agency's own must be no other agency's
+        (the directory finds a service by its id alone)."""
+        own = {s.id for s in agency.services}
+        sent = [s.id for s in services if s.id is not None and s.id not in own]
+        if not sent:
+            return
+        db = self.app.database
+        owners = self.app.projections.current(
+            ["directory"], lambda: [directory_model.service_by_id(db, id_) for id_ in sent]
+        )
+        if any(o is not None and o.agency_id != str(agency.id) for o in owners):
+            raise InvalidInput("services.id", "is another agency's service")
 
     def publish_imported(
         self, actor: Actor, agency_id: UUID, services: list[Service] | tuple[Service, ...]
