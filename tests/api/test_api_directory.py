@@ -107,6 +107,7 @@ def test_the_first_shape_is_still_accepted_and_means_one_need_and_one_area(
         ({"contacts": [{"name": "Desk", "phone": "call me"}]}, "services.contacts.phone"),
         ({"contacts": [{"name": "Desk\u0000"}]}, "services.contacts.name"),
         ({"type": "housing"}, "services.type"),
+        ({"type": "housing", "name": None, "needs": None}, "services.type"),
         ({"area": "north"}, "services.area"),
         ({"name": None}, "services.name"),
         ({"eligibility": "a\u0007b"}, "services.eligibility"),

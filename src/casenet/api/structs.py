@@ -163,7 +163,8 @@ class ServiceIn(Body):
 
     def to_domain(self) -> Service:
         if self.type is not None:
-            if self.name is not None or self.needs is not None or self.areas:
+            newer = (self.name, self.needs, self.eligibility, self.capacity)
+            if any(v is not None for v in newer) or self.areas or self.languages or self.contacts:
                 raise InvalidInput("services.type", "is the first shape: send needs instead")
             return Service.of_type(type=self.type, description=self.description, area=self.area)
         if self.name is None or self.needs is None:
