@@ -161,6 +161,28 @@ def module_database_url(
             connection.execute(drop)
 
 
+@pytest.fixture
+def another_database_url(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A second fresh database on the same store as ``database_url`` (another network:
+    where an export is imported), dropped after the test."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'another' / 'casenet.sqlite3'}"
+        return
+    postgres: str = request.getfixturevalue("postgres_url")
+    dbname = f"{TEST_DATABASE_PREFIX}{uuid4().hex[:12]}"
+    identifier = sql.Identifier(dbname)
+    with admin_connection(postgres) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(identifier))
+    try:
+        yield with_database(postgres, dbname)
+    finally:
+        with admin_connection(postgres) as connection:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(identifier)
+            connection.execute(drop)
+
+
 # --- casenet -----------------------------------------------------------------------------
 
 

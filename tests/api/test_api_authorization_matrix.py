@@ -21,7 +21,9 @@ Documented exclusions:
 
 * ``GET /v1/agencies/{agency_id}`` (``get_agency``): agencies are public, the directory
   shows them to every worker, so A's entry is legitimately 200 for everyone (and a
-  random id 404). It discloses no case or client; checked on its own below.
+  random id 404). It discloses no case or client; checked on its own below. So are its
+  HSDS forms, ``GET /v1/hsds/organizations/{agency_id}`` and ``GET /v1/hsds/services/{id}``
+  (the directory's services, any worker's to search).
 * The referral routes for B: B is the referral's receiving party, and API.md gives
   "either party" the referral, its lifecycle and its conversation in every status, with
   or without consent. What B must not see after the withdrawal is the client, checked
@@ -57,7 +59,7 @@ OUTSIDERS = ("B", "C", "D")
 #: requests in process, well under 0.1 s; 3 s when they crossed a real server), and
 #: waited out before the matrix runs.
 D_VALIDITY = 1.5
-PUBLIC = {"get_agency"}
+PUBLIC = {"get_agency", "hsds_get_organization", "hsds_get_service"}
 #: GET routes only an admin of A's agency may read (its supervisor: 403).
 ADMIN_ONLY = {"list_workers", "list_webhook_deliveries"}
 AGENCY_SCOPED = "/v1/agencies/{agency_id}"
@@ -202,6 +204,7 @@ def world(operator: Any, app_server: AppServer) -> SimpleNamespace:
             "consent_id": [consent_b["id"], consent_d["id"]],
             "referral_id": [referral["id"]],
             "agency_id": [a["id"]],
+            "service_id": [service["id"] for service in a["services"]],
             "worker_id": [owner.worker_id, admin.worker_id],
             "grant_id": [emergency_b["id"], emergency_d],
             "webhook_id": [webhook["id"]],

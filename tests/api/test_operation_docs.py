@@ -24,6 +24,7 @@ from casenet.application import views
 from casenet.application.views import FEED_ITEM_TYPES
 from casenet.domain.agency import ROLES
 from casenet.domain.emergency import FINDINGS, LEGAL_BASES
+from casenet.domain.service import CAPACITIES
 from casenet.domain.vocabulary import NEEDS
 
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -82,12 +83,12 @@ def test_the_examples_are_valid_bodies_of_their_types() -> None:
 
 def _struct_named(name: str) -> Any:
     """The body type the document names ``name`` (the modules that define them)."""
-    from casenet.api import health
+    from casenet.api import health, service_structs
     from casenet.api.controllers import appeals, emergency, partnerships, webhooks
-    from casenet.application import emergency_grants, network_metrics
+    from casenet.application import emergency_grants, hsds_shapes, network_metrics
 
     modules = (structs, views, health, emergency, webhooks, emergency_grants, network_metrics)
-    for module in (*modules, partnerships, appeals):
+    for module in (*modules, partnerships, appeals, service_structs, hsds_shapes):
         if hasattr(module, name):
             return getattr(module, name)
     raise AssertionError(f"no body type named {name}")
@@ -117,6 +118,10 @@ ENUMS = {
     ("AppealCreate", "reach"): ("partners", "network"),
     ("AppealView", "status"): ("open", "closed"),
     ("AnswerCreate", "answer"): ("can_help", "waitlist", "cannot_help"),
+    ("ServiceIn", "needs"): tuple(NEEDS),
+    ("ServiceIn", "capacity"): CAPACITIES,
+    ("ServiceView", "capacity"): CAPACITIES,
+    ("ServiceView", "needs"): tuple(NEEDS),
 }
 
 
@@ -150,6 +155,8 @@ def test_the_query_vocabularies_are_enums(openapi: dict[str, Any]) -> None:
     assert "closed" in json.dumps(query("/v1/cases", "status")["schema"])
     assert query("/v1/emergency-grants", "review")["schema"]["enum"] == ["pending", "overdue"]
     assert query("/v1/appeals", "status")["schema"]["enum"] == ["open", "closed"]
+    assert query("/v1/services", "need")["schema"]["enum"] == list(NEEDS)
+    assert query("/v1/services", "capacity")["schema"]["enum"] == list(CAPACITIES)
 
 
 def test_the_needs_are_described_in_the_document(openapi: dict[str, Any]) -> None:

@@ -102,6 +102,8 @@ def world(operator: Api) -> SimpleNamespace:
         "webhook_id": webhook["id"],
         "partnership_id": partnership["id"],
         "appeal_id": appeal["id"],
+        # B's: A's own list is replaced by the calls under test.
+        "service_id": b["services"][0]["id"],
     }
     real = {
         examples.CASE: case["id"],

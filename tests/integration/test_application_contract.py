@@ -60,7 +60,7 @@ def register_network(casenet: Casenet) -> Network:
         OPERATOR_ACTOR,
         name="City Hospital social work",
         kind="hospital",
-        services=[Service(type="health", description="Moves appointments")],
+        services=[Service.of_type(type="health", description="Moves appointments")],
     )
     welfare_worker, _ = casenet.agencies.add_worker(
         OPERATOR_ACTOR, welfare.id, name="Wanjiru", role="caseworker"
@@ -128,7 +128,7 @@ class ApplicationContract:
             name="Girls' shelter",
             kind="shelter",
             restricted=True,
-            services=[Service(type="housing", description="Beds", area="Nairobi")],
+            services=[Service.of_type(type="housing", description="Beds", area="Nairobi")],
         )
         admin, admin_token = casenet.agencies.add_worker(
             OPERATOR_ACTOR, agency.id, name="Achieng", role="admin"
@@ -143,9 +143,8 @@ class ApplicationContract:
         assert (reloaded.name, reloaded.kind, reloaded.restricted) == (
             "Girls' shelter", "shelter", True,
         )
-        assert reloaded.services == (
-            Service(type="housing", description="Beds", area="Nairobi"),
-        )
+        assert reloaded.services == agency.services
+        assert [(s.needs, s.areas) for s in reloaded.services] == [(("housing",), ("Nairobi",))]
         assert reloaded.version == 4
         assert {w.id: (w.name, w.role, w.active) for w in reloaded.workers.values()} == {
             admin.id: ("Achieng", "admin", True),

@@ -29,7 +29,7 @@ def test_old_codes_replay_and_read_while_new_commands_refuse_them(
             OPERATOR_ACTOR,
             name="Old Clinic",
             kind="hospital",
-            services=[Service(type=OLD, description="Appointments")],
+            services=[Service.of_type(type=OLD, description="Appointments")],
         )
         worker, _ = casenet.agencies.add_worker(
             OPERATOR_ACTOR, agency.id, name="Ola", role="caseworker"

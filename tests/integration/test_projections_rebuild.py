@@ -57,7 +57,7 @@ def write_history(casenet: Casenet) -> Written:
     welfare = agencies.register(OPERATOR_ACTOR, name="Welfare NGO", kind="ngo")
     hospital = agencies.register(
         OPERATOR_ACTOR, name="Hospital", kind="hospital",
-        services=[Service(type="health", description="Moves appointments")],
+        services=[Service.of_type(type="health", description="Moves appointments")],
     )
     shelter = agencies.register(OPERATOR_ACTOR, name="Shelter", kind="shelter", restricted=True)
     actors: dict[UUID, Actor] = {}
@@ -72,7 +72,7 @@ def write_history(casenet: Casenet) -> Written:
     agencies.revoke_worker(OPERATOR_ACTOR, hospital.id, leaver.id)
     agencies.replace_services(
         Actor(hospital.id, admin.id, "admin"), hospital.id,
-        [Service(type="health", description="Moves appointments", area="Nairobi")],
+        [Service.of_type(type="health", description="Moves appointments", area="Nairobi")],
     )
     hospital_admin = Actor(hospital.id, admin.id, "admin")
     casenet.webhooks.register(
@@ -296,7 +296,7 @@ class ProjectionsContract:
         casenet.agencies.replace_services(
             Actor(agency.id, admin.id, "admin"),
             agency.id,
-            [Service(type="housing", description="Beds")],
+            [Service.of_type(type="housing", description="Beds")],
         )
         followed = projections.head()
         casenet.cases.open_case(

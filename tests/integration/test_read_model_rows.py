@@ -29,6 +29,7 @@ from casenet.infrastructure.projections.base import Row
 ROWS: dict[str, type[Row]] = {
     "rm_agencies": directory.AgencyRow,
     "rm_workers": directory.WorkerRow,
+    "rm_services": directory.ServiceRow,
     "rm_clients": cases.ClientRow,
     "rm_cases": cases.CaseRow,
     "rm_consents": consents.ConsentRow,

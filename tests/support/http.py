@@ -153,6 +153,7 @@ ID_PARAMETERS = frozenset(
         "webhook_id",
         "partnership_id",
         "appeal_id",
+        "service_id",
     }
 )
 
@@ -171,6 +172,8 @@ def request_body(operation_id: str, agency_id: str) -> dict[str, Any] | None:
             "services": [{"type": "housing", "description": "Emergency beds", "area": "north"}]
         },
         "get_agency": None,
+        "hsds_get_organization": None,
+        "hsds_get_service": None,
         # cases
         "get_case": None,
         "add_note": {"text": "Seen at the drop-in today.", "category": "general"},

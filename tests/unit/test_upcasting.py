@@ -48,11 +48,11 @@ def one_event_of_each_type() -> dict[type[DomainEvent], DomainEvent]:
     owner, receiver, worker = uuid4(), uuid4(), uuid4()
 
     agency = Agency.register(
-        name="St Mary's", kind="hospital", services=[Service(type="health", description="X-rays")]
+        name="St Mary's", kind="hospital", services=[Service.of_type("health", "X-rays")]
     )
     staff = agency.add_worker(name="Amira", role="caseworker", token_hash="h")
     agency.revoke_worker(staff.id)
-    agency.replace_services([Service(type="health", description="Clinic", area="North")])
+    agency.replace_services([Service.of_type(type="health", description="Clinic", area="North")])
 
     client = Client.register(agency_id=owner, name="Maria", date_of_birth="1980-04-02")
     client.provide_subject_access(agency_id=owner, worker_id=worker)

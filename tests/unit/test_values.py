@@ -98,12 +98,12 @@ TEXT_COMMANDS: list[tuple[str, Callable[[str], object]]] = [
     (
         "services.description",
         lambda t: Agency.register(
-            name="a", kind="ngo", services=[Service(type="housing", description=t)]
+            name="a", kind="ngo", services=[Service.of_type(type="housing", description=t)]
         ),
     ),
     (
-        "services.area",
-        lambda t: agency().replace_services([Service(type="housing", description="d", area=t)]),
+        "services.areas",
+        lambda t: agency().replace_services([Service.of_type("housing", "d", t)]),
     ),
     ("client.name", lambda t: Client.register(agency_id=OWNER, name=t)),
     ("client.date_of_birth", lambda t: Client.register(agency_id=OWNER, name="n", date_of_birth=t)),
@@ -165,7 +165,7 @@ def test_tab_newline_and_carriage_return_are_text(
     ("field", "command"),
     [
         ("kind", lambda v: Agency.register(name="a", kind=v)),
-        ("services.type", lambda v: agency().replace_services([Service(type=v, description="d")])),
+        ("services.needs", lambda v: agency().replace_services([Service.of_type(v, "d")])),
         (
             "needs",
             lambda v: Case.open(

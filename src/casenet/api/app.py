@@ -20,6 +20,7 @@ from casenet.api.controllers.appeals import AppealController
 from casenet.api.controllers.audit import AuditController
 from casenet.api.controllers.cases import CaseController, SharedCaseController
 from casenet.api.controllers.consents import ConsentController
+from casenet.api.controllers.directory import HsdsController, ServiceController
 from casenet.api.controllers.emergency import (
     CaseEmergencyGrantController,
     EmergencyGrantController,
@@ -73,6 +74,8 @@ CONTROLLERS = [
     NetworkController,
     PartnershipController,
     AppealController,
+    ServiceController,
+    HsdsController,
 ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from casenet.api.directory_examples import directory_examples
 from casenet.api.network_examples import network_requests, network_responses
 
 EASTSIDE = "2b1c0f54-6c1e-4a0e-9a59-0d6f7f1f3a10"
@@ -39,13 +40,14 @@ NEXT = "eyJwIjpbMTIsIjIwMjYtMTItMDYifX0"
 
 _CLIENT = {"name": "Maria Lopez", "date_of_birth": "1984-03-02", "phone": "+254 700 123456"}
 _SERVICE = {"type": "housing", "description": "Emergency rent support", "area": "Eastside"}
+_SERVICE_IN, _SERVICE_VIEW, DIRECTORY_RESPONSES = directory_examples(EASTSIDE, "Eastside Welfare")
 _AGENCY = {
     "id": EASTSIDE,
     "version": 1,
     "name": "Eastside Welfare",
     "kind": "ngo",
     "restricted": False,
-    "services": [_SERVICE],
+    "services": [_SERVICE_VIEW],
 }
 _WORKER = {
     "id": ANA,
@@ -171,7 +173,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
         "restricted": False,
         "services": [_SERVICE],
     },
-    "ServicesReplace": {"services": [_SERVICE]},
+    "ServicesReplace": {"services": [_SERVICE_IN]},
     "WorkerCreate": {"name": "Ana Otieno", "role": "caseworker"},
     "CaseCreate": {
         "client": _CLIENT,
@@ -417,6 +419,7 @@ RESPONSES: dict[str, Any] = {
         "referrals": [],
         "requests": [{"at": LATER, "agency_id": EASTSIDE, "worker_id": ANA}],
     },
+    **DIRECTORY_RESPONSES,
 }
 
 # The network's (issue 19), in their own module, with this story's agencies.

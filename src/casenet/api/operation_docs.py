@@ -132,6 +132,10 @@ WHO: dict[str, Who] = {
     "answer_appeal": Who(roles=WORKERS, of="of an agency the appeal reached"),
     "relay_appeal": Who(roles=WORKERS, of=_APPEAL_SEEN),
     "close_appeal": Who(roles=CASE_WRITERS, of="of the appealing agency"),
+    "search_services": Who(roles=WORKERS, operator=True),
+    "hsds_list_services": Who(roles=WORKERS, operator=True),
+    "hsds_get_service": Who(roles=WORKERS, operator=True),
+    "hsds_get_organization": Who(roles=WORKERS, operator=True),
 }
 
 

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import msgspec
 
+from casenet.api.service_structs import Capacity, ServiceView
 from casenet.application.receipts import ConsentReceipt as ConsentReceipt
 from casenet.application.subject_access_views import SubjectAccess as SubjectAccess
 from casenet.application.views import (
@@ -21,7 +22,7 @@ from casenet.application.views import (
     ReferralListItem,
     SharedCase,
 )
-from casenet.domain.agency import ROLES, Service
+from casenet.domain.agency import ROLES, Contact, Service
 from casenet.domain.consent import GIVERS, METHODS, PURPOSES, SELF
 from casenet.domain.errors import InvalidInput
 from casenet.domain.referral import OUTCOMES, URGENCIES
@@ -131,17 +132,68 @@ def _check_items(values: list[Any], field: str) -> None:
             check_characters(item, field)
 
 
+class ContactIn(Body):
+    """A professional to call about a service (never a client)."""
+
+    field_prefix = "services.contacts."
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, description=_PLAIN)]
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=40, examples=["+254 20 272 6300"])] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=254, examples=["desk@example.org"])] | None = None
+
+
+Area = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description=_PLAIN)]
+Language = Annotated[str, msgspec.Meta(max_length=35, examples=["sw"], description="BCP 47")]
+
+
 class ServiceIn(Body):
+    """A service: the HSDS shape (``name``, ``needs``, ...), or the first directory's
+    ``{type, description, area?}``, which stays accepted and means one need, one area."""
+
     field_prefix = "services."
 
-    type: Need
     description: ShortText
-    area: Annotated[str, msgspec.Meta(min_length=1, max_length=200, description=_PLAIN)] | None = (
+    id: UUID | None = None
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, description=_PLAIN)] | None = (
         None
     )
+    needs: Annotated[list[Need], msgspec.Meta(min_length=1, max_length=50)] | None = None
+    languages: Annotated[list[Language], msgspec.Meta(max_length=50)] = msgspec.field(
+        default_factory=list
+    )
+    areas: Annotated[list[Area], msgspec.Meta(max_length=50)] = msgspec.field(default_factory=list)
+    eligibility: ShortText | None = None
+    capacity: Capacity | None = None
+    contacts: Annotated[list[ContactIn], msgspec.Meta(max_length=50)] = msgspec.field(
+        default_factory=list
+    )
+    type: Annotated[Need, msgspec.Meta(description="The first directory's shape.")] | None = None
+    area: Area | None = None
 
     def to_domain(self) -> Service:
-        return Service(type=self.type, description=self.description, area=self.area)
+        if self.type is not None:
+            newer = (self.name, self.needs, self.eligibility, self.capacity)
+            if any(v is not None for v in newer) or self.areas or self.languages or self.contacts:
+                raise InvalidInput("services.type", "is the first shape: send needs instead")
+            return Service.of_type(type=self.type, description=self.description, area=self.area)
+        if self.name is None or self.needs is None:
+            raise InvalidInput(
+                "services.name" if self.name is None else "services.needs", "is required"
+            )
+        if self.area is not None:
+            raise InvalidInput("services.area", "is the first shape: send areas instead")
+        return Service(
+            id=self.id,
+            name=self.name,
+            description=self.description,
+            needs=tuple(self.needs),
+            languages=tuple(self.languages),
+            areas=tuple(self.areas),
+            eligibility=self.eligibility,
+            capacity=self.capacity or "accepting",
+            contacts=tuple(Contact(**msgspec.structs.asdict(c)) for c in self.contacts),
+        )
 
 
 class AgencyCreate(Body):
@@ -164,7 +216,7 @@ class AgencyView(msgspec.Struct, kw_only=True):
     name: str
     kind: str
     restricted: bool
-    services: list[Service]
+    services: list[ServiceView]
 
 
 class ServicesReplace(Body):

@@ -12,6 +12,8 @@ from casenet.application.case_queries import CaseQueries
 from casenet.application.cases import CaseService, ClientDetails
 from casenet.application.clients import ClientService
 from casenet.application.consents import ConsentService
+from casenet.application.directory import ServiceDirectory
+from casenet.application.directory_exchange import DirectoryExchange
 from casenet.application.emergency_grants import EmergencyGrantService
 from casenet.application.feed_queries import FeedQueries
 from casenet.application.network_metrics import NetworkMetrics
@@ -49,6 +51,9 @@ class Casenet:
         self.audit = AuditService(app, signing_seed)
         self.agencies = AgencyService(app)
         self.directory = DirectoryQueries(app)
+        #: The network's services: search, HSDS, and the operator's import and export.
+        self.services = ServiceDirectory(app)
+        self.directory_exchange = DirectoryExchange(self.agencies, self.directory, self.services)
         self.clients = ClientService(app)
         #: The client's copy of their data (GDPR Art. 15).
         self.subject_access = SubjectAccessService(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
+from collections.abc import Sequence
 from uuid import UUID
 
 import msgspec
@@ -13,9 +14,17 @@ from casenet.application.actor import ADMIN, Actor
 from casenet.application.pages import Page, check_limit, decode_cursor, page_of
 from casenet.application.store import CasenetApplication
 from casenet.domain.agency import Agency, Service, Worker
-from casenet.domain.errors import NotFound, NotPermitted, TokenLost, check_expected_version
+from casenet.domain.errors import (
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    TokenLost,
+    check_expected_version,
+)
 from casenet.infrastructure.projections import directory as directory_model
 from casenet.infrastructure.projections.base import ReadModelStopped
+
+_SERVICES = msgspec.json.Decoder(list[Service])
 
 
 def hash_token(token: str) -> str:
@@ -129,6 +138,33 @@ class AgencyService:
             raise NotPermitted("only an admin of the agency replaces its services")
         agency = self.administered(actor, agency_id)
         check_expected_version(expected_version, agency.version)
+        self.check_ids_are_free(agency, services)
+        agency.replace_services(services)
+        self.app.save(agency)
+        return agency
+
+    def check_ids_are_free(self, agency: Agency, services: Sequence[Service]) -> None:
+        """A service id sent that is not the agency's own must be no other agency's
+        (the directory finds a service by its id alone)."""
+        own = {s.id for s in agency.services}
+        sent = [s.id for s in services if s.id is not None and s.id not in own]
+        if not sent:
+            return
+        db = self.app.database
+        owners = self.app.projections.current(
+            ["directory"], lambda: [directory_model.service_by_id(db, id_) for id_ in sent]
+        )
+        if any(o is not None and o.agency_id != str(agency.id) for o in owners):
+            raise InvalidInput("services.id", "is another agency's service")
+
+    def publish_imported(
+        self, actor: Actor, agency_id: UUID, services: list[Service] | tuple[Service, ...]
+    ) -> Agency:
+        """The operator's import (``casenet directory import``) sets what an agency offers
+        from an existing directory; after it, the agency's admins keep it."""
+        if not actor.is_operator:
+            raise NotPermitted("only the operator imports a directory")
+        agency = self.app.get(Agency, agency_id)
         agency.replace_services(services)
         self.app.save(agency)
         return agency
@@ -192,7 +228,7 @@ class DirectoryQueries:
         )
         matching: list[str] = []
         for row in rows:
-            services = msgspec.json.decode(row.services, type=list[Service])
+            services = _SERVICES.decode(row.services)
             if any(_offers(s, service_type, area) for s in services) or (
                 service_type is None and area is None
             ):
@@ -204,6 +240,8 @@ class DirectoryQueries:
 
 
 def _offers(service: Service, service_type: str | None, area: str | None) -> bool:
-    if service_type is not None and service.type != service_type:
+    """The first directory's filters over services of either shape: a need the service
+    meets, an area it serves (case aside)."""
+    if service_type is not None and service_type not in service.needs:
         return False
-    return area is None or (service.area or "").lower() == area.lower()
+    return area is None or area.casefold() in (a.casefold() for a in service.areas)

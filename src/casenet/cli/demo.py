@@ -6,7 +6,7 @@ import argparse
 
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.cli.commands import CommandError, services
-from casenet.domain.agency import Agency, Service
+from casenet.domain.agency import Agency, Contact, Service
 from casenet.settings import Settings
 
 
@@ -72,13 +72,34 @@ def _demo_agencies(casenet: Casenet) -> tuple[Agency, list[str], Actor]:
         OPERATOR_ACTOR,
         name="Eastside Welfare NGO",
         kind="ngo",
-        services=[Service(type="income", description="Benefits and housing advice")],
+        services=[
+            Service(
+                name="Benefits and housing advice",
+                description="Help claiming benefits; rent arrears negotiated with landlords.",
+                needs=("income", "housing"),
+                languages=("en", "sw"),
+                areas=("Eastside",),
+                capacity="accepting",
+                contacts=(Contact(name="Ana Welfare", title="Caseworker"),),
+            )
+        ],
     )
     hospital = agencies.register(
         OPERATOR_ACTOR,
         name="City Hospital Social Work",
         kind="hospital",
-        services=[Service(type="health", description="Hospital social workers")],
+        services=[
+            Service(
+                name="Hospital social work",
+                description="Appointments moved to hours a carer can manage; discharge help.",
+                needs=("health", "disability"),
+                languages=("en", "sw", "hi"),
+                areas=("Eastside", "Riverside"),
+                eligibility="Patients of City Hospital and their carers.",
+                capacity="waitlist",
+                contacts=(Contact(name="Hal Hospital", title="Medical social worker"),),
+            )
+        ],
     )
     school = agencies.register(OPERATOR_ACTOR, name="Riverside Primary School", kind="school")
     lines = []

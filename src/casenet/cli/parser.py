@@ -12,6 +12,7 @@ from uuid import UUID
 from casenet import __version__
 from casenet.cli import commands
 from casenet.cli.demo import cmd_demo
+from casenet.cli.directory import add_directory_exchange
 from casenet.cli.network import add_network
 from casenet.cli.webhooks import add_webhooks
 from casenet.domain.errors import InvalidInput
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     erase.set_defaults(run=commands.cmd_clients_erase)
     add_webhooks(subcommands)
     add_network(subcommands, _instant)
+    add_directory_exchange(subcommands)
     return parser
 
 

@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
-
-import msgspec
 
 from casenet.domain.aggregate import Aggregate, DomainEvent, when
 from casenet.domain.errors import IllegalTransition, InvalidInput
-from casenet.domain.values import check_choice, check_optional_text, check_slug, check_text
-from casenet.domain.vocabulary import check_need
+from casenet.domain.service import Contact, Service, check_services, upcast_service, with_ids
+from casenet.domain.values import check_choice, check_slug, check_text
+
+__all__ = ["ROLES", "Agency", "Contact", "Service", "Worker"]
 
 ROLES = ("caseworker", "supervisor", "admin", "auditor")
 
 
-class Service(msgspec.Struct, frozen=True, kw_only=True):
-    """A service an agency offers, as the directory lists it."""
-
-    type: str
-    description: str
-    area: str | None = None
-
-
 class AgencyRegistered(DomainEvent, frozen=True, kw_only=True):
+    """Version 2: services in the HSDS shape (version 1's ``{type, description, area}``
+    are upcast, see :func:`upcast_service`)."""
+
     name: str
     kind: str
     restricted: bool
     services: tuple[Service, ...]
+
+    class_version: ClassVar[int] = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["services"] = [upcast_service(s) for s in state["services"]]
 
 
 class WorkerAdded(DomainEvent, frozen=True, kw_only=True):
@@ -43,7 +45,15 @@ class WorkerRevoked(DomainEvent, frozen=True, kw_only=True):
 
 
 class ServicesReplaced(DomainEvent, frozen=True, kw_only=True):
+    """Version 2: services in the HSDS shape, as :class:`AgencyRegistered`."""
+
     services: tuple[Service, ...]
+
+    class_version: ClassVar[int] = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["services"] = [upcast_service(s) for s in state["services"]]
 
 
 class Worker:
@@ -57,14 +67,6 @@ class Worker:
         self.role = event.role
         self.token_hash = event.token_hash
         self.active = True
-
-
-def check_services(services: list[Service] | tuple[Service, ...]) -> tuple[Service, ...]:
-    for service in services:
-        check_need(service.type, "services.type")
-        check_text(service.description, "services.description", max_length=2_000)
-        check_optional_text(service.area, "services.area", max_length=200)
-    return tuple(services)
 
 
 class Agency(Aggregate):
@@ -98,7 +100,7 @@ class Agency(Aggregate):
             name=name,
             kind=kind,
             restricted=restricted,
-            services=check_services(services),
+            services=check_services(services, ()),
         )
 
     def add_worker(
@@ -119,14 +121,14 @@ class Agency(Aggregate):
         self._record(WorkerRevoked, worker_id=worker_id)
 
     def replace_services(self, services: list[Service] | tuple[Service, ...]) -> None:
-        self._record(ServicesReplaced, services=check_services(services))
+        self._record(ServicesReplaced, services=check_services(services, self.services))
 
     @when(AgencyRegistered)
     def _registered(self, event: AgencyRegistered) -> None:
         self.name = event.name
         self.kind = event.kind
         self.restricted = event.restricted
-        self.services = event.services
+        self.services = with_ids(self.id, event.services)
         self.workers = {}
 
     @when(WorkerAdded)
@@ -139,4 +141,4 @@ class Agency(Aggregate):
 
     @when(ServicesReplaced)
     def _services_replaced(self, event: ServicesReplaced) -> None:
-        self.services = event.services
+        self.services = with_ids(self.id, event.services)

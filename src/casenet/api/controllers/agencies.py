@@ -8,6 +8,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from casenet.api.controllers.directory import service_view
 from casenet.api.docs import ACTION, READ, WRITE, problems
 from casenet.api.http import (
     After,
@@ -41,7 +42,7 @@ def agency_view(agency: Agency) -> AgencyView:
         name=agency.name,
         kind=agency.kind,
         restricted=agency.restricted,
-        services=list(agency.services),
+        services=[service_view(agency.id, s) for s in agency.services],
     )
 
 
