@@ -15,6 +15,7 @@ from typing import Any
 
 from casenet.api.directory_examples import directory_examples
 from casenet.api.network_examples import network_requests, network_responses
+from casenet.api.rights_examples import rights_requests, rights_responses
 
 EASTSIDE = "2b1c0f54-6c1e-4a0e-9a59-0d6f7f1f3a10"
 ST_MARYS = "7d4e8a12-93b5-4f6c-8e0a-5b2d1c3e4f50"
@@ -135,35 +136,6 @@ _MESSAGE = {
     "created_at": LATER,
 }
 
-_EMERGENCY = {
-    "id": GRANT,
-    "version": 2,
-    "case_id": CASE,
-    "client_id": CLIENT,
-    "grantee_agency_id": ST_MARYS,
-    "sections": ["identity", "summary"],
-    "basis": "vital_interests",
-    "justification": "Unconscious on arrival; the hospital needs her history now.",
-    "minutes": 1440,
-    "status": "active",
-    "created_at": AT,
-    "expires_at": "2026-12-07T09:30:00Z",
-    "review_due_at": "2026-12-09T09:30:00Z",
-    "created_by": ANA,
-    "revoked_at": None,
-    "review": {
-        "finding": "justified",
-        "note": "No time to ask; the right call.",
-        "reviewer_worker_id": SUE,
-        "reviewed_at": LATER,
-    },
-}
-_WEBHOOK = {
-    "id": WEBHOOK,
-    "url": "https://intake.stmarys.example/casenet",
-    "types": ["referral_requested", "referral_status_changed"],
-    "created_at": AT,
-}
 
 #: Request bodies, by schema name.
 REQUESTS: dict[str, dict[str, Any]] = {
@@ -200,16 +172,6 @@ REQUESTS: dict[str, dict[str, Any]] = {
     },
     "Complete": {"outcome": "got_help", "note": "Slots moved to Tuesday and Friday 14:00."},
     "MessageCreate": {"text": _MESSAGE["text"]},
-    "EmergencyGrantCreate": {
-        "grantee_agency_id": ST_MARYS,
-        "sections": ["identity", "summary"],
-        "basis": "vital_interests",
-        "justification": _EMERGENCY["justification"],
-        "minutes": 1440,
-    },
-    "EmergencyGrantReview": {"finding": "justified", "note": "No time to ask; the right call."},
-    "EmergencyRevoke": {"reason": "She is awake and can decide herself."},
-    "WebhookCreate": {"url": _WEBHOOK["url"], "types": _WEBHOOK["types"]},
 }
 
 #: Response bodies, by schema name.
@@ -361,70 +323,28 @@ RESPONSES: dict[str, Any] = {
             _figures(ST_MARYS, "health", (41, 35, None, 28, 22, 6, 19.25, 163.5), suppressed=True),
         ],
     },
-    "EmergencyGrantView": _EMERGENCY,
-    "EmergencyGrantPage": {"items": [_EMERGENCY], "next": None},
-    "WebhookCreated": {**_WEBHOOK, "secret": "whsec_MfKQ9r8GKYqXTwjWPfaLS0+M0W9aKjGQ"},
-    "WebhookView": _WEBHOOK,
-    "WebhookList": {"items": [_WEBHOOK], "next": None},
-    "DeliveryPage": {
-        "items": [
-            {
-                "item_id": FEED_ITEM,
-                "position": 41,
-                "type": "referral_requested",
-                "attempt": 2,
-                "outcome": "delivered",
-                "status_code": 204,
-                "error": None,
-                "attempted_at": LATER,
-                "next_attempt_at": None,
-            }
-        ],
-        "next": None,
-    },
-    "SubjectAccess": {
-        "client_id": CLIENT,
-        "produced_at": LATER,
-        "registered_by": {"id": EASTSIDE, "name": "Eastside Welfare"},
-        "erased": False,
-        "erased_at": None,
-        "client": {**_CLIENT, "address": "14 Harbour Road, Eastside"},
-        "cases": [
-            {
-                "id": CASE,
-                "owner_agency": {"id": EASTSIDE, "name": "Eastside Welfare"},
-                "status": "open",
-                "created_at": AT,
-                "summary": _CASE["summary"],
-                "needs": ["housing", "income"],
-                "notes": [
-                    {"id": NOTE, "category": "health", "text": _NOTE["text"], "created_at": AT}
-                ],
-                "history": [],
-            }
-        ],
-        "consents": [],
-        "emergency_grants": [],
-        "disclosures": [
-            {
-                "at": LATER,
-                "case_id": CASE,
-                "agency": {"id": ST_MARYS, "name": "St Mary's Hospital"},
-                "sections": ["identity", "notes.health"],
-                "section_descriptions": ["name and date of birth", "health notes"],
-                "basis": "consent",
-                "purposes": ["referral"],
-            }
-        ],
-        "referrals": [],
-        "requests": [{"at": LATER, "agency_id": EASTSIDE, "worker_id": ANA}],
-    },
     **DIRECTORY_RESPONSES,
 }
 
 # The network's (issue 19), in their own module, with this story's agencies.
+STORY_IDS = {
+    "EASTSIDE": EASTSIDE,
+    "ST_MARYS": ST_MARYS,
+    "ANA": ANA,
+    "SUE": SUE,
+    "CASE": CASE,
+    "CLIENT": CLIENT,
+    "NOTE": NOTE,
+    "GRANT": GRANT,
+    "WEBHOOK": WEBHOOK,
+    "FEED_ITEM": FEED_ITEM,
+    "AT": AT,
+    "LATER": LATER,
+}
 REQUESTS |= network_requests(EASTSIDE, ST_MARYS)
+REQUESTS |= rights_requests(STORY_IDS)
 RESPONSES |= network_responses(EASTSIDE, ST_MARYS)
+RESPONSES |= rights_responses(STORY_IDS, client=_CLIENT, case=_CASE, note=_NOTE)
 
 #: Bodies that are not JSON, by media type: what the example shows instead.
 OTHER_MEDIA: dict[str, str] = {
