@@ -51,6 +51,7 @@ CASENET_TABLES = {
     "rm_feed",
     "rm_feed_parties",
     "rm_feed_client_parties",
+    "rm_services",
     "rm_referral_times",
     "rm_audit_records",
     "rm_audit_pages",

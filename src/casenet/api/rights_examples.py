@@ -66,7 +66,9 @@ def rights_requests(ids: dict[str, str]) -> dict[str, Any]:
 def rights_responses(
     ids: dict[str, str], *, client: dict[str, Any], case: dict[str, Any], note: dict[str, Any]
 ) -> dict[str, Any]:
-    """Response bodies, by schema name."""
+    """Response bodies, by schema name.
+
+    Long because it is one table of data, read as the bodies it shows."""
     emergency, webhook = _emergency(ids), _webhook(ids)
     return {
         "EmergencyGrantView": emergency,
