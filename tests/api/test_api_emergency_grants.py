@@ -206,7 +206,7 @@ def test_the_review_lists_pending_and_overdue(
         ({"basis": "Safeguarding"}, "basis", "legal_obligation"),
         ({"minutes": 0}, "minutes", "between 1 and 4320"),
         ({"minutes": 4321}, "minutes", "between 1 and 4320"),
-        ({"sections": ["identity", "diary"]}, "sections", "unknown section"),
+        ({"sections": ["identity", "diary"]}, "sections", "must be one of"),
         ({"justification": " "}, "justification", "blank"),
     ],
 )

@@ -42,14 +42,21 @@ def poison(server: Any, tokens: dict[str, str], ids: dict[str, str]) -> None:
         app = casenet.app
         app.save(
             Agency._start(
-                uuid4(), AgencyRegistered, name="Poison\x00Agency", kind="ngo",
-                restricted=False, services=(),
+                uuid4(),
+                AgencyRegistered,
+                name="Poison\x00Agency",
+                kind="ngo",
+                restricted=False,
+                services=(),
             )
         )
         hospital = app.get(Agency, UUID(ids["hospital"]))
         tokens["nul"] = secrets.token_urlsafe(32)
         hospital._record(
-            WorkerAdded, worker_id=uuid4(), name="Eve\x00Null", role="caseworker",
+            WorkerAdded,
+            worker_id=uuid4(),
+            name="Eve\x00Null",
+            role="caseworker",
             token_hash=hash_token(tokens["nul"]),
         )
         app.save(hospital)
@@ -57,10 +64,20 @@ def poison(server: Any, tokens: dict[str, str], ids: dict[str, str]) -> None:
         for edge in EDGES:
             app.save(
                 Consent._start(
-                    uuid4(), ConsentGranted, case_id=case.id, client_id=case.client_id,
-                    owner_agency_id=case.owner_agency_id, grantee_agency_id=hospital.id,
-                    sections=("identity", "summary"), purpose="referral", valid_until=edge,
-                    method="verbal", evidence=None, recorded_by_worker_id=uuid4(),
+                    uuid4(),
+                    ConsentGranted,
+                    case_id=case.id,
+                    client_id=case.client_id,
+                    owner_agency_id=case.owner_agency_id,
+                    grantee_agency_id=hospital.id,
+                    sections=("identity", "summary"),
+                    purpose="referral",
+                    valid_until=edge,
+                    method="verbal",
+                    evidence=None,
+                    given_by="self",
+                    representative_name=None,
+                    recorded_by_worker_id=uuid4(),
                 )
             )
     finally:
@@ -105,8 +122,11 @@ def test_a_poisoned_store_starts_serves_rebuilds_and_exports(
     # The operator's CLI: a rebuild completes, status shows every model at the head.
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CASENET_")}
     environ.update(server.environ())
-    for args in (["projections", "rebuild"], ["projections", "status"],
-                 ["audit", "export", "--out", str(tmp_path / "bundle"), "--all"]):
+    for args in (
+        ["projections", "rebuild"],
+        ["projections", "status"],
+        ["audit", "export", "--out", str(tmp_path / "bundle"), "--all"],
+    ):
         done = subprocess.run(
             [*CASENET, *args], env=environ, capture_output=True, text=True, timeout=120
         )

@@ -25,6 +25,7 @@ from uuid import UUID
 
 import pytest
 from test_encryption_story import (
+    NETWORK_KEYS,
     Network,
     canary,
     decoded_log,
@@ -165,7 +166,7 @@ class RotationContract:
         erased = stories[0]
         first.clients.erase(OPERATOR_ACTOR, erased.client_id)
         expected[erased.client_id] = set()
-        live = len(expected) - 1
+        live = len(expected) - 1 + NETWORK_KEYS  # every client's but the erased one
         assert keyring(first).table.counts() == {"k1": live, "(erased)": 1}
         refuses_to_start(build, MasterKeyMissing, k2)  # the keys are all under k1 yet
 
@@ -244,7 +245,7 @@ class TestRotationOnSQLite(RotationContract):
         network = register_network(first)
         stories = [write_client_story(first, network) for _ in range(3)]
         old = [bytes(row["wrapped"]) for row in data_keys(first).values()]
-        assert len(old) == 3
+        assert len(old) == 3 + NETWORK_KEYS
         first.close()
         store = Path(sqlite_url.removeprefix("sqlite:///")).parent
 
@@ -255,9 +256,9 @@ class TestRotationOnSQLite(RotationContract):
 
         assert files_holding_an_old_wrapping(), "the scan must find them before"
         rotated = build(k1, k2)
-        assert keyring(rotated).rotate() == 3
+        assert keyring(rotated).rotate() == 3 + NETWORK_KEYS
         assert files_holding_an_old_wrapping() == []
-        assert keyring(rotated).table.counts() == {"k2": 3}
+        assert keyring(rotated).table.counts() == {"k2": 3 + NETWORK_KEYS}
         assert rotated.app.get(Client, stories[2].client_id).name in stories[2].canaries
 
 
@@ -315,12 +316,12 @@ def test_the_operator_rotates_master_keys_with_the_cli(
     status = run(["keys", "status"], k1)
     assert status.returncode == 0, status.stderr
     assert "newest master key: k1" in status.stdout
-    assert key_counts(status.stdout) == {"k1": 2, "(erased)": 1}
+    assert key_counts(status.stdout) == {"k1": 2 + NETWORK_KEYS, "(erased)": 1}
 
     rotated = run(["keys", "rotate"], k1, k2)
     assert rotated.returncode == 0, rotated.stderr
-    assert "re-wrapped 2 data keys under master key k2" in rotated.stdout
-    assert key_counts(rotated.stdout) == {"k2": 2, "(erased)": 1}
+    assert f"re-wrapped {2 + NETWORK_KEYS} data keys under master key k2" in rotated.stdout
+    assert key_counts(rotated.stdout) == {"k2": 2 + NETWORK_KEYS, "(erased)": 1}
 
     again = run(["keys", "rotate"], k1, k2)
     assert again.returncode == 0, again.stderr
@@ -328,7 +329,7 @@ def test_the_operator_rotates_master_keys_with_the_cli(
 
     status = run(["keys", "status"], k2)
     assert status.returncode == 0, status.stderr
-    assert key_counts(status.stdout) == {"k2": 2, "(erased)": 1}
+    assert key_counts(status.stdout) == {"k2": 2 + NETWORK_KEYS, "(erased)": 1}
 
     for keys in ((k1,), (new_master_key("k2"),)):
         refused = run(["keys", "status"], *keys)

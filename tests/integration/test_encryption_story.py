@@ -79,6 +79,11 @@ class Network:
     webhook_secret: str
 
 
+#: The data keys :func:`register_network` makes that belong to no client: the welfare
+#: NGO's webhook secret is encrypted under a key of its own (gone when it is removed).
+NETWORK_KEYS = 1
+
+
 def register_network(casenet: Casenet) -> Network:
     welfare = casenet.agencies.register(OPERATOR_ACTOR, name="Eastside Welfare", kind="ngo")
     hospital = casenet.agencies.register(

@@ -107,6 +107,8 @@ def poison_store(casenet: Casenet, poison: str) -> Poisoned:
                 valid_until=edge,
                 method="verbal",
                 evidence=None,
+                given_by="self",
+                representative_name=None,
                 recorded_by_worker_id=owner.worker_id,
             )
         )
