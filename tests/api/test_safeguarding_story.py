@@ -37,6 +37,7 @@ from tests.support.http import Api, Probe, Route
 from casenet.application.audit import access_from_bundle, public_key, verify_bundle
 from casenet.domain.wording import FINDING_WORDS, LEGAL_BASIS_WORDS, reader_time
 from casenet.infrastructure.audit_bundle import read_records
+from casenet.infrastructure.audit_report import write_report
 
 GRANT = {
     "sections": ["identity", "summary", "notes.family"],
@@ -411,6 +412,8 @@ def test_the_erasure_is_told_to_exactly_the_parties_at_one_instant(
     assert len({i[0]["id"] for i in items}) == 1
     at = instant(items[0][0]["at"])
 
+    page = " ".join(visible_text(subject_access(w, BROWSER).text).split())
+    assert f"Your personal data was erased on {reader_time(at)}." in page
     copy = subject_access(w).json()
     assert copy["erased"] is True
     assert instant(copy["erased_at"]) == at
@@ -418,11 +421,21 @@ def test_the_erasure_is_told_to_exactly_the_parties_at_one_instant(
     assert set(still) == {w.grant["id"], w.court_grant}
     assert still[w.grant["id"]]["justification"] is None
     assert still[w.grant["id"]]["basis"] == w.grant["basis"]
-    page = " ".join(visible_text(subject_access(w, BROWSER).text).split())
-    assert f"Your personal data was erased on {reader_time(at)}." in page
 
     bundle = exported_bundle(w, app_server, tmp_path / "after")
     [erasure] = records(bundle, "erasures.jsonl", type="ClientErased")
     assert erasure["client_id"] == w.case["client_id"]
     assert instant(erasure["at"]) == at
     assert erasure["worker_id"] == w.admin.worker_id
+    # Each copy made for the client (this test's two and the earlier test's two) is a
+    # record of the bundle, as the last copy lists them: when, and who asked.
+    copies = records(bundle, "erasures.jsonl", type="SubjectAccessProvided")
+    assert len(copies) == len(copy["requests"]) == 4
+    assert [(instant(r["at"]), r["client_id"], r["agency_id"], r["worker_id"]) for r in copies] == [
+        (instant(r["at"]), copy["client_id"], r["agency_id"], r["worker_id"])
+        for r in copy["requests"]
+    ]
+    report = " ".join(visible_text(write_report(bundle).read_text()).split())
+    told_copy = "A copy of everything held about the client was made for them"
+    assert report.count(told_copy) == len(copies)
+    assert f"The client's personal data was erased on {reader_time(at)}" in report
