@@ -35,7 +35,7 @@ from tests.api.test_consent_receipt_page import BROWSER, visible_text
 from tests.support.http import Api, Probe, Route
 
 from casenet.application.audit import access_from_bundle, public_key, verify_bundle
-from casenet.domain.wording import FINDING_WORDS, LEGAL_BASIS_WORDS, reader_time
+from casenet.domain.wording import FINDING_WORDS, LEGAL_BASIS_WORDS, listed, reader_time
 from casenet.infrastructure.audit_bundle import read_records
 from casenet.infrastructure.audit_report import write_report
 
@@ -328,10 +328,12 @@ def test_the_clients_copy_tells_them_the_same_story(story: SimpleNamespace) -> N
     assert saw["section_descriptions"] == mine["section_descriptions"]
 
     page = " ".join(visible_text(subject_access(w, BROWSER).text).split())
-    shares = ", ".join(mine["section_descriptions"])
+    # "name and date of birth, summary of the situation and notes on family"
+    shares = listed(mine["section_descriptions"])
+    assert shares.endswith(f" and {mine['section_descriptions'][-1]}")
     assert (
-        f"{w.protection['name']} could see your {shares} from {reader_time(mine['created_at'])}"
-        f" until {reader_time(mine['expires_at'])}, {LEGAL_BASIS_WORDS[grant['basis']]}."
+        f"From {reader_time(mine['created_at'])} until {reader_time(mine['expires_at'])}, "
+        f"{w.protection['name']} could see your {shares}, {LEGAL_BASIS_WORDS[grant['basis']]}."
     ) in page
     assert (
         f"Reviewed on {reader_time(mine['review']['reviewed_at'])}: "
