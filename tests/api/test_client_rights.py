@@ -105,6 +105,9 @@ def test_the_copy_tells_the_whole_story_in_its_places(world: SimpleNamespace) ->
     assert reads
     assert all(d["agency"]["id"] == str(network.hospital_id) for d in reads)
     assert {d["basis"] for d in reads} == {"consent"}
+    given = {c["receipt"]["consent_id"] for c in consents}
+    assert all(d["consent_ids"] and set(d["consent_ids"]) <= given for d in reads)
+    assert all(d["emergency_grant_ids"] == [] for d in reads)
     referrals = copy["referrals"]
     assert [r["id"] for r in referrals] == [str(i) for i in kept.referral_ids]
     assert [r["status"] for r in referrals] == ["completed", "rejected", "cancelled", "failed"]

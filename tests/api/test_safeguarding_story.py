@@ -325,6 +325,8 @@ def test_the_clients_copy_tells_them_the_same_story(story: SimpleNamespace) -> N
     assert saw["case_id"] == read["case_id"]
     assert saw["agency"]["id"] == read["recipient_agency_id"]
     assert (saw["basis"], saw["sections"]) == (read["basis"], read["sections"])
+    assert saw["emergency_grant_ids"] == read["emergency_grant_ids"] == [mine["id"]]
+    assert saw["consent_ids"] == read["consent_ids"] == []
     assert saw["section_descriptions"] == mine["section_descriptions"]
 
     page = " ".join(visible_text(subject_access(w, BROWSER).text).split())
