@@ -105,6 +105,9 @@ def test_the_copy_tells_the_whole_story_in_its_places(world: SimpleNamespace) ->
     assert reads
     assert all(d["agency"]["id"] == str(network.hospital_id) for d in reads)
     assert {d["basis"] for d in reads} == {"consent"}
+    given = {c["receipt"]["consent_id"] for c in consents}
+    assert all(d["consent_ids"] and set(d["consent_ids"]) <= given for d in reads)
+    assert all(d["emergency_grant_ids"] == [] for d in reads)
     referrals = copy["referrals"]
     assert [r["id"] for r in referrals] == [str(i) for i in kept.referral_ids]
     assert [r["status"] for r in referrals] == ["completed", "rejected", "cancelled", "failed"]
@@ -214,6 +217,8 @@ def test_the_page_is_in_plain_words_escaped_and_locked_down(
     assert "Everything we hold about you" in text
     assert f"Name {EVIL}" in text  # shown as text
     assert "Given by Rosa <b>Lopez</b>, your legal representative" in text
+    assert "Until it is withdrawn (no end date)" in text  # not the client's alone to end
+    assert "UTC (mental health notes): <script>" in text  # a note, then its words
     assert "mental health notes" in text
     assert "notes.mental_health" not in text
     assert "To coordinate care between the agencies involved" in text
@@ -254,7 +259,18 @@ def test_a_consent_given_by_a_guardian_says_so_in_its_view_and_its_receipt(
     html = supervisor.expect(
         200, "GET", f"/v1/consents/{consent['id']}/receipt", headers={"Accept": BROWSER}
     ).text
-    assert "Who gave it Rosa Lopez, your guardian." in " ".join(visible_text(html).split())
+    text = " ".join(visible_text(html).split())
+    assert "Who gave it Rosa Lopez, your guardian." in text
+    # The client did not agree it themself, and it is not theirs alone to withdraw.
+    assert "A record of what Rosa Lopez, your guardian, agreed may be shared about you." in text
+    assert "you agreed" not in text
+    assert "Until it is withdrawn: it has no end date." in text
+    supervisor.post(f"/v1/consents/{consent['id']}/withdraw", {"reason": "Moved."}, status=200)
+    gone = supervisor.expect(
+        200, "GET", f"/v1/consents/{consent['id']}/receipt", headers={"Accept": BROWSER}
+    ).text
+    assert "It was withdrawn on " in visible_text(gone)
+    assert "You withdrew" not in visible_text(gone)
     own = supervisor.post(
         f"/v1/cases/{evil['id']}/consents",
         {"grantee_agency_id": str(world.network.hospital_id), "sections": ["needs"],
@@ -264,7 +280,10 @@ def test_a_consent_given_by_a_guardian_says_so_in_its_view_and_its_receipt(
     own_html = supervisor.expect(
         200, "GET", f"/v1/consents/{own['id']}/receipt", headers={"Accept": "text/html"}
     ).text
-    assert "Who gave it You." in " ".join(visible_text(own_html).split())
+    own_text = " ".join(visible_text(own_html).split())
+    assert "Who gave it You." in own_text
+    assert "A record of what you agreed may be shared about you." in own_text
+    assert "Until you withdraw it: it has no end date." in own_text
 
 
 @pytest.mark.parametrize(

@@ -558,10 +558,14 @@ class AuditExportContract:
         """The audit records read model against the export that reads the log record by
         record (what export falls back to while the model is rebuilt): the same files,
         chunks and chain, byte for byte, for every scope and range, and again after a
-        rebuild of the model."""
+        rebuild of the model. Copies made for clients (subject access) are in it too,
+        beside erasures; one made for a client with no case is in no bundle."""
         casenet = story.casenet
         alpha, beta = story.cases["alpha"], story.cases["beta"]
+        supervisor = story.actors["welfare supervisor"]
+        casenet.subject_access.copy_for_client(supervisor, alpha.client_id)
         story.casenet.clients.erase(OPERATOR_ACTOR, beta.client_id)
+        casenet.subject_access.copy_for_client(supervisor, beta.client_id)
         # A client erased without a case: in no scope, so in no bundle.
         lone = Client.register(
             agency_id=story.agencies["welfare"],
@@ -571,9 +575,16 @@ class AuditExportContract:
             address=None,
         )
         casenet.app.save(lone)
+        casenet.subject_access.copy_for_client(supervisor, lone.id)
         casenet.clients.erase(OPERATOR_ACTOR, lone.id)
         whole = records(export(Scope("all")))
-        assert [r["client_id"] for r in whole["erasures.jsonl"]] == [str(beta.client_id)]
+        assert [(r["type"], r["client_id"]) for r in whole["erasures.jsonl"]] == [
+            ("SubjectAccessProvided", str(alpha.client_id)),
+            ("ClientErased", str(beta.client_id)),
+            ("SubjectAccessProvided", str(beta.client_id)),
+        ]
+        assert {r["worker_id"] for r in whole["erasures.jsonl"][::2]} == {str(supervisor.worker_id)}
+        assert whole["erasures.jsonl"][0]["agency_id"] == str(story.agencies["welfare"])
         timed = sorted(r["at"] for n in FILES[2:] for r in whole[n])
         middle = datetime.fromisoformat(timed[len(timed) // 2])
         asks: list[tuple[Scope, dict[str, datetime | None]]] = [

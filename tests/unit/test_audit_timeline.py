@@ -19,6 +19,7 @@ from casenet.domain.wording import (
     PURPOSE_WORDS,
     SECTION_WORDS,
     STATUS_WORDS,
+    listed,
     reader_time,
 )
 from casenet.infrastructure.audit_timeline import CaseHistory
@@ -65,6 +66,20 @@ def test_every_code_of_every_vocabulary_has_plain_words() -> None:
 )
 def test_times_read_as_people_write_them_in_utc(instant: datetime | str, words: str) -> None:
     assert reader_time(instant) == words
+
+
+@pytest.mark.parametrize(
+    ("phrases", "words"),
+    [
+        ([], ""),
+        (["health notes"], "health notes"),
+        (["health notes", "notes on family"], "health notes and notes on family"),
+        (["name and date of birth", "summary", "notes on family"],
+         "name and date of birth, summary and notes on family"),
+    ],
+)
+def test_a_list_reads_as_people_write_one(phrases: list[str], words: str) -> None:
+    assert listed(phrases) == words
 
 
 def test_a_consent_runs_out_in_the_timeline_only_once_its_end_has_passed() -> None:

@@ -54,10 +54,15 @@ def render_receipt(
     shares = "".join(f"<li>{escape(words)}</li>" for words in sections_in_words(receipt.sections))
     # A consent no longer in force reads in the past, and has nothing left to withdraw.
     active = receipt.status == "active"
+    # Given by a parent, guardian or representative: the client did not agree it
+    # themself, and it is not theirs alone to withdraw.
+    own = receipt.given_by == "self"
+    agreed = "you" if own else f"{escape(receipt.given_by_description)},"
+    withdrawn = "you withdraw it" if own else "it is withdrawn"
     if receipt.valid_until is None:
-        until = "Until you withdraw it: it has no end date." if active else "It had no end date."
+        until = f"Until {withdrawn}: it has no end date." if active else "It had no end date."
     elif active:
-        until = f"Until {reader_time(receipt.valid_until)}, unless you withdraw it before."
+        until = f"Until {reader_time(receipt.valid_until)}, unless {withdrawn} before."
     else:
         until = f"It was to last until {reader_time(receipt.valid_until)}."
     by = f"{escape(worker)} of {agency}" if worker else agency
@@ -72,7 +77,8 @@ def render_receipt(
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
         f"<title>Your consent receipt</title><style>{_CSS}</style></head><body>"
         "<h1>Your consent receipt</h1>"
-        "<p class=muted>A record of what you agreed may be shared about you. Keep it.</p>"
+        f"<p class=muted>A record of what {agreed} agreed may be shared about you. "
+        "Keep it.</p>"
         f"{_status(receipt)}"
         f"<h2>{'Who may see it' if active else 'Who it was given to'}</h2><p>{grantee}</p>"
         f"<h2>{'What they may see' if active else 'What it covered'}</h2><ul>{shares}</ul>"
@@ -105,7 +111,8 @@ def _giver(receipt: ConsentReceipt) -> str:
 
 def _status(receipt: ConsentReceipt) -> str:
     if receipt.status == "withdrawn" and receipt.withdrawn_at is not None:
-        words = f"You withdrew this consent on {reader_time(receipt.withdrawn_at)}."
+        who = "You withdrew this consent" if receipt.given_by == "self" else "It was withdrawn"
+        words = f"{who} on {reader_time(receipt.withdrawn_at)}."
         words += " Nothing is shared under it any more."
     elif receipt.status == "expired" and receipt.valid_until is not None:
         words = f"This consent ended on {reader_time(receipt.valid_until)}."

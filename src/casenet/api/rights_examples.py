@@ -119,16 +119,40 @@ def rights_responses(
                 }
             ],
             "consents": [],
-            "emergency_grants": [],
-            "disclosures": [
+            "emergency_grants": [
                 {
-                    "at": ids["LATER"],
+                    "id": ids["GRANT"],
                     "case_id": ids["CASE"],
                     "agency": {"id": ids["ST_MARYS"], "name": "St Mary's Hospital"},
-                    "sections": ["identity", "notes.health"],
-                    "section_descriptions": ["name and date of birth", "health notes"],
-                    "basis": "consent",
-                    "purposes": ["referral"],
+                    "sections": ["identity", "summary"],
+                    "section_descriptions": ["name and date of birth", "summary of the situation"],
+                    "basis": "vital_interests",
+                    "basis_description": "to protect someone's life or health",
+                    "justification": "Unconscious on arrival; the hospital needs her history now.",
+                    "status": "expired",
+                    "created_at": ids["AT"],
+                    "expires_at": "2026-12-07T09:30:00Z",
+                    "revoked_at": None,
+                    "revocation_reason": None,
+                    "review": {
+                        "finding": "justified",
+                        "finding_description": "sharing without consent was justified",
+                        "note": "No time to ask; the right call.",
+                        "reviewed_at": ids["LATER"],
+                    },
+                }
+            ],
+            "disclosures": [
+                {
+                    "at": "2026-12-06T09:42:00Z",  # under the grant, while it lasted
+                    "case_id": ids["CASE"],
+                    "agency": {"id": ids["ST_MARYS"], "name": "St Mary's Hospital"},
+                    "sections": ["identity", "summary"],
+                    "section_descriptions": ["name and date of birth", "summary of the situation"],
+                    "basis": "vital_interests",
+                    "purposes": [],
+                    "consent_ids": [],
+                    "emergency_grant_ids": [ids["GRANT"]],
                 }
             ],
             "referrals": [],

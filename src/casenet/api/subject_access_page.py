@@ -35,6 +35,7 @@ from casenet.domain.wording import (
     STATUS_WORDS,
     as_sentence,
     in_words,
+    listed,
     reader_time,
     sections_in_words,
 )
@@ -123,7 +124,7 @@ def render_subject_access(copy: SubjectAccess) -> str:
 def _case(case: SubjectCase) -> str:
     needs = ", ".join(n.replace("_", " ") for n in case.needs) or "none recorded"
     notes = _items(
-        f"{_when(n.created_at)}, {escape(in_words_section(n.category))}:"
+        f"{_when(n.created_at)} ({escape(in_words_section(n.category))}):"
         f"<blockquote>{_text(n.text)}</blockquote>"
         for n in case.notes
     )
@@ -149,8 +150,9 @@ def in_words_section(category: str) -> str:
 
 def _consent(consent: SubjectConsent) -> str:
     r = consent.receipt
-    shares = ", ".join(r.section_descriptions)
-    until = reader_time(r.valid_until) if r.valid_until else "you withdraw it (no end date)"
+    shares = listed(r.section_descriptions)
+    withdrawer = "you withdraw it" if r.given_by == "self" else "it is withdrawn"
+    until = reader_time(r.valid_until) if r.valid_until else f"{withdrawer} (no end date)"
     withdrawn = (
         f"<dt>Withdrawn</dt><dd>{_when(r.withdrawn_at)}, because: "
         f"{_text(consent.withdrawal_reason)}</dd>"
@@ -172,11 +174,11 @@ def _consent(consent: SubjectConsent) -> str:
 
 
 def _emergency(grant: SubjectEmergencyGrant) -> str:
-    shares = ", ".join(grant.section_descriptions)
+    # The times first: a list of sections ending "notes on family" read on into "from".
+    shares = listed(grant.section_descriptions)
     line = (
-        f"{escape(grant.agency.name)} could see your {escape(shares)} from "
-        f"{_when(grant.created_at)} until "
-        f"{_when(grant.revoked_at or grant.expires_at)}, "
+        f"From {_when(grant.created_at)} until {_when(grant.revoked_at or grant.expires_at)}"
+        f", {escape(grant.agency.name)} could see your {escape(shares)}, "
         f"{escape(grant.basis_description)}. The reason written down: "
         f"<blockquote>{_text(grant.justification)}</blockquote>"
     )
@@ -199,7 +201,7 @@ def _disclosure(disclosure: SubjectDisclosure) -> str:
         why = "to take up a referral"
     else:
         why = f"without your consent, {in_words(LEGAL_BASIS_WORDS, disclosure.basis)}"
-    shares = ", ".join(disclosure.section_descriptions)
+    shares = listed(disclosure.section_descriptions)
     return (
         f"{_when(disclosure.at)}: {escape(disclosure.agency.name)} saw your "
         f"{escape(shares)}, {escape(why)}."

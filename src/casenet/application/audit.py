@@ -38,8 +38,9 @@ from casenet.infrastructure.audit_bundle import (
     read_records,
     verify,
 )
-from casenet.infrastructure.audit_records import READERS, Scope, Selection
+from casenet.infrastructure.audit_records import READERS
 from casenet.infrastructure.audit_report import write_report
+from casenet.infrastructure.audit_shapes import Scope, Selection
 from casenet.infrastructure.audit_timeline import worker_ids
 from casenet.infrastructure.projections.audit import page_of
 from casenet.infrastructure.projections.audit_export import begin_export, exported_chunks

@@ -170,6 +170,8 @@ class SubjectAccessService:
                     section_descriptions=sections_in_words(d.sections),
                     basis=d.basis,
                     purposes=d.purposes,
+                    consent_ids=d.consent_ids,
+                    emergency_grant_ids=d.emergency_grant_ids,
                 )
                 for d in disclosures
             ],

@@ -111,7 +111,8 @@ class SubjectEmergencyGrant(msgspec.Struct, kw_only=True):
 
 class SubjectDisclosure(msgspec.Struct, kw_only=True):
     """A read by another agency (the accounting of disclosures): when, who, what, and on
-    what basis (``consent``, ``referral``, or an emergency grant's legal basis)."""
+    what basis (``consent``, ``referral``, or an emergency grant's legal basis), naming
+    the consents or emergency grants of this copy it was made under."""
 
     at: datetime
     case_id: UUID
@@ -120,6 +121,8 @@ class SubjectDisclosure(msgspec.Struct, kw_only=True):
     section_descriptions: list[str]
     basis: str
     purposes: list[str]
+    consent_ids: list[UUID]
+    emergency_grant_ids: list[UUID]
 
 
 class SubjectMessage(msgspec.Struct, kw_only=True):

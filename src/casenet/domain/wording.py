@@ -29,6 +29,7 @@ __all__ = [
     "as_sentence",
     "given_by_in_words",
     "in_words",
+    "listed",
     "reader_time",
     "sections_in_words",
 ]
@@ -146,6 +147,14 @@ def in_words(words: Mapping[str, str], code: str) -> str:
 def as_sentence(words: str) -> str:
     """``words`` with a capital first letter (the rest unchanged)."""
     return words[:1].upper() + words[1:]
+
+
+def listed(words: Iterable[str]) -> str:
+    """Phrases as a reader lists them: ``a``, ``a and b``, ``a, b and c``."""
+    items = list(words)
+    if len(items) < 2:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def sections_in_words(sections: Iterable[str]) -> list[str]:

@@ -4,9 +4,12 @@ Stored states are decoded straight into small structs holding only the fields a 
 needs, and records are structs the canonical encoder writes (``audit_shapes``). Which
 records an export keeps follows the log's order: a case is in scope from its
 ``CaseOpened``, and what refers to it (consents, emergency grants, disclosures,
-referrals, their changes, its client's erasure) is kept after it. Emergency grants go
-to ``consents.jsonl`` beside consents (the bases a case was shared on), as records of
-their own types, so the bundle's files and format stay as they were.
+referrals, their changes, its client's erasure and the copies made for the client) is
+kept after it. Emergency grants go to ``consents.jsonl`` beside consents (the bases a
+case was shared on), and the copies of their data made for clients (GDPR Art. 15) to
+``erasures.jsonl`` beside erasures (the client's own rights, exercised: both are keyed by
+the client), as records of their own types, so the bundle's files and format stay as
+they were.
 """
 
 from __future__ import annotations
@@ -14,14 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
 from casenet.domain.agency import AgencyRegistered
 from casenet.domain.aggregate import DomainEvent
 from casenet.domain.case import CaseOpened
-from casenet.domain.client import ClientErased
+from casenet.domain.client import ClientErased, SubjectAccessProvided
 from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
 from casenet.domain.disclosure import DisclosureRecorded
 from casenet.domain.emergency import (
@@ -44,6 +46,7 @@ from casenet.infrastructure.audit_shapes import (
     Record,
     ReferralRequestedRecord,
     ReferralStatusRecord,
+    Selection,
     Stored,
     StoredAgencyRegistered,
     StoredCaseOpened,
@@ -56,49 +59,11 @@ from casenet.infrastructure.audit_shapes import (
     StoredEmergencyGrantRevoked,
     StoredReferralRequested,
     StoredReferralStatusChanged,
+    StoredSubjectAccessProvided,
+    SubjectAccessRecord,
 )
 from casenet.infrastructure.mapper import state_decoder
 from casenet.infrastructure.projections.facts import normalise_time
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What an export covers: one case, one client's cases, or everything."""
-
-    kind: str  # "case", "client" or "all"
-    id: UUID | None = None
-    #: Restrict to cases this agency owns (an agency's auditor); None for the operator.
-    owner_agency_id: UUID | None = None
-
-    def describe(self) -> dict[str, Any]:
-        described: dict[str, Any] = {"kind": self.kind}
-        if self.id is not None:
-            described["id"] = str(self.id)
-        if self.owner_agency_id is not None:
-            described["owner_agency_id"] = str(self.owner_agency_id)
-        return described
-
-
-@dataclass
-class Selection:
-    """The ids in scope, grown as the log is read in order (creation comes first)."""
-
-    scope: Scope
-    cases: set[str] = field(default_factory=set)
-    clients: set[str] = field(default_factory=set)
-    consents: set[str] = field(default_factory=set)
-    referrals: set[str] = field(default_factory=set)
-    emergency_grants: set[str] = field(default_factory=set)
-
-    def takes_case(self, opened: StoredCaseOpened, case_id: str) -> bool:
-        owner = self.scope.owner_agency_id
-        if owner is not None and opened.owner_agency_id != str(owner):
-            return False
-        if self.scope.kind == "case":
-            return case_id == str(self.scope.id)
-        if self.scope.kind == "client":
-            return opened.client_id == str(self.scope.id)
-        return True
 
 
 def _agency(s: StoredAgencyRegistered, id_: str) -> Record:
@@ -288,8 +253,19 @@ def _erasure(s: StoredClientErased, id_: str) -> Record:
     )
 
 
-def _keep_erasure(sel: Selection, s: StoredClientErased, id_: str) -> bool:
+def _keep_of_client(sel: Selection, s: Stored, id_: str) -> bool:
+    """A client's erasure, or a copy made for them: kept if a case of theirs is."""
     return id_ in sel.clients
+
+
+def _subject_access(s: StoredSubjectAccessProvided, id_: str) -> Record:
+    return SubjectAccessRecord(
+        type="SubjectAccessProvided",
+        at=s.at,
+        client_id=id_,
+        agency_id=s.requested_by_agency_id,
+        worker_id=s.requested_by_worker_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -391,6 +367,13 @@ READERS: dict[str, Reader] = {
             )
             for changed in STATUS_OF_EVENT
         ),
-        Reader("erasures.jsonl", ClientErased, StoredClientErased, _erasure, _keep_erasure),
+        Reader("erasures.jsonl", ClientErased, StoredClientErased, _erasure, _keep_of_client),
+        Reader(
+            "erasures.jsonl",
+            SubjectAccessProvided,
+            StoredSubjectAccessProvided,
+            _subject_access,
+            _keep_of_client,
+        ),
     )
 }

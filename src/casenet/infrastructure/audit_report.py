@@ -48,6 +48,7 @@ pre { background: #f4f4f4; padding: .6em; white-space: pre-wrap; overflow-wrap: 
 .emergency td:nth-child(2) { border-left: 4px solid #c45a00; }
 .review td:nth-child(2) { border-left: 4px dashed #c45a00; }
 .erasure td:nth-child(2) { border-left: 4px solid #000; font-weight: bold; }
+.copy td:nth-child(2) { border-left: 4px dotted #2a5aa0; }
 @media print { body { margin: 0; max-width: none; font-size: 11pt; }
   h2 { break-before: page; } th, .intro, pre, .digest { background: none; } }
 """

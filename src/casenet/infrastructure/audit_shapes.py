@@ -1,5 +1,6 @@
-"""The shapes of the audit export: what it reads of each event's stored state, and the
-record it writes for it (``audit_records`` says which event becomes which record).
+"""The shapes of the audit export: what it covers (its scope, and the ids a reading of
+the log selects), what it reads of each event's stored state, and the record it writes
+for it (``audit_records`` says which event becomes which record).
 
 Stored states are decoded straight into these small structs holding only the fields a
 record needs (the rest, ciphertexts included, is skipped unparsed); records are structs
@@ -8,10 +9,54 @@ that the canonical encoder writes with sorted keys, as the bundle format wants.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from casenet.infrastructure.projections.facts import normalise_time
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What an export covers: one case, one client's cases, or everything."""
+
+    kind: str  # "case", "client" or "all"
+    id: UUID | None = None
+    #: Restrict to cases this agency owns (an agency's auditor); None for the operator.
+    owner_agency_id: UUID | None = None
+
+    def describe(self) -> dict[str, Any]:
+        described: dict[str, Any] = {"kind": self.kind}
+        if self.id is not None:
+            described["id"] = str(self.id)
+        if self.owner_agency_id is not None:
+            described["owner_agency_id"] = str(self.owner_agency_id)
+        return described
+
+
+@dataclass
+class Selection:
+    """The ids in scope, grown as the log is read in order (creation comes first)."""
+
+    scope: Scope
+    cases: set[str] = field(default_factory=set)
+    clients: set[str] = field(default_factory=set)
+    consents: set[str] = field(default_factory=set)
+    referrals: set[str] = field(default_factory=set)
+    emergency_grants: set[str] = field(default_factory=set)
+
+    def takes_case(self, opened: StoredCaseOpened, case_id: str) -> bool:
+        owner = self.scope.owner_agency_id
+        if owner is not None and opened.owner_agency_id != str(owner):
+            return False
+        if self.scope.kind == "case":
+            return case_id == str(self.scope.id)
+        if self.scope.kind == "client":
+            return opened.client_id == str(self.scope.id)
+        return True
 
 
 class Stored(msgspec.Struct, gc=False):
@@ -108,6 +153,11 @@ class StoredReferralStatusChanged(Stored):
 
 class StoredClientErased(Stored):
     erased_by_worker_id: str | None
+
+
+class StoredSubjectAccessProvided(Stored):
+    requested_by_agency_id: str
+    requested_by_worker_id: str
 
 
 class Record(msgspec.Struct, kw_only=True, gc=False):
@@ -221,6 +271,15 @@ class ReferralStatusRecord(Record, kw_only=True):
 class ErasureRecord(Record, kw_only=True):
     client_id: str
     worker_id: str | None
+
+
+class SubjectAccessRecord(Record, kw_only=True):
+    """A copy of everything held about the client was made for them (GDPR Art. 15):
+    a disclosure to the client, at the request of a worker of the registering agency."""
+
+    client_id: str
+    agency_id: str
+    worker_id: str
 
 
 # Each event type has a rendering (the record, the same whatever the scope: the audit

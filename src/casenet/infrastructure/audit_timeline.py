@@ -1,14 +1,14 @@
 """One timeline per case of an audit bundle, in plain words (for ``audit_report``).
 
 Each record of a case (its opening, consents granted and withdrawn, emergency grants
-opened, revoked and reviewed, each read by another agency, each referral step, the
-client's erasure) becomes one entry, and a consent's or an emergency grant's end date
-becomes one too once it has passed (expiry is not an event: it is where the clock
-passed ``valid_until`` or ``expires_at``), as does an emergency grant's review date
-passed with no review. Entries are in time order, ties in log order. Consents,
-emergency grants and referrals are numbered within their case, so that a reader can
-follow "consent 2" or "emergency grant 1" from its grant to the reads made under it
-without reading ids.
+opened, revoked and reviewed, each read by another agency, each referral step, each
+copy of their data made for the client, the client's erasure) becomes one entry, and a
+consent's or an emergency grant's end date becomes one too once it has passed (expiry
+is not an event: it is where the clock passed ``valid_until`` or ``expires_at``), as
+does an emergency grant's review date passed with no review. Entries are in time
+order, ties in log order. Consents, emergency grants and referrals are numbered within
+their case, so that a reader can follow "consent 2" or "emergency grant 1" from its
+grant to the reads made under it without reading ids.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ class Entry:
 
     at: str  # the record's instant, ISO (sorts as time)
     position: int  # the log position: ties in time keep the log's order
-    #: consent, withdrawn, expired, emergency, review, disclosure, referral, erasure, case
+    #: consent, withdrawn, expired, emergency, review, disclosure, referral, copy,
+    #: erasure, case
     kind: str
     what: str
     who: str
@@ -59,6 +60,8 @@ class CaseHistory:
     disclosures: list[dict[str, Any]] = field(default_factory=list)
     referrals: list[dict[str, Any]] = field(default_factory=list)
     erasure: dict[str, Any] | None = None
+    #: The copies of their data made for the client (GDPR Art. 15).
+    copies: list[dict[str, Any]] = field(default_factory=list)
 
     def timeline(self, agency: Names, worker: Names, now: str) -> list[Entry]:
         """Every entry of the case, in time order (``now``: when the bundle was made)."""
@@ -74,6 +77,17 @@ class CaseHistory:
             *self._emergency_entries(agency, worker, now),
             *self._disclosure_entries(agency, worker),
             *self._referral_entries(agency, worker),
+            *(
+                Entry(
+                    r["at"],
+                    r["position"],
+                    "copy",
+                    "A copy of everything held about the client was made for them (their "
+                    "right of access)",
+                    _by(agency(r["agency_id"]), worker(r["worker_id"])),
+                )
+                for r in self.copies
+            ),
         ]
         if self.erasure is not None:
             entries.append(
@@ -319,9 +333,16 @@ def case_histories(bundle: Path) -> list[CaseHistory]:
         history = cases.get(referral_case.get(record["referral_id"], ""))
         if history is not None:
             history.referrals.append(record)
-    erasures = {r["client_id"]: r for r in read_records(bundle, "erasures.jsonl")}
+    erasures: dict[str, dict[str, Any]] = {}
+    copies: dict[str, list[dict[str, Any]]] = {}
+    for record in read_records(bundle, "erasures.jsonl"):
+        if record["type"] == "SubjectAccessProvided":
+            copies.setdefault(record["client_id"], []).append(record)
+        else:
+            erasures[record["client_id"]] = record
     for history in cases.values():
         history.erasure = erasures.get(history.case["client_id"])
+        history.copies = copies.get(history.case["client_id"], [])
     return list(cases.values())
 
 

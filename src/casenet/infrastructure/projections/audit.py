@@ -6,8 +6,8 @@ when its event is projected, as the exact line a bundle holds (``Reader.line`` i
 ``audit_records``, the one rendering, which the export from the log uses too: the
 canonical bytes beside their digest). Each row is keyed by what an export's scope
 asks: the file, the position (log order), the case (and on case rows its client and
-owner, as the export from the log selects), the client of an erasure, and the time
-for records the ``from``/``to`` range applies to.
+owner, as the export from the log selects), the client of an erasure or of a copy
+made for them, and the time for records the ``from``/``to`` range applies to.
 Each file's lines are also kept joined per page of ``PAGE_POSITIONS`` log positions,
 written once, when the page is complete: by the batch whose last fact lies in a later
 page (positions only grow, so no later fact can add to it), from that batch's lines
@@ -23,8 +23,8 @@ first start of this code drops it (``_OPEN_PAGES_OF_BEFORE``), and its lines are
 from rows until a batch completes it.
 
 A record whose case was never opened before it (none in practice), and the erasure
-of a client none of whose cases was opened before it, belong to no scope and get no
-row, as the export from the log keeps none.
+(or copy) of a client none of whose cases was opened before it, belong to no scope and
+get no row, as the export from the log keeps none.
 
 The queries that read it, an export's, are ``audit_export``'s: they are bound to the
 page layout defined here, and to nothing else of the model.
@@ -40,7 +40,7 @@ import msgspec
 from casenet.domain.agency import AgencyRegistered
 from casenet.domain.aggregate import DomainEvent
 from casenet.domain.case import CaseOpened
-from casenet.domain.client import ClientErased
+from casenet.domain.client import ClientErased, SubjectAccessProvided
 from casenet.domain.consent import ConsentGranted, ConsentWithdrawn
 from casenet.domain.disclosure import DisclosureRecorded
 from casenet.domain.emergency import (
@@ -68,6 +68,9 @@ _OF_CASE = (ConsentGranted, DisclosureRecorded, ReferralRequested, EmergencyGran
 _SUBJECTS = (CaseOpened, ConsentGranted, ReferralRequested, EmergencyGrantCreated)
 #: Events whose record takes the keys of their own aggregate's beginning.
 _LATER = (ConsentWithdrawn, EmergencyGrantRevoked, EmergencyGrantReviewed, *STATUS_OF_EVENT)
+#: Events of a client (their erasure, a copy made for them): kept, keyed by the
+#: client, once a case of theirs was opened.
+_OF_CLIENT = (ClientErased, SubjectAccessProvided)
 #: Log positions per page: a page holds a file's lines of those positions, joined, and
 #: is one chunk (one link of the chain) of every bundle that has any of its records.
 PAGE_POSITIONS = 256
@@ -131,8 +134,9 @@ class AuditRecordsModel(ReadModel):
     """Every audit record's bundle line, keyed by file, position, case and time."""
 
     name = "audit"
-    #: 2: emergency grants' records, and their grants on disclosures' (issue 18).
-    version = 2
+    #: 2: emergency grants' records, and their grants on disclosures' (issue 18);
+    #: 3: the copies made for clients (``SubjectAccessProvided``) beside erasures.
+    version = 3
     tables = ("rm_audit_records", "rm_audit_pages", "rm_audit_subjects")
     follows = tuple(_BY_TYPE)
 
@@ -179,7 +183,7 @@ class AuditRecordsModel(ReadModel):
             keys: tuple[str | None, str | None, str | None]
             if kind is AgencyRegistered:
                 keys = (None, None, None)
-            elif kind is ClientErased:
+            elif kind in _OF_CLIENT:
                 if id_ not in with_cases:
                     continue  # no case of theirs was opened before: in no scope
                 keys = (None, id_, None)
@@ -200,7 +204,7 @@ class AuditRecordsModel(ReadModel):
             line = reader.line(s, id_, fact.position, fact.version)
             at = s.at if reader.dated else None
             if kind is not CaseOpened:  # scopes reach other records through their case
-                keys = (keys[0], keys[1] if kind is ClientErased else None, None)
+                keys = (keys[0], keys[1] if kind in _OF_CLIENT else None, None)
             file = FILE_NUMBER[reader.file]
             case_id, client_id, owner_agency_id = keys
             rows.append(
@@ -296,7 +300,7 @@ class AuditRecordsModel(ReadModel):
 
 def _decoded(facts: Sequence[StoredFact]) -> tuple[list[Any], set[str], set[str]]:
     """Each fact's state as its reader stores it, and what the batch must look up of
-    earlier batches: the subjects its events name, the clients its erasures name.
+    earlier batches: the subjects its events name, the clients its erasures and copies name.
 
     Subjects this batch creates are known in memory; those of earlier batches are
     looked up once. One made later in the batch than an event naming it is not yet
@@ -318,7 +322,7 @@ def _decoded(facts: Sequence[StoredFact]) -> tuple[list[Any], set[str], set[str]
             created.add(fact.aggregate_id)
         if kind is CaseOpened:
             clients.add(s.client_id)
-        elif kind is ClientErased and fact.aggregate_id not in clients:
+        elif kind in _OF_CLIENT and fact.aggregate_id not in clients:
             wanted_clients.add(fact.aggregate_id)
     return stored, wanted, wanted_clients
 

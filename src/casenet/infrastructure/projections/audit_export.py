@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from casenet.infrastructure.audit_bundle import FILES
-from casenet.infrastructure.audit_records import Scope
+from casenet.infrastructure.audit_shapes import Scope
 from casenet.infrastructure.projections.audit import (
     ALL_FILES,
     CASES,
