@@ -12,40 +12,14 @@ browser's console must also report no CSP violation: the page tried none.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 from tests.e2e.conftest import LiveServer
-
-#: Chromium's own traffic that is not the page's, switched off where a flag can.
-QUIET = [
-    "--headless",
-    "--no-sandbox",  # runs as root in CI
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--disable-domain-reliability",
-    "--no-pings",
-]
-
-
-def chromium() -> str:
-    """Debian's chromium (``.ci/run`` installs it); in CI a missing one fails."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed (.ci/run installs it)", pytrace=False)
-        pytest.skip("chromium is not installed: apt-get install chromium")
-    return found
+from tests.support.browser import QUIET, chromium
 
 
 def load(url: str, tmp_path: Path) -> tuple[str, list[dict[str, Any]], str]:

@@ -1,13 +1,17 @@
 """``casenet network report`` as an operator runs it (a real process, on SQLite and
 PostgreSQL): the table names agencies, not ids, and withholds every count below 5;
 ``--html`` writes one self-contained page (no script, nothing fetched) with a chart per
-service type; a period that cannot be is one line and exit 1."""
+service type, which prints on A4 landscape and, on a narrow screen, scrolls its wide
+tables in their own box rather than the whole page (chromium, headless); a period that
+cannot be is one line and exit 1."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
+from tests.support.browser import QUIET, chromium
 from tests.support.cli import ok, run
 from tests.support.referral_network import story
 
@@ -48,3 +52,31 @@ def test_a_period_that_cannot_be_is_one_line_and_exit_1(
     result = run(args, data_dir, casenet_environ)
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr.strip() == "casenet: error: to: must be after from"
+
+
+def test_the_page_prints_landscape_and_a_narrow_screen_scrolls_only_its_tables(
+    casenet: Casenet, tmp_path: Path
+) -> None:
+    story(casenet)
+    page = casenet.network.write_report(tmp_path / "network.html", since=None, until=None)
+    pdf = tmp_path / "network.pdf"
+    browser = [chromium(), *QUIET, "--no-pdf-header-footer"]
+    subprocess.run([*browser, f"--print-to-pdf={pdf}", page.as_uri()], check=True, timeout=120)
+    sizes = re.findall(rb"/MediaBox\s*\[0 0 ([\d.]+) ([\d.]+)\]", pdf.read_bytes())
+    assert sizes, "no page in the PDF"
+    assert all(float(width) > float(height) for width, height in sizes), sizes
+
+    # How wide the page is on a phone or a half screen: measured by a copy with a script
+    # (the page itself runs none), which writes the page's width into the DOM.
+    measured = tmp_path / "measured.html"
+    script = "<script>document.body.dataset.width = document.documentElement.scrollWidth</script>"
+    measured.write_text(page.read_text(encoding="utf-8").replace("</body>", script + "</body>"))
+    dom = subprocess.run(
+        [*browser, "--window-size=640,900", "--dump-dom", measured.as_uri()],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    (width,) = re.findall(r'data-width="(\d+)"', dom)
+    assert int(width) <= 640

@@ -7,7 +7,8 @@ application passes figures with every count below 5 already ``null``): the repor
 shown to the whole network, and three referrals to a small clinic for substance use
 could point at a client. The page is plain HTML with inline CSS and a small inline SVG
 chart per service type: no script, no external asset, every value escaped, times as
-people write them (``reader_time``).
+people write them (``reader_time``). It prints on A4 landscape, where the ten columns of
+a table fit; on a narrow screen a table scrolls in its own box, not the whole page.
 """
 
 from __future__ import annotations
@@ -111,13 +112,16 @@ body { font: 16px/1.5 system-ui, sans-serif; margin: 2em auto; max-width: 60em; 
 h1 { font-size: 1.7em; margin-bottom: .2em; }
 h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 2px solid #444; }
 .what { color: #444; margin-top: 0; }
-table { border-collapse: collapse; width: 100%; margin: .5em 0 1em; font-size: .95em; }
-th, td { border: 1px solid #bbb; padding: .3em .5em; } th { background: #eee; }
+table { border-collapse: collapse; width: 100%; margin: .5em 0 1em; font-size: .9em; }
+th, td { border: 1px solid #bbb; padding: .3em .4em; } th { background: #eee; }
+th { font-weight: 600; hyphens: auto; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .intro, .note { background: #f4f6f8; border: 1px solid #cfd6dd; padding: .5em 1em; }
 svg { display: block; margin: .5em 0 1em; max-width: 100%; height: auto; }
 svg text { font: 14px system-ui, sans-serif; fill: #111; } svg text.name { font-weight: 600; }
-td:first-child { min-width: 12em; }
+td:first-child { min-width: 7em; }
+.wide { overflow-x: auto; }
+@page { size: A4 landscape; margin: 1.2cm; }
 @media print { body { margin: 0; max-width: none; font-size: 11pt; }
   section { break-inside: avoid; } th, .intro, .note { background: none; } }
 """
@@ -160,7 +164,7 @@ def _service(service: str, items: list[dict[str, Any]], names: Mapping[str, str]
         f"<section><h2>{escape(service_words(service))}</h2>"
         + (f"<p class=what>{escape(what)}</p>" if what else "")
         + _chart(service, items, names)
-        + f"<table><tr><th>Agency</th>{head}</tr>{rows}</table></section>"
+        + f"<div class=wide><table><tr><th>Agency</th>{head}</tr>{rows}</table></div></section>"
     )
 
 
