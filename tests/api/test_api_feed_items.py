@@ -11,13 +11,13 @@ deadline step); a client's erasure to exactly the agencies that had their data.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
 
 import pytest
+from tests.support.deadlines import run_at_once
 
 from casenet.application.views import FEED_ITEM_TYPES
 
@@ -235,11 +235,7 @@ def test_an_expired_consent_is_told_to_both_agencies_once(
 
     later = soon + timedelta(minutes=1)
     # Two runners at the same instant (two server processes): one notice.
-    runners = [threading.Thread(target=deadlines.run, args=(later,)) for _ in range(2)]
-    for runner in runners:
-        runner.start()
-    for runner in runners:
-        runner.join()
+    assert run_at_once([app_server.casenet] * 2, later) == 1
     assert deadlines.run(now=later) == 0  # and again later: nothing new
 
     told = items_after(net.hal, start)
@@ -407,17 +403,7 @@ def test_an_overdue_review_is_told_to_the_owner_once_by_two_runners(
     deadlines.run(now=due - timedelta(seconds=1))  # not yet
     assert new_items(w, start)["school"] == []
     later = due + timedelta(minutes=1)
-    barrier = threading.Barrier(2)
-
-    def run() -> None:
-        barrier.wait()
-        deadlines.run(now=later)
-
-    runners = [threading.Thread(target=run) for _ in range(2)]
-    for runner in runners:
-        runner.start()
-    for runner in runners:
-        runner.join()
+    run_at_once([app_server.casenet] * 2, later)  # two runners at the same instant
     deadlines.run(now=later + timedelta(days=1))  # and again later: nothing new
 
     got = new_items(w, start)
@@ -497,13 +483,7 @@ def test_a_referral_left_unanswered_is_told_to_both_agencies_once(
     due = datetime.fromisoformat(waiting["response_due_at"])
     assert due == datetime.fromisoformat(waiting["created_at"]) + timedelta(hours=24)
     start = max(head(net.ana), head(net.hal))
-    deadlines = app_server.casenet.projections.deadlines
-    runners = [threading.Thread(target=deadlines.run, args=(due + timedelta(minutes=1),))]
-    runners.append(threading.Thread(target=deadlines.run, args=(due + timedelta(minutes=1),)))
-    for runner in runners:
-        runner.start()
-    for runner in runners:
-        runner.join()
+    assert run_at_once([app_server.casenet] * 2, due + timedelta(minutes=1)) == 1
 
     told = items_after(net.hal, start)
     assert [(i["type"], i["referral_id"]) for i in told] == [("referral_overdue", waiting["id"])]

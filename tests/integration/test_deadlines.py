@@ -5,9 +5,10 @@ an emergency grant's overdue review: noted once, never for a reviewed grant."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+
+from tests.support.deadlines import run_at_once
 
 from casenet.application import OPERATOR_ACTOR, Actor, Casenet, ClientDetails
 from casenet.domain.aggregate import utcnow
@@ -46,20 +47,7 @@ def test_two_processes_note_an_expired_consent_once_and_a_withdrawn_never(
     casenet.consents.withdraw(actor, withdrawn.id, reason="asked")
     other = open_casenet()  # another process on the same store
     at = until + timedelta(minutes=1)
-    noted: list[int] = []
-    barrier = threading.Barrier(2)
-
-    def run(instance: Casenet) -> None:
-        barrier.wait()
-        noted.append(instance.projections.deadlines.run(now=at))
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in (casenet, other)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert sum(noted) == 1
+    assert run_at_once([casenet, other], at) == 1
     versions = {
         c.id: casenet.app.get(Consent, c.id).version for c in (lapsing, withdrawn, endless, later)
     }
@@ -99,20 +87,7 @@ def test_two_processes_note_an_overdue_review_once_and_a_reviewed_grant_never(
     other = open_casenet()
     assert casenet.projections.deadlines.run(now=overdue.review_due_at - timedelta(seconds=1)) == 0
     at = overdue.review_due_at + timedelta(minutes=1)
-    noted: list[int] = []
-    barrier = threading.Barrier(2)
-
-    def run(instance: Casenet) -> None:
-        barrier.wait()
-        noted.append(instance.projections.deadlines.run(now=at))
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in (casenet, other)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert sum(noted) == 1
+    assert run_at_once([casenet, other], at) == 1
     assert casenet.app.get(EmergencyGrant, overdue.id).review_due_noted
     assert not casenet.app.get(EmergencyGrant, reviewed.id).review_due_noted
     assert other.projections.deadlines.run(now=at + timedelta(days=2)) == 0

@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
+from tests.support.deadlines import run_at_once
 from tests.support.network_figures import recomputed
 from tests.support.referral_network import story
 
@@ -79,19 +79,7 @@ def test_two_processes_note_each_unanswered_referral_once_and_an_answered_never(
     start = utcnow()
 
     def run_both(at: datetime) -> int:
-        noted: list[int] = []
-        barrier = threading.Barrier(2)
-
-        def run(instance: Casenet) -> None:
-            barrier.wait()
-            noted.append(instance.projections.deadlines.run(now=at))
-
-        threads = [threading.Thread(target=run, args=(c,)) for c in (casenet, other)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return sum(noted)
+        return run_at_once([casenet, other], at)
 
     assert run_both(start + timedelta(hours=23)) == 0  # not due yet
     assert run_both(start + timedelta(hours=25)) == 5  # the clinic's five urgent ones
