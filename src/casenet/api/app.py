@@ -25,6 +25,7 @@ from casenet.api.controllers.emergency import (
     CaseEmergencyGrantController,
     EmergencyGrantController,
 )
+from casenet.api.controllers.fhir import FhirController
 from casenet.api.controllers.network import NetworkController
 from casenet.api.controllers.partnerships import PartnershipController
 from casenet.api.controllers.records import ClientController, DisclosureController, FeedController
@@ -76,6 +77,7 @@ CONTROLLERS = [
     AppealController,
     ServiceController,
     HsdsController,
+    FhirController,
 ]
 
 
