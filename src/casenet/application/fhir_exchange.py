@@ -19,7 +19,7 @@ from casenet.application.rendering import render_consent, render_referral
 from casenet.application.store import CasenetApplication
 from casenet.application.views import CaseView, ConsentView, ReferralView
 from casenet.domain.consent import Consent
-from casenet.domain.errors import IllegalTransition, NotFound, NotPermitted
+from casenet.domain.errors import IllegalTransition, InvalidInput, NotFound, NotPermitted
 from casenet.domain.referral import LIFECYCLE, REQUESTED
 from casenet.infrastructure.projections import referrals as referrals_model
 
@@ -50,6 +50,8 @@ class TaskMove:
 
     target_status: str
     action: str | None
+    #: The id the Task names itself by, if it does (it must be the referral's).
+    task_id: str | None = None
     reason: str | None = None
     outcome: str | None = None
     note: str | None = None
@@ -116,8 +118,10 @@ class FhirExchange:
         (nothing is written, so no change can be lost), once the caller is shown to be
         one who could have moved it (404, then 403, as for a move)."""
         referral = self.referral_queries.party_referral(actor, referral_id)
+        actor.require_role(CASE_WRITERS, "move a referral")
+        if move.task_id is not None and move.task_id != str(referral_id):
+            raise InvalidInput("id", "must be the id of the Task in the URL")
         if referral.status == move.target_status:
-            actor.require_role(CASE_WRITERS, "move a referral")
             side = LIFECYCLE[move.action][2] if move.action else None
             if side is not None and referral.party_of(actor.require_agency()) != side:
                 raise NotPermitted(f"only the {side} agency may {move.action} a referral")
@@ -125,7 +129,6 @@ class FhirExchange:
                 raise IllegalTransition("referral", referral.status, "complete")
             return render_referral(referral, msgspec.UNSET)
         if move.action is None:  # back to requested: no action leads there
-            actor.require_role(CASE_WRITERS, "move a referral")
             raise IllegalTransition("referral", referral.status, f"go back to {REQUESTED}")
         self.referrals.move(
             actor,

@@ -66,12 +66,10 @@ def _outcome_of(update: TaskUpdate) -> str | None:
 _REFERRAL_STATUS = {task: referral for referral, task in TASK_STATUS.items()}
 
 
-def task_move(update: TaskUpdate, referral_id: str) -> TaskMove:
-    """The change ``update`` asks of the referral ``referral_id``; InvalidInput (422) for
-    another Task's id or a status no referral has. ``action`` is None for ``requested``
-    (no action leads there: only a referral still requested is left as it is)."""
-    if update.id is not None and update.id != referral_id:
-        raise InvalidInput("id", "must be the id of the Task in the URL")
+def task_move(update: TaskUpdate) -> TaskMove:
+    """The change ``update`` asks of its referral; InvalidInput (422) for a status no
+    referral has. ``action`` is None for ``requested`` (no action leads there: only a
+    referral still requested is left as it is)."""
     if update.status not in TASK_ACTIONS and update.status != TASK_STATUS["requested"]:
         allowed = ", ".join(["requested", *TASK_ACTIONS])
         raise InvalidInput("status", f"must be one of {allowed}")
@@ -79,6 +77,7 @@ def task_move(update: TaskUpdate, referral_id: str) -> TaskMove:
     return TaskMove(
         target_status=_REFERRAL_STATUS[update.status],
         action=TASK_ACTIONS.get(update.status),
+        task_id=update.id,
         reason=concept.text if concept is not None else None,
         outcome=_outcome_of(update),
         note=update.note[0].text if update.note else None,

@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, put
-from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, QueryParameter
 
 from casenet.api.docs import ACTION, READ, problems
@@ -33,7 +32,7 @@ from casenet.fhir.task_update import TaskUpdate, task_move
 
 FhirResponse = Response[Resource]
 #: ``PUT /fhir/Task/{id}``'s body: the Task, as ``application/fhir+json`` (or JSON).
-TaskBody = Annotated[TaskUpdate, Body(media_type=RequestEncodingType.JSON)]
+TaskBody = Annotated[TaskUpdate, Body(media_type=FHIR_JSON)]
 
 
 def fhir(resource: Resource, version: int | None = None) -> FhirResponse:
@@ -140,7 +139,7 @@ class FhirController(Controller):
         referring agency: cancelled. The same move as ``POST /v1/referrals/{id}/accept``
         and the rest: an illegal one is 409, a stale ``If-Match`` 412. The status the
         referral already has is a no-op 200 (a retry)."""
-        move = task_move(data, str(referral_id))
+        move = task_move(data)
         view = casenet.fhir.move_task(actor, referral_id, move, expected_version(if_match))
         return _task(view)
 
