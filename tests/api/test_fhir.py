@@ -254,6 +254,10 @@ def test_errors_are_operation_outcomes_with_the_rest_apis_statuses(
     ):
         outcome = check_fhir(api.expect(status, "GET", path).json())
         assert outcome["issue"][0]["code"] == code
+    # The router's own 404 (an id that is no UUID, a resource casenet does not serve).
+    for path in ("/fhir/Task/not-a-uuid", f"/fhir/Patient/{world.case['client_id']}"):
+        missing = world.doctor.expect(404, "GET", path)
+        assert check_fhir(missing.json())["issue"][0]["code"] == "not-found"
     put = world.doctor.request(
         "PUT",
         f"/fhir/Task/{rid}",

@@ -6,7 +6,10 @@ statuses and field names, never personal data or a trace.
 
 from __future__ import annotations
 
-from casenet.fhir import Resource
+from typing import Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
 
 #: HTTP status -> issue-type code.
 ISSUE_TYPE = {
@@ -26,15 +29,29 @@ ISSUE_TYPE = {
 }
 
 
-def operation_outcome(status: int, detail: str, fields: list[tuple[str, str]]) -> Resource:
+class Issue(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One issue: ``code`` from FHIR's issue-type; ``expression`` the field at fault."""
+
+    severity: Literal["error"]
+    code: str
+    diagnostics: str
+    expression: list[str] | UnsetType = UNSET
+
+
+class OperationOutcome(msgspec.Struct, kw_only=True):
+    """A FHIR OperationOutcome: the error, and one issue per field error."""
+
+    resourceType: Literal["OperationOutcome"] = "OperationOutcome"  # noqa: N815
+    issue: list[Issue]
+
+
+def operation_outcome(status: int, detail: str, fields: list[tuple[str, str]]) -> OperationOutcome:
     """An error: one issue for the problem, one per field error (its ``expression`` the
     field's name)."""
-    issue_type = ISSUE_TYPE.get(status, "processing")
-    issues: list[dict[str, object]] = [
-        {"severity": "error", "code": issue_type, "diagnostics": detail}
-    ]
+    code = ISSUE_TYPE.get(status, "processing")
+    issues = [Issue(severity="error", code=code, diagnostics=detail)]
     issues += [
-        {"severity": "error", "code": issue_type, "diagnostics": message, "expression": [field]}
+        Issue(severity="error", code=code, diagnostics=message, expression=[field])
         for field, message in fields
     ]
-    return {"resourceType": "OperationOutcome", "issue": issues}
+    return OperationOutcome(issue=issues)

@@ -1,7 +1,7 @@
 """FHIR R5 under ``/fhir``: the same tokens, the same visibility, the same services as
-the REST API; bodies ``application/fhir+json``, errors OperationOutcomes
-(:mod:`casenet.api.fhir_errors`). Each handler asks the application for a view and
-hands it to a mapping of :mod:`casenet.fhir`."""
+the REST API; bodies ``application/fhir+json``, errors OperationOutcomes (the app's
+handlers, :mod:`casenet.api.fhir_errors`). Each handler asks the application for a view
+and hands it to a mapping of :mod:`casenet.fhir`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, put
 from litestar.params import Body, FromPath, QueryParameter
 
-from casenet.api.docs import ACTION, READ, problems
-from casenet.api.fhir_errors import FHIR_EXCEPTION_HANDLERS, fhir_before_request
+from casenet.api.docs import ACTION, READ
+from casenet.api.fhir_errors import fhir_before_request, outcomes
 from casenet.api.http import CallerActor, IfMatch, Services, expected_version
 from casenet.application.fhir_exchange import CaseRecord
 from casenet.application.views import ReferralView
@@ -57,7 +57,6 @@ class FhirController(Controller):
 
     path = "/fhir"
     tags = ["fhir"]
-    exception_handlers = FHIR_EXCEPTION_HANDLERS
     # Litestar takes a hook set on the class unbound (Controller.__init__).
     before_request = fhir_before_request  # type: ignore[assignment]
 
@@ -78,7 +77,7 @@ class FhirController(Controller):
         summary="A consent as a FHIR Consent",
         media_type=FHIR_JSON,
         sync_to_thread=True,
-        responses=problems(*READ),
+        responses=outcomes(*READ),
     )
     def consent(
         self, consent_id: FromPath[UUID], actor: CallerActor, casenet: Services
@@ -93,7 +92,7 @@ class FhirController(Controller):
         summary="A referral as a FHIR ServiceRequest",
         media_type=FHIR_JSON,
         sync_to_thread=True,
-        responses=problems(*READ),
+        responses=outcomes(*READ),
     )
     def service_request(
         self, referral_id: FromPath[UUID], actor: CallerActor, casenet: Services
@@ -108,7 +107,7 @@ class FhirController(Controller):
         summary="A referral's Task (SDOH Clinical Care)",
         media_type=FHIR_JSON,
         sync_to_thread=True,
-        responses=problems(*READ),
+        responses=outcomes(*READ),
     )
     def read_task(
         self, referral_id: FromPath[UUID], actor: CallerActor, casenet: Services
@@ -123,7 +122,7 @@ class FhirController(Controller):
         media_type=FHIR_JSON,
         status_code=200,
         sync_to_thread=True,
-        responses=problems(*ACTION),
+        responses=outcomes(*ACTION),
     )
     def update_task(
         self,
@@ -149,7 +148,7 @@ class FhirController(Controller):
         summary="An agency as a FHIR Organization",
         media_type=FHIR_JSON,
         sync_to_thread=True,
-        responses=problems(*READ),
+        responses=outcomes(*READ),
     )
     def organization(
         self, agency_id: FromPath[UUID], actor: CallerActor, casenet: Services
@@ -165,7 +164,7 @@ class FhirController(Controller):
         summary="A service of the directory as a FHIR HealthcareService",
         media_type=FHIR_JSON,
         sync_to_thread=True,
-        responses=problems(*READ),
+        responses=outcomes(*READ),
     )
     def healthcare_service(
         self, service_id: FromPath[UUID], actor: CallerActor, casenet: Services
@@ -179,7 +178,7 @@ class FhirController(Controller):
         summary="A case's disclosures as FHIR AuditEvents",
         media_type=FHIR_JSON,
         sync_to_thread=True,
-        responses=problems(*READ),
+        responses=outcomes(*READ),
     )
     def audit_events(
         self,
@@ -214,7 +213,7 @@ class FhirController(Controller):
         summary="A case's resources the caller may see, as a FHIR Bundle",
         media_type=FHIR_JSON,
         sync_to_thread=True,
-        responses=problems(*READ),
+        responses=outcomes(*READ),
     )
     def bundle(
         self,
