@@ -9,6 +9,8 @@ coordination, verbal, later withdrawn), and a referral to St Mary's under the fi
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
@@ -127,10 +129,7 @@ def test_consents_active_and_withdrawn(world: SimpleNamespace) -> None:
     assert "end" in withdrawn["period"]
 
 
-def test_an_expired_consent_is_inactive(world: SimpleNamespace, operator: Api) -> None:
-    import time
-    from datetime import UTC, datetime, timedelta
-
+def test_an_expired_consent_is_inactive(world: SimpleNamespace) -> None:
     until = datetime.now(UTC) + timedelta(seconds=0.5)
     expiring = world.ana.post(
         f"/v1/cases/{world.case['id']}/consents",
