@@ -23,8 +23,10 @@ Documented exclusions:
   shows them to every worker, so A's entry is legitimately 200 for everyone (and a
   random id 404). It discloses no case or client; checked on its own below. So are its
   HSDS forms, ``GET /v1/hsds/organizations/{agency_id}`` and ``GET /v1/hsds/services/{id}``
-  (the directory's services, any worker's to search).
-* The referral routes for B: B is the referral's receiving party, and API.md gives
+  (the directory's services, any worker's to search), and their FHIR forms,
+  ``/fhir/Organization/{agency_id}`` and ``/fhir/HealthcareService/{service_id}``.
+* The referral routes for B (and the referral's FHIR Task and ServiceRequest): B is the
+  referral's receiving party, and API.md gives
   "either party" the referral, its lifecycle and its conversation in every status, with
   or without consent. What B must not see after the withdrawal is the client, checked
   below (the referral shows no ``client``; the case is 404).
@@ -59,7 +61,13 @@ OUTSIDERS = ("B", "C", "D")
 #: requests in process, well under 0.1 s; 3 s when they crossed a real server), and
 #: waited out before the matrix runs.
 D_VALIDITY = 1.5
-PUBLIC = {"get_agency", "hsds_get_organization", "hsds_get_service"}
+PUBLIC = {
+    "get_agency",
+    "hsds_get_organization",
+    "hsds_get_service",
+    "fhir_read_organization",
+    "fhir_read_healthcare_service",
+}
 #: GET routes only an admin of A's agency may read (its supervisor: 403).
 ADMIN_ONLY = {"list_workers", "list_webhook_deliveries"}
 AGENCY_SCOPED = "/v1/agencies/{agency_id}"
@@ -238,7 +246,9 @@ def test_the_matrix_covers_every_id_route_of_the_served_document(id_routes: list
         excluded = operations - tested
         if outsider == "B":
             assert excluded == PUBLIC | {
-                r.operation_id for r in id_routes if r.template.startswith("/v1/referrals/")
+                r.operation_id
+                for r in id_routes
+                if r.template.startswith(("/v1/referrals/", "/fhir/Task/", "/fhir/ServiceRequest/"))
             }
         else:
             assert excluded == PUBLIC
@@ -271,6 +281,7 @@ def test_an_outsider_cannot_tell_real_ids_from_random_ones(
         (f"/v1/audit/export?case_id={case_id}", case_id),
         (f"/v1/audit/export?client_id={client_id}", client_id),
         (f"/v1/cases/{case_id}/access?at=2030-01-01T00:00:00Z", case_id),
+        (f"/fhir/AuditEvent?entity={case_id}", case_id),
     ):
         real = caller.request("GET", path)
         random = caller.request("GET", path.replace(real_id, str(uuid4())))

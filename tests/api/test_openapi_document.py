@@ -16,6 +16,7 @@ import pytest
 from litestar.testing import TestClient
 
 PROBLEM_JSON = "application/problem+json"
+FHIR_JSON = "application/fhir+json"
 
 #: Every (method, path) of API.md, with the query parameters it names there. Lists take
 #: ``limit`` and ``after`` as well (the pagination convention).
@@ -254,10 +255,16 @@ def test_every_2xx_response_has_a_schema(document: dict[str, Any]) -> None:
 
 
 def test_every_json_body_is_a_closed_object(document: dict[str, Any]) -> None:
-    """An unknown field is a 400, so the document must not call it valid."""
+    """An unknown field is a 400, so the document must not call it valid. FHIR's bodies
+    are the exception: a FHIR client sends back the whole resource it read, and casenet
+    reads the elements it acts on (``PUT /fhir/Task``), so they are open objects."""
     for method, path, op in operations(document):
         body = op.get("requestBody")
         if not body:
+            continue
+        if "application/fhir+json" in body["content"]:
+            schema = resolve(document, body["content"]["application/fhir+json"]["schema"])
+            assert schema.get("additionalProperties") is not False, (method, path)
             continue
         schema = resolve(document, body["content"]["application/json"]["schema"])
         assert schema.get("additionalProperties") is False, (method, path)
@@ -272,11 +279,13 @@ def test_the_problem_schema_is_rfc_9457(document: dict[str, Any]) -> None:
 
 
 def test_no_error_response_is_documented_as_plain_json(document: dict[str, Any]) -> None:
-    """Errors are application/problem+json, whatever Litestar would default to."""
+    """Errors are application/problem+json (under /fhir: OperationOutcomes,
+    application/fhir+json), whatever Litestar would default to."""
     for method, path, op in operations(document):
         for code, response in op["responses"].items():
             if code[0] in "45":
-                assert set(response.get("content", {})) == {PROBLEM_JSON}, (method, path, code)
+                expected = {FHIR_JSON} if path.startswith("/fhir/") else {PROBLEM_JSON}
+                assert set(response.get("content", {})) == expected, (method, path, code)
 
 
 def assert_problem(
@@ -285,6 +294,14 @@ def assert_problem(
     response = op["responses"].get(str(status))
     assert response is not None, f"{method} {path} does not document {status}"
     content = response.get("content", {})
-    assert PROBLEM_JSON in content, f"{method} {path} {status} is not {PROBLEM_JSON}"
-    schema = content[PROBLEM_JSON]["schema"]
-    assert schema.get("$ref") == "#/components/schemas/Problem", (method, path, status)
+    media, name = (
+        (FHIR_JSON, "OperationOutcome")
+        if path.startswith("/fhir/")
+        else (
+            PROBLEM_JSON,
+            "Problem",
+        )
+    )
+    assert media in content, f"{method} {path} {status} is not {media}"
+    schema = content[media]["schema"]
+    assert schema.get("$ref") == f"#/components/schemas/{name}", (method, path, status)

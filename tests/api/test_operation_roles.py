@@ -30,6 +30,7 @@ QUERIES = {
     "export_audit": "?case_id={case_id}",
     "get_case_access": "",
     "list_emergency_grants_awaiting_review": "?review=pending",
+    "fhir_search_audit_events": "?entity={case_id}",
 }
 
 
@@ -137,7 +138,8 @@ def calls(document: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]
 
 
 def body_of(op: dict[str, Any], real: dict[str, str]) -> Any:
-    content = op.get("requestBody", {}).get("content", {}).get("application/json")
+    media = op.get("requestBody", {}).get("content", {})
+    content = media.get("application/json") or media.get("application/fhir+json")
     if content is None:
         return None
     text = json.dumps(content["examples"]["example"]["value"])

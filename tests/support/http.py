@@ -229,6 +229,14 @@ def request_body(operation_id: str, agency_id: str) -> dict[str, Any] | None:
         "answer_appeal": {"answer": "can_help", "text": "We have two donors."},
         "relay_appeal": None,
         "close_appeal": {"reason": "Enough donors came forward."},
+        # FHIR R5
+        "fhir_read_consent": None,
+        "fhir_read_service_request": None,
+        "fhir_read_task": None,
+        "fhir_update_task": {"resourceType": "Task", "status": "accepted", "intent": "order"},
+        "fhir_read_organization": None,
+        "fhir_read_healthcare_service": None,
+        "fhir_read_bundle": None,
     }[operation_id]
 
 

@@ -25,6 +25,7 @@ from casenet.api.controllers.emergency import (
     CaseEmergencyGrantController,
     EmergencyGrantController,
 )
+from casenet.api.controllers.fhir import FhirController
 from casenet.api.controllers.network import NetworkController
 from casenet.api.controllers.partnerships import PartnershipController
 from casenet.api.controllers.records import ClientController, DisclosureController, FeedController
@@ -32,7 +33,7 @@ from casenet.api.controllers.referrals import ReferralController
 from casenet.api.controllers.webhooks import WebhookController
 from casenet.api.docs import ClosedStructSchemaPlugin
 from casenet.api.docs_page import DOCS_PATH, docs_router, render_plugins
-from casenet.api.errors import EXCEPTION_HANDLERS
+from casenet.api.fhir_errors import EXCEPTION_HANDLERS_SPEAKING_FHIR
 from casenet.api.health import HealthController
 from casenet.api.http import BODY_METHODS, ReadsWholeBody, check_body, check_query
 from casenet.api.observability import (
@@ -76,6 +77,7 @@ CONTROLLERS = [
     AppealController,
     ServiceController,
     HsdsController,
+    FhirController,
 ]
 
 
@@ -212,7 +214,7 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
             "actor": Provide(resolve_actor, sync_to_thread=True),
             "casenet": Provide(provide_casenet, sync_to_thread=False),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=EXCEPTION_HANDLERS_SPEAKING_FHIR,  # /fhir: OperationOutcomes
         before_request=before_request,
         request_max_body_size=MAX_BODY,
         openapi_config=openapi_config(),

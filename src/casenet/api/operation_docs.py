@@ -18,7 +18,9 @@ from litestar.plugins import ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 
 from casenet.api.examples import OTHER_MEDIA, REQUESTS, RESPONSES
+from casenet.api.fhir_examples import FHIR_REQUESTS, FHIR_RESPONSES
 from casenet.domain.agency import ROLES
+from casenet.fhir import FHIR_JSON
 
 WORKERS = frozenset(ROLES)
 CASE_WRITERS = frozenset({"caseworker", "supervisor"})
@@ -136,6 +138,18 @@ WHO: dict[str, Who] = {
     "hsds_list_services": Who(roles=WORKERS, operator=True),
     "hsds_get_service": Who(roles=WORKERS, operator=True),
     "hsds_get_organization": Who(roles=WORKERS, operator=True),
+    # FHIR R5 (issue 20): the REST API's callers, resource by resource.
+    "fhir_capabilities": Who(anyone=True),
+    "fhir_read_consent": Who(roles=WORKERS, of=_OWNER),
+    "fhir_read_service_request": Who(roles=WORKERS, of="of either agency of the referral"),
+    "fhir_read_task": Who(roles=WORKERS, of="of either agency of the referral"),
+    "fhir_update_task": Who(
+        roles=CASE_WRITERS, of=f"{_RECEIVER} (`cancelled`: of the referring agency)"
+    ),
+    "fhir_read_organization": Who(roles=WORKERS, operator=True),
+    "fhir_read_healthcare_service": Who(roles=WORKERS, operator=True),
+    "fhir_search_audit_events": Who(roles=OVERSEERS, of=_OWNER),
+    "fhir_read_bundle": Who(roles=WORKERS, of="of the owning agency or of one it is shared with"),
 }
 
 
@@ -150,12 +164,17 @@ class DocumentedOperation(Operation):
         sentence = who.sentence() if who else f"{WHO_MAY_CALL} not documented."
         self.description = "\n\n".join(p for p in (self.description, sentence) if p)
         if isinstance(self.request_body, RequestBody):
-            for media in self.request_body.content.values():
-                _give_example(media, REQUESTS)
+            for media_type, media in self.request_body.content.items():
+                if media_type == FHIR_JSON:  # FHIR's bodies: by operation (casenet.fhir)
+                    _give_fhir_example(media, FHIR_REQUESTS, self.operation_id)
+                else:
+                    _give_example(media, REQUESTS)
         for code, response in (self.responses or {}).items():
             if code.startswith("2") and isinstance(response, OpenAPIResponse):
                 for media_type, media in (response.content or {}).items():
-                    if media_type in OTHER_MEDIA:
+                    if media_type == FHIR_JSON:
+                        _give_fhir_example(media, FHIR_RESPONSES, self.operation_id)
+                    elif media_type in OTHER_MEDIA:
                         example = Example(summary=STORY, value=OTHER_MEDIA[media_type])
                         media.examples = {"example": example}
                     else:
@@ -170,6 +189,11 @@ def _give_example(media: Any, examples: dict[str, Any]) -> None:
         name = schema.ref.rsplit("/", 1)[-1].rsplit("_", 1)[-1]
         if name in examples:
             media.examples = {"example": Example(summary=STORY, value=examples[name])}
+
+
+def _give_fhir_example(media: Any, examples: dict[str, Any], operation_id: str | None) -> None:
+    if operation_id in examples:
+        media.examples = {"example": Example(summary=STORY, value=examples[operation_id])}
 
 
 class DocumentedOperations(ReceiveRoutePlugin):

@@ -16,6 +16,7 @@ from casenet.application.directory import ServiceDirectory
 from casenet.application.directory_exchange import DirectoryExchange
 from casenet.application.emergency_grants import EmergencyGrantService
 from casenet.application.feed_queries import FeedQueries
+from casenet.application.fhir_exchange import FhirExchange
 from casenet.application.network_metrics import NetworkMetrics
 from casenet.application.operations import KeyService, ProjectionService
 from casenet.application.partnerships import PartnershipService
@@ -65,6 +66,8 @@ class Casenet:
         self.emergency_grants = EmergencyGrantService(app, self.cases, self.consents)
         self.referrals = ReferralService(app, self.cases, self.consents, self.referral_queries)
         self.network = NetworkMetrics(app, self.directory)
+        #: The FHIR API's reads and Task moves, over the services above (issue 20).
+        self.fhir = FhirExchange(app, self.case_queries, self.referral_queries, self.referrals)
         #: The operator's: read models and keys (the CLI).
         self.projections = ProjectionService(app)
         self.keys = KeyService(app)
