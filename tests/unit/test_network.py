@@ -139,3 +139,14 @@ def test_the_author_sees_every_answer_a_responder_its_own() -> None:
         appeal.respond(
             agency_id=AGENCIES[5], worker_id=uuid4(), answer="can_help", text=None, now=NOW
         )
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    [datetime(9999, 12, 31, tzinfo=UTC), datetime(2030, 1, 1)],  # far; with no offset
+)
+def test_an_appeal_refuses_an_expiry_no_store_can_hold(expires_at: datetime) -> None:
+    """The API's body checks this too; the aggregate again, so no path writes it."""
+    with pytest.raises(InvalidInput) as refused:
+        post(uuid4(), [], expires_at=expires_at)
+    assert refused.value.field == "expires_at"

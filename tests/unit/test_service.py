@@ -65,6 +65,9 @@ def test_a_malformed_tag_is_refused(tag: str) -> None:
         ({"contacts": (Contact(name=""),)}, "services.contacts.name"),
         ({"contacts": (Contact(name="A", email="a@b"),)}, "services.contacts.email"),
         ({"contacts": (Contact(name="A", phone="ring ring"),)}, "services.contacts.phone"),
+        # PostgreSQL text refuses a NUL; the address pattern alone let one through.
+        ({"contacts": (Contact(name="A", email="a\x00b@c.org"),)}, "services.contacts.email"),
+        ({"contacts": (Contact(name="A", email="a\x07b@c.org"),)}, "services.contacts.email"),
         ({"areas": ("North",) * 51}, "services.areas"),
     ],
 )

@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 
 from casenet.domain.aggregate import Aggregate, DomainEvent, when
 from casenet.domain.errors import IllegalTransition, InvalidInput, NotFound, NotPermitted
-from casenet.domain.values import check_text
+from casenet.domain.values import check_instant, check_text
 
 PARTNERS = "partners"
 NETWORK = "network"
@@ -112,6 +112,7 @@ class Appeal(Aggregate):
         now: datetime,
         new_id: UUID | None = None,
     ) -> Appeal:
+        expires_at = check_instant(expires_at, "expires_at")
         if expires_at <= now:
             raise InvalidInput("expires_at", "must be in the future")
         return cls._start(

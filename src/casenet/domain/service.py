@@ -16,7 +16,12 @@ from uuid import UUID, uuid4, uuid5
 import msgspec
 
 from casenet.domain.errors import InvalidInput
-from casenet.domain.values import check_choice, check_optional_text, check_text
+from casenet.domain.values import (
+    check_choice,
+    check_optional_text,
+    check_text,
+    forbidden_character,
+)
 from casenet.domain.vocabulary import check_need
 
 #: Whether a service takes people now.
@@ -122,7 +127,9 @@ def check_contact(contact: Contact) -> Contact:
     check_optional_text(contact.title, "services.contacts.title", max_length=200)
     if contact.phone is not None and not _PHONE.fullmatch(contact.phone):
         raise InvalidInput("services.contacts.phone", "must be a phone number")
-    if contact.email is not None and not _EMAIL.fullmatch(contact.email):
+    if contact.email is not None and (
+        forbidden_character(contact.email) is not None or not _EMAIL.fullmatch(contact.email)
+    ):
         raise InvalidInput("services.contacts.email", "must be an email address")
     return contact
 
