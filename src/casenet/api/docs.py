@@ -103,21 +103,29 @@ def _example(code: int) -> dict[str, object]:
     return example
 
 
+def why(code: int) -> str:
+    """When an operation answers with error status ``code``, in a sentence."""
+    return _WHY.get(code, TITLES.get(code, "Error"))
+
+
+def error_statuses(codes: tuple[int, ...]) -> list[int]:
+    """The error statuses to document, in order: 429 wherever 401 is possible."""
+    return sorted({*codes, 429} if 401 in codes else set(codes))
+
+
 def problems(*codes: int) -> dict[int, ResponseSpec]:
     """Response specs for the given problem statuses (429 wherever 401 is possible)."""
-    if 401 in codes:
-        codes = (*codes, 429)
     return {
         code: ResponseSpec(
             data_container=Problem,
-            description=_WHY.get(code, TITLES.get(code, "Error")),
+            description=why(code),
             media_type=PROBLEM_JSON,
             # A fixed example: generated ones are random, and the checked-in copy of
             # the document must be reproducible.
             generate_examples=False,
             examples=[Example(summary=TITLES.get(code, "Error"), value=_example(code))],
         )
-        for code in sorted(set(codes))
+        for code in error_statuses(codes)
     }
 
 

@@ -14,7 +14,7 @@ from litestar import Request, Response
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 
-from casenet.api.docs import _WHY
+from casenet.api.docs import error_statuses, why
 from casenet.api.errors import EXCEPTION_HANDLERS, TITLES, Problem
 from casenet.api.http import BODY_METHODS, check_body, check_query
 from casenet.fhir import FHIR_JSON
@@ -68,16 +68,13 @@ async def fhir_before_request(request: Request[Any, Any, Any]) -> Response[Any] 
 def outcomes(*codes: int) -> dict[int, ResponseSpec]:
     """Response specs for the given error statuses, as OperationOutcomes (429 wherever
     401 is possible): :func:`casenet.api.docs.problems` for ``/fhir``."""
-    if 401 in codes:
-        codes = (*codes, 429)
     specs = {}
-    for code in sorted(set(codes)):
-        why = _WHY.get(code, TITLES.get(code, "Error"))
+    for code in error_statuses(codes):
         fields = [("status", "must be one of ...")] if code in (400, 422) else []
-        example = msgspec.to_builtins(operation_outcome(code, why, fields))
+        example = msgspec.to_builtins(operation_outcome(code, why(code), fields))
         specs[code] = ResponseSpec(
             data_container=OperationOutcome,
-            description=why,
+            description=why(code),
             media_type=FHIR_JSON,
             generate_examples=False,
             examples=[Example(summary=TITLES.get(code, "Error"), value=example)],
