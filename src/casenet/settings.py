@@ -33,6 +33,10 @@
 - ``CASENET_WEBHOOK_WORKER``: ``on`` (default) or ``off``: whether ``casenet serve``
   runs a webhook delivery thread. ``off`` when deliveries run as their own process
   (``casenet webhooks deliver``); any number of workers may run at once.
+- ``CASENET_PROJECTIONS_IN_SERVER``: ``true`` (default) or ``false``: whether each
+  ``casenet serve`` process runs a thread keeping the read models current. ``false``
+  when separate ``casenet projections run`` processes do it (they also record the
+  notices time makes due). Reads catch up what they query either way (read your writes).
 
 Production refuses to start unless the keys and the operator token come from the
 environment, and refuses weak ones: a dev key on disk next to the database protects
@@ -130,6 +134,8 @@ class Settings:
     webhook_allow_hosts: frozenset[str] = frozenset()
     #: Whether the server runs a webhook delivery thread.
     webhook_worker: bool = True
+    #: Whether the server runs a thread keeping the read models current.
+    projections_in_server: bool = True
     #: Which of the secrets were generated into the data dir (development only).
     generated: frozenset[str] = frozenset()
 
@@ -356,6 +362,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=_one_of(environ, "CASENET_LOG_FORMAT", LOG_FORMATS, "text"),
         webhook_allow_hosts=parse_allow_hosts(environ.get("CASENET_WEBHOOK_ALLOW_HOSTS", "")),
         webhook_worker=_one_of(environ, "CASENET_WEBHOOK_WORKER", ("on", "off"), "on") == "on",
+        projections_in_server=_one_of(
+            environ, "CASENET_PROJECTIONS_IN_SERVER", ("true", "false"), "true"
+        )
+        == "true",
         generated=frozenset(generated),
     )
     if settings.is_production:
