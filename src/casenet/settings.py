@@ -33,10 +33,9 @@
 - ``CASENET_WEBHOOK_WORKER``: ``on`` (default) or ``off``: whether ``casenet serve``
   runs a webhook delivery thread. ``off`` when deliveries run as their own process
   (``casenet webhooks deliver``); any number of workers may run at once.
-- ``CASENET_PROJECTIONS_IN_SERVER``: ``true`` (default) or ``false``: whether each
-  ``casenet serve`` process runs a thread keeping the read models current. ``false``
-  when separate ``casenet projections run`` processes do it (they also record the
-  notices time makes due). Reads catch up what they query either way (read your writes).
+- ``CASENET_PROJECTIONS_IN_SERVER``: ``true`` (default) or ``false``: whether each server
+  process keeps the read models current in a thread; ``false`` when ``casenet projections
+  run`` processes do (and record the notices time makes due). Reads catch up either way.
 
 Production refuses to start unless the keys and the operator token come from the
 environment, and refuses weak ones: a dev key on disk next to the database protects
@@ -78,6 +77,7 @@ _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _MIN_OPERATOR_TOKEN_BITS = 128
 _MIN_DISTINCT_KEY_BYTES = 16
 _DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
+_IN_SERVER = "CASENET_PROJECTIONS_IN_SERVER"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 
@@ -130,12 +130,11 @@ class Settings:
     log_level: str = "info"
     #: How each log line is written (one of :data:`LOG_FORMATS`).
     log_format: str = "text"
+    projections_in_server: bool = True  # CASENET_PROJECTIONS_IN_SERVER
     #: Hosts webhooks may target in production whatever they resolve to.
     webhook_allow_hosts: frozenset[str] = frozenset()
     #: Whether the server runs a webhook delivery thread.
     webhook_worker: bool = True
-    #: Whether the server runs a thread keeping the read models current.
-    projections_in_server: bool = True
     #: Which of the secrets were generated into the data dir (development only).
     generated: frozenset[str] = frozenset()
 
@@ -360,12 +359,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=parse_trusted_proxies(environ.get("CASENET_TRUSTED_PROXIES", "")),
         log_level=_one_of(environ, "CASENET_LOG_LEVEL", LOG_LEVELS, "info"),
         log_format=_one_of(environ, "CASENET_LOG_FORMAT", LOG_FORMATS, "text"),
+        projections_in_server=_one_of(environ, _IN_SERVER, ("true", "false"), "true") == "true",
         webhook_allow_hosts=parse_allow_hosts(environ.get("CASENET_WEBHOOK_ALLOW_HOSTS", "")),
         webhook_worker=_one_of(environ, "CASENET_WEBHOOK_WORKER", ("on", "off"), "on") == "on",
-        projections_in_server=_one_of(
-            environ, "CASENET_PROJECTIONS_IN_SERVER", ("true", "false"), "true"
-        )
-        == "true",
         generated=frozenset(generated),
     )
     if settings.is_production:
