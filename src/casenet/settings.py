@@ -33,9 +33,8 @@
 - ``CASENET_WEBHOOK_WORKER``: ``on`` (default) or ``off``: whether ``casenet serve``
   runs a webhook delivery thread. ``off`` when deliveries run as their own process
   (``casenet webhooks deliver``); any number of workers may run at once.
-- ``CASENET_PROJECTIONS_IN_SERVER``: ``true`` (default) or ``false``: whether each server
-  process keeps the read models current in a thread; ``false`` when ``casenet projections
-  run`` processes do (and record the notices time makes due). Reads catch up either way.
+- ``CASENET_PROJECTIONS_IN_SERVER``: ``true`` (default), or ``false``: no server process keeps
+  read models current (``casenet projections run`` processes do); reads catch up either way.
 
 Production refuses to start unless the keys and the operator token come from the
 environment, and refuses weak ones: a dev key on disk next to the database protects
@@ -77,9 +76,9 @@ _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _MIN_OPERATOR_TOKEN_BITS = 128
 _MIN_DISTINCT_KEY_BYTES = 16
 _DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
-_IN_SERVER = "CASENET_PROJECTIONS_IN_SERVER"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
+_IN_SERVER = "CASENET_PROJECTIONS_IN_SERVER"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
