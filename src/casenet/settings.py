@@ -33,6 +33,8 @@
 - ``CASENET_WEBHOOK_WORKER``: ``on`` (default) or ``off``: whether ``casenet serve``
   runs a webhook delivery thread. ``off`` when deliveries run as their own process
   (``casenet webhooks deliver``); any number of workers may run at once.
+- ``CASENET_PROJECTIONS_IN_SERVER``: ``true`` (default), or ``false``: no server process keeps
+  read models current (``casenet projections run`` processes do); reads catch up either way.
 
 Production refuses to start unless the keys and the operator token come from the
 environment, and refuses weak ones: a dev key on disk next to the database protects
@@ -76,6 +78,7 @@ _MIN_DISTINCT_KEY_BYTES = 16
 _DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
+_IN_SERVER = "CASENET_PROJECTIONS_IN_SERVER"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -126,6 +129,7 @@ class Settings:
     log_level: str = "info"
     #: How each log line is written (one of :data:`LOG_FORMATS`).
     log_format: str = "text"
+    projections_in_server: bool = True  # CASENET_PROJECTIONS_IN_SERVER
     #: Hosts webhooks may target in production whatever they resolve to.
     webhook_allow_hosts: frozenset[str] = frozenset()
     #: Whether the server runs a webhook delivery thread.
@@ -354,6 +358,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=parse_trusted_proxies(environ.get("CASENET_TRUSTED_PROXIES", "")),
         log_level=_one_of(environ, "CASENET_LOG_LEVEL", LOG_LEVELS, "info"),
         log_format=_one_of(environ, "CASENET_LOG_FORMAT", LOG_FORMATS, "text"),
+        projections_in_server=_one_of(environ, _IN_SERVER, ("true", "false"), "true") == "true",
         webhook_allow_hosts=parse_allow_hosts(environ.get("CASENET_WEBHOOK_ALLOW_HOSTS", "")),
         webhook_worker=_one_of(environ, "CASENET_WEBHOOK_WORKER", ("on", "off"), "on") == "on",
         generated=frozenset(generated),

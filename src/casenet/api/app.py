@@ -113,12 +113,14 @@ def openapi_config() -> OpenAPIConfig:
 
 
 def keeping_read_models_current(
-    services: Casenet, *, close: bool
+    services: Casenet, *, close: bool, in_server: bool = True
 ) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """The app's lifespan: a thread keeps the read models current in the background
     while it serves. Reads catch up by themselves too (read your writes), so this only
     keeps them from having to; several processes doing it at once is safe (each batch
     applies once). ``close``: close ``services`` at the end (the app opened them).
+    ``in_server`` false (``CASENET_PROJECTIONS_IN_SERVER``): no thread, for when
+    ``casenet projections run`` processes keep the models current.
 
     On SIGTERM, before the server waits for the requests in flight, the feed's open
     waits are told to answer (api/shutdown.py): a stop is not held up by them."""
@@ -133,13 +135,15 @@ def keeping_read_models_current(
             name="casenet-projections",
             daemon=True,
         )
-        runner.start()
+        if in_server:
+            runner.start()
         try:
             with told_on_termination(services.feed.stop_waiting):
                 yield
         finally:
             stop.set()
-            runner.join(timeout=10)
+            if in_server:
+                runner.join(timeout=10)
             if close:
                 services.close()
 
@@ -191,7 +195,9 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
 
     metrics = Metrics(services.projections, services.webhooks)
     lifespans = [
-        keeping_read_models_current(services, close=casenet is None),
+        keeping_read_models_current(
+            services, close=casenet is None, in_server=settings.projections_in_server
+        ),
         counting_commits(services, metrics),
     ]
     if settings.webhook_worker:  # exits first: before the services close
