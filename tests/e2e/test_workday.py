@@ -102,7 +102,7 @@ def test_a_working_day_on_the_full_topology_loses_nothing_and_reads_nothing_stal
     assert report.lag_zero_after is not None, f"still behind: {report.lag_left}\n{summary}"
     assert report.lag_zero_after <= LAG_BOUND_SECONDS, summary
     # A day that did something: every operation ran, and hundreds of writes answered.
-    assert OPERATIONS <= set(report.operations), summary
+    assert set(report.operations) >= OPERATIONS, summary
     assert all(report.operations[name].requests > 0 for name in OPERATIONS), summary
     assert report.acknowledged_writes >= 200, summary
     # No refusal but the 409 of two workers adding a note to one case at once.
