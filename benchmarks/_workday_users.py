@@ -209,7 +209,7 @@ class Worker(FastHttpUser):
         body = {"text": "Phoned the client; follow-up next week.", "category": "general"}
         # Two workers of the agency on one case at once: the later one is refused (409).
         answer = self.call("add_note", "POST", f"/v1/cases/{case.id}/notes", (201, 409), body)
-        if answer and answer[1]:
+        if answer and answer[0] == 201:
             now, version = time.monotonic(), int(answer[2].strip('W/"') or 0)
             case.notes.append((now, answer[1]["id"]))
             case.versions.append((now, version))
@@ -461,6 +461,10 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
         "transport_errors": LEDGER.transport_errors,
         "stale_reads": dict(LEDGER.stale_reads),
         "stale_samples": LEDGER.stale_samples,
+        # Exceptions a user's task raised (a bug here, or a body that is not the API's).
+        "generator_errors": [
+            f"{error['count']}x {error['msg']}" for error in runner.exceptions.values()
+        ],
         "acknowledged": LEDGER.acknowledged,
     }
 

@@ -75,6 +75,8 @@ class WorkdayReport:
     transport_errors: int
     stale_reads: dict[str, int]
     stale_samples: list[str]
+    #: Exceptions the users' own code raised: a day with any measured less than it says.
+    generator_errors: list[str]
     acknowledged_writes: int
     lost_writes: int
     lost_samples: list[str] = field(default_factory=list)
@@ -97,6 +99,7 @@ class WorkdayReport:
         return (
             self.five_xx == 0
             and self.transport_errors == 0
+            and not self.generator_errors
             and self.lost_writes == 0
             and self.stale == 0
             and self.lag_zero_after is not None
@@ -117,6 +120,7 @@ class WorkdayReport:
                 f"{name:<18} {s.requests:>8} {s.p50_ms:>8.0f} {s.p95_ms:>8.0f} {s.p99_ms:>8.0f}"
             )
         lines += [f"  stale: {sample}" for sample in self.stale_samples[:5]]
+        lines += [f"  generator error: {error}" for error in self.generator_errors[:5]]
         lines += [f"  lost: {sample}" for sample in self.lost_samples[:5]]
         return "\n".join(lines)
 
@@ -274,6 +278,7 @@ def run_workday(
         transport_errors=result["transport_errors"],
         stale_reads=result["stale_reads"],
         stale_samples=result["stale_samples"],
+        generator_errors=result["generator_errors"],
         acknowledged_writes=len(acknowledged),
         lost_writes=len(lost),
         lost_samples=lost[:20],

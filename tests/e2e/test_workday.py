@@ -97,6 +97,7 @@ def test_a_working_day_on_the_full_topology_loses_nothing_and_reads_nothing_stal
     print(summary, f"\n{replica_reads} transactions on the replica")
     assert report.five_xx == 0, summary
     assert report.transport_errors == 0, summary
+    assert not report.generator_errors, summary
     assert report.lost_writes == 0, summary
     assert report.stale == 0, summary
     assert report.lag_zero_after is not None, f"still behind: {report.lag_left}\n{summary}"
