@@ -26,6 +26,7 @@ monkey.patch_all()
 import itertools  # noqa: E402  (after the patch, as gevent requires)
 import json  # noqa: E402
 import random  # noqa: E402
+import resource  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
@@ -451,7 +452,10 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
     gevent.spawn_later(plan["seconds"], runner.quit)
     runner.greenlet.join()
     stopped = time.monotonic()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
+        # What the generator itself took of the machine's cores it shares with the servers.
+        "generator_cpu_seconds": usage.ru_utime + usage.ru_stime,
         "seconds": stopped - started,
         "stopped_at": stopped,  # CLOCK_MONOTONIC: the parent compares its own with it
         "requests": environment.stats.total.num_requests,

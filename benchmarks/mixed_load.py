@@ -120,6 +120,7 @@ def details(report: WorkdayReport) -> dict[str, object]:
         "lost_writes": report.lost_writes,
         "stale_reads": report.stale,
         "acknowledged_writes": report.acknowledged_writes,
+        "generator_cpu_seconds": round(report.generator_cpu_seconds, 2),
         "lag_zero_after_s": report.lag_zero_after,
         "operations": {
             name: {

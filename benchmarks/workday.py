@@ -79,6 +79,8 @@ class WorkdayReport:
     generator_errors: list[str]
     acknowledged_writes: int
     lost_writes: int
+    #: CPU seconds the users' process took (it shares the machine with the servers).
+    generator_cpu_seconds: float = 0.0
     lost_samples: list[str] = field(default_factory=list)
     #: Seconds from the users' stop until every read model's lag was 0; None: not
     #: within the bound (``lag_left`` says what was left), or not measured.
@@ -109,7 +111,8 @@ class WorkdayReport:
         lines = [
             f"{self.requests} requests in {self.seconds:.1f} s: {self.throughput:.1f} req/s; "
             f"5xx {self.five_xx}, transport errors {self.transport_errors}, "
-            f"unexpected {sum(self.unexpected.values())}",
+            f"unexpected {sum(self.unexpected.values())}; the generator took "
+            f"{self.generator_cpu_seconds:.1f} CPU s",
             f"acknowledged writes {self.acknowledged_writes}, lost {self.lost_writes}; "
             f"stale reads {self.stale}; lag 0 after "
             + ("-" if self.lag_zero_after is None else f"{self.lag_zero_after:.2f} s"),
@@ -282,6 +285,7 @@ def run_workday(
         acknowledged_writes=len(acknowledged),
         lost_writes=len(lost),
         lost_samples=lost[:20],
+        generator_cpu_seconds=result["generator_cpu_seconds"],
         lag_zero_after=caught_up,
         lag_left=left,
     )
