@@ -56,6 +56,8 @@ def build_casenet(settings: Settings, *, encrypt: bool = True) -> Casenet:
         app = CasenetApplication(
             eventsourcing_env(settings.database), keyring, server_key=settings.master_keys[-1][1]
         )
+        # Reads of GET and HEAD requests may go to hot standbys (persistence/replicas.py).
+        app.database.route_reads(settings.replicas, settings.replica_wait_ms / 1000)
     except KeyManagementError:
         raise  # its message is already one safe line (a missing or wrong master key)
     except Exception as error:  # noqa: BLE001  (the driver's many errors become one line)

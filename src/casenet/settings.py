@@ -2,6 +2,13 @@
 
 - ``CASENET_DATABASE_URL``: ``sqlite:///path/file.sqlite3`` or
   ``postgresql://user[:pass]@host:port/db``; default ``sqlite:///./var/casenet.sqlite3``.
+- ``CASENET_REPLICA_URLS``: comma-separated ``postgresql://`` URLs of hot standbys of
+  that database. Reads a replica can serve go to one, still read-your-writes (a read
+  waits until the replica has replayed the primary's WAL position taken at its start);
+  writes always go to the primary. Needs a PostgreSQL ``CASENET_DATABASE_URL``. Default
+  none (every read on the primary).
+- ``CASENET_REPLICA_WAIT_MS``: how long a read waits for a replica to catch up before
+  it goes to the primary, 0 to 10000; default ``50``.
 - ``CASENET_DATA_DIR``: where dev keys and local files live; default ``./var``.
 - ``CASENET_MASTER_KEYS``: comma-separated ``key_id:base64(32 bytes)``, newest last.
   Development: generated once into the data dir (mode 0600). Production: required.
@@ -76,6 +83,7 @@ _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _MIN_OPERATOR_TOKEN_BITS = 128
 _MIN_DISTINCT_KEY_BYTES = 16
 _DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
+_DEFAULT_REPLICA_WAIT_MS = 50
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 _IN_SERVER = "CASENET_PROJECTIONS_IN_SERVER"
@@ -134,6 +142,10 @@ class Settings:
     webhook_allow_hosts: frozenset[str] = frozenset()
     #: Whether the server runs a webhook delivery thread.
     webhook_worker: bool = True
+    #: Hot standbys of ``database`` that serve reads (``CASENET_REPLICA_URLS``).
+    replicas: tuple[DatabaseSettings, ...] = ()
+    #: Milliseconds a read waits for a replica to catch up before using the primary.
+    replica_wait_ms: int = _DEFAULT_REPLICA_WAIT_MS
     #: Which of the secrets were generated into the data dir (development only).
     generated: frozenset[str] = frozenset()
 
@@ -142,28 +154,27 @@ class Settings:
         return self.env == PRODUCTION
 
 
-def parse_database_url(url: str) -> DatabaseSettings:
+def parse_database_url(url: str, setting: str = "CASENET_DATABASE_URL") -> DatabaseSettings:
     """Parse ``CASENET_DATABASE_URL``; raise :class:`SettingsError` naming the problem."""
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
         if not path:
-            raise SettingsError("CASENET_DATABASE_URL: sqlite URL needs a file path")
+            raise SettingsError(f"{setting}: sqlite URL needs a file path")
         return DatabaseSettings(url=url, kind="sqlite", path=Path(path))
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise SettingsError(
-            "CASENET_DATABASE_URL must start with sqlite:/// or postgresql:// "
+            f"{setting} must start with sqlite:/// or postgresql:// "
             f"(got scheme {parts.scheme or 'none'!r})"
         )
     try:
         port = parts.port or 5432
     except ValueError:
-        raise SettingsError("CASENET_DATABASE_URL: the port is not a number") from None
+        raise SettingsError(f"{setting}: the port is not a number") from None
     dbname = parts.path.lstrip("/")
     if not parts.hostname or not parts.username or not dbname:
         raise SettingsError(
-            "CASENET_DATABASE_URL must name user, host and database: "
-            "postgresql://user[:pass]@host:port/db"
+            f"{setting} must name user, host and database: postgresql://user[:pass]@host:port/db"
         )
     return DatabaseSettings(
         url=url,
@@ -174,6 +185,26 @@ def parse_database_url(url: str) -> DatabaseSettings:
         password=unquote(parts.password or ""),
         dbname=unquote(dbname),
     )
+
+
+def parse_replica_urls(value: str, primary: DatabaseSettings) -> tuple[DatabaseSettings, ...]:
+    """Parse ``CASENET_REPLICA_URLS``: PostgreSQL URLs, for a PostgreSQL primary only."""
+    setting = "CASENET_REPLICA_URLS"
+    replicas = [parse_database_url(u.strip(), setting) for u in value.split(",") if u.strip()]
+    if any(replica.kind != "postgresql" for replica in replicas):
+        raise SettingsError(f"{setting}: a replica is a PostgreSQL hot standby (postgresql://)")
+    if replicas and primary.kind != "postgresql":
+        raise SettingsError(f"{setting} needs a PostgreSQL CASENET_DATABASE_URL")
+    return tuple(replicas)
+
+
+def _replica_wait_ms(value: str | None) -> int:
+    if value is None or not value.strip():
+        return _DEFAULT_REPLICA_WAIT_MS
+    wait = int(value.strip()) if value.strip().isdigit() else -1
+    if not 0 <= wait <= 10_000:
+        raise SettingsError("CASENET_REPLICA_WAIT_MS must be a whole number from 0 to 10000")
+    return wait
 
 
 def parse_master_keys(value: str) -> tuple[tuple[str, bytes], ...]:
@@ -361,6 +392,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         projections_in_server=_one_of(environ, _IN_SERVER, ("true", "false"), "true") == "true",
         webhook_allow_hosts=parse_allow_hosts(environ.get("CASENET_WEBHOOK_ALLOW_HOSTS", "")),
         webhook_worker=_one_of(environ, "CASENET_WEBHOOK_WORKER", ("on", "off"), "on") == "on",
+        replicas=parse_replica_urls(environ.get("CASENET_REPLICA_URLS", ""), database),
+        replica_wait_ms=_replica_wait_ms(environ.get("CASENET_REPLICA_WAIT_MS")),
         generated=frozenset(generated),
     )
     if settings.is_production:

@@ -10,8 +10,10 @@ from typing import Any
 from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Server
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from casenet import __version__
 from casenet.api.auth import resolve_actor
@@ -177,6 +179,24 @@ def delivering_webhooks(
     return lifespan
 
 
+class ReplicaReads:
+    """ASGI: a GET or HEAD request only reads (writes it makes, a grantee's disclosure,
+    go to the primary): its reads may be served by a read replica, still seeing every
+    write answered before it (``infrastructure/persistence/replicas.py``). The routing
+    is a context variable: the worker threads of ``sync_to_thread`` get a copy."""
+
+    def __init__(self, app: ASGIApp, services: Casenet) -> None:
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP and scope["method"] in ("GET", "HEAD"):
+            with self.services.replica_reads():
+                await self.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, casenet: Casenet | None = None) -> Litestar:
     """Build the API over ``casenet`` (or over the store the settings name)."""
     settings = settings or load_settings()
@@ -193,7 +213,7 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         # provider taking ``state`` cost 13 us a request, this one 5).
         return services
 
-    metrics = Metrics(services.projections, services.webhooks)
+    metrics = Metrics(services.projections, services.webhooks, services)
     lifespans = [
         keeping_read_models_current(
             services, close=casenet is None, in_server=settings.projections_in_server
@@ -230,5 +250,5 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         debug=False,
     )
     # Around the router, not a Litestar middleware: 404s and 405s are logged too.
-    app.asgi_handler = AccessLog(app.asgi_handler, metrics)
+    app.asgi_handler = AccessLog(ReplicaReads(app.asgi_handler, services), metrics)
     return app

@@ -56,7 +56,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from casenet.api.http import CallerActor
@@ -182,12 +187,50 @@ class WebhookBacklog(Collector):
         )
 
 
+class ReplicaReads(Collector):
+    """``casenet_replica_reads``, ``casenet_replica_fallbacks`` (by reason: ``lag``,
+    ``down``) and ``casenet_replica_wait_seconds``: what this process's read replicas
+    served (nothing without ``CASENET_REPLICA_URLS``)."""
+
+    def __init__(self, services: Casenet) -> None:
+        self._services = services
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._services.replica_stats()
+        if stats is None:
+            return
+        yield CounterMetricFamily(
+            "casenet_replica_reads", "Reads served by a read replica", value=stats.served
+        )
+        fallbacks = CounterMetricFamily(
+            "casenet_replica_fallbacks",
+            "Routed reads served by the primary: a replica behind past the bound (lag) or "
+            "none reachable (down)",
+            labels=["reason"],
+        )
+        for reason, count in sorted(stats.fallbacks.items()):
+            fallbacks.add_metric([reason], count)
+        yield fallbacks
+        yield SummaryMetricFamily(
+            "casenet_replica_wait_seconds",
+            "Time reads waited for a replica to replay the primary's WAL position",
+            count_value=stats.waits,
+            sum_value=stats.wait_seconds,
+        )
+
+
 class Metrics:
     """One app's metrics, in a registry of its own (two apps in one process do not
     share counters)."""
 
-    def __init__(self, projections: ProjectionService, webhooks: WebhookService) -> None:
+    def __init__(
+        self, projections: ProjectionService, webhooks: WebhookService, services: Casenet
+    ) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(ReplicaReads(services))
         self.requests = Counter(
             "casenet_http_requests",
             "Requests answered, by method, route template and status",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from casenet.application.actor import OPERATOR_ACTOR, Actor
 from casenet.application.agencies import AgencyService, DirectoryQueries
@@ -26,6 +27,7 @@ from casenet.application.store import CasenetApplication, SchemaStatus
 from casenet.application.subject_access import SubjectAccessService
 from casenet.application.webhook_delivery import DeliveryOptions, WebhookDelivery
 from casenet.application.webhooks import WebhookService
+from casenet.infrastructure.persistence.replicas import ReplicaStats
 from casenet.infrastructure.webhook_http import TargetRule
 
 __all__ = [
@@ -99,6 +101,16 @@ class Casenet:
         """Tell ``observer`` how many saves each group commit of this process wrote (the
         API's ``/metrics``); returns the call that stops telling it."""
         return self.app.store.observe_batches(observer)
+
+    def replica_reads(self) -> AbstractContextManager[None]:
+        """Within: a request that only reads (GET, HEAD); its reads may be served by a
+        read replica, still seeing every write that answered before it started."""
+        return self.app.database.routed_reads()
+
+    def replica_stats(self) -> ReplicaStats | None:
+        """What the read replicas served in this process, and why reads fell back to the
+        primary (``/metrics``); None without replicas."""
+        return self.app.database.replica_stats()
 
     def close(self) -> None:
         self.app.close()

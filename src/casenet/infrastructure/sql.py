@@ -14,12 +14,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
+
+if TYPE_CHECKING:
+    from casenet.infrastructure.persistence.replicas import ReplicaStats
+    from casenet.settings import DatabaseSettings
 
 #: One row: the fingerprint of the tables casenet created (see application.store).
 SCHEMA_TABLE = "casenet_schema"
@@ -148,6 +152,26 @@ class Database(ABC):
 
     def close(self) -> None:  # noqa: B027  (most stores open nothing of their own)
         """Close what this object opened (the library closes its own pool)."""
+
+    # --- read replicas (PostgreSQL hot standbys; see persistence/replicas.py)
+
+    def route_reads(self, replicas: Sequence[DatabaseSettings], wait: float) -> None:
+        """Let :meth:`read` of a routed request use ``replicas`` (waiting up to ``wait``
+        seconds for one to catch up). Only a store with replicas has this."""
+        raise ValueError(f"a {self.dialect} store has no read replicas")
+
+    def routed_reads(self) -> AbstractContextManager[None]:
+        """Within: a request that only reads; its reads may go to a replica."""
+        return nullcontext()
+
+    def on_primary(self) -> AbstractContextManager[None]:
+        """Within: reads go to the primary (what decides whether to write); after, the
+        next routed read sees at least what was read here."""
+        return nullcontext()
+
+    def replica_stats(self) -> ReplicaStats | None:
+        """What the replicas served and why reads fell back (None: no replicas)."""
+        return None
 
     # --- what the read models (infrastructure/projections) do differently per store
 

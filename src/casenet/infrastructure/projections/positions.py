@@ -77,6 +77,11 @@ class PositionsTable:
         #: The log's head as a scalar subquery (see ``runner.Projections``).
         self.head_sql = head_sql
 
+    def _read(self, query: str, params: tuple[Any, ...] = (), *, tuples: bool) -> list[Any]:
+        """On the primary: positions decide whether to write, and what a read waits for."""
+        with self.db.on_primary():
+            return self.db.read(query, params, tuples=tuples)
+
     def create(self, cursor: Any, versions: Mapping[str, int]) -> list[str]:
         """Create the table (and the columns an older store lacks), and a row at
         position 0 for each model of ``versions`` (name -> version) that has none.
@@ -123,7 +128,7 @@ class PositionsTable:
         query = f"SELECT name, position, rebuilding, epoch, stopped FROM {POSITIONS}"
         if names:
             query += f" WHERE name IN ({_marks(names)})"
-        rows = self.db.read(query, tuple(names), tuples=True)
+        rows = self._read(query, tuple(names), tuples=True)
         return {str(r[0]): _state(r) for r in rows}
 
     def state_in(self, cursor: Any, name: str) -> ModelState:
@@ -135,7 +140,7 @@ class PositionsTable:
 
     def with_head(self, names: Sequence[str]) -> list[CurrentState]:
         """The rows of ``names`` beside the log's head, in one round trip."""
-        rows = self.db.read(
+        rows = self._read(
             f"SELECT name, position, epoch, stopped, {self.head_sql} AS head FROM {POSITIONS} "
             f"WHERE name IN ({_marks(names)})",
             tuple(names),
@@ -145,16 +150,16 @@ class PositionsTable:
 
     def epochs(self, names: Sequence[str]) -> dict[str, int]:
         query = f"SELECT name, epoch FROM {POSITIONS} WHERE name IN ({_marks(names)})"
-        return {str(r[0]): int(r[1]) for r in self.db.read(query, tuple(names), tuples=True)}
+        return {str(r[0]): int(r[1]) for r in self._read(query, tuple(names), tuples=True)}
 
     def stopped(self) -> dict[str, str]:
         """The models that stopped, with why."""
         query = f"SELECT name, stopped FROM {POSITIONS} WHERE stopped IS NOT NULL"
-        return {str(r[0]): str(r[1]) for r in self.db.read(query, tuples=True)}
+        return {str(r[0]): str(r[1]) for r in self._read(query, tuples=True)}
 
     def position(self, name: str) -> int:
         query = f"SELECT position FROM {POSITIONS} WHERE name = %s"
-        return int(self.db.read(query, (name,), tuples=True)[0][0])
+        return int(self._read(query, (name,), tuples=True)[0][0])
 
     def advance(self, cursor: Any, names: Sequence[str], start: int, last: int) -> set[str]:
         """Move ``names`` from ``start`` to ``last`` in the batch's transaction, each only

@@ -180,14 +180,16 @@ class Projections(Rebuilds):
         Raises :class:`ReadModelStopped` for a stopped model: it would answer stale.
         Returns each model's epoch as it was before, for :meth:`current`.
         """
-        # One round trip: each model's position beside the log's head.
-        rows = self.table.with_head(self.names(names))
-        for r in rows:
-            if r.stopped is not None:
-                raise ReadModelStopped(r.name, r.position, r.stopped)
-        behind = [r.name for r in rows if self.has_pending(r.name, r.position, r.head)]
-        if behind:
-            self.catch_up(behind, until=rows[0].head)
+        # On the primary (with read replicas: the next routed read waits for what was
+        # seen or written here). One round trip: each model's position beside the head.
+        with self.db.on_primary():
+            rows = self.table.with_head(self.names(names))
+            for r in rows:
+                if r.stopped is not None:
+                    raise ReadModelStopped(r.name, r.position, r.stopped)
+            behind = [r.name for r in rows if self.has_pending(r.name, r.position, r.head)]
+            if behind:
+                self.catch_up(behind, until=rows[0].head)
         return {r.name: r.epoch for r in rows}
 
     def current(self, names: Iterable[str], read: Callable[[], T]) -> T:
