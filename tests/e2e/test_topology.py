@@ -237,12 +237,12 @@ def test_a_projection_worker_killed_mid_batch_leaves_the_other_to_catch_up(
         time.sleep(1.0)  # the burst goes on, with one worker
     other = topology.projection_workers[1 - victim]
     assert topology.projection_workers[victim].returncode == -signal.SIGKILL
-    assert other.returncode is None
+    assert other.poll() is None
     assert load.failures == []
 
     took = topology.wait_current(timeout=CATCH_UP)
     print(f"{load.done} writes; lag back to 0 in {took:.2f} s after the burst")
-    assert other.returncode is None  # it was the other that caught up
+    assert other.poll() is None  # it was the other that caught up
     before = topology.checksums()
     assert topology.rebuilt_checksums() == before
 
@@ -304,12 +304,12 @@ def test_the_replica_gone_mid_load_costs_no_request(
         time.sleep(1.5)
         served_before = max(metric_samples(topology, "casenet_replica_reads_total", 6))
         proxy.kill()  # the replica is gone: refused, and every open connection cut
-        done_at_kill = load.done
-        time.sleep(3.0)
-        done_without = load.done - done_at_kill
+        done_at_kill, deadline = load.done, time.monotonic() + 60
+        while load.done - done_at_kill < 40 and not load.failures:  # answered by the primary
+            assert time.monotonic() < deadline, f"{load.done - done_at_kill} steps in 60 s"
+            time.sleep(0.1)
     assert load.failures == []
     assert served_before > 0  # the reads had gone to the replica
-    assert done_without >= 10  # and went on without it: answered by the primary
     assert max(metric_samples(topology, 'casenet_replica_fallbacks_total{reason="down"}')) > 0
 
     proxy.start()  # back, on its port: the load goes on as before
