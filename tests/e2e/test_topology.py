@@ -8,9 +8,12 @@ reads routed to the hot standby (``benchmarks/topology.py``), PostgreSQL only.
   burst of writes; the other catches up (lag 0 within 5 s of the burst's end) and every
   read model's checksum equals a rebuild's.
 * Drill: the replica gone mid-load (reads and writes from several threads): 0 errors,
-  reads answered by the primary. The standby is shared by every engineer's tests, so it
-  is not stopped: casenet reaches it through ``benchmarks/proxy.py`` and the proxy is
-  killed (new connections refused, open ones cut), then started again on its port.
+  reads answered by the primary. The standby on this machine is shared by every test
+  run, so by default it is not stopped: casenet reaches it through
+  ``benchmarks/proxy.py`` and the proxy is killed (new connections refused, open ones
+  cut), then started again on its port. ``CASENET_TEST_REPLICA_OUTAGE=standby`` stops
+  the standby itself (``ops/standby.sh stop``) and starts it again (``start``, which
+  waits until it streams), whatever the test's outcome.
 
 In CI (``CI=true``) a missing PostgreSQL or standby is a failure (tests/conftest.py).
 """
@@ -18,6 +21,7 @@ In CI (``CI=true``) a missing PostgreSQL or standby is a failure (tests/conftest
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import signal
 import subprocess
@@ -72,6 +76,9 @@ test_a_referral_naming_anothers_consent_answers_as_a_random_consent_id = (
 
 #: Seconds every read model must be back at lag 0 after writes stop (issue 21).
 CATCH_UP = 5.0
+#: How the replica is taken away mid-load: ``proxy`` (default) or ``standby``.
+OUTAGE_VARIABLE = "CASENET_TEST_REPLICA_OUTAGE"
+STANDBY_SCRIPT = str(Path(__file__).resolve().parents[2] / "ops" / "standby.sh")
 
 
 # --- the topology ------------------------------------------------------------------------
@@ -278,32 +285,58 @@ class Proxy:
         end_group(self.process, signal.SIGKILL)
 
 
+class StandbyOutage:
+    """The hot standby itself stopped (``ops/standby.sh stop``: ``pg_ctl -m fast``) and
+    started again (``ops/standby.sh start`` waits until it streams). It is shared by
+    every test run on the machine: only when ``CASENET_TEST_REPLICA_OUTAGE=standby``."""
+
+    def __init__(self, replica_server_url: str) -> None:
+        self.url = replica_server_url
+        self.environ = {**os.environ, "CASENET_STANDBY_PORT": str(urlsplit(self.url).port)}
+
+    def _standby(self, command: str) -> None:
+        subprocess.run([STANDBY_SCRIPT, command], env=self.environ, check=True, capture_output=True)
+
+    def kill(self) -> None:
+        self._standby("stop")
+
+    def start(self) -> None:
+        self._standby("start")
+
+
 @pytest.fixture
-def proxied_topology(
+def outage_topology(
     postgres_url: str, replica_server_url: str, tmp_path: Path
-) -> Iterator[tuple[Topology, Proxy]]:
-    proxy = Proxy(replica_server_url)
+) -> Iterator[tuple[Topology, Proxy | StandbyOutage]]:
+    """A topology whose replica can be taken away: through a proxy (by default), or the
+    standby itself (``CASENET_TEST_REPLICA_OUTAGE=standby``); brought back afterwards."""
+    mode = os.environ.get(OUTAGE_VARIABLE, "proxy")
+    assert mode in ("proxy", "standby"), f"{OUTAGE_VARIABLE} is proxy or standby"
+    outage = Proxy(replica_server_url) if mode == "proxy" else StandbyOutage(replica_server_url)
     try:
         with (
             fresh_database(postgres_url) as database_url,
-            Topology(database_url, [proxy.url], data_dir=tmp_path) as running,
+            Topology(database_url, [outage.url], data_dir=tmp_path) as running,
         ):
-            yield running, proxy
+            yield running, outage
     finally:
-        proxy.kill()
+        if isinstance(outage, Proxy):
+            outage.kill()
+        else:
+            outage.start()  # whatever happened: the others' tests need it
 
 
 def test_the_replica_gone_mid_load_costs_no_request(
-    proxied_topology: tuple[Topology, Proxy],
+    outage_topology: tuple[Topology, Proxy | StandbyOutage],
 ) -> None:
-    topology, proxy = proxied_topology
+    topology, replica = outage_topology
     server = TopologyServer(topology)
     operator = Api(server, topology.operator_token, role="operator")
     steps = [writer(operator, f"Load {i}") for i in range(4)]
     with Load(steps) as load:
         time.sleep(1.5)
         served_before = max(metric_samples(topology, "casenet_replica_reads_total", 6))
-        proxy.kill()  # the replica is gone: refused, and every open connection cut
+        replica.kill()  # the replica is gone: refused, and every open connection cut
         done_at_kill, deadline = load.done, time.monotonic() + 60
         while load.done - done_at_kill < 40 and not load.failures:  # answered by the primary
             assert time.monotonic() < deadline, f"{load.done - done_at_kill} steps in 60 s"
@@ -312,7 +345,7 @@ def test_the_replica_gone_mid_load_costs_no_request(
     assert served_before > 0  # the reads had gone to the replica
     assert max(metric_samples(topology, 'casenet_replica_fallbacks_total{reason="down"}')) > 0
 
-    proxy.start()  # back, on its port: the load goes on as before
+    replica.start()  # back, on its port: the load goes on as before
     with Load(steps[:2]) as load:
         time.sleep(2.0)
     assert load.failures == []
