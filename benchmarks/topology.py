@@ -152,6 +152,7 @@ class Topology:
         self.projection_workers: list[subprocess.Popen[bytes]] = []
         self._wanted_projection_workers = projection_workers
         self._casenet: Casenet | None = None
+        self._monitor: psycopg.Connection[tuple[object, ...]] | None = None
 
     @property
     def url(self) -> str:
@@ -212,16 +213,21 @@ class Topology:
         if self._casenet is not None:
             self._casenet.close()
             self._casenet = None
+        if self._monitor is not None:
+            self._monitor.close()
+            self._monitor = None
         for process in [*self.projection_workers, *([self.server] if self.server else [])]:
             if process.returncode is None:
                 end_group(process)
         self.server = None
 
     def _spawn(self, log_name: str, *arguments: str) -> subprocess.Popen[bytes]:
+        # Named in pg_stat_activity (libpq's PGAPPNAME): see :meth:`mid_transaction`.
+        environ = {**self.environ(), "PGAPPNAME": f"casenet-{log_name}"}
         with (self.log_dir / f"{log_name}.log").open("ab") as log:
             return subprocess.Popen(  # noqa: S603  (our own interpreter and module)
                 [*CASENET, *arguments],
-                env=self.environ(),
+                env=environ,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: ended as a whole
@@ -263,6 +269,18 @@ class Topology:
                 raise TopologyError(f"{name} did not start: {self.log(name)}")
             time.sleep(0.05)
         return process
+
+    def mid_transaction(self, index: int) -> bool:
+        """Whether projection worker ``index`` has a transaction open that has written
+        (a batch being applied, not yet committed), as ``pg_stat_activity`` shows it."""
+        if self._monitor is None:
+            self._monitor = psycopg.connect(self.primary_url, autocommit=True)
+        row = self._monitor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+            " AND backend_xid IS NOT NULL AND datname = current_database()",
+            (f"casenet-projections-{index}",),
+        ).fetchone()
+        return row is not None and row[0] != 0
 
     def kill_projection_worker(self, index: int) -> None:
         """SIGKILL projection worker ``index``: no chance to finish its batch."""

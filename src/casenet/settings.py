@@ -1,4 +1,5 @@
 """Every ``CASENET_*`` setting, read once from the environment, documented here.
+Long because every setting lives in this one module with its documentation (house rule).
 
 - ``CASENET_DATABASE_URL``: ``sqlite:///path/file.sqlite3`` or
   ``postgresql://user[:pass]@host:port/db``; default ``sqlite:///./var/casenet.sqlite3``.

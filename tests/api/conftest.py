@@ -12,6 +12,9 @@ module), as in a server. No process, no socket: what needs one is in ``tests/e2e
   returns an :class:`~tests.support.http.Api` for a new worker of it;
 * ``id_routes``: every operation of the served OpenAPI document whose path has an id
   parameter, as :class:`~tests.support.http.Route` objects that know a valid body;
+* a module that sets ``module_database_url`` to run on ``MODULE_STORES_WITH_REPLICA``
+  (tests/support/replicas.py) also runs with ``CASENET_REPLICA_URLS`` naming the hot standby:
+  its GET requests' reads are served there;
 * ``app_server.log()``: every log record the application wrote while the module ran,
   formatted with its traceback if it has one (what the server's log would hold).
 """
@@ -28,6 +31,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 from tests.support.http import Api, Probe, Route, routes_from
+from tests.support.replicas import REPLICA_OF
 
 from casenet.api.app import create_app
 from casenet.application import Casenet
@@ -90,7 +94,9 @@ def app_server(
 ) -> Iterator[AppServer]:
     """The application for the module, on each store in turn, its lifespan running.
     A module's ``APP_ENVIRON`` (a dict of ``CASENET_*`` variables) adds to its settings."""
-    extra = getattr(request.module, "APP_ENVIRON", None)
+    extra = dict(getattr(request.module, "APP_ENVIRON", None) or {})
+    if module_database_url in REPLICA_OF:  # the module's postgres+replica run
+        extra["CASENET_REPLICA_URLS"] = REPLICA_OF[module_database_url]
     settings = settings_for(module_database_url, tmp_path_factory.mktemp("data"), extra)
     casenet = build_casenet(settings)
     try:

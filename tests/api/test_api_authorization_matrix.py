@@ -51,9 +51,19 @@ from uuid import UUID, uuid4
 
 import pytest
 from tests.api.conftest import AppServer
+from tests.support.replicas import MODULE_STORES_WITH_REPLICA
 
 from casenet.domain.case import Case
 from casenet.domain.emergency import EmergencyGrant
+
+
+@pytest.fixture(scope="module", params=MODULE_STORES_WITH_REPLICA)
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, module_stores: Any
+) -> Any:
+    """SQLite, PostgreSQL, and PostgreSQL with the GET requests' reads on its hot standby."""
+    yield from module_stores(request, tmp_path_factory)
+
 
 ROLES = ("caseworker", "supervisor", "admin", "auditor")
 OUTSIDERS = ("B", "C", "D")
@@ -358,3 +368,14 @@ def test_a_referral_naming_anothers_consent_answers_as_a_random_consent_id(
         assert real.status_code == 422, real.text
         probe.same(f"{caller!r} POST /v1/referrals naming {to}'s consent", real, random)
     probe.check()
+
+
+def test_the_replica_run_read_from_the_replica(app_server: Any) -> None:
+    """Last in the module: on ``postgres+replica`` the GET requests above were served by
+    the standby (each still seeing the writes before it); elsewhere there is none."""
+    stats = app_server.casenet.replica_stats()
+    if not app_server.settings.replicas:
+        assert stats is None
+        return
+    assert stats.served > 0
+    assert stats.fallbacks["down"] == 0

@@ -21,6 +21,16 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from tests.support.replicas import MODULE_STORES_WITH_REPLICA
+
+
+@pytest.fixture(scope="module", params=MODULE_STORES_WITH_REPLICA)
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, module_stores: Any
+) -> Any:
+    """SQLite, PostgreSQL, and PostgreSQL with the GET requests' reads on its hot standby."""
+    yield from module_stores(request, tmp_path_factory)
+
 
 CLIENT = {
     "name": "Maria Santos",
@@ -730,3 +740,14 @@ def test_errors_are_problem_json_without_traces(net: SimpleNamespace, operator: 
     assert_problem(
         ana.request("POST", f"/v1/cases/{case_id}/close", json_body={"reason": "r"}), 409
     )
+
+
+def test_the_replica_run_read_from_the_replica(app_server: Any) -> None:
+    """Last in the module: on ``postgres+replica`` the GET requests above were served by
+    the standby (each still seeing the writes before it); elsewhere there is none."""
+    stats = app_server.casenet.replica_stats()
+    if not app_server.settings.replicas:
+        assert stats is None
+        return
+    assert stats.served > 0
+    assert stats.fallbacks["down"] == 0

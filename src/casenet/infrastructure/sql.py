@@ -157,8 +157,9 @@ class Database(ABC):
 
     def route_reads(self, replicas: Sequence[DatabaseSettings], wait: float) -> None:
         """Let :meth:`read` of a routed request use ``replicas`` (waiting up to ``wait``
-        seconds for one to catch up). Only a store with replicas has this."""
-        raise ValueError(f"a {self.dialect} store has no read replicas")
+        seconds for one to catch up). Only a store with replicas takes any."""
+        if replicas:
+            raise ValueError(f"a {self.dialect} store has no read replicas")
 
     def routed_reads(self) -> AbstractContextManager[None]:
         """Within: a request that only reads; its reads may go to a replica."""
