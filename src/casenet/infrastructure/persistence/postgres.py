@@ -265,7 +265,11 @@ class PostgresDatabase(Database):
             cursor.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
 
     def commit_without_flush(self, cursor: Any) -> None:
-        cursor.execute("SET LOCAL synchronous_commit = off")
+        """Not with read replicas: a standby gets WAL once it is flushed, and the WAL
+        writer flushes an asynchronous commit up to ``wal_writer_delay`` (200 ms) later;
+        a routed read waiting for that batch would fall back to the primary."""
+        if self._replicas is None:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
     def index_names(self) -> set[str]:
         query = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
