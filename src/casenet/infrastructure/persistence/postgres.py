@@ -164,9 +164,6 @@ class PostgresDatabase(Database):
         rows = self._primary_read("SELECT pg_current_wal_insert_lsn()::text", (), True)
         return str(rows[0][0])
 
-    def routed_reads(self) -> AbstractContextManager[None]:
-        return nullcontext() if self._replicas is None else replicas.routed_reads()
-
     def on_primary(self) -> AbstractContextManager[None]:
         return nullcontext() if self._replicas is None else replicas.on_primary()
 
