@@ -249,6 +249,6 @@ def test_a_service_id_sent_is_kept_unless_another_agency_has_it(operator: Api) -
 
     assert mine["id"] == chosen
     assert [e["field"] for e in taken["errors"]] == ["services.id"]
-    assert (
-        operator.get(f"/v1/hsds/services/{theirs['id']}")["organization_id"] == theirs["agency_id"]
-    )
+    assert operator.get(f"/v1/hsds/services/{theirs['id']}")["organization_id"] == theirs[
+        "agency_id"
+    ]

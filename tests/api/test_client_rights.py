@@ -148,15 +148,12 @@ def test_each_copy_is_recorded_with_who_asked_and_listed_in_the_next(
     second = copy_of(supervisor, client_id).json()
 
     asked = [(r["agency_id"], r["worker_id"]) for r in second["requests"]]
-    assert asked[-2:] == [
-        (admin.agency_id, admin.worker_id),
-        (supervisor.agency_id, supervisor.worker_id),
-    ]
+    assert asked[-2:] == [(admin.agency_id, admin.worker_id), (supervisor.agency_id,
+                                                                supervisor.worker_id)]
     assert second["requests"][-2]["at"] == first["requests"][-1]["at"]
     client = app_server.casenet.app.get(Client, client_id, personal=False)
     assert [str(s.worker_id) for s in client.subject_accesses][-2:] == [
-        admin.worker_id,
-        supervisor.worker_id,
+        admin.worker_id, supervisor.worker_id
     ]
     # A refused request records nothing.
     world.welfare["caseworker"].expect(403, "GET", f"/v1/clients/{client_id}/subject-access")
@@ -198,23 +195,15 @@ def evil(world: SimpleNamespace) -> dict[str, Any]:
     supervisor = world.welfare["supervisor"]
     case = supervisor.post(
         "/v1/cases",
-        {
-            "client": {"name": EVIL, "address": "1 <b>Bold</b> Street"},
-            "summary": "<i>x</i>",
-            "needs": ["mental_health"],
-        },
+        {"client": {"name": EVIL, "address": "1 <b>Bold</b> Street"}, "summary": "<i>x</i>",
+         "needs": ["mental_health"]},
     )
     supervisor.post(f"/v1/cases/{case['id']}/notes", {"text": EVIL, "category": "mental_health"})
     supervisor.post(
         f"/v1/cases/{case['id']}/consents",
-        {
-            "grantee_agency_id": str(world.network.hospital_id),
-            "sections": ["notes.mental_health"],
-            "purpose": "care_coordination",
-            "method": "written",
-            "given_by": "legal_representative",
-            "representative_name": "Rosa <b>Lopez</b>",
-        },
+        {"grantee_agency_id": str(world.network.hospital_id), "sections": ["notes.mental_health"],
+         "purpose": "care_coordination", "method": "written", "given_by": "legal_representative",
+         "representative_name": "Rosa <b>Lopez</b>"},
     )
     return case
 
@@ -260,14 +249,9 @@ def test_a_consent_given_by_a_guardian_says_so_in_its_view_and_its_receipt(
     supervisor = world.welfare["supervisor"]
     consent = supervisor.post(
         f"/v1/cases/{evil['id']}/consents",
-        {
-            "grantee_agency_id": str(world.network.hospital_id),
-            "sections": ["identity"],
-            "purpose": "referral",
-            "method": "verbal",
-            "given_by": "guardian",
-            "representative_name": "Rosa Lopez",
-        },
+        {"grantee_agency_id": str(world.network.hospital_id), "sections": ["identity"],
+         "purpose": "referral", "method": "verbal", "given_by": "guardian",
+         "representative_name": "Rosa Lopez"},
     )
     assert (consent["given_by"], consent["representative_name"]) == ("guardian", "Rosa Lopez")
     receipt = supervisor.get(f"/v1/consents/{consent['id']}/receipt")
@@ -289,12 +273,8 @@ def test_a_consent_given_by_a_guardian_says_so_in_its_view_and_its_receipt(
     assert "You withdrew" not in visible_text(gone)
     own = supervisor.post(
         f"/v1/cases/{evil['id']}/consents",
-        {
-            "grantee_agency_id": str(world.network.hospital_id),
-            "sections": ["needs"],
-            "purpose": "referral",
-            "method": "verbal",
-        },
+        {"grantee_agency_id": str(world.network.hospital_id), "sections": ["needs"],
+         "purpose": "referral", "method": "verbal"},
     )
     assert (own["given_by"], own["representative_name"]) == ("self", None)
     own_html = supervisor.expect(
@@ -309,11 +289,8 @@ def test_a_consent_given_by_a_guardian_says_so_in_its_view_and_its_receipt(
 @pytest.mark.parametrize(
     ("extra", "field", "words"),
     [
-        (
-            {"given_by": "aunt", "representative_name": "Rosa"},
-            "given_by",
-            "self, parent, guardian, legal_representative",
-        ),
+        ({"given_by": "aunt", "representative_name": "Rosa"}, "given_by",
+         "self, parent, guardian, legal_representative"),
         ({"given_by": "parent"}, "representative_name", "required"),
         ({"representative_name": "Rosa Lopez"}, "representative_name", "not self"),
         ({"given_by": "guardian", "representative_name": ""}, "representative_name", ""),
@@ -323,13 +300,8 @@ def test_a_consent_given_by_a_guardian_says_so_in_its_view_and_its_receipt(
 def test_who_gave_a_consent_is_checked_with_a_problem_naming_the_field(
     world: SimpleNamespace, evil: dict[str, Any], extra: dict[str, str], field: str, words: str
 ) -> None:
-    body = {
-        "grantee_agency_id": str(world.network.hospital_id),
-        "sections": ["identity"],
-        "purpose": "referral",
-        "method": "verbal",
-        **extra,
-    }
+    body = {"grantee_agency_id": str(world.network.hospital_id), "sections": ["identity"],
+            "purpose": "referral", "method": "verbal", **extra}
     answer = world.welfare["supervisor"].request(
         "POST", f"/v1/cases/{evil['id']}/consents", json_body=body
     )

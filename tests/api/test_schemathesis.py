@@ -125,7 +125,9 @@ class Served:
 
 
 @pytest.fixture
-def served(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+def served(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Served]:
     """The real application over a fresh, seeded store (``database_url``: either store)."""
     # Schemathesis writes crash reports under ./.schemathesis: keep them in the test's
     # own directory, so a run leaves the work tree as it found it.

@@ -333,6 +333,65 @@ def test_a_malformed_throttling_setting_is_one_line_naming_it(
     assert message.startswith(setting)
 
 
+# --- read replicas --------------------------------------------------------------------
+
+PRIMARY = "postgresql://casenet@db.example:5432/casenet"
+
+
+def test_replica_settings_default_and_parse(tmp_path: Path) -> None:
+    defaults = load_settings({"CASENET_DATA_DIR": str(tmp_path)})
+    assert defaults.replicas == ()
+    assert defaults.replica_wait_ms == 50
+
+    settings = load_settings(
+        {
+            "CASENET_DATA_DIR": str(tmp_path),
+            "CASENET_DATABASE_URL": PRIMARY,
+            "CASENET_REPLICA_URLS": " postgresql://ro:s3cret@standby-1:5433/casenet,"
+            "postgres://ro@standby-2/casenet, ",
+            "CASENET_REPLICA_WAIT_MS": "120",
+        }
+    )
+    assert [r.display for r in settings.replicas] == [
+        "postgresql://ro@standby-1:5433/casenet",
+        "postgresql://ro@standby-2:5432/casenet",
+    ]
+    assert settings.replicas[0].password == "s3cret"
+    assert "s3cret" not in repr(settings)
+    assert settings.replica_wait_ms == 120
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("CASENET_REPLICA_URLS", "sqlite:///replica.sqlite3"),
+        ("CASENET_REPLICA_URLS", "mysql://ro@standby/casenet"),
+        ("CASENET_REPLICA_URLS", "postgresql://ro@standby:port/casenet"),
+        ("CASENET_REPLICA_URLS", "postgresql://standby/casenet"),
+        ("CASENET_REPLICA_WAIT_MS", "soon"),
+        ("CASENET_REPLICA_WAIT_MS", "-5"),
+        ("CASENET_REPLICA_WAIT_MS", "10001"),
+    ],
+)
+def test_a_malformed_replica_setting_is_one_line_naming_it(
+    setting: str, value: str, tmp_path: Path
+) -> None:
+    environ = {"CASENET_DATA_DIR": str(tmp_path), "CASENET_DATABASE_URL": PRIMARY}
+    message = refusal({**environ, setting: value})
+    assert message.startswith(setting)
+    assert "\n" not in message
+
+
+def test_replicas_of_a_sqlite_store_are_refused(tmp_path: Path) -> None:
+    message = refusal(
+        {
+            "CASENET_DATA_DIR": str(tmp_path),
+            "CASENET_REPLICA_URLS": "postgresql://ro:s3cret@standby:5433/casenet",
+        }
+    )
+    assert message == "CASENET_REPLICA_URLS needs a PostgreSQL CASENET_DATABASE_URL"
+
+
 # --- development makes its secrets once -------------------------------------------------
 
 

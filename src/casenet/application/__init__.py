@@ -27,7 +27,7 @@ from casenet.application.store import CasenetApplication, SchemaStatus
 from casenet.application.subject_access import SubjectAccessService
 from casenet.application.webhook_delivery import DeliveryOptions, WebhookDelivery
 from casenet.application.webhooks import WebhookService
-from casenet.infrastructure.persistence.replicas import ReplicaStats
+from casenet.infrastructure.persistence.replicas import ReplicaStats, routed_reads
 from casenet.infrastructure.webhook_http import TargetRule
 
 __all__ = [
@@ -104,8 +104,9 @@ class Casenet:
 
     def replica_reads(self) -> AbstractContextManager[None]:
         """Within: a request that only reads (GET, HEAD); its reads may be served by a
-        read replica, still seeing every write that answered before it started."""
-        return self.app.database.routed_reads()
+        read replica, still seeing every write that answered before it started. No I/O
+        (it sets a context variable): the API opens it on the event loop."""
+        return routed_reads()
 
     def replica_stats(self) -> ReplicaStats | None:
         """What the read replicas served in this process, and why reads fell back to the

@@ -161,10 +161,6 @@ class Database(ABC):
         if replicas:
             raise ValueError(f"a {self.dialect} store has no read replicas")
 
-    def routed_reads(self) -> AbstractContextManager[None]:
-        """Within: a request that only reads; its reads may go to a replica."""
-        return nullcontext()
-
     def on_primary(self) -> AbstractContextManager[None]:
         """Within: reads go to the primary (what decides whether to write); after, the
         next routed read sees at least what was read here."""

@@ -164,9 +164,6 @@ class PostgresDatabase(Database):
         rows = self._primary_read("SELECT pg_current_wal_insert_lsn()::text", (), True)
         return str(rows[0][0])
 
-    def routed_reads(self) -> AbstractContextManager[None]:
-        return nullcontext() if self._replicas is None else replicas.routed_reads()
-
     def on_primary(self) -> AbstractContextManager[None]:
         return nullcontext() if self._replicas is None else replicas.on_primary()
 
@@ -265,7 +262,11 @@ class PostgresDatabase(Database):
             cursor.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
 
     def commit_without_flush(self, cursor: Any) -> None:
-        cursor.execute("SET LOCAL synchronous_commit = off")
+        """Not with read replicas: a standby gets WAL once it is flushed, and the WAL
+        writer flushes an asynchronous commit up to ``wal_writer_delay`` (200 ms) later;
+        a routed read waiting for that batch would fall back to the primary."""
+        if self._replicas is None:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
     def index_names(self) -> set[str]:
         query = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
