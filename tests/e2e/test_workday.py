@@ -6,25 +6,21 @@ log afterwards, no read that missed a write that had answered before it started,
 read model's lag back to 0 within 5 s of the load's stop. The standby's own statistics
 show that reads were served there.
 
-PostgreSQL and its standby (``CASENET_TEST_REPLICA_URL``, default 127.0.0.1:5433) are
-needed; in CI a missing one is a failure, elsewhere a skip.
+PostgreSQL and its standby (``replica_url``, tests/conftest.py: ``CASENET_TEST_REPLICA_URL``,
+default 127.0.0.1:5433) are needed; in CI a missing one is a failure, elsewhere a skip.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import psycopg
 import pytest
 from benchmarks.topology import Topology, on_database
 from benchmarks.workday import LAG_BOUND_SECONDS, run_workday
-from tests.conftest import in_ci, safe_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-REPLICA_URL_VARIABLE = "CASENET_TEST_REPLICA_URL"
-DEFAULT_REPLICA_URL = "postgresql://postgres@127.0.0.1:5433/postgres"
 SECONDS = 60
 #: Modest: the users share the 2 cores with 3 API processes and 2 projection workers.
 CONCURRENCY = 8
@@ -42,24 +38,6 @@ OPERATIONS = {
     "read_shared_case",
     "follow_feed",
 }
-
-
-@pytest.fixture(scope="module")
-def replica_url() -> str:
-    """The hot standby's URL, checked to be a standby (in recovery)."""
-    url = os.environ.get(REPLICA_URL_VARIABLE) or DEFAULT_REPLICA_URL
-    try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
-            row = connection.execute("SELECT pg_is_in_recovery()").fetchone()
-        problem = None if row and row[0] else "it is not a hot standby (not in recovery)"
-    except psycopg.Error as error:
-        problem = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    if problem:
-        reason = f"no replica at {safe_url(url)} (set {REPLICA_URL_VARIABLE}): {problem}"
-        if in_ci():
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
-    return url
 
 
 def transactions_on(server_url: str, database_url: str) -> int:
