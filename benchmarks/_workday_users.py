@@ -14,7 +14,7 @@ Every write that answers is written down with the moment its answer arrived; eve
 checks that it reflects each write that had answered before the read started (a note in
 the case, a consent's effect for the grantee, a referral in the receiving agency's inbox,
 a feed item). A read that does not is a stale read; what it missed is kept as a sample
-(ids only).
+(ids only). Those rules live in :mod:`benchmarks._workday_ledger`, testable without gevent.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ import random  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
@@ -38,106 +36,13 @@ from locust import FastHttpUser, constant, events, task  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.log import setup_logging  # noqa: E402
 
+from benchmarks._workday_ledger import Case, Consent, Feed, Ledger, Referral  # noqa: E402
+
 #: The sections every consent of the day grants: a grantee sees general notes.
 SECTIONS = ["identity", "summary", "notes.general"]
 NEEDS = ["housing", "food", "income", "health", "mental_health", "legal", "employment"]
 PAGE = 500
 MAX_PAGES = 40
-SAMPLES = 20
-
-
-# --- what the users did, and when it answered -----------------------------------------
-
-
-@dataclass
-class Case:
-    id: str
-    owner: int
-    #: (answered at, id) of each note; (answered at, version) of each acknowledged write.
-    notes: list[tuple[float, str]] = field(default_factory=list)
-    versions: list[tuple[float, int]] = field(default_factory=list)
-
-
-@dataclass
-class Consent:
-    id: str
-    case_id: str
-    owner: int
-    grantee: int
-    granted_at: float
-    withdraw_sent: float | None = None
-    withdrawn_at: float | None = None
-
-
-@dataclass
-class Referral:
-    id: str
-    case_id: str
-    sender: int
-    receiver: int
-    requested_at: float
-    accept_sent: float | None = None
-
-
-@dataclass
-class Feed:
-    """One agency's follower: where it is in the feed, and what it has seen."""
-
-    cursor: str | None = None
-    busy: bool = False
-    seen: set[tuple[str, str]] = field(default_factory=set)  # (type, id)
-
-
-class Ledger:
-    """Every write that answered, and the checks a read makes against them."""
-
-    def __init__(self, agencies: int) -> None:
-        self.cases: dict[str, Case] = {}
-        self.cases_of: list[list[str]] = [[] for _ in range(agencies)]
-        self.consents: dict[str, Consent] = {}
-        self.consents_of: list[list[str]] = [[] for _ in range(agencies)]  # by owner
-        self.granted_to: list[list[str]] = [[] for _ in range(agencies)]  # by grantee
-        self.grants_sent: Counter[tuple[str, int]] = Counter()  # (case, grantee)
-        self.referrals: dict[str, Referral] = {}
-        self.referred_to: list[list[str]] = [[] for _ in range(agencies)]
-        self.feeds = [Feed() for _ in range(agencies)]
-        #: [kind, aggregate id, version, owner agency] of every 2xx write.
-        self.acknowledged: list[tuple[str, str, int, int]] = []
-        self.statuses: Counter[int] = Counter()
-        self.unexpected: Counter[str] = Counter()
-        self.transport_errors = 0
-        self.stale_reads: Counter[str] = Counter()
-        self.stale_samples: list[str] = []
-
-    def stale(self, operation: str, what: str) -> None:
-        self.stale_reads[operation] += 1
-        if len(self.stale_samples) < SAMPLES:
-            self.stale_samples.append(f"{operation}: {what}")
-
-    def consents_for(self, case_id: str, grantee: int) -> list[Consent]:
-        return [
-            c
-            for c in map(self.consents.get, self.granted_to[grantee])
-            if c and c.case_id == case_id
-        ]
-
-    def must_see(self, case_id: str, grantee: int, started: float) -> list[str]:
-        """The consents that must let ``grantee`` see the case in a read started then:
-        answered before it, and no withdrawal sent (one in flight may win the race)."""
-        return [
-            c.id
-            for c in self.consents_for(case_id, grantee)
-            if c.granted_at < started and c.withdraw_sent is None
-        ]
-
-    def must_not_see(self, case_id: str, grantee: int, started: float) -> bool:
-        """Whether every grant ever sent for the pair was withdrawn before the read."""
-        consents = self.consents_for(case_id, grantee)
-        return (
-            bool(consents)
-            and self.grants_sent[(case_id, grantee)] == len(consents)
-            and all(c.withdrawn_at is not None and c.withdrawn_at < started for c in consents)
-        )
 
 
 PLAN: dict[str, Any] = {}
@@ -182,6 +87,11 @@ class Worker(FastHttpUser):
             payload = response.json() if response.text else None
             return status, payload, response.headers.get("etag", "")
 
+    @staticmethod
+    def check(operation: str, misses: str | None) -> None:
+        if misses is not None:
+            LEDGER.stale(operation, misses)
+
     def my_case(self) -> Case | None:
         mine = LEDGER.cases_of[self.agency]
         return LEDGER.cases[self.rng.choice(mine)] if mine else None
@@ -197,10 +107,7 @@ class Worker(FastHttpUser):
         }
         answer = self.call("open_case", "POST", "/v1/cases", (201,), body)
         if answer and answer[1]:
-            now, view = time.monotonic(), answer[1]
-            LEDGER.cases[view["id"]] = Case(view["id"], self.agency, versions=[(now, 1)])
-            LEDGER.cases_of[self.agency].append(view["id"])
-            LEDGER.acknowledged.append(("case", view["id"], 1, self.agency))
+            LEDGER.case_opened(answer[1]["id"], self.agency, time.monotonic())
 
     @task(18)
     def add_note(self) -> None:
@@ -211,10 +118,8 @@ class Worker(FastHttpUser):
         # Two workers of the agency on one case at once: the later one is refused (409).
         answer = self.call("add_note", "POST", f"/v1/cases/{case.id}/notes", (201, 409), body)
         if answer and answer[0] == 201:
-            now, version = time.monotonic(), int(answer[2].strip('W/"') or 0)
-            case.notes.append((now, answer[1]["id"]))
-            case.versions.append((now, version))
-            LEDGER.acknowledged.append(("case", case.id, version, self.agency))
+            version = int(answer[2].strip('W/"') or 0)  # the ETag: the case's version
+            LEDGER.note_added(case, answer[1]["id"], version, time.monotonic())
         return None
 
     @task(8)
@@ -233,10 +138,7 @@ class Worker(FastHttpUser):
         answer = self.call("grant_consent", "POST", f"/v1/cases/{case.id}/consents", (201,), body)
         if answer and answer[1]:
             consent = Consent(answer[1]["id"], case.id, self.agency, grantee, time.monotonic())
-            LEDGER.consents[consent.id] = consent
-            LEDGER.consents_of[self.agency].append(consent.id)
-            LEDGER.granted_to[grantee].append(consent.id)
-            LEDGER.acknowledged.append(("consent", consent.id, 1, self.agency))
+            LEDGER.consent_granted(consent)
         return None
 
     @task(4)
@@ -253,9 +155,7 @@ class Worker(FastHttpUser):
         path = f"/v1/consents/{consent.id}/withdraw"
         answer = self.call("withdraw_consent", "POST", path, (200,), {"reason": "Client asked."})
         if answer and answer[1]:
-            consent.withdrawn_at = time.monotonic()
-            version = int(answer[1]["version"])
-            LEDGER.acknowledged.append(("consent", consent.id, version, self.agency))
+            LEDGER.consent_withdrawn(consent, int(answer[1]["version"]), time.monotonic())
         return None
 
     @task(6)
@@ -275,10 +175,8 @@ class Worker(FastHttpUser):
         }
         answer = self.call("refer", "POST", "/v1/referrals", (201,), body)
         if answer and answer[1]:
-            rid = answer[1]["id"]
-            LEDGER.referrals[rid] = Referral(rid, case.id, self.agency, receiver, time.monotonic())
-            LEDGER.referred_to[receiver].append(rid)
-            LEDGER.acknowledged.append(("referral", rid, 1, self.agency))
+            rid, now = answer[1]["id"], time.monotonic()
+            LEDGER.referral_requested(Referral(rid, case.id, self.agency, receiver, now))
         return None
 
     @task(4)
@@ -294,8 +192,7 @@ class Worker(FastHttpUser):
         referral.accept_sent = time.monotonic()
         answer = self.call("accept_referral", "POST", f"/v1/referrals/{referral.id}/accept", (200,))
         if answer and answer[1]:
-            version = int(answer[1]["version"])
-            LEDGER.acknowledged.append(("referral", referral.id, version, referral.sender))
+            LEDGER.referral_accepted(referral, int(answer[1]["version"]))
         return None
 
     # --- reads, each checking the writes that answered before it started ----------------
@@ -308,12 +205,7 @@ class Worker(FastHttpUser):
         started = time.monotonic()
         answer = self.call("read_case", "GET", f"/v1/cases/{case.id}", (200,))
         if answer and answer[1]:
-            view = answer[1]
-            seen = {note["id"] for note in view["notes"]}
-            missed = [i for at, i in case.notes if at < started and i not in seen]
-            floor = max((v for at, v in case.versions if at < started), default=0)
-            if missed or view["version"] < floor:
-                LEDGER.stale("read_case", f"case {case.id}: notes {missed}, version {floor}")
+            self.check("read_case", LEDGER.case_misses(case, answer[1], started))
         return None
 
     @task(12)
@@ -324,21 +216,10 @@ class Worker(FastHttpUser):
         consent = LEDGER.consents[self.rng.choice(granted)]
         started = time.monotonic()
         answer = self.call("read_shared_case", "GET", f"/v1/cases/{consent.case_id}", (200, 404))
-        if answer is None or answer[0] not in (200, 404):
-            return None
-        must_see = LEDGER.must_see(consent.case_id, self.agency, started)
-        if answer[0] == 404 and must_see:
-            LEDGER.stale("read_shared_case", f"case {consent.case_id} 404 under {must_see}")
-        elif answer[0] == 200 and LEDGER.must_not_see(consent.case_id, self.agency, started):
-            LEDGER.stale("read_shared_case", f"case {consent.case_id} shown after withdrawal")
-        elif answer[0] == 200 and must_see:
-            view = answer[1]
-            notes = {note["id"] for note in view["notes"] or []}
-            case = LEDGER.cases[consent.case_id]
-            missed = [i for at, i in case.notes if at < started and i not in notes]
-            unlisted = set(must_see) - set(view["shared_under"])
-            if missed or unlisted:
-                LEDGER.stale("read_shared_case", f"case {case.id}: {missed} {sorted(unlisted)}")
+        if answer and answer[0] in (200, 404):
+            status, view = answer[0], answer[1]
+            misses = LEDGER.shared_case_misses(consent.case_id, self.agency, status, view, started)
+            self.check("read_shared_case", misses)
         return None
 
     def walk(self, operation: str, path: str) -> list[dict[str, Any]] | None:
@@ -361,11 +242,7 @@ class Worker(FastHttpUser):
         if items is None:
             return
         listed = {item["case_id"] for item in items}
-        pairs = {LEDGER.consents[c].case_id for c in list(LEDGER.granted_to[self.agency])}
-        missed = [c for c in pairs if c not in listed and LEDGER.must_see(c, self.agency, started)]
-        shown = [c for c in listed & pairs if LEDGER.must_not_see(c, self.agency, started)]
-        if missed or shown:
-            LEDGER.stale("read_shared_cases", f"missing {missed[:3]}, withdrawn {shown[:3]}")
+        self.check("read_shared_cases", LEDGER.shared_list_misses(self.agency, listed, started))
 
     @task(8)
     def read_inbox(self) -> None:
@@ -374,13 +251,7 @@ class Worker(FastHttpUser):
         if items is None:
             return
         listed = {item["id"] for item in items}
-        missed = [
-            r.id
-            for r in map(LEDGER.referrals.get, list(LEDGER.referred_to[self.agency]))
-            if r and r.requested_at < started and r.accept_sent is None and r.id not in listed
-        ]
-        if missed:
-            LEDGER.stale("read_inbox", f"referrals {missed[:3]} not in the inbox")
+        self.check("read_inbox", LEDGER.inbox_misses(self.agency, listed, started))
 
     @task(8)
     def follow_feed(self) -> None:
@@ -403,24 +274,11 @@ class Worker(FastHttpUser):
                 return
             page = answer[1]
             for item in page["items"]:
-                key = item.get("referral_id") or item.get("consent_id") or item["id"]
-                feed.seen.add((item["type"], key))
+                feed.add(item)
             feed.cursor = page["next"]
             if not page["items"]:
                 break
-        expected = [
-            ("referral_requested", r.id)
-            for r in map(LEDGER.referrals.get, list(LEDGER.referred_to[self.agency]))
-            if r and r.requested_at < started
-        ]
-        for c in map(LEDGER.consents.get, list(LEDGER.granted_to[self.agency])):
-            if c and c.granted_at < started:
-                expected.append(("consent_granted", c.id))
-            if c and c.withdrawn_at is not None and c.withdrawn_at < started:
-                expected.append(("consent_withdrawn", c.id))
-        missed = [e for e in expected if e not in feed.seen]
-        if missed:
-            LEDGER.stale("follow_feed", f"agency {self.agency} feed lacks {missed[:3]}")
+        self.check("follow_feed", LEDGER.feed_misses(self.agency, started))
 
 
 # --- the run ------------------------------------------------------------------------------
