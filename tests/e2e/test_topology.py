@@ -168,10 +168,12 @@ def metric_samples(topology: Topology, name: str, tries: int = 12) -> list[float
     return values
 
 
-def test_the_api_processes_read_from_the_replica(topology: Topology) -> None:
-    """After the story and the matrix (above): the standby served reads."""
+def test_the_api_processes_read_from_the_replica(topology: Topology, operator: Api) -> None:
+    """The standby served reads (the story's and the matrix's above, and these)."""
     assert topology.api_workers == 3
     assert len(topology.projection_workers) == 2
+    for _ in range(12):
+        operator.get("/v1/agencies")
     assert max(metric_samples(topology, "casenet_replica_reads_total"), default=0) > 0
 
 
