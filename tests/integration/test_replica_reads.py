@@ -273,3 +273,16 @@ def metrics_value(text: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise AssertionError(f"{name} not in /metrics")
+
+
+def test_a_replica_with_every_connection_in_use_leaves_the_read_to_the_primary(
+    open_routed: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replicas, "MAX_CONNECTIONS", 0)  # as if every one were in use
+    casenet = open_routed()
+    owner, _, case_id, _ = scene(casenet)
+    with casenet.replica_reads():
+        assert casenet.case_queries.read_case(owner, case_id).id == case_id
+    assert served(casenet) == 0
+    assert fallbacks(casenet, replicas.BUSY) == 1
+    assert fallbacks(casenet, replicas.DOWN) == 0

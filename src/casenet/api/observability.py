@@ -189,7 +189,7 @@ class WebhookBacklog(Collector):
 
 class ReplicaReads(Collector):
     """``casenet_replica_reads``, ``casenet_replica_fallbacks`` (by reason: ``lag``,
-    ``down``) and ``casenet_replica_wait_seconds``: what this process's read replicas
+    ``down``, ``busy``) and ``casenet_replica_wait_seconds``: what this process's read replicas
     served (nothing without ``CASENET_REPLICA_URLS``)."""
 
     def __init__(self, services: Casenet) -> None:
@@ -207,8 +207,8 @@ class ReplicaReads(Collector):
         )
         fallbacks = CounterMetricFamily(
             "casenet_replica_fallbacks",
-            "Routed reads served by the primary: a replica behind past the bound (lag) or "
-            "none reachable (down)",
+            "Routed reads served by the primary: a replica behind past the bound (lag), "
+            "none reachable (down), or each using all its connections (busy)",
             labels=["reason"],
         )
         for reason, count in sorted(stats.fallbacks.items()):

@@ -44,12 +44,14 @@ logger = logging.getLogger("casenet.replicas")
 DOWN_SECONDS = 5.0
 #: Seconds to wait for a replica's connection (the primary's is longer: it must answer).
 CONNECT_TIMEOUT_SECONDS = 2
-#: Idle connections kept per replica (more are opened under load, then closed).
-IDLE_CONNECTIONS = 4
+#: Idle connections kept per replica (more are opened under load, then closed), and the
+#: most a process opens to one replica at once (as its primary pool's 20).
+IDLE_CONNECTIONS, MAX_CONNECTIONS = 4, 20
 #: The first and the longest pause between two looks at a replica's replay position.
 POLL_FIRST, POLL_MAX = 0.001, 0.01
-#: The reasons a routed read went to the primary (``/metrics`` labels).
-LAG, DOWN = "lag", "down"
+#: The reasons a routed read went to the primary (``/metrics`` labels): every replica
+#: behind past the bound, unreachable, or using all its connections.
+LAG, DOWN, BUSY = "lag", "down", "busy"
 #: The bytes of a WAL page and of its short header: a position just past a page's
 #: header is where the WAL ended at the page's boundary (see :func:`wal_position`).
 _PAGE, _SHORT_HEADER = 8192, 24
@@ -117,7 +119,7 @@ class ReplicaStats:
     """What the replicas did in this process (``/metrics`` reads it)."""
 
     served: int = 0
-    fallbacks: dict[str, int] = field(default_factory=lambda: {LAG: 0, DOWN: 0})
+    fallbacks: dict[str, int] = field(default_factory=lambda: {LAG: 0, DOWN: 0, BUSY: 0})
     waits: int = 0
     wait_seconds: float = 0.0
 
@@ -140,10 +142,18 @@ class Replica:
         }
         self._idle: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         #: The highest replay position seen on this server (0 after any new connection:
         #: a restarted standby may start replaying from further back).
         self.replayed = 0
         self.down_until = 0.0
+
+    def try_slot(self) -> bool:
+        """Take one of the replica's connection slots (give it back by :meth:`free`)."""
+        return self._slots.acquire(blocking=False)
+
+    def free(self) -> None:
+        self._slots.release()
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -202,8 +212,11 @@ class Replicas:
             return None
         if route.lsn is None:
             route.lsn = wal_position(self._primary_lsn())
-        now = time.monotonic()
-        for replica in self._choose(now):
+        reason = DOWN
+        for replica in self._choose(time.monotonic()):
+            if not replica.try_slot():
+                reason = BUSY
+                continue
             try:
                 with replica.connection() as conn:
                     if not self._caught_up(replica, conn, route.lsn):
@@ -216,10 +229,12 @@ class Replicas:
             except psycopg.Error as error:
                 self._down(replica, error)
                 continue
+            finally:
+                replica.free()
             with self._lock:
                 self.stats.served += 1
             return rows
-        self._fell_back(route, DOWN)
+        self._fell_back(route, reason)
         return None
 
     def _choose(self, now: float) -> list[Replica]:
