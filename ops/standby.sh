@@ -114,20 +114,38 @@ host all all 127.0.0.1/32 trust
 EOF
 }
 
-start() {
-    allow_replication
-    [ -f "$DIR/PG_VERSION" ] || make_standby
+start_and_wait() {
+    # Start the standby if it is stopped; true once it streams, false if it does not
+    # within $1 seconds.
     if ! running; then
         say "starting the standby on $HOST:$PORT (log: $LOG)"
-        as_postgres "$BIN/pg_ctl" -D "$DIR" -l "$LOG" -w start >/dev/null \
-            || fail "the standby did not start (see $LOG)"
+        as_postgres "$BIN/pg_ctl" -D "$DIR" -l "$LOG" -w start >/dev/null || return 1
     fi
     local waited=0
     until streaming; do
         waited=$((waited + 1))
-        [ "$waited" -lt "$STREAM_SECONDS" ] || fail "not streaming after ${STREAM_SECONDS}s (see $LOG)"
+        [ "$waited" -lt "$1" ] || return 1
         sleep 1
     done
+}
+
+start() {
+    allow_replication
+    local made=no
+    if [ ! -f "$DIR/PG_VERSION" ]; then
+        make_standby
+        made=yes
+    fi
+    if ! start_and_wait "$STREAM_SECONDS"; then
+        [ "$made" = no ] || fail "not streaming after ${STREAM_SECONDS}s (see $LOG)"
+        # An old standby that cannot follow (another primary, or the WAL it needs is
+        # gone since it last ran): it holds nothing of its own, so make it again.
+        say "the standby in $DIR does not stream from $HOST:$PRIMARY_PORT: making it again"
+        stop
+        as_postgres rm -rf "$DIR"
+        make_standby
+        start_and_wait "$STREAM_SECONDS" || fail "not streaming after ${STREAM_SECONDS}s (see $LOG)"
+    fi
     say "streaming from $HOST:$PRIMARY_PORT on $HOST:$PORT ($DIR)"
 }
 
