@@ -69,6 +69,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     from granian.log import LogLevels
 
     from casenet.api.observability import server_logging
+    from casenet.api.serving import SERVED_APP
 
     check_port_free(args.host, args.port)
     build_casenet(settings).close()
@@ -81,7 +82,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         )
     sys.stdout.flush()
     Granian(
-        "casenet.api.app:create_app",
+        SERVED_APP,  # create_app, then the worker's startup heap frozen (api/serving.py)
         address=args.host,
         port=args.port,
         interface=Interfaces.ASGI,
