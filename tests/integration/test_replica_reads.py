@@ -150,6 +150,34 @@ def test_a_case_read_is_served_by_the_standby_and_sees_the_write_before_it(
     assert fallbacks(casenet, replicas.DOWN) == 0
 
 
+def test_a_read_of_read_models_takes_the_wal_position_with_their_positions(
+    open_routed: Opener,
+) -> None:
+    """The statement that reads the models' positions on the primary also gives the WAL
+    position the standby must reach: no second round trip to ask for it. A catch-up
+    (a write) makes the next routed read ask afresh."""
+    casenet = open_routed(wait_ms=PATIENT_MS)
+    owner, grantee, case_id, _ = scene(casenet)
+    grant(casenet, owner, grantee, case_id)
+    casenet.app.projections.catch_up(casenet.app.projections.names())  # nothing left behind
+    stats = casenet.replica_stats()
+    assert stats is not None
+    before = stats
+    with casenet.replica_reads():
+        shared = casenet.case_queries.shared_cases(grantee, limit=10, after=None).items
+    after = casenet.replica_stats()
+    assert after is not None
+    assert [c.case_id for c in shared] == [case_id]
+    assert after.served > before.served, "the standby served the shared cases"
+    assert after.positions == before.positions, "no WAL position asked for on its own"
+    casenet.cases.add_note(owner, case_id, category="health", text="Written after")
+    with casenet.replica_reads():
+        notes = casenet.case_queries.read_case(owner, case_id).notes or []
+    assert [n.text for n in notes] == ["Written after"]
+    last = casenet.replica_stats()
+    assert last is not None and last.positions > after.positions, "the owner's read asked"
+
+
 def test_with_replay_paused_a_read_after_a_write_sees_it_from_the_primary(
     open_routed: Opener, replica_url: str
 ) -> None:

@@ -166,6 +166,15 @@ class Database(ABC):
         next routed read sees at least what was read here."""
         return nullcontext()
 
+    def wal_position_sql(self) -> str | None:
+        """An expression giving the primary's WAL position, for a statement that reads
+        what a routed read must then see (None: no replicas, nothing to wait for)."""
+        return None
+
+    def primary_seen(self, position: str) -> None:  # noqa: B027  (no replicas: a no-op)
+        """The request read the primary as of ``position`` (from :meth:`wal_position_sql`)
+        and wrote nothing since: its next routed read waits for that position."""
+
     def replica_stats(self) -> ReplicaStats | None:
         """What the replicas served and why reads fell back (None: no replicas)."""
         return None

@@ -167,6 +167,13 @@ class PostgresDatabase(Database):
     def on_primary(self) -> AbstractContextManager[None]:
         return nullcontext() if self._replicas is None else replicas.on_primary()
 
+    def wal_position_sql(self) -> str | None:
+        return None if self._replicas is None else "pg_current_wal_insert_lsn()::text"
+
+    def primary_seen(self, position: str) -> None:
+        if self._replicas is not None:
+            replicas.seen(position)
+
     def replica_stats(self) -> replicas.ReplicaStats | None:
         return None if self._replicas is None else self._replicas.snapshot()
 

@@ -138,15 +138,21 @@ class PositionsTable:
         )
         return _state(self.db.fetch_tuples(cursor, query, (name,))[0])
 
-    def with_head(self, names: Sequence[str]) -> list[CurrentState]:
-        """The rows of ``names`` beside the log's head, in one round trip."""
+    def with_head(self, names: Sequence[str]) -> tuple[list[CurrentState], str | None]:
+        """The rows of ``names`` beside the log's head, in one round trip; with read
+        replicas, also the primary's WAL position as of that read (else None)."""
+        wal = self.db.wal_position_sql()
         rows = self._read(
-            f"SELECT name, position, epoch, stopped, {self.head_sql} AS head FROM {POSITIONS} "
+            f"SELECT name, position, epoch, stopped, {self.head_sql} AS head"
+            f"{'' if wal is None else f', {wal}'} FROM {POSITIONS} "
             f"WHERE name IN ({_marks(names)})",
             tuple(names),
             tuples=True,
         )
-        return [CurrentState(str(r[0]), int(r[1]), int(r[2]), _text(r[3]), int(r[4])) for r in rows]
+        states = [
+            CurrentState(str(r[0]), int(r[1]), int(r[2]), _text(r[3]), int(r[4])) for r in rows
+        ]
+        return states, None if wal is None or not rows else str(rows[0][5])
 
     def epochs(self, names: Sequence[str]) -> dict[str, int]:
         query = f"SELECT name, epoch FROM {POSITIONS} WHERE name IN ({_marks(names)})"

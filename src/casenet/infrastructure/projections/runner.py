@@ -181,15 +181,18 @@ class Projections(Rebuilds):
         Returns each model's epoch as it was before, for :meth:`current`.
         """
         # On the primary (with read replicas: the next routed read waits for what was
-        # seen or written here). One round trip: each model's position beside the head.
+        # seen or written here). One round trip: each model's position beside the head
+        # (and, with replicas, the WAL position a replica must reach to show them).
         with self.db.on_primary():
-            rows = self.table.with_head(self.names(names))
+            rows, wal = self.table.with_head(self.names(names))
             for r in rows:
                 if r.stopped is not None:
                     raise ReadModelStopped(r.name, r.position, r.stopped)
             behind = [r.name for r in rows if self.has_pending(r.name, r.position, r.head)]
             if behind:
                 self.catch_up(behind, until=rows[0].head)
+        if wal is not None and not behind:  # a catch-up wrote: the next read asks afresh
+            self.db.primary_seen(wal)
         return {r.name: r.epoch for r in rows}
 
     def current(self, names: Iterable[str], read: Callable[[], T]) -> T:
