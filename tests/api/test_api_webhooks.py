@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
@@ -233,6 +234,28 @@ def test_a_failing_receiver_gets_retries_with_growing_delays_then_everything_in_
     failed = metric(net.operator, 'casenet_webhook_deliveries_total{outcome="failed"}')
     assert failed - failed_before == 4
     net.admin.expect(200, "DELETE", f"/v1/webhooks/{hook['id']}")
+
+
+def test_the_delay_before_a_retry_counts_from_the_failed_answer_not_the_attempts_start(
+    net: SimpleNamespace, app_server: Any
+) -> None:
+    """A receiver slow to fail (0.4 s, four times the first delay) still gets the whole
+    delay after its answer; counted from the start it would be retried at once."""
+    slow = 0.4
+    with Receiver(delay=slow) as receiver:
+        receiver.fail_next(1)
+        hook = net.admin.post("/v1/webhooks", {"url": receiver.url})
+        try:
+            grant(net)
+            with delivering(worker(app_server)):
+                receiver.wait_for(1, timeout=30)
+            first = net.admin.get(f"/v1/webhooks/{hook['id']}/deliveries")["items"][0]
+        finally:
+            net.admin.expect(200, "DELETE", f"/v1/webhooks/{hook['id']}")
+    assert (first["outcome"], first["status_code"]) == ("failed", 500)
+    started = datetime.fromisoformat(first["attempted_at"])
+    due = datetime.fromisoformat(first["next_attempt_at"])
+    assert (due - started).total_seconds() >= slow + QUICK.base / 2 - 0.01
 
 
 def test_an_item_failing_past_the_limit_is_given_up_and_the_next_one_goes(

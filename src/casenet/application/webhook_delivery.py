@@ -3,8 +3,9 @@
 Per webhook, in feed order: item N+1 is sent only once N was answered 2xx (or given
 up). A worker first takes the webhook's lease (``WebhookOutbox.claim``: compare-and-swap
 on its cursor row), so any number of workers, in any number of processes, never
-deliver one webhook's items at once or out of order. A failed attempt is retried
-after an exponential delay with jitter (:class:`Backoff`), from seconds up to hours;
+deliver one webhook's items at once or out of order. A failed attempt is retried,
+counting from its answer, after an exponential delay with jitter (:class:`Backoff`),
+from seconds up to hours;
 an item still failing :attr:`Backoff.give_up_after` after its first failure is given
 up (an attempt says so) and the next one goes. The cursor moves only after the answer,
 in the transaction that records the attempt: a worker killed mid-request sends that
@@ -199,7 +200,9 @@ class WebhookDelivery:
                 cursor,
                 attempt=number,
                 first_failed_at=first_failed,
-                next_attempt_at=now + backoff.delay(number, self._rng),
+                # From the answer, not the start: a receiver that took long to fail
+                # still gets the whole delay before it is tried again.
+                next_attempt_at=self.clock() + backoff.delay(number, self._rng),
                 attempts_made=cursor.attempts_made + 1,
             )
         attempt = AttemptRow(
