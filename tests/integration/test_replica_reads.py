@@ -175,7 +175,8 @@ def test_a_read_of_read_models_takes_the_wal_position_with_their_positions(
         notes = casenet.case_queries.read_case(owner, case_id).notes or []
     assert [n.text for n in notes] == ["Written after"]
     last = casenet.replica_stats()
-    assert last is not None and last.positions > after.positions, "the owner's read asked"
+    assert last is not None
+    assert last.positions > after.positions, "the owner's read asked"
 
 
 def test_with_replay_paused_a_read_after_a_write_sees_it_from_the_primary(

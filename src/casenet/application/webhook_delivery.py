@@ -5,11 +5,11 @@ up). A worker first takes the webhook's lease (``WebhookOutbox.claim``: compare-
 on its cursor row), so any number of workers, in any number of processes, never
 deliver one webhook's items at once or out of order. A failed attempt is retried,
 counting from its answer, after an exponential delay with jitter (:class:`Backoff`),
-from seconds up to hours;
-an item still failing :attr:`Backoff.give_up_after` after its first failure is given
-up (an attempt says so) and the next one goes. The cursor moves only after the answer,
-in the transaction that records the attempt: a worker killed mid-request sends that
-item again (at least once), and receivers deduplicate on ``webhook-id``.
+from seconds up to hours; an item still failing :attr:`Backoff.give_up_after` after its
+first failure is given up (an attempt says so) and the next one goes. The cursor moves
+only after the answer, in the transaction that records the attempt: a worker killed
+mid-request sends that item again (at least once), and receivers deduplicate on
+``webhook-id``.
 
 The secret is decrypted for each attempt (the webhook is loaded from its events) and
 forgotten with it: nothing is cached between deliveries.
