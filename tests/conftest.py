@@ -37,6 +37,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
@@ -102,9 +103,10 @@ def postgres_url() -> str:
     return url
 
 
-@pytest.fixture
-def postgres_database_url(postgres_url: str) -> Iterator[str]:
-    """A fresh, empty database for this test alone; dropped (WITH (FORCE)) afterwards."""
+@contextmanager
+def fresh_database(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty database on the server of ``postgres_url``; dropped (WITH (FORCE))
+    afterwards."""
     dbname = f"{TEST_DATABASE_PREFIX}{uuid4().hex[:12]}"
     identifier = sql.Identifier(dbname)
     with admin_connection(postgres_url) as connection:
@@ -115,6 +117,13 @@ def postgres_database_url(postgres_url: str) -> Iterator[str]:
         with admin_connection(postgres_url) as connection:
             drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(identifier)
             connection.execute(drop)
+
+
+@pytest.fixture
+def postgres_database_url(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty database for this test alone (:func:`fresh_database`)."""
+    with fresh_database(postgres_url) as url:
+        yield url
 
 
 # --- SQLite ------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ In CI (``CI=true``) a missing PostgreSQL or standby is a failure (tests/conftest
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -31,15 +30,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
-from uuid import uuid4
 
 import httpx
 import pytest
 from benchmarks.topology import Topology, end_group
-from psycopg import sql
 from tests.api import test_api_authorization_matrix as matrix
 from tests.api import test_api_referral_story as story
-from tests.conftest import TEST_DATABASE_PREFIX, admin_connection, with_database
+from tests.conftest import fresh_database
 from tests.support.http import Api, Probe, Route, routes_from
 
 from casenet.application import Casenet
@@ -101,20 +98,6 @@ class TopologyServer:
 
     def log(self) -> str:
         return (self.topology.log_dir / "server.log").read_text(errors="replace")
-
-
-@contextlib.contextmanager
-def fresh_database(postgres_url: str) -> Iterator[str]:
-    """A fresh database on the primary, dropped afterwards."""
-    dbname = f"{TEST_DATABASE_PREFIX}t_{uuid4().hex[:12]}"
-    name = sql.Identifier(dbname)
-    with admin_connection(postgres_url) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    try:
-        yield with_database(postgres_url, dbname)
-    finally:
-        with admin_connection(postgres_url) as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 @pytest.fixture(scope="module")

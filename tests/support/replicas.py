@@ -6,6 +6,8 @@ of its state."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 #: The stores of ``module_database_url`` (tests/conftest.py).
@@ -22,3 +24,15 @@ MODULE_STORES_WITH_REPLICA = [
 #: The standby URL of each primary database a ``postgres+replica`` module runs on: its
 #: app is built with ``CASENET_REPLICA_URLS`` set to it (tests/api/conftest.py).
 REPLICA_OF: dict[str, str] = {}
+
+
+def assert_the_standby_served(app_server: Any) -> None:
+    """On a ``postgres+replica`` module (``app_server`` of tests/api/conftest.py): its GET
+    requests were served by the standby (each still seeing the writes before it), none
+    fell back for want of it. Elsewhere: there are no replicas at all."""
+    stats = app_server.casenet.replica_stats()
+    if not app_server.settings.replicas:
+        assert stats is None
+        return
+    assert stats.served > 0
+    assert stats.fallbacks["down"] == 0
