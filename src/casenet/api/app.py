@@ -11,6 +11,7 @@ from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Server
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -183,7 +184,9 @@ class ReplicaReads:
     """ASGI: a GET or HEAD request only reads (writes it makes, a grantee's disclosure,
     go to the primary): its reads may be served by a read replica, still seeing every
     write answered before it (``infrastructure/persistence/replicas.py``). The routing
-    is a context variable: the worker threads of ``sync_to_thread`` get a copy."""
+    is a context variable: the worker threads of ``sync_to_thread`` get a copy. A Litestar
+    middleware: it wraps the route handlers (and the ``actor`` dependency), not the
+    router's own 404s and 405s, which read nothing."""
 
     def __init__(self, app: ASGIApp, services: Casenet) -> None:
         self.app = app
@@ -246,9 +249,10 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         openapi_config=openapi_config(),
         plugins=[ClosedStructSchemaPlugin(), DocumentedOperations()],
         lifespan=lifespans,
+        middleware=[DefineMiddleware(ReplicaReads, services=services)],
         logging_config=logging_config(settings),
         debug=False,
     )
     # Around the router, not a Litestar middleware: 404s and 405s are logged too.
-    app.asgi_handler = AccessLog(ReplicaReads(app.asgi_handler, services), metrics)
+    app.asgi_handler = AccessLog(app.asgi_handler, metrics)
     return app
