@@ -249,7 +249,8 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
         openapi_config=openapi_config(),
         plugins=[ClosedStructSchemaPlugin(), DocumentedOperations()],
         lifespan=lifespans,
-        middleware=[DefineMiddleware(ReplicaReads, services=services)],
+        # Only with replicas: without, every read goes to the store anyway.
+        middleware=[DefineMiddleware(ReplicaReads, services=services)] if settings.replicas else [],
         logging_config=logging_config(settings),
         debug=False,
     )
