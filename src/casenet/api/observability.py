@@ -21,8 +21,9 @@ The documented hooks were checked (Litestar 2.25) and cannot do it alone:
   something that is not the app (``TestClient``, ``request.app.state`` and granian's
   factory all take the app itself).
 
-Logging goes through Litestar's queue handler: a request only puts a record on a queue,
-and a thread writes it to stderr, so no request waits on the terminal or a pipe.
+Logging goes through :class:`~casenet.api.log_writer.LineWriter`: a request only puts
+a record on a queue, and a thread writes what is queued to stderr, many lines a write, so
+no request waits on the terminal or a pipe, nor for the GIL after each line.
 
 Metrics are counted per app, in its own registry, so per server process: with
 ``casenet serve --workers N`` a scrape sees the worker that answers it (prometheus-client's
@@ -37,9 +38,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -119,10 +120,17 @@ def _formatter(settings: Settings) -> dict[str, Any]:
 
 def logging_config(settings: Settings) -> LoggingConfig:
     """The app's logging: every logger at ``CASENET_LOG_LEVEL``, in ``CASENET_LOG_FORMAT``,
-    through Litestar's queue handler to stderr."""
+    through a :class:`~casenet.api.log_writer.LineWriter` to stderr. It takes the name of
+    Litestar's queue handler, which Litestar would otherwise add (and start a thread for)."""
     level = settings.log_level.upper()
     return LoggingConfig(
         formatters={"standard": _formatter(settings)},
+        handlers={
+            "queue_listener": {
+                "class": "casenet.api.log_writer.LineWriter",
+                "formatter": "standard",
+            }
+        },
         root={"handlers": ["queue_listener"], "level": level},
         loggers={"litestar": {"level": level, "handlers": ["queue_listener"], "propagate": False}},
     )
@@ -289,14 +297,20 @@ def counting_commits(
 
 
 def request_id(scope: Scope) -> str:
-    """The caller's ``X-Request-Id`` if it is a short safe token, else a new one."""
+    """The caller's ``X-Request-Id`` if it is a short safe token, else a new one.
+
+    A new id is 128 random bits from :mod:`random`, as OpenTelemetry's id generator makes
+    trace ids: it tells requests apart and authorizes nothing, so it need not come from
+    the operating system, whose generator (``uuid4``, ``os.urandom``) is a system call
+    that gives up the GIL on the event loop, once a request. (Each server process seeds
+    its own: ``random`` seeds itself when imported and again in a forked child.)"""
     for name, value in scope["headers"]:
         if name == _REQUEST_ID_HEADER:
             given = value.decode("latin-1")
             if SAFE_REQUEST_ID.fullmatch(given):
                 return given
             break
-    return uuid.uuid4().hex
+    return f"{random.getrandbits(128):032x}"
 
 
 class AccessLog:
