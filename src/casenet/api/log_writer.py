@@ -47,11 +47,13 @@ class LineWriter(logging.Handler):
         self.stream = stream if stream is not None else sys.stderr
         self._linger = linger
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        self._closed = False
+        self._closing = False  # close() has begun
+        self._closed = False  # ... and the writing thread has stopped
         self._thread = threading.Thread(target=self._write_forever, name="casenet-log", daemon=True)
         self._thread.start()
 
-    def handle(self, record: logging.LogRecord) -> logging.LogRecord | bool:
+    # (Python 3.12+ returns the record a filter kept; typeshed says bool for 3.11)
+    def handle(self, record: logging.LogRecord) -> logging.LogRecord | bool:  # type: ignore[override]
         """As :meth:`logging.Handler.handle`, without its lock: the queue is thread-safe."""
         kept = self.filter(record)
         if kept:
@@ -59,25 +61,33 @@ class LineWriter(logging.Handler):
         return kept
 
     def emit(self, record: logging.LogRecord) -> None:
+        self._queue.put(record)
         if self._closed:  # logging during the interpreter's shutdown: written at once
-            self._write([record])
-        else:
-            self._queue.put(record)
+            self._drain()
 
     def flush(self) -> None:
         """Return once every line queued before this call is written."""
-        if self._closed or threading.current_thread() is self._thread:
+        if threading.current_thread() is self._thread:
             return
         written = threading.Event()
         self._queue.put(written)
+        if self._closed:
+            self._drain()
         written.wait()
 
     def close(self) -> None:
-        """Write what is queued, then stop the writing thread."""
-        if not self._closed:
-            self._closed = True
+        """Write what is queued, then stop the writing thread.
+
+        Until the thread has stopped, what is logged or flushed meanwhile goes through the
+        queue, behind what was queued before it (in order, and a flush waits for it).
+        ``_closed`` is set only then; what raced it onto the queue is written by whoever
+        sees it set: each caller puts its item BEFORE looking, so none is left behind."""
+        if not self._closing:
+            self._closing = True
             self._queue.put(None)
             self._thread.join()
+            self._closed = True
+            self._drain()
         super().close()
 
     def _write_forever(self) -> None:
@@ -91,9 +101,16 @@ class LineWriter(logging.Handler):
                 if isinstance(item, threading.Event):
                     item.set()
             if any(item is None for item in batch):
-                # what raced the close onto the queue after it
-                self._write(i for i in self._queued() if isinstance(i, logging.LogRecord))
-                return
+                return  # close() writes what came after
+
+    def _drain(self) -> None:
+        """Write what is queued and answer its flushes, in the calling thread (once the
+        writing thread has stopped)."""
+        batch = self._queued()
+        self._write(item for item in batch if isinstance(item, logging.LogRecord))
+        for item in batch:
+            if isinstance(item, threading.Event):
+                item.set()
 
     def _queued(self) -> list[_Item]:
         items: list[_Item] = []
