@@ -43,6 +43,7 @@ from casenet.api.observability import (
     AccessLog,
     Metrics,
     counting_commits,
+    flushing_the_log,
     logging_config,
     read_metrics,
 )
@@ -218,6 +219,7 @@ def create_app(settings: Settings | None = None, casenet: Casenet | None = None)
 
     metrics = Metrics(services.projections, services.webhooks, services)
     lifespans = [
+        flushing_the_log,  # entered first, so left last: after the others' last lines
         keeping_read_models_current(
             services, close=casenet is None, in_server=settings.projections_in_server
         ),

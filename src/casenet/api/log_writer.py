@@ -52,13 +52,14 @@ class LineWriter(logging.Handler):
         self._thread = threading.Thread(target=self._write_forever, name="casenet-log", daemon=True)
         self._thread.start()
 
-    # (Python 3.12+ returns the record a filter kept; typeshed says bool for 3.11)
-    def handle(self, record: logging.LogRecord) -> logging.LogRecord | bool:  # type: ignore[override]
+    def handle(self, record: logging.LogRecord) -> bool:
         """As :meth:`logging.Handler.handle`, without its lock: the queue is thread-safe."""
         kept = self.filter(record)
+        if isinstance(kept, logging.LogRecord):  # from Python 3.12 a filter may replace it
+            record = kept
         if kept:
-            self.emit(record if kept is True else kept)
-        return kept
+            self.emit(record)
+        return bool(kept)
 
     def emit(self, record: logging.LogRecord) -> None:
         self._queue.put(record)

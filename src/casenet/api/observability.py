@@ -296,6 +296,19 @@ def counting_commits(
     return lifespan
 
 
+@asynccontextmanager
+async def flushing_the_log(app: Litestar) -> AsyncIterator[None]:
+    """A lifespan: when the app shuts down, every line logged so far is written. A
+    granian worker exits without running exit handlers, where logging would flush its
+    handlers, so the last requests' access lines would be lost (the log is written from
+    a thread, in batches: :mod:`casenet.api.log_writer`)."""
+    try:
+        yield
+    finally:
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+
+
 def request_id(scope: Scope) -> str:
     """The caller's ``X-Request-Id`` if it is a short safe token, else a new one.
 
