@@ -15,6 +15,7 @@ pagination, and problem+json errors.
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -344,8 +345,10 @@ def test_the_referral_story(net: SimpleNamespace, id_routes: list[Any], app_serv
     # while the module ran; tests/e2e/test_live_server.py reads a real server's log).
     wrong_token = type(ana)(ana.server, "not-a-token-" + CLIENT["name"])
     wrong_token.expect(401, "GET", f"/v1/cases/{case_id}")
-    log = app_server.log()
-    assert "authentication failed" in log  # the log is the application's: it was written
+    deadline = time.monotonic() + 5  # a served process writes its log from a thread
+    while "authentication failed" not in (log := app_server.log()):
+        assert time.monotonic() < deadline, "the 401 was not logged"
+        time.sleep(0.02)
     for value in (*CLIENT.values(), SUMMARY, *(text for _, text in NOTES)):
         assert value not in log
     assert "Traceback" not in log
