@@ -10,6 +10,12 @@ Long because every setting lives in this one module with its documentation (hous
   none (every read on the primary).
 - ``CASENET_REPLICA_WAIT_MS``: how long a read waits for a replica to catch up before
   it goes to the primary, 0 to 10000; default ``50``.
+- ``CASENET_HANDLER_THREADS``: threads of a ``casenet serve`` process that run the
+  request handlers (every one that touches the store runs in one, off the event loop),
+  1 to 64. Default ``2`` on SQLite, whose reads and writes are the process's own CPU
+  under the GIL, where more threads only contend for it; ``16`` on PostgreSQL, where a
+  thread waits on its round trips and more of them overlap (below the pool's 20
+  connections). BENCHMARKS.md, "Owner read", has the measurements.
 - ``CASENET_DATA_DIR``: where dev keys and local files live; default ``./var``.
 - ``CASENET_MASTER_KEYS``: comma-separated ``key_id:base64(32 bytes)``, newest last.
   Development: generated once into the data dir (mode 0600). Production: required.
@@ -147,6 +153,8 @@ class Settings:
     replicas: tuple[DatabaseSettings, ...] = ()
     #: Milliseconds a read waits for a replica to catch up before using the primary.
     replica_wait_ms: int = _DEFAULT_REPLICA_WAIT_MS
+    #: Threads running a server process's handlers (``CASENET_HANDLER_THREADS``).
+    handler_threads: int = 2
     #: Which of the secrets were generated into the data dir (development only).
     generated: frozenset[str] = frozenset()
 
@@ -206,6 +214,19 @@ def _replica_wait_ms(value: str | None) -> int:
     if not 0 <= wait <= 10_000:
         raise SettingsError("CASENET_REPLICA_WAIT_MS must be a whole number from 0 to 10000")
     return wait
+
+
+#: ``CASENET_HANDLER_THREADS`` by store when unset (see the module's documentation).
+DEFAULT_HANDLER_THREADS = {"sqlite": 2, "postgresql": 16}
+
+
+def _handler_threads(value: str | None, database: DatabaseSettings) -> int:
+    if value is None or not value.strip():
+        return DEFAULT_HANDLER_THREADS[database.kind]
+    threads = int(value.strip()) if value.strip().isdigit() else 0
+    if not 1 <= threads <= 64:
+        raise SettingsError("CASENET_HANDLER_THREADS must be a whole number from 1 to 64")
+    return threads
 
 
 def parse_master_keys(value: str) -> tuple[tuple[str, bytes], ...]:
@@ -395,6 +416,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_worker=_one_of(environ, "CASENET_WEBHOOK_WORKER", ("on", "off"), "on") == "on",
         replicas=parse_replica_urls(environ.get("CASENET_REPLICA_URLS", ""), database),
         replica_wait_ms=_replica_wait_ms(environ.get("CASENET_REPLICA_WAIT_MS")),
+        handler_threads=_handler_threads(environ.get("CASENET_HANDLER_THREADS"), database),
         generated=frozenset(generated),
     )
     if settings.is_production:

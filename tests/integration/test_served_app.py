@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import gc
 import importlib
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from litestar import Litestar
+from litestar.concurrency import get_asyncio_executor, set_asyncio_executor
 
 from casenet.api.app import create_app
 from casenet.api.serving import SERVED_APP, served_app
@@ -29,6 +32,7 @@ def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
         yield
     finally:
         gc.unfreeze()  # back into the oldest generation: collectable again
+        set_asyncio_executor(None)  # the loop's default pool again, for the other tests
 
 
 def tracked(obj: object) -> bool:
@@ -68,5 +72,39 @@ def test_create_app_leaves_the_interpreter_alone() -> None:
     try:
         assert gc.get_freeze_count() == frozen_before
         assert tracked(app)
+    finally:
+        close(app)
+
+
+@pytest.mark.usefixtures("environment")
+def test_the_served_app_runs_its_handlers_on_a_pool_of_handler_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Litestar runs ``sync_to_thread`` handlers on the executor it is given: the served
+    app gives it one of ``CASENET_HANDLER_THREADS`` threads, so no more run at once."""
+    monkeypatch.setenv("CASENET_HANDLER_THREADS", "3")
+    assert get_asyncio_executor() is None  # before: the event loop's default pool
+    app = served_app()
+    try:
+        executor = get_asyncio_executor()
+        assert executor is not None
+        release = threading.Event()
+        running: set[str] = set()
+
+        def handler() -> None:
+            running.add(threading.current_thread().name)
+            release.wait(10)
+
+        futures = [executor.submit(handler) for _ in range(6)]
+        deadline = time.monotonic() + 5
+        while len(running) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # room for a fourth thread, were there one
+        assert len(running) == 3
+        assert all(name.startswith("casenet-handler") for name in running)
+        release.set()
+        for future in futures:
+            future.result(timeout=10)
+        assert len(running) == 3  # the other three ran on the same threads
     finally:
         close(app)

@@ -12,6 +12,17 @@ Nothing about them changes otherwise: freed by reference counting as before; onl
 reference cycle among them, if the app ever dropped one, would stay (the app lives as
 long as the process).
 
+**The handlers run on a pool sized for the store** (``CASENET_HANDLER_THREADS``): every
+handler that touches the store runs in a worker thread (``sync_to_thread``), on the pool
+Litestar is given (:func:`litestar.concurrency.set_asyncio_executor`) instead of the
+event loop's default (``min(32, cores + 4)``: 6 threads here). On SQLite a request's work
+is the process's own CPU, under the GIL; each statement's steps let go of the GIL and
+take it back, and the more threads wait for it, the more of those are hand-overs from one
+thread to another: 18 context switches an owner read with 6 threads, 7-8 with 2. The
+owner read's p99 at 32 connections went from 20.8-22.5 ms to 14.1-20.6 ms (BENCHMARKS.md,
+"Owner read"). On PostgreSQL a thread waits on round trips, and 2 threads halved the
+rate through a 1 ms round trip: 16 there.
+
 Tests and other embedders build the app with :func:`casenet.api.app.create_app`, which
 leaves the interpreter alone; ``casenet serve`` gives granian :data:`SERVED_APP`.
 """
@@ -19,18 +30,26 @@ leaves the interpreter alone; ``casenet serve`` gives granian :data:`SERVED_APP`
 from __future__ import annotations
 
 import gc
+from concurrent.futures import ThreadPoolExecutor
 
 from litestar import Litestar
+from litestar.concurrency import set_asyncio_executor
 
 from casenet.api.app import create_app
+from casenet.settings import load_settings
 
 #: The factory ``casenet serve`` hands granian (``module:function``, called in each worker).
 SERVED_APP = "casenet.api.serving:served_app"
 
 
 def served_app() -> Litestar:
-    """The app over the store the environment names, with the startup heap frozen."""
-    app = create_app()
+    """The app over the store the environment names, its handlers on a pool of
+    ``CASENET_HANDLER_THREADS`` threads, the startup heap frozen."""
+    settings = load_settings()
+    app = create_app(settings)
+    set_asyncio_executor(
+        ThreadPoolExecutor(settings.handler_threads, thread_name_prefix="casenet-handler")
+    )
     freeze_startup_heap()
     return app
 
