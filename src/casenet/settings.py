@@ -12,8 +12,9 @@ Long because every setting lives in this one module with its documentation (hous
   it goes to the primary, 0 to 10000; default ``50``.
 - ``CASENET_HANDLER_THREADS``: threads of a ``casenet serve`` process that run the
   request handlers (every one that touches the store runs in one, off the event loop),
-  1 to 64. Default ``2`` on SQLite, whose reads and writes are the process's own CPU
-  under the GIL, where more threads only contend for it; ``16`` on PostgreSQL, where a
+  1 to 64. Default ``3`` on SQLite, whose reads and writes are the process's own CPU
+  under the GIL, where more threads mostly contend for it (a few let the group
+  commit batch concurrent writes); ``16`` on PostgreSQL, where a
   thread waits on its round trips and more of them overlap (below the pool's 20
   connections). BENCHMARKS.md, "Owner read", has the measurements.
 - ``CASENET_DATA_DIR``: where dev keys and local files live; default ``./var``.
@@ -154,7 +155,7 @@ class Settings:
     #: Milliseconds a read waits for a replica to catch up before using the primary.
     replica_wait_ms: int = _DEFAULT_REPLICA_WAIT_MS
     #: Threads running a server process's handlers (``CASENET_HANDLER_THREADS``).
-    handler_threads: int = 2
+    handler_threads: int = 3
     #: Which of the secrets were generated into the data dir (development only).
     generated: frozenset[str] = frozenset()
 
@@ -217,7 +218,7 @@ def _replica_wait_ms(value: str | None) -> int:
 
 
 #: ``CASENET_HANDLER_THREADS`` by store when unset (see the module's documentation).
-DEFAULT_HANDLER_THREADS = {"sqlite": 2, "postgresql": 16}
+DEFAULT_HANDLER_THREADS = {"sqlite": 3, "postgresql": 16}
 
 
 def _handler_threads(value: str | None, database: DatabaseSettings) -> int:

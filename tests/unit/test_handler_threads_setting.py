@@ -1,4 +1,4 @@
-"""``CASENET_HANDLER_THREADS``: 2 on SQLite, 16 on PostgreSQL unless set, 1-64, a one-line
+"""``CASENET_HANDLER_THREADS``: 3 on SQLite, 16 on PostgreSQL unless set, 1-64, a one-line
 refusal otherwise. (What the served app does with it: tests/integration/test_served_app.py.)"""
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ def threads(tmp_path: Path, **environ: str) -> int:
 
 
 def test_the_default_is_the_stores(tmp_path: Path) -> None:
-    assert threads(tmp_path) == 2  # SQLite: the process's CPU, under the GIL
+    assert threads(tmp_path) == 3  # SQLite: the process's CPU, under the GIL
     assert threads(tmp_path, CASENET_DATABASE_URL=POSTGRES) == 16  # round trips overlap
-    assert threads(tmp_path, CASENET_HANDLER_THREADS=" ") == 2
+    assert threads(tmp_path, CASENET_HANDLER_THREADS=" ") == 3
 
 
-@pytest.mark.parametrize("value", ["1", "8", " 64 "])
+@pytest.mark.parametrize("value", ["1", "2", " 64 "])
 def test_a_number_from_1_to_64_is_taken_on_either_store(tmp_path: Path, value: str) -> None:
     assert threads(tmp_path, CASENET_HANDLER_THREADS=value) == int(value)
     assert threads(tmp_path, CASENET_HANDLER_THREADS=value, CASENET_DATABASE_URL=POSTGRES) == int(

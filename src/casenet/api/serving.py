@@ -18,9 +18,13 @@ Litestar is given (:func:`litestar.concurrency.set_asyncio_executor`) instead of
 event loop's default (``min(32, cores + 4)``: 6 threads here). On SQLite a request's work
 is the process's own CPU, under the GIL; each statement's steps let go of the GIL and
 take it back, and the more threads wait for it, the more of those are hand-overs from one
-thread to another: 18 context switches an owner read with 6 threads, 7-8 with 2. The
-owner read's p99 at 32 connections went from 20.8-22.5 ms to 14.1-20.6 ms (BENCHMARKS.md,
-"Owner read"). On PostgreSQL a thread waits on round trips, and 2 threads halved the
+thread to another: 16-19 context switches an owner read with 6 threads, 9-10 with 3, 7
+with 2. SQLite owner read at 32 connections, one fresh server a run, three rounds
+alternated: 6 threads 2,835-3,310 req/s, p99 17.0-21.0 ms; 3 threads 3,506-3,830 req/s,
+p99 13.6-15.9 ms; 2 threads 3,327-3,980 req/s, p99 13.1-17.9 ms. Writes want a few
+threads (the group commit batches the saves waiting at once): case creation 517-740
+req/s with 6, 507-660 with 3, 461-556 with 2. So 3 on SQLite (BENCHMARKS.md, "Owner
+read"). On PostgreSQL a thread waits on round trips, and 2 threads halved the
 rate through a 1 ms round trip: 16 there.
 
 Tests and other embedders build the app with :func:`casenet.api.app.create_app`, which
