@@ -149,7 +149,7 @@ def test_an_agency_sees_only_its_own_items(net: SimpleNamespace) -> None:
 def test_over_the_cap_of_waiters_an_empty_answer_comes_at_once(
     net: SimpleNamespace, app_server: Any
 ) -> None:
-    """Each waiting request holds a worker thread: past the cap, one answers at once."""
+    """Each waiting request reads the feed once a look: past the cap, one answers at once."""
     feed = app_server.casenet.feed
     head = net.sue.get("/v1/feed")["next"]
     feed.limit_waiters(1)

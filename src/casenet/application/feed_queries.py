@@ -5,6 +5,14 @@ last page, and on an empty one, too), and ``after`` also takes the ``position`` 
 last item a client saw. ``wait`` holds an empty answer open, polling the read model
 (which sees what any process wrote to the shared store) until an item arrives.
 
+The wait holds no thread. The API reads the feed in a worker thread, as every read,
+and between two looks (every :data:`POLL_INTERVAL`) sleeps on the event loop: a server's
+handler threads are few (``CASENET_HANDLER_THREADS``, 3 on SQLite), and waits that held
+them would stop every other request of the process until their time was up. What
+this module gives the waiting loop is the rules: the longest wait (:func:`check_wait`),
+how many may wait at once (:meth:`FeedQueries.waiting`: each costs a read a look) and
+whether the server is stopping.
+
 A server stopping (:meth:`FeedQueries.stop_waiting`, on SIGTERM) must not be held up by
 waits of up to :data:`MAX_WAIT` seconds: open waits answer at their next look (within
 :data:`POLL_INTERVAL`) with what they have, the empty page and its ``next`` cursor, and
@@ -16,8 +24,8 @@ from __future__ import annotations
 
 import re
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from casenet.application.actor import Actor
 from casenet.application.pages import Page, check_limit, decode_cursor, encode_cursor
@@ -32,8 +40,7 @@ MAX_WAIT = 30
 #: Seconds between two looks at the read model while a request waits.
 POLL_INTERVAL = 0.15
 #: Requests that may wait at once, unless :meth:`FeedQueries.limit_waiters` says
-#: otherwise: each holds a worker thread, and the API's sync handlers share anyio's
-#: default pool of 40; half of it at most waits.
+#: otherwise: each reads the feed once a look (about 7 reads a second).
 DEFAULT_WAITERS = 20
 
 _POSITION = re.compile(r"[0-9]{1,19}", re.ASCII)
@@ -57,51 +64,39 @@ class FeedQueries:
         """At most ``count`` requests wait at once; the others answer at once."""
         self._waiters = threading.BoundedSemaphore(max(count, 1))
 
-    def feed(
-        self, actor: Actor, *, limit: int | None, after: str | None, wait: float | None = None
-    ) -> Page[FeedItem]:
-        """The agency's feed after ``after`` (a cursor, or an item's position); if there
-        is nothing yet, waiting up to ``wait`` seconds for something to arrive."""
+    @property
+    def stopping(self) -> bool:
+        """Whether the server is stopping: a wait answers with what it has."""
+        return self._stopping
+
+    @contextmanager
+    def waiting(self) -> Iterator[bool]:
+        """A place among the requests that wait: whether this one may (no: the server
+        is stopping, or :data:`DEFAULT_WAITERS` wait already), held until the block ends."""
+        waiters = self._waiters  # the one acquired is the one released
+        if self._stopping or not waiters.acquire(blocking=False):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            waiters.release()
+
+    def feed(self, actor: Actor, *, limit: int | None, after: str | None) -> Page[FeedItem]:
+        """The agency's feed after ``after`` (a cursor, or an item's position), as it is
+        now (a wait for more is the caller's loop: see the module's documentation)."""
         agency_id = actor.require_agency()
         limit = check_limit(limit)
         position = _position_of(after)
-        wait = _check_wait(wait)
-
-        def read() -> list[FeedItem]:
-            rows = self.app.projections.current(
-                ["feed"],
-                lambda: feed_model.agency_feed(
-                    self.app.database, agency_id, after=position, limit=limit + 1
-                ),
-            )
-            return [render_feed_item(r) for r in rows]
-
-        items = read()
-        if not items and wait > 0:
-            items = self._wait_for(read, wait)
-        if len(items) > limit:
-            items = items[:limit]
+        rows = self.app.projections.current(
+            ["feed"],
+            lambda: feed_model.agency_feed(
+                self.app.database, agency_id, after=position, limit=limit
+            ),
+        )
+        items = [render_feed_item(r) for r in rows]
         last = items[-1].position if items else position
         return Page(items, encode_cursor(str(last)))
-
-    def _wait_for(self, read: Callable[[], list[FeedItem]], wait: float) -> list[FeedItem]:
-        """``read()`` again every :data:`POLL_INTERVAL` until it finds items, the time
-        is up or the server stops; at once (empty) when too many requests wait already
-        or the server is stopping."""
-        waiters = self._waiters  # the one acquired is the one released
-        if self._stopping or not waiters.acquire(blocking=False):
-            return []
-        try:
-            deadline = time.monotonic() + wait
-            while True:
-                time.sleep(max(min(POLL_INTERVAL, deadline - time.monotonic()), 0))
-                if self._stopping:
-                    return []
-                items = read()
-                if items or time.monotonic() >= deadline:
-                    return items
-        finally:
-            waiters.release()
 
 
 def _position_of(after: str | None) -> int:
@@ -122,7 +117,8 @@ def _position_of(after: str | None) -> int:
     return position
 
 
-def _check_wait(wait: float | None) -> float:
+def check_wait(wait: float | None) -> float:
+    """``wait`` in seconds (none: 0); :class:`InvalidInput` outside 0 to :data:`MAX_WAIT`."""
     if wait is None:
         return 0
     if not 0 <= wait <= MAX_WAIT:

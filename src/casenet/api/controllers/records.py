@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
+from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath, QueryParameter
 
 from casenet.api.client_pages import PageOperation, wants_page
@@ -14,6 +17,7 @@ from casenet.api.docs import READ, WRITE, problems
 from casenet.api.http import After, CallerActor, Limit, Services, query_instant
 from casenet.api.structs import DisclosurePage, Erasure, FeedPage
 from casenet.api.subject_access_page import subject_access_page
+from casenet.application.feed_queries import POLL_INTERVAL, check_wait
 from casenet.application.subject_access_views import SubjectAccess
 
 
@@ -129,10 +133,9 @@ class FeedController(Controller):
         "/",
         operation_id="get_feed",
         summary="Events that concern the caller's agency, redacted for it",
-        sync_to_thread=True,
         responses=problems(*READ),
     )
-    def feed(
+    async def feed(
         self,
         actor: CallerActor,
         casenet: Services,
@@ -146,7 +149,20 @@ class FeedController(Controller):
         resume from once more items arrive), and ``after`` also takes the ``position``
         of the last item seen. With ``wait``, an answer that would be empty is held
         until an item arrives or the time is up (or answered at once while too many
-        requests wait already)."""
-        page = casenet.feed.feed(actor, limit=limit, after=after, wait=wait)
+        requests wait already).
+
+        Each read runs in a worker thread; the wait between two reads is on the event
+        loop, so a waiting request holds no thread (``application/feed_queries.py``)."""
+        seconds = check_wait(wait)
+        feed = casenet.feed
+        page = await sync_to_thread(feed.feed, actor, limit=limit, after=after)
+        if not page.items and seconds > 0:
+            with feed.waiting() as may_wait:
+                deadline = time.monotonic() + seconds
+                while may_wait and not page.items and time.monotonic() < deadline:
+                    await asyncio.sleep(min(POLL_INTERVAL, deadline - time.monotonic()))
+                    if feed.stopping:
+                        break
+                    page = await sync_to_thread(feed.feed, actor, limit=limit, after=after)
         assert page.next is not None
         return FeedPage(items=page.items, next=page.next)
