@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from litestar import Litestar
 
+from casenet.api import log_writer
 from casenet.api.log_writer import LINGER_SECONDS, LineWriter
 from casenet.api.observability import JsonLines, logging_config
 from casenet.settings import load_settings
@@ -200,6 +201,26 @@ def test_logging_never_waits_on_a_stuck_stream() -> None:
     finally:
         stream.gate.set()
         writer.close()
+
+
+def test_a_flush_gives_up_on_a_stream_stuck_past_its_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shutdown flushes the log: a pipe nobody reads must not hold it up for ever."""
+    monkeypatch.setattr(log_writer, "FLUSH_TIMEOUT_SECONDS", 0.3)
+    stream = GatedStream()
+    writer = writer_on(stream)
+    try:
+        logger_to(writer).info("stuck")
+        assert stream.entered.wait(PATIENCE)
+        started = time.perf_counter()
+        writer.flush()
+        assert 0.25 <= time.perf_counter() - started < PATIENCE
+        assert stream.getvalue() == ""  # not written: the stream is still stuck
+    finally:
+        stream.gate.set()
+        writer.close()
+    assert stream.lines() == ["INFO stuck"]
 
 
 def test_a_record_that_fails_to_format_does_not_stop_later_lines(

@@ -32,6 +32,9 @@ from typing import TextIO
 
 #: How long the writing thread waits after a line before writing what came meanwhile.
 LINGER_SECONDS = 0.005
+#: The longest :meth:`LineWriter.flush` waits: a stream stuck that long (a full pipe
+#: nobody reads) must not hold up a server's shutdown for ever.
+FLUSH_TIMEOUT_SECONDS = 10.0
 
 #: What the queue carries: a record to write, an event to set once everything queued
 #: before it is written (a flush), or None to stop (a close).
@@ -67,14 +70,15 @@ class LineWriter(logging.Handler):
             self._drain()
 
     def flush(self) -> None:
-        """Return once every line queued before this call is written."""
+        """Return once every line queued before this call is written (or after
+        :data:`FLUSH_TIMEOUT_SECONDS`, with the stream stuck)."""
         if threading.current_thread() is self._thread:
             return
         written = threading.Event()
         self._queue.put(written)
         if self._closed:
             self._drain()
-        written.wait()
+        written.wait(FLUSH_TIMEOUT_SECONDS)
 
     def close(self) -> None:
         """Write what is queued, then stop the writing thread.
