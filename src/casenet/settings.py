@@ -92,6 +92,8 @@ _MIN_OPERATOR_TOKEN_BITS = 128
 _MIN_DISTINCT_KEY_BYTES = 16
 _DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
 _DEFAULT_REPLICA_WAIT_MS = 50
+#: ``CASENET_HANDLER_THREADS`` by store when unset (see the module's documentation).
+DEFAULT_HANDLER_THREADS = {"sqlite": 3, "postgresql": 16}
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 _IN_SERVER = "CASENET_PROJECTIONS_IN_SERVER"
@@ -155,7 +157,7 @@ class Settings:
     #: Milliseconds a read waits for a replica to catch up before using the primary.
     replica_wait_ms: int = _DEFAULT_REPLICA_WAIT_MS
     #: Threads running a server process's handlers (``CASENET_HANDLER_THREADS``).
-    handler_threads: int = 3
+    handler_threads: int = DEFAULT_HANDLER_THREADS["sqlite"]
     #: Which of the secrets were generated into the data dir (development only).
     generated: frozenset[str] = frozenset()
 
@@ -215,10 +217,6 @@ def _replica_wait_ms(value: str | None) -> int:
     if not 0 <= wait <= 10_000:
         raise SettingsError("CASENET_REPLICA_WAIT_MS must be a whole number from 0 to 10000")
     return wait
-
-
-#: ``CASENET_HANDLER_THREADS`` by store when unset (see the module's documentation).
-DEFAULT_HANDLER_THREADS = {"sqlite": 3, "postgresql": 16}
 
 
 def _handler_threads(value: str | None, database: DatabaseSettings) -> int:

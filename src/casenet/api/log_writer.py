@@ -101,17 +101,17 @@ class LineWriter(logging.Handler):
             if isinstance(first, logging.LogRecord) and self._linger:
                 time.sleep(self._linger)
             batch = [first, *self._queued()]
-            self._write(item for item in batch if isinstance(item, logging.LogRecord))
-            for item in batch:
-                if isinstance(item, threading.Event):
-                    item.set()
+            self._settle(batch)
             if any(item is None for item in batch):
                 return  # close() writes what came after
 
     def _drain(self) -> None:
         """Write what is queued and answer its flushes, in the calling thread (once the
         writing thread has stopped)."""
-        batch = self._queued()
+        self._settle(self._queued())
+
+    def _settle(self, batch: list[_Item]) -> None:
+        """Write the batch's records, then answer the flushes among them."""
         self._write(item for item in batch if isinstance(item, logging.LogRecord))
         for item in batch:
             if isinstance(item, threading.Event):
